@@ -1,0 +1,77 @@
+"""Shared fixtures: small projects written to a temp folder, driven through the real CLI."""
+
+from __future__ import annotations
+
+import textwrap
+import typing as t
+from pathlib import Path
+
+import duckdb
+import pytest
+from click.testing import CliRunner, Result
+
+from warehouse_ml.cli import main
+
+PROFILE = """\
+test:
+  target: dev
+  outputs:
+    dev:
+      type: duckdb
+      path: warehouse.duckdb
+      threads: 4
+    other:
+      type: duckdb
+      path: other.duckdb
+"""
+
+
+class Project:
+    """A project folder plus helpers to run wml in it and query its database."""
+
+    def __init__(self, root: Path):
+        self.root = root
+
+    def write(self, files: dict[str, str]) -> Project:
+        for rel, text in files.items():
+            path = self.root / rel
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(textwrap.dedent(text).lstrip("\n"), encoding="utf-8")
+        return self
+
+    def remove(self, rel: str) -> None:
+        (self.root / rel).unlink()
+
+    def wml(self, *args: str, env: dict[str, str] | None = None) -> Result:
+        command, *rest = args
+        result = CliRunner().invoke(
+            main, [command, "--project-dir", str(self.root), *rest], env=env, catch_exceptions=False
+        )
+        return result
+
+    def query(self, sql: str, db: str = "warehouse.duckdb") -> list[tuple]:
+        con = duckdb.connect(str(self.root / db), read_only=True)
+        try:
+            return con.execute(sql).fetchall()
+        finally:
+            con.close()
+
+    def scalar(self, sql: str) -> t.Any:
+        return self.query(sql)[0][0]
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Project:
+    p = Project(tmp_path / "proj")
+    p.root.mkdir()
+    p.write({"profiles.yml": PROFILE, "wml_project.yml": "name: test\n"})
+    return p
+
+
+def assert_clean_error(result: Result, code: int, *fragments: str) -> None:
+    """Exit code as expected, every fragment in the message, and no Python traceback."""
+    output = result.output + (result.stderr if result.stderr_bytes is not None else "")
+    assert result.exit_code == code, output
+    for fragment in fragments:
+        assert fragment in output, f"{fragment!r} not in:\n{output}"
+    assert "Traceback" not in output, output

@@ -1,0 +1,24 @@
+"""Database adapters: DuckDB (embedded default) and Redshift."""
+
+from __future__ import annotations
+
+from warehouse_ml.adapters.base import Adapter
+from warehouse_ml.errors import ConfigError
+from warehouse_ml.profiles import Target
+
+
+def make_adapter(target: Target) -> Adapter:
+    """The adapter for ``target.type``."""
+    if target.type == "duckdb":
+        from warehouse_ml.adapters.duckdb import DuckDBAdapter
+
+        return DuckDBAdapter(target)
+    if target.type == "redshift":
+        from warehouse_ml.adapters.redshift import RedshiftAdapter
+
+        return RedshiftAdapter(target)
+    raise ConfigError(
+        f"target type '{target.type}' is not supported.",
+        path=target.profile_path,
+        hint="Use type: duckdb or type: redshift.",
+    )

@@ -1,0 +1,112 @@
+"""The one interface wml uses to talk to a database.
+
+Adapters differ by class constants and small overrides (as sqlglot's dialects do):
+the SQL for swaps, merges and schema changes is written once here in the target's
+dialect-neutral form and only specialised where a warehouse needs it.
+"""
+
+from __future__ import annotations
+
+import abc
+import contextlib
+import typing as t
+
+import pyarrow as pa
+
+from warehouse_ml.profiles import Target
+from warehouse_ml.render import Relation, quote
+
+
+class Cursor(t.Protocol):
+    def execute(self, sql: str, parameters: t.Any = None) -> t.Any: ...
+
+
+class Adapter(abc.ABC):
+    """Executes SQL in ``dialect`` against one target."""
+
+    dialect: t.ClassVar[str]
+    #: Whether DDL (CREATE/DROP/RENAME) is transactional, so swaps can be atomic.
+    transactional_ddl: t.ClassVar[bool] = True
+    #: Whether the engine supports MERGE INTO (else delete+insert is used for merge).
+    supports_merge: t.ClassVar[bool] = True
+
+    def __init__(self, target: Target):
+        self.target = target
+
+    # -- connection --------------------------------------------------------------------
+    @abc.abstractmethod
+    def open(self) -> None: ...
+
+    @abc.abstractmethod
+    def close(self) -> None: ...
+
+    @abc.abstractmethod
+    def cursor(self) -> t.Any:
+        """A cursor for the calling thread; each worker thread uses its own."""
+
+    @abc.abstractmethod
+    def fetch_arrow(self, sql: str, cursor: t.Any = None) -> pa.Table: ...
+
+    def execute(self, sql: str, parameters: t.Any = None, cursor: t.Any = None) -> list[tuple]:
+        cur = cursor or self.cursor()
+        cur.execute(sql, parameters) if parameters is not None else cur.execute(sql)
+        try:
+            return list(cur.fetchall())
+        except Exception:  # statements without a result set
+            return []
+
+    @contextlib.contextmanager
+    def transaction(self, cursor: t.Any) -> t.Iterator[t.Any]:
+        """BEGIN ... COMMIT, rolling back on any error so nothing half-built remains."""
+        cursor.execute("BEGIN TRANSACTION")
+        try:
+            yield cursor
+        except BaseException:
+            cursor.execute("ROLLBACK")
+            raise
+        cursor.execute("COMMIT")
+
+    # -- catalog ---------------------------------------------------------------------
+    def relation_type(self, relation: Relation, cursor: t.Any = None) -> str | None:
+        """'table', 'view' or None when the relation does not exist."""
+        rows = self.execute(
+            "select table_type from information_schema.tables "
+            "where table_schema = ? and table_name = ?",
+            [relation.schema, relation.identifier],
+            cursor,
+        )
+        if not rows:
+            return None
+        return "view" if "VIEW" in str(rows[0][0]).upper() else "table"
+
+    def columns(self, relation: Relation, cursor: t.Any = None) -> list[tuple[str, str]]:
+        rows = self.execute(
+            "select column_name, data_type from information_schema.columns "
+            "where table_schema = ? and table_name = ? order by ordinal_position",
+            [relation.schema, relation.identifier],
+            cursor,
+        )
+        return [(str(name), str(dtype)) for name, dtype in rows]
+
+    def ensure_schema(self, schema: str, cursor: t.Any = None) -> None:
+        self.execute(f"create schema if not exists {quote(schema)}", cursor=cursor)
+
+    # -- SQL snippets (override where a warehouse differs) ---------------------------------
+    def drop_sql(self, relation: Relation, kind: str) -> str:
+        return f"drop {kind} if exists {relation}"
+
+    def rename_sql(self, relation: Relation, new_identifier: str, kind: str) -> str:
+        return f"alter {kind} {relation} rename to {quote(new_identifier)}"
+
+    def create_table_as_sql(self, relation: Relation, sql: str) -> str:
+        return f"create table {relation} as (\n{sql}\n)"
+
+    def create_view_sql(self, relation: Relation, sql: str) -> str:
+        return f"create view {relation} as (\n{sql}\n)"
+
+    def row_count(self, relation: Relation, cursor: t.Any = None) -> int:
+        return int(self.execute(f"select count(*) from {relation}", cursor=cursor)[0][0])
+
+    def friendly_error(self, exc: BaseException) -> str | None:
+        """A one-line message for a database error, or None to use the original text."""
+        return None

@@ -1,0 +1,85 @@
+"""The embedded default: a DuckDB file named in profiles.yml."""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import threading
+import typing as t
+
+import duckdb
+import pyarrow as pa
+
+from warehouse_ml.adapters.base import Adapter
+from warehouse_ml.errors import DatabaseLockedError, ExecutionError
+
+_LOCK = re.compile(r"Could not set lock on file \"(?P<file>[^\"]+)\".*?\(PID (?P<pid>\d+)\)", re.S)
+
+
+class DuckDBAdapter(Adapter):
+    dialect = "duckdb"
+
+    def __init__(self, target: t.Any):
+        super().__init__(target)
+        self.path: str = target.settings.get("path", ":memory:")
+        self.con: duckdb.DuckDBPyConnection | None = None
+        self._local = threading.local()
+        self._cursors: list[duckdb.DuckDBPyConnection] = []
+        self._guard = threading.Lock()
+
+    def open(self) -> None:
+        if self.con is not None:
+            return
+        config = {k: v for k, v in self.target.settings.get("settings", {}).items()}
+        try:
+            self.con = duckdb.connect(self.path, config=config)
+        except duckdb.IOException as exc:
+            raise self._locked(exc) or ExecutionError(
+                f"cannot open DuckDB file {self.path}: {exc}"
+            ) from None
+        for ext in self.target.settings.get("extensions", []) or []:
+            self.con.execute(f"load {ext}")
+
+    def _locked(self, exc: BaseException) -> DatabaseLockedError | None:
+        match = _LOCK.search(str(exc))
+        if not match:
+            return None
+        return DatabaseLockedError(
+            f"the DuckDB file {match['file']} is locked by another process (PID {match['pid']}).",
+            hint="Wait for that wml or duckdb process to finish (or stop it), then run again; "
+            "DuckDB allows one writing process per file.",
+        )
+
+    def close(self) -> None:
+        with self._guard:
+            for cur in self._cursors:
+                with contextlib.suppress(duckdb.Error):
+                    cur.close()
+            self._cursors.clear()
+        if self.con is not None:
+            self.con.close()
+            self.con = None
+
+    @property
+    def connection(self) -> duckdb.DuckDBPyConnection:
+        self.open()
+        assert self.con is not None
+        return self.con
+
+    def cursor(self) -> duckdb.DuckDBPyConnection:
+        """Each thread gets its own cursor (its own transaction) on the shared database."""
+        cur = getattr(self._local, "cursor", None)
+        if cur is None:
+            cur = self.connection.cursor()
+            self._local.cursor = cur
+            with self._guard:
+                self._cursors.append(cur)
+        return cur
+
+    def fetch_arrow(self, sql: str, cursor: t.Any = None) -> pa.Table:
+        cur = cursor or self.cursor()
+        return cur.sql(sql).to_arrow_table()
+
+    def friendly_error(self, exc: BaseException) -> str | None:
+        locked = self._locked(exc)
+        return str(locked) if locked else None

@@ -1,0 +1,290 @@
+"""The ``wml`` command line.
+
+Exit codes are part of the API for scheduled jobs: 0 success, 1 a node or test failed,
+2 bad usage or configuration. Errors print one paragraph, with a traceback only under
+``--debug``.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+import time
+import typing as t
+from pathlib import Path
+
+import click
+
+from warehouse_ml import __version__
+from warehouse_ml.errors import WmlError
+from warehouse_ml.events import Reporter
+
+F = t.TypeVar("F", bound=t.Callable[..., t.Any])
+
+
+class Options:
+    """Options shared by every command that opens a project."""
+
+    def __init__(self, **kwargs: t.Any):
+        self.project_dir: str = kwargs.get("project_dir") or "."
+        self.profiles_dir: str | None = kwargs.get("profiles_dir")
+        self.target: str | None = kwargs.get("target")
+        self.vars: dict[str, t.Any] = _parse_vars(kwargs.get("vars"))
+        self.debug: bool = bool(kwargs.get("debug"))
+        self.log_format: str = kwargs.get("log_format") or "text"
+        self.select: list[str] = list(kwargs.get("select") or [])
+        self.exclude: list[str] = list(kwargs.get("exclude") or [])
+        self.threads: int | None = kwargs.get("threads")
+
+    def session(self) -> t.Any:
+        from warehouse_ml.session import open_session
+
+        return open_session(
+            self.project_dir, target=self.target, profiles_dir=self.profiles_dir, cli_vars=self.vars
+        )
+
+    def reporter(self) -> Reporter:
+        return Reporter(self.log_format)
+
+
+def _parse_vars(text: str | None) -> dict[str, t.Any]:
+    if not text:
+        return {}
+    from warehouse_ml.yamlio import load_yaml_text
+
+    value = load_yaml_text(text, "--vars")
+    if not isinstance(value, dict):
+        raise click.BadParameter("--vars takes a YAML mapping, e.g. '{cutoff: 2026-01-01}'.")
+    return value
+
+
+def project_options(selection: bool = True) -> t.Callable[[F], F]:
+    """Decorate a command with the shared options and the error handling."""
+
+    def decorate(func: F) -> F:
+        opts = [
+            click.option("--project-dir", default=None, help="Project folder (default: current)."),
+            click.option("--profiles-dir", default=None, help="Folder holding profiles.yml."),
+            click.option("--target", "-t", default=None, help="Output in profiles.yml to use."),
+            click.option("--vars", default=None, help="YAML mapping of variables for var()."),
+            click.option("--debug", is_flag=True, help="Show Python tracebacks on errors."),
+            click.option("--log-format", type=click.Choice(["text", "json"]), default="text"),
+        ]
+        if selection:
+            opts += [
+                click.option(
+                    "--select", "-s", multiple=True, help="Nodes to include (dbt syntax)."
+                ),
+                click.option("--exclude", multiple=True, help="Nodes to leave out."),
+                click.option("--threads", type=int, default=None, help="Parallel nodes."),
+            ]
+
+        @functools.wraps(func)
+        def wrapper(**kwargs: t.Any) -> t.Any:
+            names = (
+                "project_dir",
+                "profiles_dir",
+                "target",
+                "vars",
+                "debug",
+                "log_format",
+                "select",
+                "exclude",
+                "threads",
+            )
+            shared = {k: kwargs.pop(k, None) for k in names}
+            debug = bool(shared["debug"])
+            try:
+                return func(Options(**shared), **kwargs)
+            except WmlError as exc:
+                _fail(exc, exc.exit_code, debug, shared["log_format"])
+            except click.exceptions.Exit:
+                raise
+            except click.ClickException:
+                raise
+            except KeyboardInterrupt:
+                _fail(RuntimeError("interrupted"), 130, debug, shared["log_format"])
+            except Exception as exc:  # a bug of ours: still one paragraph, exit 2
+                _fail(exc, 2, debug, shared["log_format"], internal=True)
+
+        for opt in reversed(opts):
+            wrapper = opt(wrapper)
+        return t.cast(F, wrapper)
+
+    return decorate
+
+
+def _fail(
+    exc: BaseException, code: int, debug: bool, log_format: str | None, internal: bool = False
+) -> t.NoReturn:
+    if debug:
+        import traceback
+
+        traceback.print_exception(exc, file=sys.stderr)
+    message = str(exc)
+    if internal:
+        message = (
+            f"internal error ({type(exc).__name__}): {message}. Rerun with --debug for details."
+        )
+    if log_format == "json":
+        click.echo(json.dumps({"event": "error", "message": message, "exit_code": code}))
+    click.secho(f"Error: {message}", fg="red", err=True)
+    sys.exit(code)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="wml")
+def main() -> None:
+    """warehouse-ml: dbt-style SQL models and machine learning in your warehouse."""
+
+
+# -- project commands ------------------------------------------------------------------------
+
+
+def _execute(
+    opts: Options,
+    command: str,
+    kinds: set[str] | None,
+    *,
+    full_refresh: bool = False,
+    gate_on_tests: bool = False,
+) -> None:
+    from warehouse_ml import artifacts
+    from warehouse_ml.runner import Runner, counts
+    from warehouse_ml.selectors import select
+
+    started = time.perf_counter()
+    session = opts.session()
+    reporter = opts.reporter()
+    try:
+        graph = session.graph
+        chosen = select(graph, opts.select, opts.exclude)
+        if kinds is not None:
+            chosen = {uid for uid in chosen if session.nodes[uid].kind.value in kinds}
+        target_dir = session.project.target_dir
+        artifacts.write_manifest(
+            target_dir, session.nodes.values(), command, session.target.redacted()
+        )
+        runner = Runner(session, reporter, full_refresh=full_refresh, threads=opts.threads)
+        results = runner.run(chosen, gate_on_tests=gate_on_tests)
+        elapsed = time.perf_counter() - started
+        artifacts.write_run_results(
+            target_dir, results, command, session.target.redacted(), elapsed
+        )
+        summary = counts(results)
+        reporter.summary(summary, elapsed)
+    finally:
+        session.close()
+    if summary.get("error") or summary.get("fail"):
+        sys.exit(1)
+
+
+@main.command()
+@project_options()
+@click.option("--full-refresh", is_flag=True, help="Rebuild incremental models from scratch.")
+def run(opts: Options, full_refresh: bool) -> None:
+    """Build the selected models (not seeds or tests)."""
+    _execute(opts, "run", {"model"}, full_refresh=full_refresh)
+
+
+@main.command()
+@project_options()
+def seed(opts: Options) -> None:
+    """Load the selected CSV seeds into tables."""
+    _execute(opts, "seed", {"seed"})
+
+
+@main.command(name="test")
+@project_options()
+def test_cmd(opts: Options) -> None:
+    """Run the selected data tests."""
+    _execute(opts, "test", {"test"})
+
+
+@main.command()
+@project_options()
+@click.option("--full-refresh", is_flag=True, help="Rebuild incremental models from scratch.")
+def build(opts: Options, full_refresh: bool) -> None:
+    """Seeds, models, ML models and tests in DAG order; a failing test skips downstream."""
+    _execute(opts, "build", None, full_refresh=full_refresh, gate_on_tests=True)
+
+
+@main.command()
+@project_options()
+@click.option(
+    "--dialect",
+    type=click.Choice(["duckdb", "redshift", "postgres", "snowflake", "bigquery"]),
+    default=None,
+    help="Dialect to write (default: the target's).",
+)
+def compile(opts: Options, dialect: str | None) -> None:
+    """Render and transpile the selected nodes into target/compiled/."""
+    from warehouse_ml import artifacts
+    from warehouse_ml.nodes import NodeKind
+    from warehouse_ml.selectors import select
+
+    session = opts.session()
+    graph = session.graph
+    chosen = select(graph, opts.select, opts.exclude)
+    target_dir = session.project.target_dir
+    written = 0
+    for uid in graph.topological_order(chosen):
+        node = session.nodes[uid]
+        if node.kind is NodeKind.SEED:
+            continue
+        sql = session.compiled_sql(node, dialect=dialect or session.adapter.dialect)
+        artifacts.write_compiled(target_dir, node, sql)
+        written += 1
+    artifacts.write_manifest(
+        target_dir, session.nodes.values(), "compile", session.target.redacted()
+    )
+    opts.reporter().info(f"Compiled {written} nodes to {target_dir / 'compiled'}.")
+
+
+@main.command(name="ls")
+@project_options()
+@click.option("--resource-type", type=click.Choice(["model", "seed", "test"]), default=None)
+@click.option("--output", "output", type=click.Choice(["name", "path", "json"]), default="name")
+def ls_cmd(opts: Options, resource_type: str | None, output: str) -> None:
+    """List the selected nodes in dependency order."""
+    from warehouse_ml.selectors import select
+
+    session = opts.session()
+    graph = session.graph
+    chosen = select(graph, opts.select, opts.exclude)
+    for uid in graph.topological_order(chosen):
+        node = session.nodes[uid]
+        if resource_type and node.kind.value != resource_type:
+            continue
+        if output == "json":
+            click.echo(
+                json.dumps(
+                    {
+                        "unique_id": uid,
+                        "name": node.name,
+                        "resource_type": node.kind.value,
+                        "path": node.fqn_path,
+                        "materialized": node.materialized,
+                        "tags": node.tags,
+                        "depends_on": node.depends_on,
+                    }
+                )
+            )
+        else:
+            click.echo(node.fqn_path if output == "path" else node.name)
+
+
+@main.command()
+@click.argument("directory", type=click.Path(file_okay=False))
+def init(directory: str) -> None:
+    """Create a new project in DIRECTORY that builds out of the box."""
+    from warehouse_ml.scaffold import create_project
+
+    try:
+        created = create_project(Path(directory))
+    except WmlError as exc:
+        _fail(exc, exc.exit_code, False, "text")
+    click.echo(
+        f"Created project in {directory} ({len(created)} files). Next: cd {directory} && wml build"
+    )

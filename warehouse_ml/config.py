@@ -1,0 +1,149 @@
+"""Node configuration: the keys we accept and how folder-level ``+config`` is inherited.
+
+Precedence, lowest to highest (as in dbt): project file folder config
+(``models: {marts: {+materialized: table}}``), then YAML properties beside the model,
+then ``{{ config(...) }}`` in the model file.
+"""
+
+from __future__ import annotations
+
+import difflib
+import typing as t
+from pathlib import PurePosixPath
+
+from warehouse_ml.errors import ConfigError
+
+MATERIALIZATIONS = ("view", "table", "incremental", "ephemeral", "ml_model", "seed")
+INCREMENTAL_STRATEGIES = ("append", "delete+insert", "merge")
+ON_SCHEMA_CHANGE = ("ignore", "fail", "append_new_columns", "sync_all_columns")
+
+COMMON_KEYS = frozenset(
+    {
+        "enabled",
+        "tags",
+        "meta",
+        "docs",
+        "description",
+        "schema",
+        "alias",
+        "materialized",
+        "persist_docs",
+        "full_refresh",
+        "pre_hook",
+        "post_hook",
+        "pre-hook",
+        "post-hook",
+    }
+)
+MODEL_KEYS = frozenset(
+    {"unique_key", "incremental_strategy", "on_schema_change", "deploy", "contract"}
+)
+SEED_KEYS = frozenset({"column_types", "delimiter", "quote_columns"})
+TEST_KEYS = frozenset({"severity", "where", "error_if", "warn_if", "limit", "store_failures"})
+# ML options mirror Redshift ML and BigQuery ML (see warehouse_ml/ml/spec.py).
+ML_KEYS = frozenset(
+    {
+        "target",
+        "function",
+        "problem_type",
+        "model_type",
+        "objective",
+        "max_runtime",
+        "hyperparameters",
+        "exclude",
+        "split",
+        "split_column",
+        "eval_fraction",
+        "class_weight",
+        "k",
+        "min_rows",
+        "auto_deploy",
+    }
+)
+KNOWN_KEYS = COMMON_KEYS | MODEL_KEYS | SEED_KEYS | TEST_KEYS | ML_KEYS
+
+
+def normalise(config: dict[str, t.Any]) -> dict[str, t.Any]:
+    """dbt spells hooks with dashes or underscores; store underscores."""
+    out = {}
+    for key, value in config.items():
+        out[key.replace("-", "_") if key in ("pre-hook", "post-hook") else key] = value
+    return out
+
+
+def validate(config: dict[str, t.Any], *, path: t.Any, node: str | None) -> None:
+    """Reject unknown keys and values early, naming the file and the model."""
+    for key in config:
+        if key not in KNOWN_KEYS:
+            close = difflib.get_close_matches(key, sorted(KNOWN_KEYS), n=1)
+            hint = f"Did you mean '{close[0]}'?" if close else "Remove it or check the spelling."
+            raise ConfigError(f"unknown config key '{key}'.", path=path, node=node, hint=hint)
+    _check_choice(config, "materialized", MATERIALIZATIONS, path, node)
+    _check_choice(config, "incremental_strategy", INCREMENTAL_STRATEGIES, path, node)
+    _check_choice(config, "on_schema_change", ON_SCHEMA_CHANGE, path, node)
+    _check_choice(config, "severity", ("warn", "error"), path, node, lower=True)
+    _check_choice(config, "deploy", ("auto", "sql", "udf"), path, node)
+
+
+def _check_choice(
+    config: dict[str, t.Any],
+    key: str,
+    choices: t.Sequence[str],
+    path: t.Any,
+    node: str | None,
+    lower: bool = False,
+) -> None:
+    value = config.get(key)
+    if value is None:
+        return
+    probe = str(value).lower() if lower else value
+    if probe not in choices:
+        raise ConfigError(
+            f"unknown {key} '{value}'.",
+            path=path,
+            node=node,
+            hint=f"Use one of: {', '.join(choices)}.",
+        )
+
+
+def folder_config(tree: t.Any, rel_path: PurePosixPath, project_name: str) -> dict[str, t.Any]:
+    """Collect ``+key`` settings from a dbt_project-style tree along ``rel_path``.
+
+    ``rel_path`` is the file's path inside its resource folder (``marts/ltv.sql``);
+    the tree may be keyed by folder names, optionally under the project name.
+    """
+    merged: dict[str, t.Any] = {}
+    if not isinstance(tree, dict):
+        return merged
+    if project_name in tree and isinstance(tree[project_name], dict):
+        merged.update(_plus_keys(tree))
+        tree = tree[project_name]
+    merged.update(_plus_keys(tree))
+    for part in rel_path.parts[:-1] + (rel_path.stem,):
+        sub = tree.get(part)
+        if not isinstance(sub, dict):
+            break
+        merged.update(_plus_keys(sub))
+        tree = sub
+    return merged
+
+
+def _plus_keys(tree: dict[str, t.Any]) -> dict[str, t.Any]:
+    return {k[1:]: v for k, v in tree.items() if isinstance(k, str) and k.startswith("+")}
+
+
+def merge(*layers: dict[str, t.Any]) -> dict[str, t.Any]:
+    """Later layers win; tags accumulate as dbt does."""
+    result: dict[str, t.Any] = {}
+    tags: list[str] = []
+    for layer in layers:
+        for key, value in normalise(layer).items():
+            if key == "tags":
+                for tag in [value] if isinstance(value, str) else list(value or []):
+                    if tag not in tags:
+                        tags.append(tag)
+            else:
+                result[key] = value
+    if tags:
+        result["tags"] = tags
+    return result

@@ -1,0 +1,277 @@
+"""How a node becomes a relation: view, table, incremental, seed.
+
+Every build goes into a temporary relation and is swapped in inside one transaction,
+so a failure leaves the previous relation untouched. ML models register their own
+materialization (``warehouse_ml.ml``) in :data:`MATERIALIZERS`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import typing as t
+from pathlib import Path
+
+from warehouse_ml.adapters.base import Adapter
+from warehouse_ml.errors import ConfigError, ExecutionError
+from warehouse_ml.nodes import Node
+from warehouse_ml.render import Relation, quote
+
+TMP_SUFFIX = "__wml_tmp"
+
+
+@dataclasses.dataclass
+class BuildContext:
+    adapter: Adapter
+    cursor: t.Any
+    node: Node
+    relation: Relation
+    render: t.Callable[[bool], str]  # is_incremental -> SQL in the target dialect
+    full_refresh: bool = False
+    project_root: Path | None = None
+    extras: dict[str, t.Any] = dataclasses.field(default_factory=dict)
+
+
+@dataclasses.dataclass
+class BuildResult:
+    rows: int | None
+    message: str
+
+
+def _swap(ctx: BuildContext, create: t.Callable[[Relation], str], kind: str) -> None:
+    """Create into a temporary relation, drop the old one, rename: all in one transaction."""
+    a, cur, rel = ctx.adapter, ctx.cursor, ctx.relation
+    tmp = rel.with_suffix(TMP_SUFFIX)
+    a.ensure_schema(rel.schema, cur)
+    with a.transaction(cur):
+        for old_kind in ("view", "table"):
+            if a.relation_type(tmp, cur) == old_kind:
+                a.execute(a.drop_sql(tmp, old_kind), cursor=cur)
+        a.execute(create(tmp), cursor=cur)
+        existing = a.relation_type(rel, cur)
+        if existing:
+            a.execute(a.drop_sql(rel, existing), cursor=cur)
+        a.execute(a.rename_sql(tmp, rel.identifier, kind), cursor=cur)
+
+
+def build_view(ctx: BuildContext) -> BuildResult:
+    sql = ctx.render(False)
+    _swap(ctx, lambda tmp: ctx.adapter.create_view_sql(tmp, sql), "view")
+    return BuildResult(None, f"created view {ctx.relation}")
+
+
+def build_table(ctx: BuildContext) -> BuildResult:
+    sql = ctx.render(False)
+    _swap(ctx, lambda tmp: ctx.adapter.create_table_as_sql(tmp, sql), "table")
+    rows = ctx.adapter.row_count(ctx.relation, ctx.cursor)
+    return BuildResult(rows, f"created table {ctx.relation}")
+
+
+def build_incremental(ctx: BuildContext) -> BuildResult:
+    """dbt's incremental model: append, delete+insert or merge new rows into the table.
+
+    ``is_incremental()`` is true only when the table exists, the model is incremental
+    and ``--full-refresh`` is not set; otherwise the model is built like a table.
+    """
+    a, cur, rel, node = ctx.adapter, ctx.cursor, ctx.relation, ctx.node
+    full_refresh = ctx.full_refresh and node.config.get("full_refresh") is not False
+    if full_refresh or a.relation_type(rel, cur) != "table":
+        return build_table(ctx)
+    keys = _unique_key(node)
+    strategy = node.config.get("incremental_strategy") or ("merge" if keys else "append")
+    if strategy != "append" and not keys:
+        raise ConfigError(
+            f"incremental_strategy '{strategy}' needs a unique_key.",
+            path=node.path,
+            node=node.name,
+            hint="Add unique_key='id' (or a list) to the model's config, or use 'append'.",
+        )
+    sql = ctx.render(True)
+    tmp = rel.with_suffix(TMP_SUFFIX)
+    with a.transaction(cur):
+        if a.relation_type(tmp, cur):
+            a.execute(a.drop_sql(tmp, "table"), cursor=cur)
+        a.execute(a.create_table_as_sql(tmp, sql), cursor=cur)
+        new_rows = a.row_count(tmp, cur)
+        columns = _reconcile_schema(ctx, tmp)
+        if strategy == "append":
+            _insert(a, cur, rel, tmp, columns)
+        elif strategy == "delete+insert" or not a.supports_merge:
+            _delete_matching(a, cur, rel, tmp, keys)
+            _insert(a, cur, rel, tmp, columns)
+        else:
+            _merge(a, cur, rel, tmp, keys, columns)
+        a.execute(a.drop_sql(tmp, "table"), cursor=cur)
+    return BuildResult(new_rows, f"{strategy} {new_rows} rows into {rel}")
+
+
+def _unique_key(node: Node) -> list[str]:
+    key = node.config.get("unique_key")
+    if not key:
+        return []
+    return [key] if isinstance(key, str) else [str(k) for k in key]
+
+
+def _match(keys: list[str], left: str, right: str) -> str:
+    # NULL-safe: a NULL key matches a NULL key, so reruns never duplicate rows (dbt-core #7597).
+    return " and ".join(f"{left}.{quote(k)} is not distinct from {right}.{quote(k)}" for k in keys)
+
+
+def _insert(a: Adapter, cur: t.Any, rel: Relation, tmp: Relation, columns: list[str]) -> None:
+    cols = ", ".join(quote(c) for c in columns)
+    a.execute(f"insert into {rel} ({cols}) select {cols} from {tmp}", cursor=cur)
+
+
+def _delete_matching(a: Adapter, cur: t.Any, rel: Relation, tmp: Relation, keys: list[str]) -> None:
+    a.execute(
+        f"delete from {rel} where exists (select 1 from {tmp} as wml_new "
+        f"where {_match(keys, 'wml_new', str(rel))})",
+        cursor=cur,
+    )
+
+
+def _merge(
+    a: Adapter, cur: t.Any, rel: Relation, tmp: Relation, keys: list[str], columns: list[str]
+) -> None:
+    updates = ", ".join(f"{quote(c)} = wml_new.{quote(c)}" for c in columns if c not in keys)
+    cols = ", ".join(quote(c) for c in columns)
+    values = ", ".join(f"wml_new.{quote(c)}" for c in columns)
+    matched = f"when matched then update set {updates} " if updates else ""
+    a.execute(
+        f"merge into {rel} as wml_old using {tmp} as wml_new "
+        f"on ({_match(keys, 'wml_old', 'wml_new')}) {matched}"
+        f"when not matched then insert ({cols}) values ({values})",
+        cursor=cur,
+    )
+
+
+def _reconcile_schema(ctx: BuildContext, tmp: Relation) -> list[str]:
+    """Apply ``on_schema_change``; returns the columns to write."""
+    a, cur, rel, node = ctx.adapter, ctx.cursor, ctx.relation, ctx.node
+    new = dict(a.columns(tmp, cur))
+    old = dict(a.columns(rel, cur))
+    added = [c for c in new if c not in old]
+    removed = [c for c in old if c not in new]
+    changed = [c for c in new if c in old and new[c] != old[c]]
+    mode = node.config.get("on_schema_change") or "ignore"
+    if not (added or removed or changed) or mode == "ignore":
+        return [c for c in new if c in old]
+    if mode == "fail":
+        raise ExecutionError(
+            f"the incremental model's columns changed (added {added}, removed {removed}, "
+            f"type changed {changed}) and on_schema_change is 'fail'.",
+            path=node.path,
+            node=node.name,
+            hint="Run with --full-refresh, or set on_schema_change to append_new_columns or sync_all_columns.",
+        )
+    for col in added:
+        a.execute(f"alter table {rel} add column {quote(col)} {new[col]}", cursor=cur)
+    if mode == "sync_all_columns":
+        for col in removed:
+            a.execute(f"alter table {rel} drop column {quote(col)}", cursor=cur)
+        for col in changed:
+            a.execute(f"alter table {rel} alter column {quote(col)} type {new[col]}", cursor=cur)
+    return list(new)
+
+
+# -- seeds -------------------------------------------------------------------------------
+
+# Types the CSV sniffer may pick; dates only in ISO form, so 'SAT' or '3/4' stay text.
+_SEED_TYPES = ["BOOLEAN", "BIGINT", "DOUBLE", "DATE", "TIMESTAMP", "VARCHAR"]
+_TYPE_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_ ]*(\(\s*\d+\s*(,\s*\d+\s*)?\))?(\[\])?$")
+_CSV_LINE = re.compile(r"(?:CSV Error on Line|line)[: ]+(\d+)", re.I)
+
+
+def seed_select(ctx: BuildContext) -> str:
+    """DuckDB ``read_csv`` with declared ``column_types`` and no surprising guesses."""
+    node = ctx.node
+    assert ctx.project_root is not None and node.path is not None
+    path = (ctx.project_root / node.path).as_posix().replace("'", "''")
+    types = node.config.get("column_types") or {}
+    if not isinstance(types, dict):
+        raise ConfigError(
+            "column_types must map column names to types.", path=node.path, node=node.name
+        )
+    for col, typ in types.items():
+        if not _TYPE_NAME.match(str(typ)):
+            raise ConfigError(
+                f"column_types: '{typ}' for '{col}' is not a type name.",
+                path=node.path,
+                node=node.name,
+            )
+    type_struct = ", ".join(
+        f"'{str(c).replace(chr(39), chr(39) * 2)}': '{v}'" for c, v in types.items()
+    )
+    delim = str(node.config.get("delimiter", ",")).replace("'", "''")
+    candidates = ", ".join(f"'{t}'" for t in _SEED_TYPES)
+    options = [
+        "header = true",
+        f"delim = '{delim}'",
+        f"auto_type_candidates = [{candidates}]",
+        "dateformat = '%Y-%m-%d'",
+        "timestampformat = '%Y-%m-%d %H:%M:%S'",
+        "sample_size = -1",
+    ]
+    if types:
+        options.append(f"types = {{{type_struct}}}")
+    return f"select * from read_csv('{path}', {', '.join(options)})"
+
+
+def _seed_header(ctx: BuildContext, path: Path, delim: str) -> list[str]:
+    import csv
+
+    with path.open(newline="", encoding="utf-8") as handle:
+        header = next(csv.reader(handle, delimiter=delim), None)
+    if not header:
+        raise ExecutionError(
+            "the seed file is empty; it needs a header row.", path=ctx.node.path, node=ctx.node.name
+        )
+    return header
+
+
+def check_seed_rows(ctx: BuildContext) -> None:
+    """Read every row as text with the header's column count, so a bad row names its line.
+
+    DuckDB's sniffer would otherwise quietly skip a malformed leading row.
+    """
+    assert ctx.project_root is not None and ctx.node.path is not None
+    path = ctx.project_root / ctx.node.path
+    delim = str(ctx.node.config.get("delimiter", ","))
+    columns = ", ".join(f"'c{i}': 'VARCHAR'" for i in range(len(_seed_header(ctx, path, delim))))
+    literal = path.as_posix().replace("'", "''")
+    ctx.adapter.execute(
+        f"select count(*) from read_csv('{literal}', header = false, skip = 1, auto_detect = false, "
+        f"delim = '{delim.replace(chr(39), chr(39) * 2)}', quote = '\"', escape = '\"', "
+        f"strict_mode = true, columns = {{{columns}}})",
+        cursor=ctx.cursor,
+    )
+
+
+def build_seed(ctx: BuildContext) -> BuildResult:
+    sql = seed_select(ctx)
+    try:
+        check_seed_rows(ctx)
+        _swap(ctx, lambda tmp: ctx.adapter.create_table_as_sql(tmp, sql), "table")
+    except ExecutionError:
+        raise
+    except Exception as exc:  # the database's CSV reader names the bad line
+        text = str(exc)
+        match = _CSV_LINE.search(text)
+        first = " ".join(text.strip().splitlines()[:3]) if text.strip() else type(exc).__name__
+        raise ExecutionError(
+            f"cannot load the seed: {first}",
+            path=ctx.node.path,
+            node=ctx.node.name,
+            line=int(match.group(1)) if match else None,
+            hint="Fix that row, or declare the column's type under column_types in the seed's config.",
+        ) from None
+    rows = ctx.adapter.row_count(ctx.relation, ctx.cursor)
+    return BuildResult(rows, f"loaded seed {ctx.relation}")
+
+
+MATERIALIZERS: dict[str, t.Callable[[BuildContext], BuildResult]] = {
+    "view": build_view,
+    "table": build_table,
+    "incremental": build_incremental,
+    "seed": build_seed,
+}

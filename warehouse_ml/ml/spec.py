@@ -1,0 +1,83 @@
+"""The one training specification both declaration styles lead to.
+
+A model file's ``config(materialized='ml_model', ...)`` and Redshift ML's
+``CREATE MODEL`` statement are both parsed into a :class:`TrainingSpec`; everything
+downstream (trainer, exporter, registry) reads only this.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import typing as t
+
+
+class ProblemType(str, enum.Enum):
+    REGRESSION = "regression"
+    BINARY = "binary_classification"
+    MULTICLASS = "multiclass_classification"
+    CLUSTERING = "clustering"
+
+    @property
+    def is_classification(self) -> bool:
+        return self in (ProblemType.BINARY, ProblemType.MULTICLASS)
+
+
+class ModelType(str, enum.Enum):
+    AUTO = "auto"
+    LINEAR = "linear"
+    HIST_GRADIENT_BOOSTING = "hist_gradient_boosting"
+    RANDOM_FOREST = "random_forest"
+    KMEANS = "kmeans"
+    MLP = "mlp"
+
+
+# Objectives users know from Redshift ML / BigQuery ML, lower-cased; the first of
+# each list is the default (Redshift: MSE for regression, F1 binary, Accuracy multiclass).
+OBJECTIVES: dict[ProblemType, tuple[str, ...]] = {
+    ProblemType.REGRESSION: ("mse", "rmse", "mae", "r2"),
+    ProblemType.BINARY: ("f1", "auc", "accuracy", "log_loss", "precision", "recall"),
+    ProblemType.MULTICLASS: ("accuracy", "f1macro", "log_loss"),
+    ProblemType.CLUSTERING: ("silhouette",),
+}
+
+
+@dataclasses.dataclass
+class SplitSpec:
+    """How rows are held out for evaluation.
+
+    ``method='random'`` holds out ``eval_fraction`` at random (seeded);
+    ``method='temporal'`` sorts by ``column`` and evaluates on the latest rows,
+    as BigQuery ML's ``data_split_method='SEQ'`` does.
+    """
+
+    method: str = "random"
+    eval_fraction: float = 0.2
+    column: str | None = None
+    seed: int = 42
+
+
+@dataclasses.dataclass
+class TrainingSpec:
+    """Everything needed to train one model version from a query result."""
+
+    name: str
+    function: str
+    query: str
+    target: str | None = None
+    problem_type: ProblemType | None = None  # None: inferred from the target
+    model_type: ModelType = ModelType.AUTO
+    objective: str | None = None  # None: the problem type's default
+    max_runtime: float = 5400.0  # seconds, Redshift ML's default MAX_RUNTIME
+    hyperparameters: dict[str, t.Any] = dataclasses.field(default_factory=dict)
+    exclude: list[str] = dataclasses.field(default_factory=list)
+    split: SplitSpec = dataclasses.field(default_factory=SplitSpec)
+    class_weight: str | None = None  # None or 'balanced'
+    k: int | None = None  # clusters, for KMEANS
+    min_rows: int = 50
+    tags: list[str] = dataclasses.field(default_factory=list)
+    # Redshift ML clauses that mean nothing locally (IAM_ROLE, S3_BUCKET, ...), kept
+    # so SHOW MODEL can report them and the user is told they were ignored.
+    ignored_settings: dict[str, str] = dataclasses.field(default_factory=dict)
+    preprocessors: list[dict[str, t.Any]] | None = None
+    source: str = "config"  # 'config' (model file) or 'create_model' (Redshift ML SQL)

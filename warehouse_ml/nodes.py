@@ -1,0 +1,65 @@
+"""Nodes of the project graph: seeds, SQL models, ML models and data tests.
+
+An ML model is a model node whose config says ``materialized='ml_model'``: it shares the
+models' namespace, selectors and ordering.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import typing as t
+from pathlib import Path
+
+
+class NodeKind(str, enum.Enum):
+    SEED = "seed"
+    MODEL = "model"  # SQL models and ML models (materialized='ml_model') alike
+    TEST = "test"
+    SOURCE = "source"
+
+    @property
+    def builds_relation(self) -> bool:
+        return self in (NodeKind.SEED, NodeKind.MODEL)
+
+
+@dataclasses.dataclass
+class Node:
+    """One unit of work. ``depends_on`` holds unique ids of upstream nodes."""
+
+    name: str
+    kind: NodeKind
+    path: Path | None  # file it came from, relative to the project root
+    config: dict[str, t.Any] = dataclasses.field(default_factory=dict)
+    depends_on: list[str] = dataclasses.field(default_factory=list)
+    raw_sql: str = ""
+    # For tests: the unique id of the node the test is attached to (if any).
+    attached_to: str | None = None
+    # For generic tests: test name and keyword arguments (column_name, values, ...).
+    test_metadata: dict[str, t.Any] | None = None
+    description: str = ""
+    columns: dict[str, dict[str, t.Any]] = dataclasses.field(default_factory=dict)
+    # Filled by the renderer.
+    compiled_sql: str | None = None
+    source_info: dict[str, t.Any] | None = None  # for sources: schema, table identifiers
+
+    @property
+    def unique_id(self) -> str:
+        return f"{self.kind.value}.{self.name}"
+
+    @property
+    def tags(self) -> list[str]:
+        tags = self.config.get("tags") or []
+        return [tags] if isinstance(tags, str) else list(tags)
+
+    @property
+    def materialized(self) -> str | None:
+        return self.config.get("materialized")
+
+    @property
+    def is_ml_model(self) -> bool:
+        return self.kind is NodeKind.MODEL and self.materialized == "ml_model"
+
+    @property
+    def fqn_path(self) -> str:
+        return self.path.as_posix() if self.path else ""

@@ -1,0 +1,126 @@
+"""profiles.yml: where to connect, as in dbt (profile -> target -> outputs).
+
+The file is rendered with Jinja first so ``{{ env_var('PASSWORD') }}`` keeps secrets out
+of the file; rendered values are never logged or written to artifacts.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import typing as t
+from pathlib import Path
+
+import jinja2
+
+from warehouse_ml.errors import ConfigError, WmlError
+from warehouse_ml.jinja_errors import wrap_template_error
+from warehouse_ml.yamlio import expect_mapping, load_yaml_text
+
+PROFILES_FILE = "profiles.yml"
+# Keys whose values must never be printed.
+SECRET_KEYS = frozenset({"password", "token", "secret", "access_key", "secret_access_key"})
+
+
+@dataclasses.dataclass
+class Target:
+    """One output of a profile: a database to build into."""
+
+    name: str
+    type: str
+    schema: str
+    threads: int
+    settings: dict[str, t.Any]
+    profile_path: Path
+
+    def redacted(self) -> dict[str, t.Any]:
+        """Settings safe to log or write to artifacts."""
+        safe = {k: ("****" if k in SECRET_KEYS else v) for k, v in self.settings.items()}
+        return {"name": self.name, "type": self.type, "schema": self.schema, **safe}
+
+
+def env_var(name: str, default: t.Any = None) -> str:
+    """dbt's ``env_var``: the variable's value, the default, or a clear error."""
+    value = os.environ.get(name)
+    if value is not None:
+        return value
+    if default is not None:
+        return str(default)
+    raise ConfigError(
+        f"environment variable '{name}' is not set and env_var() has no default.",
+        hint=f"Export {name} or give a default: env_var('{name}', 'value').",
+    )
+
+
+def find_profiles_file(profiles_dir: str | Path | None, project_dir: Path) -> Path:
+    """Look in --profiles-dir, $WML_PROFILES_DIR, the project dir, then ~/.wml/."""
+    candidates: list[Path] = []
+    if profiles_dir:
+        candidates.append(Path(profiles_dir))
+    elif os.environ.get("WML_PROFILES_DIR"):
+        candidates.append(Path(os.environ["WML_PROFILES_DIR"]))
+    else:
+        candidates += [project_dir, Path.home() / ".wml"]
+    for directory in candidates:
+        path = directory / PROFILES_FILE
+        if path.is_file():
+            return path
+    looked = ", ".join(str(c / PROFILES_FILE) for c in candidates)
+    raise ConfigError(
+        f"no profiles.yml found (looked in {looked}).",
+        hint="Create one (wml init writes a DuckDB default) or pass --profiles-dir.",
+    )
+
+
+def render_profiles(path: Path) -> dict[str, t.Any]:
+    source = path.read_text(encoding="utf-8")
+    name = str(path)
+    env = jinja2.Environment(
+        undefined=jinja2.StrictUndefined,
+        loader=jinja2.FunctionLoader(lambda _: (source, name, lambda: True)),
+    )
+    env.globals["env_var"] = env_var
+    try:
+        rendered = env.get_template(name).render()
+    except (WmlError, jinja2.TemplateError) as exc:
+        raise wrap_template_error(exc, name, None, ConfigError) from None
+    return expect_mapping(load_yaml_text(rendered, path), path, "profiles.yml")
+
+
+def load_target(
+    project_dir: Path,
+    profile_name: str,
+    profiles_dir: str | Path | None = None,
+    target_name: str | None = None,
+) -> Target:
+    """Resolve the target to build into."""
+    path = find_profiles_file(profiles_dir, project_dir)
+    profiles = render_profiles(path)
+    if profile_name not in profiles:
+        if len(profiles) == 1:
+            profile_name = next(iter(profiles))
+        else:
+            raise ConfigError(
+                f"profile '{profile_name}' not found; it has {sorted(profiles)}.",
+                path=path,
+                hint="Set `profile:` in wml_project.yml to one of them.",
+            )
+    profile = expect_mapping(profiles[profile_name], path, f"profile '{profile_name}'")
+    outputs = expect_mapping(profile.get("outputs"), path, f"profile '{profile_name}' outputs")
+    name = target_name or profile.get("target") or "dev"
+    if name not in outputs:
+        raise ConfigError(
+            f"target '{name}' not found in profile '{profile_name}'; outputs are {sorted(outputs)}.",
+            path=path,
+            hint="Pass --target with one of them or add the output.",
+        )
+    settings = dict(expect_mapping(outputs[name], path, f"output '{name}'"))
+    kind = str(settings.pop("type", "duckdb"))
+    schema = str(settings.pop("schema", "main"))
+    threads = int(settings.pop("threads", 4))
+    if kind == "duckdb":
+        db_path = str(settings.get("path", "warehouse.duckdb"))
+        if db_path != ":memory:" and not Path(db_path).is_absolute():
+            db_path = str((project_dir / db_path).resolve())
+        settings["path"] = db_path
+    return Target(name, kind, schema, max(1, threads), settings, path)

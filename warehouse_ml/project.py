@@ -1,0 +1,210 @@
+"""Load a project folder: its settings, its files, and the YAML that describes them.
+
+This step reads files only; rendering (refs, config) happens in ``render.py``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import typing as t
+from pathlib import Path, PurePosixPath
+
+from warehouse_ml import config as cfg
+from warehouse_ml import generic_tests
+from warehouse_ml.errors import ConfigError
+from warehouse_ml.nodes import Node, NodeKind
+from warehouse_ml.yamlio import expect_mapping, load_yaml
+
+PROJECT_FILE = "wml_project.yml"
+DIALECTS = ("duckdb", "redshift", "postgres", "snowflake", "bigquery")
+
+
+@dataclasses.dataclass
+class ProjectSettings:
+    """``wml_project.yml``; every key is optional."""
+
+    name: str = "warehouse_ml"
+    profile: str | None = None
+    sql_dialect: str = "duckdb"
+    model_paths: list[str] = dataclasses.field(default_factory=lambda: ["models_sql"])
+    macro_paths: list[str] = dataclasses.field(default_factory=lambda: ["macros"])
+    seed_paths: list[str] = dataclasses.field(default_factory=lambda: ["seeds"])
+    test_paths: list[str] = dataclasses.field(default_factory=lambda: ["tests/sql"])
+    target_path: str = "target"
+    vars: dict[str, t.Any] = dataclasses.field(default_factory=dict)
+    models: dict[str, t.Any] = dataclasses.field(default_factory=dict)
+    seeds: dict[str, t.Any] = dataclasses.field(default_factory=dict)
+    tests: dict[str, t.Any] = dataclasses.field(default_factory=dict)
+
+
+@dataclasses.dataclass
+class SourceTable:
+    source: str
+    name: str
+    schema: str
+    identifier: str
+    external_location: str | None
+    path: Path
+    columns: dict[str, dict[str, t.Any]]
+
+
+@dataclasses.dataclass
+class Project:
+    root: Path
+    settings: ProjectSettings
+    nodes: dict[str, Node]
+    sources: dict[tuple[str, str], SourceTable]
+    macro_files: list[Path]
+
+    @property
+    def target_dir(self) -> Path:
+        return self.root / self.settings.target_path
+
+
+def load_settings(root: Path) -> ProjectSettings:
+    path = root / PROJECT_FILE
+    if not path.is_file():
+        return ProjectSettings(name=root.resolve().name.replace("-", "_") or "warehouse_ml")
+    raw = expect_mapping(load_yaml(path), path, PROJECT_FILE)
+    fields = {f.name for f in dataclasses.fields(ProjectSettings)}
+    values: dict[str, t.Any] = {}
+    for key, value in raw.items():
+        attr = key.replace("-", "_")
+        if attr not in fields:
+            raise ConfigError(
+                f"unknown key '{key}'.", path=path, hint=f"Known keys: {sorted(fields)}."
+            )
+        values[attr] = value
+    settings = ProjectSettings(**values)
+    if settings.sql_dialect not in DIALECTS:
+        raise ConfigError(
+            f"sql_dialect '{settings.sql_dialect}' is not supported.",
+            path=path,
+            hint=f"Use one of: {', '.join(DIALECTS)}.",
+        )
+    for attr in ("model_paths", "macro_paths", "seed_paths", "test_paths"):
+        value = getattr(settings, attr)
+        setattr(settings, attr, [value] if isinstance(value, str) else list(value))
+    return settings
+
+
+def load_project(root: str | Path) -> Project:
+    """Read every file of the project at ``root`` into nodes (not yet rendered)."""
+    root = Path(root).resolve()
+    if not root.is_dir():
+        raise ConfigError(f"project directory {root} does not exist.", hint="Pass --project-dir.")
+    settings = load_settings(root)
+    nodes: dict[str, Node] = {}
+    for node in _discover(root, settings):
+        _add_unique(nodes, node, root)
+    sources: dict[tuple[str, str], SourceTable] = {}
+    for yml in _files(root, settings.model_paths + settings.seed_paths, (".yml", ".yaml")):
+        _apply_properties(root, yml, nodes, sources)
+    macro_files = list(_files(root, settings.macro_paths, (".sql",)))
+    return Project(root, settings, nodes, sources, macro_files)
+
+
+def _files(root: Path, folders: list[str], suffixes: tuple[str, ...]) -> t.Iterator[Path]:
+    for folder in folders:
+        base = root / folder
+        if base.is_dir():
+            yield from sorted(p for p in base.rglob("*") if p.suffix in suffixes and p.is_file())
+
+
+def _discover(root: Path, settings: ProjectSettings) -> t.Iterator[Node]:
+    kinds = (
+        (settings.model_paths, ".sql", NodeKind.MODEL, settings.models),
+        (settings.seed_paths, ".csv", NodeKind.SEED, settings.seeds),
+        (settings.test_paths, ".sql", NodeKind.TEST, settings.tests),
+    )
+    for folders, suffix, kind, tree in kinds:
+        for folder in folders:
+            base = root / folder
+            if not base.is_dir():
+                continue
+            for path in sorted(base.rglob(f"*{suffix}")):
+                rel = PurePosixPath(path.relative_to(base).as_posix())
+                config = cfg.merge(cfg.folder_config(tree, rel, settings.name))
+                if kind is NodeKind.SEED:
+                    config.setdefault("materialized", "seed")
+                elif kind is NodeKind.MODEL:
+                    config.setdefault("materialized", "view")
+                node = Node(path.stem, kind, path.relative_to(root), config=config)
+                if kind is not NodeKind.SEED:
+                    node.raw_sql = path.read_text(encoding="utf-8")
+                yield node
+
+
+def _add_unique(nodes: dict[str, Node], node: Node, root: Path) -> None:
+    key = node.unique_id
+    clash = nodes.get(key) or _other_kind_clash(nodes, node)
+    if clash is not None:
+        raise ConfigError(
+            f"two resources are named '{node.name}': {clash.fqn_path} and {node.fqn_path}.",
+            path=node.path,
+            node=node.name,
+            hint="Rename one file: names must be unique across folders, as refs use the name only.",
+        )
+    nodes[key] = node
+
+
+def _other_kind_clash(nodes: dict[str, Node], node: Node) -> Node | None:
+    """A seed and a model with one name would make ``ref`` ambiguous."""
+    if node.kind is NodeKind.TEST:
+        return None
+    for kind in (NodeKind.SEED, NodeKind.MODEL):
+        other = nodes.get(f"{kind.value}.{node.name}")
+        if other is not None and other.kind is not node.kind:
+            return other
+    return None
+
+
+def _apply_properties(
+    root: Path, yml: Path, nodes: dict[str, Node], sources: dict[tuple[str, str], SourceTable]
+) -> None:
+    rel = yml.relative_to(root)
+    doc = expect_mapping(load_yaml(yml), rel, "a properties file")
+    for section, kind in (("models", NodeKind.MODEL), ("seeds", NodeKind.SEED)):
+        for entry in _entries(doc.get(section), rel, section):
+            node = nodes.get(f"{kind.value}.{entry['name']}")
+            if node is None:
+                raise ConfigError(
+                    f"{section} entry '{entry['name']}' has no matching file.",
+                    path=rel,
+                    hint=f"Create the {kind.value} file or fix the name.",
+                )
+            _describe(node, entry, rel)
+            for test in generic_tests.from_properties(node, entry, rel):
+                _add_unique(nodes, test, root)
+    for entry in _entries(doc.get("sources"), rel, "sources"):
+        for table in _entries(entry.get("tables"), rel, f"source '{entry['name']}' tables"):
+            src = SourceTable(
+                source=entry["name"],
+                name=table["name"],
+                schema=str(table.get("schema", entry.get("schema", entry["name"]))),
+                identifier=str(table.get("identifier", table["name"])),
+                external_location=table.get("meta", {}).get("external_location")
+                or table.get("external_location")
+                or entry.get("external_location"),
+                path=rel,
+                columns={c["name"]: c for c in _entries(table.get("columns"), rel, "columns")},
+            )
+            sources[(src.source, src.name)] = src
+            for test in generic_tests.from_source(src, table, rel):
+                _add_unique(nodes, test, root)
+
+
+def _describe(node: Node, entry: dict[str, t.Any], rel: Path) -> None:
+    layer = expect_mapping(entry.get("config"), rel, f"config of '{node.name}'")
+    cfg.validate(cfg.normalise(layer), path=rel, node=node.name)
+    node.config = cfg.merge(node.config, layer)
+    node.description = str(entry.get("description", ""))
+    node.columns = {c["name"]: c for c in _entries(entry.get("columns"), rel, "columns")}
+
+
+def _entries(value: t.Any, path: Path, what: str) -> list[dict[str, t.Any]]:
+    if value is None:
+        return []
+    if not isinstance(value, list) or not all(isinstance(v, dict) and "name" in v for v in value):
+        raise ConfigError(f"{what} must be a list of mappings, each with a 'name'.", path=path)
+    return value

@@ -1,0 +1,291 @@
+"""Jinja rendering of models, tests and macros: ref, source, config, var, this, ...
+
+Macros are Jinja modules shared by every model, so the per-model functions (``ref``,
+``config``, ``is_incremental``...) are global dispatchers that look up the model being
+rendered in a context variable; a macro that calls ``ref`` therefore resolves it for the
+calling model, as in dbt. Context variables are per thread, so models render in parallel.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import dataclasses
+import datetime as dt
+import json
+import typing as t
+from pathlib import Path
+
+import jinja2
+
+from warehouse_ml import config as cfg
+from warehouse_ml.errors import CompilationError, WmlError
+from warehouse_ml.jinja_errors import wrap_template_error
+from warehouse_ml.nodes import Node, NodeKind
+from warehouse_ml.profiles import Target, env_var
+from warehouse_ml.project import Project
+
+BUILTIN_MACROS = Path(__file__).parent / "macros"
+EPHEMERAL_PREFIX = "__wml_eph_"
+
+
+@dataclasses.dataclass(frozen=True)
+class Relation:
+    """A schema-qualified table or view name; ``str()`` gives it quoted."""
+
+    schema: str
+    identifier: str
+
+    @property
+    def name(self) -> str:
+        return self.identifier
+
+    def __str__(self) -> str:
+        return f"{quote(self.schema)}.{quote(self.identifier)}"
+
+    def with_suffix(self, suffix: str) -> Relation:
+        return Relation(self.schema, self.identifier + suffix)
+
+
+def quote(identifier: str) -> str:
+    return '"' + identifier.replace('"', '""') + '"'
+
+
+@dataclasses.dataclass
+class _Call:
+    """What one render of one node recorded."""
+
+    node: Node
+    parse: bool
+    incremental: bool
+    refs: list[str] = dataclasses.field(default_factory=list)
+    sources: list[tuple[str, str]] = dataclasses.field(default_factory=list)
+    config: dict[str, t.Any] = dataclasses.field(default_factory=dict)
+    ephemerals: list[str] = dataclasses.field(default_factory=list)
+    sql: str = ""
+
+
+_current: contextvars.ContextVar[_Call] = contextvars.ContextVar("wml_render_call")
+
+
+class Renderer:
+    """Renders the project's nodes; ``parse()`` once, then ``render()`` per execution."""
+
+    def __init__(self, project: Project, target: Target, cli_vars: dict[str, t.Any] | None = None):
+        self.project = project
+        self.target = target
+        self.vars = {**project.settings.vars, **(cli_vars or {})}
+        self.run_started_at = dt.datetime.now(dt.timezone.utc)
+        self._sources: dict[str, str] = {}
+        self.env = self._make_env()
+        self._load_macros()
+
+    # -- environment -------------------------------------------------------------
+    def _make_env(self) -> jinja2.Environment:
+        env = jinja2.Environment(
+            undefined=jinja2.StrictUndefined,
+            loader=jinja2.FunctionLoader(self._load_source),
+            cache_size=-1,
+            extensions=["jinja2.ext.do", "jinja2.ext.loopcontrols"],
+        )
+        env.globals.update(
+            ref=self._ref,
+            source=self._source,
+            config=self._config,
+            var=self._var,
+            env_var=env_var,
+            is_incremental=lambda: self._call().incremental,
+            target=self._target_context(),
+            run_started_at=self.run_started_at,
+            tojson=json.dumps,
+            exceptions=_Exceptions(),
+        )
+        env.filters["tojson"] = json.dumps
+        return env
+
+    def _load_source(self, name: str) -> tuple[str, str, t.Callable[[], bool]]:
+        return self._sources[name], name, lambda: True
+
+    def _template(self, name: str, source: str) -> jinja2.Template:
+        self._sources.setdefault(name, source)
+        return self.env.get_template(name)
+
+    def _target_context(self) -> dict[str, t.Any]:
+        safe = self.target.redacted()
+        safe["threads"] = self.target.threads
+        return safe
+
+    def _load_macros(self) -> None:
+        """Package macros under ``wml.`` (and top level), project macros at top level."""
+        namespace: dict[str, t.Any] = {}
+        for path in sorted(BUILTIN_MACROS.glob("*.sql")):
+            namespace.update(self._macro_module(path, f"wml/{path.name}"))
+        self.env.globals["wml"] = _Namespace(namespace)
+        self.env.globals.update(namespace)
+        for path in self.project.macro_files:
+            rel = path.relative_to(self.project.root).as_posix()
+            self.env.globals.update(self._macro_module(path, rel))
+
+    def _macro_module(self, path: Path, name: str) -> dict[str, t.Any]:
+        try:
+            module = self._template(name, path.read_text(encoding="utf-8")).module
+        except (WmlError, jinja2.TemplateError) as exc:
+            raise wrap_template_error(exc, name, None) from None
+        return {k: getattr(module, k) for k in dir(module) if not k.startswith("_")}
+
+    # -- per-node functions ----------------------------------------------------------
+    def _call(self) -> _Call:
+        try:
+            return _current.get()
+        except LookupError:
+            raise CompilationError("ref/config/source used outside a model.") from None
+
+    def relation_for(self, node: Node) -> Relation:
+        schema = str(node.config.get("schema") or self.target.schema)
+        return Relation(schema, str(node.config.get("alias") or node.name))
+
+    def _ref(self, name: str, *extra: str, **_: t.Any) -> Relation | str:
+        name = extra[-1] if extra else name  # ref('package', 'model'): one package here
+        call = self._call()
+        node = self._find_relation_node(name)
+        if node is None:
+            raise CompilationError(
+                f"ref('{name}') names no model or seed.",
+                hint=self._suggest(name),
+            )
+        call.refs.append(node.unique_id)
+        if node.config.get("materialized") == "ephemeral":
+            call.ephemerals.append(node.unique_id)
+            return EPHEMERAL_PREFIX + node.name
+        return self.relation_for(node)
+
+    def _find_relation_node(self, name: str) -> Node | None:
+        nodes = self.project.nodes
+        return nodes.get(f"model.{name}") or nodes.get(f"seed.{name}")
+
+    def _suggest(self, name: str) -> str:
+        import difflib
+
+        names = [n.name for n in self.project.nodes.values() if n.kind is not NodeKind.TEST]
+        close = difflib.get_close_matches(name, names, n=3)
+        return f"Did you mean {', '.join(repr(c) for c in close)}?" if close else "Check the name."
+
+    def _source(self, source: str, table: str) -> str:
+        call = self._call()
+        src = self.project.sources.get((source, table))
+        if src is None:
+            known = sorted(f"{s}.{n}" for s, n in self.project.sources)
+            raise CompilationError(
+                f"source('{source}', '{table}') is not declared.",
+                hint=f"Declare it under `sources:` in a YAML file; declared: {known or 'none'}.",
+            )
+        call.sources.append((source, table))
+        if src.external_location:
+            location = src.external_location.replace("'", "''")
+            return f"'{location}'"
+        return str(Relation(src.schema, src.identifier))
+
+    def _config(self, **kwargs: t.Any) -> str:
+        self._call().config.update(kwargs)
+        return ""
+
+    def _var(self, name: str, default: t.Any = None) -> t.Any:
+        if name in self.vars:
+            return self.vars[name]
+        if default is not None:
+            return default
+        raise CompilationError(
+            f"var('{name}') has no value and no default.",
+            hint=f"Set it under `vars:` in wml_project.yml, pass --vars '{{{name}: ...}}', or give a default.",
+        )
+
+    # -- rendering -------------------------------------------------------------------
+    def _render(self, node: Node, *, parse: bool, incremental: bool) -> _Call:
+        call = _Call(node, parse, incremental)
+        # Generic tests share their YAML file, so the template name adds the test name.
+        name = f"{node.fqn_path}#{node.name}" if node.test_metadata else node.fqn_path
+        token = _current.set(call)
+        try:
+            call.sql = self._template(name, node.raw_sql).render(this=self.relation_for(node))
+        except (WmlError, jinja2.TemplateError) as exc:
+            raise wrap_template_error(exc, name, node.name, display_path=node.fqn_path) from None
+        finally:
+            _current.reset(token)
+        return call
+
+    def parse(self) -> None:
+        """Render every node once to learn its refs, sources and in-file config."""
+        for node in self.project.nodes.values():
+            if node.kind is NodeKind.SEED:
+                continue
+            call = self._render(node, parse=True, incremental=False)
+            if call.config:
+                cfg.validate(call.config, path=node.path, node=node.name)
+                node.config = cfg.merge(node.config, call.config)
+            cfg.validate(node.config, path=node.path, node=node.name)
+            node.depends_on = list(dict.fromkeys(call.refs))
+            node.source_info = {"sources": sorted(set(call.sources))}
+            node.compiled_sql = call.sql
+
+    def render(self, node: Node, *, incremental: bool = False) -> str:
+        """Final SQL for ``node`` in the project dialect, ephemeral models inlined as CTEs."""
+        call = self._render(node, parse=False, incremental=incremental)
+        sql = call.sql
+        ctes = self._ephemeral_ctes(call.ephemerals, seen=set())
+        return inject_ctes(sql, ctes) if ctes else sql
+
+    def _ephemeral_ctes(self, ids: list[str], seen: set[str]) -> list[tuple[str, str]]:
+        ctes: list[tuple[str, str]] = []
+        for uid in dict.fromkeys(ids):
+            if uid in seen:
+                continue
+            seen.add(uid)
+            node = self.project.nodes[uid]
+            inner = self._render(node, parse=False, incremental=False)
+            ctes += self._ephemeral_ctes(inner.ephemerals, seen)
+            ctes.append((EPHEMERAL_PREFIX + node.name, inner.sql))
+        return ctes
+
+
+def inject_ctes(sql: str, ctes: list[tuple[str, str]]) -> str:
+    """Put ``ctes`` first in the statement's WITH clause, creating one if needed."""
+    from sqlglot.tokens import Tokenizer, TokenType
+
+    body = ", ".join(f"{quote(name)} as (\n{inner}\n)" for name, inner in ctes)
+    tokens = Tokenizer().tokenize(sql)
+    if tokens and tokens[0].token_type == TokenType.WITH:
+        anchor = tokens[0]
+        if len(tokens) > 1 and tokens[1].text.upper() == "RECURSIVE":
+            anchor = tokens[1]
+        return f"{sql[: anchor.end + 1]} {body},\n{sql[anchor.end + 1 :]}"
+    return f"with {body}\n{sql}"
+
+
+class _Namespace:
+    """Attribute access to a dict of macros: ``wml.ab_variant(...)``."""
+
+    def __init__(self, items: dict[str, t.Any]):
+        self._items = items
+
+    def __getattr__(self, name: str) -> t.Any:
+        try:
+            return self._items[name]
+        except KeyError:
+            raise CompilationError(
+                f"wml.{name} is not a built-in macro.",
+                hint=f"Built-ins: {', '.join(sorted(self._items)) or 'none'}.",
+            ) from None
+
+
+class _Exceptions:
+    """``{{ exceptions.raise_compiler_error('...') }}`` as in dbt."""
+
+    @staticmethod
+    def raise_compiler_error(message: str) -> t.NoReturn:
+        raise CompilationError(str(message))
+
+    @staticmethod
+    def warn(message: str) -> str:
+        import logging
+
+        logging.getLogger("warehouse_ml").warning(message)
+        return ""

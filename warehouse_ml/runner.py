@@ -1,0 +1,212 @@
+"""Run selected nodes in dependency order, in parallel up to ``threads``.
+
+The main thread owns the scheduler; worker threads only execute one node each and
+return a result. A failed node (or failing error-level test) skips its descendants.
+In ``build``, a model's children also wait for the model's tests, as in dbt.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import datetime as dt
+import re
+import time
+import typing as t
+
+from warehouse_ml import materializations
+from warehouse_ml.artifacts import NodeResult
+from warehouse_ml.errors import ExecutionError, WmlError
+from warehouse_ml.events import Reporter
+from warehouse_ml.graph import Scheduler
+from warehouse_ml.materializations import BuildContext, BuildResult
+from warehouse_ml.nodes import Node, NodeKind
+from warehouse_ml.session import Session
+
+FAILED = ("error", "fail")
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat()
+
+
+class Runner:
+    def __init__(
+        self,
+        session: Session,
+        reporter: Reporter,
+        *,
+        full_refresh: bool = False,
+        threads: int | None = None,
+    ):
+        self.session = session
+        self.reporter = reporter
+        self.full_refresh = full_refresh
+        self.threads = threads or session.target.threads
+
+    def run(self, selected: set[str], *, gate_on_tests: bool = False) -> list[NodeResult]:
+        nodes = self.session.nodes
+        runnable = {uid for uid in selected if nodes[uid].materialized != "ephemeral"}
+        graph = self.session.graph.with_test_gates() if gate_on_tests else self.session.graph
+        order = {uid: i for i, uid in enumerate(graph.topological_order(runnable), start=1)}
+        total = len(order)
+        scheduler = Scheduler(graph, runnable)
+        results: list[NodeResult] = []
+        self.session.adapter.open()
+        self._prepare()
+        with cf.ThreadPoolExecutor(max_workers=self.threads, thread_name_prefix="wml") as pool:
+            running: dict[cf.Future[NodeResult], str] = {}
+            started: set[str] = set()
+            while not scheduler.is_finished():
+                for uid in scheduler.ready():
+                    if uid in started:
+                        continue
+                    started.add(uid)
+                    node = nodes[uid]
+                    self.reporter.node_started(order[uid], total, _kind(node), node.name)
+                    running[pool.submit(self._execute, node)] = uid
+                if not running:
+                    break
+                done, _ = cf.wait(running, return_when=cf.FIRST_COMPLETED)
+                for future in done:
+                    uid = running.pop(future)
+                    result = future.result()
+                    results.append(result)
+                    self._report(nodes[uid], result, order[uid], total)
+                    if result.status in FAILED:
+                        for skipped in scheduler.mark_failed(uid):
+                            started.add(skipped)
+                            results.append(self._skip(nodes[skipped], nodes[uid], order, total))
+                    else:
+                        scheduler.mark_done(uid)
+        return results
+
+    def _prepare(self) -> None:
+        """Hooks that must run on the connection before any node (functions of ML models)."""
+        self.session.connection()
+
+    # -- one node (worker thread) ------------------------------------------------------------
+    def _execute(self, node: Node) -> NodeResult:
+        started, t0 = _now(), time.perf_counter()
+        try:
+            if node.kind is NodeKind.TEST:
+                status, rows, message, failures = self._run_test(node)
+            else:
+                built = self._build(node)
+                status, rows, message, failures = "success", built.rows, built.message, None
+        except Exception as exc:  # database errors: keep the first paragraph, name the node
+            err = (
+                exc
+                if isinstance(exc, WmlError)
+                else ExecutionError(
+                    self.session.adapter.friendly_error(exc) or _first_paragraph(exc)
+                )
+            )
+            err.node, err.path = err.node or node.name, err.path or node.fqn_path
+            if node.kind is not NodeKind.MODEL:
+                err.node_kind = node.kind.value
+            status, rows, message, failures = "error", None, str(err), None
+        return NodeResult(
+            node.unique_id,
+            status,
+            started,
+            _now(),
+            time.perf_counter() - t0,
+            rows,
+            message,
+            failures,
+        )
+
+    def _build(self, node: Node) -> BuildResult:
+        materialized = node.materialized or "view"
+        if materialized == "ml_model":
+            from warehouse_ml.ml import materialize  # noqa: F401  (registers 'ml_model')
+        build = materializations.MATERIALIZERS[materialized]
+        adapter = self.session.adapter
+        ctx = BuildContext(
+            adapter=adapter,
+            cursor=adapter.cursor(),
+            node=node,
+            relation=self.session.relation(node),
+            render=lambda incremental: self.session.compiled_sql(node, incremental=incremental),
+            full_refresh=self.full_refresh,
+            project_root=self.session.project.root,
+            extras={"session": self.session, "reporter": self.reporter},
+        )
+        return build(ctx)
+
+    def _run_test(self, node: Node) -> tuple[str, int | None, str, int]:
+        sql = self.session.compiled_sql(node)
+        limit = node.config.get("limit")
+        inner = f"{sql}\nlimit {int(limit)}" if limit else sql
+        adapter = self.session.adapter
+        failures = int(
+            adapter.execute(
+                f"select count(*) from (\n{inner}\n) as wml_test", cursor=adapter.cursor()
+            )[0][0]
+        )
+        severity = str(node.config.get("severity", "error")).lower()
+        if _breaches(node.config.get("error_if", "!=0"), failures) and severity == "error":
+            return "fail", None, f"got {failures} failing rows", failures
+        if _breaches(node.config.get("warn_if", "!=0"), failures):
+            return "warn", None, f"got {failures} failing rows", failures
+        return "pass", None, "", failures
+
+    # -- reporting -----------------------------------------------------------------------
+    def _report(self, node: Node, result: NodeResult, index: int, total: int) -> None:
+        self.reporter.node_finished(
+            index,
+            total,
+            _kind(node),
+            node.name,
+            result.status,
+            result.execution_time,
+            result.rows,
+            result.message,
+        )
+
+    def _skip(self, node: Node, cause: Node, order: dict[str, int], total: int) -> NodeResult:
+        now = _now()
+        result = NodeResult(
+            node.unique_id, "skipped", now, now, 0.0, message=f"skipped because {cause.name} failed"
+        )
+        self._report(node, result, order.get(node.unique_id, 0), total)
+        return result
+
+
+_CONDITION = re.compile(r"^\s*(!=|<>|>=|<=|==|=|>|<)\s*(\d+)\s*$")
+
+
+def _breaches(condition: t.Any, failures: int) -> bool:
+    """dbt's ``error_if`` / ``warn_if``: a comparison such as '!=0' or '>10'."""
+    match = _CONDITION.match(str(condition))
+    if not match:
+        raise ExecutionError(f"cannot read the test condition {condition!r}; write it like '>10'.")
+    op, n = match.group(1), int(match.group(2))
+    return {
+        "!=": failures != n,
+        "<>": failures != n,
+        ">=": failures >= n,
+        "<=": failures <= n,
+        "==": failures == n,
+        "=": failures == n,
+        ">": failures > n,
+        "<": failures < n,
+    }[op]
+
+
+def _first_paragraph(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    return text.split("\n\n")[0].strip()
+
+
+def _kind(node: Node) -> str:
+    if node.kind is NodeKind.MODEL:
+        return "ml model" if node.is_ml_model else f"{node.materialized or 'view'} model"
+    return node.kind.value
+
+
+def counts(results: list[NodeResult]) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for r in results:
+        out[r.status] = out.get(r.status, 0) + 1
+    return out

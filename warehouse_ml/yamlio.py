@@ -1,0 +1,39 @@
+"""YAML loading with errors that name the file and line."""
+
+from __future__ import annotations
+
+import typing as t
+from pathlib import Path
+
+import yaml
+
+from warehouse_ml.errors import ConfigError
+
+
+def load_yaml_text(text: str, path: Path | str) -> t.Any:
+    """Parse YAML text; a syntax error becomes a ConfigError at the file's line."""
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else None
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(
+            f"invalid YAML: {problem}.",
+            path=path,
+            line=line,
+            hint="Fix the indentation or quoting at that line.",
+        ) from exc
+
+
+def load_yaml(path: Path) -> t.Any:
+    return load_yaml_text(path.read_text(encoding="utf-8"), path)
+
+
+def expect_mapping(value: t.Any, path: Path | str, what: str) -> dict[str, t.Any]:
+    """Return ``value`` as a dict (None counts as empty) or fail naming ``what``."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ConfigError(f"{what} must be a mapping, got {type(value).__name__}.", path=path)
+    return value

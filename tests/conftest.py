@@ -56,6 +56,16 @@ class Project:
         finally:
             con.close()
 
+    def query_with_functions(self, sql: str) -> list[tuple]:
+        """Query through warehouse_ml.connect(), so deployed model functions exist."""
+        import warehouse_ml
+
+        con = warehouse_ml.connect(str(self.root))
+        try:
+            return con.execute(sql).fetchall()
+        finally:
+            con.close()
+
     def scalar(self, sql: str) -> t.Any:
         return self.query(sql)[0][0]
 

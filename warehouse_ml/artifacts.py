@@ -50,7 +50,7 @@ def _write_json(path: Path, payload: dict[str, t.Any]) -> None:
     """Write via a temporary file and rename, so a reader never sees half a file."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(payload, indent=2, default=str), encoding="utf-8")
+    tmp.write_text(json.dumps(payload, default=str), encoding="utf-8")
     os.replace(tmp, path)
 
 
@@ -108,6 +108,10 @@ def write_compiled(target_dir: Path, node: Node, sql: str) -> Path:
     path = target_dir / "compiled" / (node.fqn_path or f"{node.name}.sql")
     if node.test_metadata:
         path = path.with_name(f"{node.name}.sql")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(sql.rstrip() + "\n", encoding="utf-8")
+    text = sql.rstrip() + "\n"
+    # Rewriting an unchanged file is skipped: on reruns most are unchanged, and
+    # truncating files is slow on some filesystems.
+    if not (path.is_file() and path.read_text(encoding="utf-8") == text):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
     return path

@@ -149,6 +149,7 @@ def _execute(
     *,
     full_refresh: bool = False,
     gate_on_tests: bool = False,
+    only_ml: bool = False,
 ) -> None:
     from warehouse_ml import artifacts
     from warehouse_ml.runner import Runner, counts
@@ -162,6 +163,8 @@ def _execute(
         chosen = select(graph, opts.select, opts.exclude)
         if kinds is not None:
             chosen = {uid for uid in chosen if session.nodes[uid].kind.value in kinds}
+        if only_ml:
+            chosen = {uid for uid in chosen if session.nodes[uid].is_ml_model}
         target_dir = session.project.target_dir
         artifacts.write_manifest(
             target_dir, session.nodes.values(), command, session.target.redacted()
@@ -220,26 +223,33 @@ def build(opts: Options, full_refresh: bool) -> None:
 )
 def compile(opts: Options, dialect: str | None) -> None:
     """Render and transpile the selected nodes into target/compiled/."""
-    from warehouse_ml import artifacts
-    from warehouse_ml.nodes import NodeKind
     from warehouse_ml.selectors import select
 
     session = opts.session()
-    graph = session.graph
-    chosen = select(graph, opts.select, opts.exclude)
+    try:
+        written = _compile_nodes(session, select(session.graph, opts.select, opts.exclude), dialect)
+    finally:
+        session.close()
+    target_dir = session.project.target_dir
+    opts.reporter().info(f"Compiled {written} nodes to {target_dir / 'compiled'}.")
+
+
+def _compile_nodes(session: t.Any, chosen: set[str], dialect: str | None) -> int:
+    from warehouse_ml import artifacts
+    from warehouse_ml.nodes import NodeKind
+
     target_dir = session.project.target_dir
     written = 0
-    for uid in graph.topological_order(chosen):
+    for uid in session.graph.topological_order(chosen):
         node = session.nodes[uid]
         if node.kind is NodeKind.SEED:
             continue
-        sql = session.compiled_sql(node, dialect=dialect or session.adapter.dialect)
-        artifacts.write_compiled(target_dir, node, sql)
+        artifacts.write_compiled(target_dir, node, session.compiled_sql(node, dialect=dialect))
         written += 1
     artifacts.write_manifest(
         target_dir, session.nodes.values(), "compile", session.target.redacted()
     )
-    opts.reporter().info(f"Compiled {written} nodes to {target_dir / 'compiled'}.")
+    return written
 
 
 @main.command(name="ls")
@@ -288,3 +298,7 @@ def init(directory: str) -> None:
     click.echo(
         f"Created project in {directory} ({len(created)} files). Next: cd {directory} && wml build"
     )
+
+
+# The ML commands register themselves on ``main``.
+from warehouse_ml import cli_ml  # noqa: E402,F401

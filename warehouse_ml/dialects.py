@@ -6,6 +6,12 @@ never passes silently.
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
+import typing as t
+from pathlib import Path
+
 import sqlglot
 from sqlglot import exp
 from sqlglot.errors import ErrorLevel, ParseError, UnsupportedError
@@ -39,6 +45,51 @@ def parse(
     return statements[0]
 
 
+class TranspileCache:
+    """Transpiled SQL keyed by (sqlglot version, dialects, input), kept in ``target/``.
+
+    Parsing is most of ``wml compile``'s time on large projects; an unchanged model's
+    SQL is the same on every run, so only changed models pay for sqlglot. Entries not
+    used in a run are dropped when it saves, so the file never grows stale.
+    """
+
+    def __init__(self, path: Path | None):
+        self.path = path
+        self._old: dict[str, str] = {}
+        self._used: dict[str, str] = {}
+        if path is not None and path.is_file():
+            try:
+                payload = json.loads(path.read_text(encoding="utf-8"))
+                if payload.get("sqlglot") == sqlglot.__version__:
+                    self._old = payload.get("entries", {})
+            except (OSError, ValueError):
+                self._old = {}
+
+    @staticmethod
+    def key(sql: str, read: str, write: str) -> str:
+        return hashlib.blake2b(f"{read}>{write}\n{sql}".encode(), digest_size=16).hexdigest()
+
+    def get(self, key: str) -> str | None:
+        hit = self._used.get(key) or self._old.get(key)
+        if hit is not None:
+            self._used[key] = hit
+        return hit
+
+    def put(self, key: str, value: str) -> None:
+        self._used[key] = value
+
+    def save(self) -> None:
+        if self.path is None or not self._used or self._used == self._old:
+            return
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = self.path.with_suffix(".tmp")
+            tmp.write_text(json.dumps({"sqlglot": sqlglot.__version__, "entries": self._used}))
+            os.replace(tmp, self.path)
+        except OSError:
+            pass  # a cache that cannot be written only costs speed
+
+
 def transpile(
     sql: str,
     read: str,
@@ -47,13 +98,19 @@ def transpile(
     node: str | None = None,
     path: str | None = None,
     pretty: bool = False,
+    cache: TranspileCache | None = None,
 ) -> str:
     """``sql`` from dialect ``read`` to ``write``; the same dialect returns it unchanged."""
     if read == write and not pretty:
         return sql
+    key = TranspileCache.key(sql, read, write) if cache is not None and not pretty else None
+    if key is not None:
+        hit = t.cast(TranspileCache, cache).get(key)
+        if hit is not None:
+            return hit
     tree = parse(sql, read, node=node, path=path)
     try:
-        return tree.sql(dialect=write, unsupported_level=ErrorLevel.RAISE, pretty=pretty)
+        out = tree.sql(dialect=write, unsupported_level=ErrorLevel.RAISE, pretty=pretty, copy=False)
     except UnsupportedError as exc:
         raise CompilationError(
             f"cannot translate to {write}: {exc}.",
@@ -61,6 +118,9 @@ def transpile(
             node=node,
             hint=f"Rewrite that construct in SQL that {write} supports.",
         ) from None
+    if key is not None:
+        t.cast(TranspileCache, cache).put(key, out)
+    return out
 
 
 def called_functions(sql: str, dialect: str, names: set[str]) -> set[str]:

@@ -57,8 +57,9 @@ class Reporter:
     def warning(self, message: str, **fields: t.Any) -> None:
         if self.log_format == "json":
             self._emit_json("warning", message=message, **fields)
-        else:
-            self._emit_text(f"Warning: {message}", "yellow")
+        else:  # stderr, so a command's stdout (CSV, JSON) stays clean
+            with self._lock:
+                click.secho(f"Warning: {message}", fg="yellow" if self.is_tty else None, err=True)
 
     def node_started(self, index: int, total: int, kind: str, name: str) -> None:
         if self.log_format == "json":
@@ -92,7 +93,8 @@ class Reporter:
             return
         rows_text = f"{rows:,} rows " if rows is not None else ""
         head = f"{index:>3} of {total} {status.upper():<7} {kind} {name}"
-        detail = message if status in ("error", "fail", "warn", "skipped") else ""
+        shown = status in ("error", "fail", "warn", "skipped") or kind == "ml model"
+        detail = message if shown else ""
         line = f"{head} [{rows_text}in {seconds:.2f}s]" + (f"\n      {detail}" if detail else "")
         self._emit_text(line, STATUS_COLOURS.get(status))
 

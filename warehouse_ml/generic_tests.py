@@ -39,9 +39,7 @@ def _unique(rel: str, col: str, args: dict[str, t.Any]) -> str:
 
 
 def _accepted_values(rel: str, col: str, args: dict[str, t.Any]) -> str:
-    values = args.get("values")
-    if not isinstance(values, list) or not values:
-        raise ValueError("accepted_values needs a non-empty list under 'values'")
+    values = args["values"]
     quote = args.get("quote", True)
     items = ", ".join(quote_literal(v) if quote else str(v) for v in values)
     c = quote_ident(col)
@@ -55,19 +53,22 @@ _REF = re.compile(r"""^\s*(ref|source)\(\s*(['"])[^'"]+\2\s*(,\s*(['"])[^'"]+\4\
 
 
 def _relationships(rel: str, col: str, args: dict[str, t.Any]) -> str:
-    to, field = args.get("to"), args.get("field")
-    if not to or not field:
-        raise ValueError("relationships needs 'to' (e.g. ref('customers')) and 'field'")
-    if not _REF.match(str(to)):
-        raise ValueError(
-            f"relationships 'to' must be ref('...') or source('...', '...'), got {to!r}"
-        )
-    c, f = quote_ident(col), quote_ident(field)
+    c, f = quote_ident(col), quote_ident(args["field"])
     return (
         f"select child.{c} as from_field from {rel} as child "
-        f"left join {{{{ {to} }}}} as parent on child.{c} = parent.{f} "
+        f"left join {args['_to_relation']} as parent on child.{c} = parent.{f} "
         f"where child.{c} is not null and parent.{f} is null"
     )
+
+
+def parse_reference(text: str) -> list[str]:
+    """``ref('x')`` -> ['ref', 'x']; ``source('s', 't')`` -> ['source', 's', 't']."""
+    match = _REF.match(str(text))
+    if not match:
+        raise ValueError(
+            f"relationships 'to' must be ref('...') or source('...', '...'), got {text!r}"
+        )
+    return [match.group(1), *re.findall(r"""['"]([^'"]+)['"]""", text)]
 
 
 GENERIC_TESTS: dict[str, t.Callable[[str, str, dict[str, t.Any]], str]] = {
@@ -78,19 +79,42 @@ GENERIC_TESTS: dict[str, t.Callable[[str, str, dict[str, t.Any]], str]] = {
 }
 
 
+Resolver = t.Callable[[list[str]], str]
+
+
+def render_sql(node: Node, resolve: Resolver) -> str:
+    """The test's SQL, with its relations resolved by ``resolve(['ref', name])``.
+
+    Generic tests skip Jinja entirely: on large projects compiling thousands of tiny
+    templates dominated parse time.
+    """
+    meta = t.cast(dict, node.test_metadata)
+    args = dict(meta["kwargs"])
+    relation = resolve(meta["model"])
+    where = node.config.get("where")
+    rel = f"(select * from {relation} where {where}) as wml_subquery" if where else relation
+    if "to" in args:
+        args["_to_relation"] = resolve(parse_reference(args["to"]))
+    return GENERIC_TESTS[meta["name"]](rel, meta["column_name"], args)
+
+
+def _jinja_resolver(reference: list[str]) -> str:
+    kind, *names = reference
+    return "{{ " + kind + "(" + ", ".join(quote_literal(n) for n in names) + ") }}"
+
+
 def from_properties(node: Node, entry: dict[str, t.Any], path: Path) -> list[Node]:
     """Test nodes for the tests declared on a model's or seed's columns."""
-    relation = f"{{{{ ref({quote_literal(node.name)}) }}}}"
-    return _build(node.name, node.unique_id, relation, entry, path)
+    return _build(node.name, node.unique_id, ["ref", node.name], entry, path)
 
 
 def from_source(source: SourceTable, entry: dict[str, t.Any], path: Path) -> list[Node]:
-    relation = f"{{{{ source({quote_literal(source.source)}, {quote_literal(source.name)}) }}}}"
-    return _build(f"{source.source}_{source.name}", None, relation, entry, path)
+    reference = ["source", source.source, source.name]
+    return _build(f"{source.source}_{source.name}", None, reference, entry, path)
 
 
 def _build(
-    owner: str, attached_to: str | None, relation: str, entry: dict[str, t.Any], path: Path
+    owner: str, attached_to: str | None, relation: list[str], entry: dict[str, t.Any], path: Path
 ) -> list[Node]:
     tests: list[Node] = []
     seen: set[str] = set()
@@ -143,15 +167,24 @@ def _make(
         if key in args:
             config[key] = args.pop(key)
     cfg.validate(config, path=path, node=owner)
-    where = config.get("where")
-    rel = f"(select * from {relation} where {where}) as wml_subquery" if where else relation
-    try:
-        sql = builder(rel, column, args)
-    except ValueError as exc:
-        raise ConfigError(f"{exc}.", path=path, node=owner) from None
     safe_col = re.sub(r"\W+", "_", column).strip("_").lower()
     node = Node(f"{test}_{owner}_{safe_col}", NodeKind.TEST, path, config=cfg.merge(config))
-    node.raw_sql = sql
     node.attached_to = attached_to
-    node.test_metadata = {"name": test, "column_name": column, "kwargs": args}
+    node.test_metadata = {"name": test, "column_name": column, "kwargs": args, "model": relation}
+    try:
+        _check_args(test, args)
+        node.raw_sql = render_sql(node, _jinja_resolver)  # as Jinja, for the manifest
+    except ValueError as exc:
+        raise ConfigError(f"{exc}.", path=path, node=owner) from None
     return node
+
+
+def _check_args(test: str, args: dict[str, t.Any]) -> None:
+    if test == "accepted_values" and (
+        not isinstance(args.get("values"), list) or not args["values"]
+    ):
+        raise ValueError("accepted_values needs a non-empty list under 'values'")
+    if test == "relationships":
+        if not args.get("to") or not args.get("field"):
+            raise ValueError("relationships needs 'to' (e.g. ref('customers')) and 'field'")
+        parse_reference(args["to"])

@@ -18,6 +18,7 @@ from pathlib import Path
 import jinja2
 
 from warehouse_ml import config as cfg
+from warehouse_ml import generic_tests
 from warehouse_ml.errors import CompilationError, WmlError
 from warehouse_ml.jinja_errors import wrap_template_error
 from warehouse_ml.nodes import Node, NodeKind
@@ -81,10 +82,21 @@ class Renderer:
 
     # -- environment -------------------------------------------------------------
     def _make_env(self) -> jinja2.Environment:
+        # Compiled templates are cached on disk, keyed by each file's checksum, so an
+        # unchanged project skips Jinja's compile step (most of parse time).
+        cache_dir = self.project.target_dir / "jinja_cache"
+        try:
+            cache_dir.mkdir(parents=True, exist_ok=True)
+            bytecode_cache: jinja2.BytecodeCache | None = jinja2.FileSystemBytecodeCache(
+                str(cache_dir)
+            )
+        except OSError:  # read-only checkout: no cache, same results
+            bytecode_cache = None
         env = jinja2.Environment(
             undefined=jinja2.StrictUndefined,
             loader=jinja2.FunctionLoader(self._load_source),
             cache_size=-1,
+            bytecode_cache=bytecode_cache,
             extensions=["jinja2.ext.do", "jinja2.ext.loopcontrols"],
         )
         env.globals.update(
@@ -201,16 +213,22 @@ class Renderer:
     # -- rendering -------------------------------------------------------------------
     def _render(self, node: Node, *, parse: bool, incremental: bool) -> _Call:
         call = _Call(node, parse, incremental)
-        # Generic tests share their YAML file, so the template name adds the test name.
-        name = f"{node.fqn_path}#{node.name}" if node.test_metadata else node.fqn_path
+        name = node.fqn_path
         token = _current.set(call)
         try:
-            call.sql = self._template(name, node.raw_sql).render(this=self.relation_for(node))
+            if node.test_metadata:
+                call.sql = generic_tests.render_sql(node, self._resolve)
+            else:
+                call.sql = self._template(name, node.raw_sql).render(this=self.relation_for(node))
         except (WmlError, jinja2.TemplateError) as exc:
             raise wrap_template_error(exc, name, node.name, display_path=node.fqn_path) from None
         finally:
             _current.reset(token)
         return call
+
+    def _resolve(self, reference: list[str]) -> str:
+        kind, *names = reference
+        return str(self._ref(*names) if kind == "ref" else self._source(*names))
 
     def parse(self) -> None:
         """Render every node once to learn its refs, sources and in-file config."""

@@ -42,6 +42,7 @@ class Runner:
         self.reporter = reporter
         self.full_refresh = full_refresh
         self.threads = threads or session.target.threads
+        session.warn = reporter.warning
 
     def run(self, selected: set[str], *, gate_on_tests: bool = False) -> list[NodeResult]:
         nodes = self.session.nodes
@@ -97,9 +98,7 @@ class Runner:
             err = (
                 exc
                 if isinstance(exc, WmlError)
-                else ExecutionError(
-                    self.session.adapter.friendly_error(exc) or _first_paragraph(exc)
-                )
+                else ExecutionError(self.session.explain_error(exc))
             )
             err.node, err.path = err.node or node.name, err.path or node.fqn_path
             if node.kind is not NodeKind.MODEL:
@@ -192,11 +191,6 @@ def _breaches(condition: t.Any, failures: int) -> bool:
         ">": failures > n,
         "<": failures < n,
     }[op]
-
-
-def _first_paragraph(exc: BaseException) -> str:
-    text = str(exc).strip() or type(exc).__name__
-    return text.split("\n\n")[0].strip()
 
 
 def _kind(node: Node) -> str:

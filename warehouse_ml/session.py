@@ -6,6 +6,7 @@ connection. Parsing (rendering every model) happens only when a command needs th
 
 from __future__ import annotations
 
+import sys
 import typing as t
 from pathlib import Path
 
@@ -23,10 +24,25 @@ class Session:
     def __init__(self, project: Project, target: Target, cli_vars: dict[str, t.Any] | None = None):
         self.project = project
         self.target = target
-        self.adapter: Adapter = make_adapter(target)
+        self._adapter: Adapter | None = None
         self.renderer = Renderer(project, target, cli_vars)
         self._graph: Graph | None = None
-        self.on_connect: list[t.Callable[[t.Any], None]] = []
+        self._functions_bound = False
+        self.transpile_cache = dialects.TranspileCache(project.target_dir / "transpile_cache.json")
+        self.warn: t.Callable[[str], None] = lambda message: print(
+            f"Warning: {message}", file=sys.stderr
+        )
+
+    @property
+    def adapter(self) -> Adapter:
+        """Created on first use, so commands that only parse never import a driver."""
+        if self._adapter is None:
+            self._adapter = make_adapter(self.target)
+        return self._adapter
+
+    @property
+    def target_dialect(self) -> str:
+        return {"duckdb": "duckdb", "redshift": "redshift"}.get(self.target.type, self.target.type)
 
     # -- parsing -------------------------------------------------------------------------
     @property
@@ -92,22 +108,53 @@ class Session:
         return dialects.transpile(
             sql,
             self.project.settings.sql_dialect,
-            dialect or self.adapter.dialect,
+            dialect or self.target_dialect,
             node=node.name,
             path=node.fqn_path,
+            cache=self.transpile_cache,
         )
 
     # -- database ------------------------------------------------------------------------
     def connection(self) -> t.Any:
-        """The open database connection, with every registered hook applied."""
+        """The open connection, with every deployed model's functions registered (DuckDB)."""
         self.adapter.open()
         con = getattr(self.adapter, "connection", None)
-        for hook in self.on_connect:
-            hook(con)
+        if con is not None and not self._functions_bound:
+            self._functions_bound = True
+            self._bind_functions(con)
         return con
 
+    def _bind_functions(self, con: t.Any) -> None:
+        from warehouse_ml.ml import registry
+
+        cursor = con.cursor()
+        try:
+            has_models = registry.exists(cursor)
+        finally:
+            cursor.close()
+        if has_models:  # onnxruntime is imported only when there is something to serve
+            from warehouse_ml.ml.functions import bind_deployed
+
+            bind_deployed(con, self.warn)
+
+    def explain_error(self, exc: BaseException) -> str:
+        """One paragraph for a database error, naming a model function's expected arguments."""
+        friendly = self.adapter.friendly_error(exc)
+        if friendly:
+            return friendly
+        text = str(exc).strip() or type(exc).__name__
+        if "No function matches" in text and self._functions_bound:
+            from warehouse_ml.ml.functions import explain_call_error
+
+            explained = explain_call_error(self.adapter.connection, text)
+            if explained:
+                return explained
+        return text.split("\n\n")[0].strip()
+
     def close(self) -> None:
-        self.adapter.close()
+        self.transpile_cache.save()
+        if self._adapter is not None:
+            self._adapter.close()
 
 
 def open_session(

@@ -11,10 +11,11 @@ import abc
 import contextlib
 import typing as t
 
-import pyarrow as pa
-
 from warehouse_ml.profiles import Target
 from warehouse_ml.render import Relation, quote
+
+if t.TYPE_CHECKING:
+    import pyarrow as pa
 
 
 class Cursor(t.Protocol):

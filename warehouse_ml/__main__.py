@@ -1,0 +1,5 @@
+"""``python -m warehouse_ml`` runs the ``wml`` command line."""
+
+from warehouse_ml.cli import main
+
+main()

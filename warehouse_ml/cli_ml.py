@@ -1,0 +1,242 @@
+"""ML commands of the ``wml`` CLI: train, predict, models, show, deploy, export, import, sql."""
+
+from __future__ import annotations
+
+import json
+import sys
+import typing as t
+from pathlib import Path
+
+import click
+
+from warehouse_ml.cli import Options, _execute, main, project_options
+from warehouse_ml.errors import ConfigError
+
+
+def _session(opts: Options) -> t.Any:
+    session = opts.session()
+    session.warn = opts.reporter().warning
+    return session
+
+
+@main.command()
+@project_options()
+@click.option(
+    "--full-refresh", is_flag=True, help="Retrain even when data and settings are unchanged."
+)
+def train(opts: Options, full_refresh: bool) -> None:
+    """Train the selected ML models (materialized='ml_model')."""
+    opts.select = opts.select or ["config.materialized:ml_model"]
+    _execute(opts, "train", {"model"}, full_refresh=full_refresh, only_ml=True)
+
+
+@main.command()
+@project_options(selection=False)
+@click.argument("name")
+@click.option(
+    "--input", "input_relation", required=True, help="Table or view holding the feature columns."
+)
+@click.option(
+    "--output", "output_table", required=True, help="Table to write (swapped in atomically)."
+)
+@click.option("--id", "id_columns", multiple=True, help="Columns to carry over (repeatable).")
+@click.option("--version", type=int, default=None, help="Model version (default: deployed).")
+def predict(
+    opts: Options,
+    name: str,
+    input_relation: str,
+    output_table: str,
+    id_columns: tuple[str, ...],
+    version: int | None,
+) -> None:
+    """Score INPUT with model NAME into OUTPUT, streaming Arrow batches."""
+    from warehouse_ml.ml.batch import predict_to_table
+
+    session = _session(opts)
+    try:
+        rows, seconds = predict_to_table(
+            session, name, input_relation, output_table, list(id_columns), version
+        )
+    finally:
+        session.close()
+    opts.reporter().info(f"Wrote {rows:,} scored rows to {output_table} in {seconds:.2f}s.")
+
+
+@main.command()
+@project_options(selection=False)
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
+def models(opts: Options, fmt: str) -> None:
+    """List every model version in the registry."""
+    from warehouse_ml.ml import registry
+
+    session = _session(opts)
+    try:
+        versions = registry.list_versions(session.connection().cursor())
+    finally:
+        session.close()
+    rows = [
+        {
+            "name": v.name,
+            "version": v.version,
+            "function": v.function,
+            "model_type": v.model_type,
+            "problem_type": v.problem_type,
+            "objective": v.objective,
+            "score": (v.metrics or {}).get(v.objective or ""),
+            "baseline": ((v.metrics or {}).get("baseline") or {}).get(v.objective or ""),
+            "deployed": v.deployed,
+            "created_at": str(v.created_at),
+            "source": v.source,
+        }
+        for v in versions
+    ]
+    if fmt == "json":
+        click.echo(json.dumps(rows, default=str, indent=2))
+    elif not rows:
+        click.echo("No models yet: train one with `wml build` or CREATE MODEL in `wml sql`.")
+    else:
+        import pyarrow as pa
+
+        from warehouse_ml.tables import print_table
+
+        print_table(pa.Table.from_pylist(rows), "table")
+
+
+@main.command()
+@project_options(selection=False)
+@click.argument("name")
+@click.option("--version", type=int, default=None)
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
+def show(opts: Options, name: str, version: int | None, fmt: str) -> None:
+    """Show one model version: features, metrics against the baseline, leaderboard."""
+    from warehouse_ml.ml import registry
+    from warehouse_ml.sql_command import show_model_fields
+
+    session = _session(opts)
+    try:
+        v = registry.get(session.connection().cursor(), name, version)
+    finally:
+        session.close()
+    if fmt == "json":
+        click.echo(json.dumps(v.summary(), default=str, indent=2))
+        return
+    for key, value in show_model_fields(v):
+        click.echo(f"{key:<28} {value}")
+    click.echo("\nMetrics (held-out)          model        baseline")
+    base = (v.metrics or {}).get("baseline") or {}
+    for key, value in (v.metrics or {}).items():
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            b = base.get(key)
+            click.echo(f"  {key:<26} {value:<12.6g} {'' if b is None else f'{b:.6g}'}")
+    if v.leaderboard:
+        click.echo("\nLeaderboard")
+        for row in v.leaderboard:
+            click.echo(f"  {json.dumps(row, default=str)}")
+    if v.feature_importance:
+        click.echo("\nFeature importance (permutation)")
+        for feat, value in sorted(v.feature_importance.items(), key=lambda kv: -kv[1]):
+            click.echo(f"  {feat:<26} {value:.4g}")
+
+
+@main.command()
+@project_options(selection=False)
+@click.argument("name")
+@click.option(
+    "--version", type=int, required=True, help="Version to serve (rollback or roll forward)."
+)
+def deploy(opts: Options, name: str, version: int) -> None:
+    """Make VERSION the deployed version of model NAME."""
+    from warehouse_ml.ml import registry
+    from warehouse_ml.ml.materialize import after_deploy
+
+    session = _session(opts)
+    try:
+        cursor = session.connection().cursor()
+        registry.set_deployed(cursor, name, version)
+        after_deploy(session, registry.get(cursor, name, version))
+    finally:
+        session.close()
+    opts.reporter().info(f"Model {name} version {version} is deployed.")
+
+
+@main.command()
+@project_options(selection=False)
+@click.argument("name")
+@click.option("--version", type=int, default=None)
+@click.option("--output", "output", required=True, type=click.Path(dir_okay=False))
+def export(opts: Options, name: str, version: int | None, output: str) -> None:
+    """Write a model version's ONNX file (runs in onnxruntime, or BigQuery ML imports it)."""
+    from warehouse_ml.ml import registry
+
+    session = _session(opts)
+    try:
+        v = registry.get(session.connection().cursor(), name, version)
+    finally:
+        session.close()
+    Path(output).write_bytes(v.onnx)
+    opts.reporter().info(f"Wrote {name} version {v.version} ({len(v.onnx):,} bytes) to {output}.")
+
+
+@main.command(name="import")
+@project_options(selection=False)
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--name", required=True, help="Registry name for the model.")
+@click.option("--function", "function", required=True, help="SQL function to register.")
+def import_cmd(opts: Options, file: str, name: str, function: str) -> None:
+    """Bring your own ONNX model: it becomes a versioned, callable SQL function."""
+    from warehouse_ml.ml.byom import import_onnx
+
+    session = _session(opts)
+    try:
+        version = import_onnx(session, Path(file), name, function)
+    finally:
+        session.close()
+    args = ", ".join(f"{n} {ty}" for n, ty in version.features)
+    opts.reporter().info(
+        f"Imported {file} as {name} version {version.version}: {function}({args})."
+    )
+
+
+@main.command()
+@project_options(selection=False)
+@click.argument("query", required=False)
+@click.option("-f", "--file", "file", type=click.Path(exists=True, dir_okay=False), default=None)
+@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table")
+@click.option("--dialect", default=None, help="Dialect the statements are written in.")
+@click.option("--max-rows", type=int, default=100, help="Rows to print in table format.")
+def sql(
+    opts: Options, query: str | None, file: str | None, fmt: str, dialect: str | None, max_rows: int
+) -> None:
+    """Run SQL statements (Redshift ML's CREATE/SHOW/DROP MODEL too); print the last result."""
+    from warehouse_ml.sql_command import run_script
+    from warehouse_ml.tables import print_table
+
+    if bool(query) == bool(file):
+        raise ConfigError(
+            "give either a QUERY argument or -f FILE.", hint="e.g. wml sql 'select 1'"
+        )
+    script = Path(file).read_text(encoding="utf-8") if file else str(query)
+    session = _session(opts)
+    reporter = opts.reporter()
+    try:
+        result = run_script(session, script, path=file, dialect=dialect, warn=reporter.warning)
+    finally:
+        session.close()
+    for message in result.messages:
+        click.echo(message, err=True)
+    if result.table is not None:
+        print_table(result.table, fmt, max_rows=max_rows)
+
+
+@main.command(name="demo-data")
+@click.option("--profiles", type=int, default=2000, help="Number of people to simulate.")
+@click.option("--seed", type=int, default=7, help="Random seed: same seed, same files.")
+@click.option("--out", "out", type=click.Path(file_okay=False), default="seeds")
+@click.option("--format", "fmt", type=click.Choice(["csv", "parquet"]), default="csv")
+def demo_data(profiles: int, seed: int, out: str, fmt: str) -> None:
+    """Write Segment-style e-commerce demo data (identifies, tracks, store_sales, products)."""
+    from warehouse_ml.demo.generator import write_demo
+
+    counts = write_demo(Path(out), profiles, seed, fmt=fmt)
+    for table, n in counts.items():
+        click.echo(f"{table}: {n:,} rows", file=sys.stdout)

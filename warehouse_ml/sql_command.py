@@ -1,0 +1,176 @@
+"""``wml sql``: run a script of statements, Redshift ML's own included.
+
+``CREATE MODEL``, ``SHOW MODEL`` and ``DROP MODEL`` are handled here; every other
+statement is transpiled from the project's dialect and runs on the target database with
+every deployed model's functions registered. The last statement's result is returned.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import typing as t
+
+import pyarrow as pa
+
+from warehouse_ml import dialects
+from warehouse_ml.errors import ExecutionError, TrainingError, WmlError
+from warehouse_ml.ml import registry
+from warehouse_ml.ml.create_model import CreateModel, DropModel, ShowModel, split_statements
+
+
+@dataclasses.dataclass
+class ScriptResult:
+    table: pa.Table | None
+    messages: list[str]
+
+
+def run_script(
+    session: t.Any,
+    script: str,
+    *,
+    path: str | None = None,
+    dialect: str | None = None,
+    warn: t.Callable[[str], None] | None = None,
+) -> ScriptResult:
+    """Run every statement of ``script``; stop at the first failure with its line."""
+    con = session.connection()
+    read = dialect or session.project.settings.sql_dialect
+    messages: list[str] = []
+    last: pa.Table | None = None
+    for stmt in split_statements(script, path=path):
+        parsed = stmt.parse(path=path)
+        try:
+            if isinstance(parsed, CreateModel):
+                last = _create_model(session, parsed, read, messages, warn)
+            elif isinstance(parsed, ShowModel):
+                last = show_model_table(con, parsed)
+            elif isinstance(parsed, DropModel):
+                last = _drop_model(con, parsed, messages)
+            else:
+                sql = dialects.transpile(stmt.text, read, session.adapter.dialect, path=path)
+                last = _execute(con, sql)
+        except WmlError as exc:
+            exc.path, exc.line = exc.path or path, exc.line or stmt.line
+            raise
+        except Exception as exc:  # database error: one paragraph, with the statement's line
+            raise ExecutionError(
+                session.explain_error(exc), path=path or "<sql>", line=stmt.line
+            ) from None
+    return ScriptResult(last, messages)
+
+
+def _execute(con: t.Any, sql: str) -> pa.Table | None:
+    cursor = con.cursor()
+    try:
+        relation = cursor.sql(sql)
+        return relation.to_arrow_table() if relation is not None else None
+    finally:
+        cursor.close()
+
+
+def _create_model(
+    session: t.Any,
+    stmt: CreateModel,
+    read: str,
+    messages: list[str],
+    warn: t.Callable[[str], None] | None,
+) -> pa.Table:
+    from warehouse_ml.ml.materialize import after_deploy, describe, train_and_register
+
+    spec = stmt.spec
+    spec.function = spec.function.split(".")[-1].strip('"')
+    spec.query = dialects.transpile(spec.query, read, session.adapter.dialect)
+    for warning in stmt.warnings:
+        (warn or messages.append)(warning)
+    cursor = session.adapter.connection.cursor()
+    try:
+        version = train_and_register(cursor, spec, source="create_model")
+    finally:
+        cursor.close()
+    declared = stmt.declared_argument_types
+    if declared and len(declared) != len(version.features):
+        names = ", ".join(n for n, _ in version.features)
+        raise TrainingError(
+            f"FUNCTION {spec.function} declares {len(declared)} argument types but the query "
+            f"gives {len(version.features)} feature columns ({names}).",
+            hint="List one type per feature column, or leave the types out.",
+        )
+    if version.deployed:
+        after_deploy(session, version)
+    messages.append(f"model {spec.name}: {describe(version)}; call it as {spec.function}(...)")
+    return pa.table({"status": [f"model {spec.name} version {version.version} is READY"]})
+
+
+def _drop_model(con: t.Any, stmt: DropModel, messages: list[str]) -> pa.Table:
+    from warehouse_ml.ml.functions import unbind
+
+    cursor = con.cursor()
+    try:
+        versions = registry.list_versions(cursor, stmt.name) if registry.exists(cursor) else []
+        removed = registry.drop(cursor, stmt.name, if_exists=stmt.if_exists)
+    finally:
+        cursor.close()
+    for fn in {v.function for v in versions}:
+        unbind(con, fn)
+    messages.append(f"dropped model {stmt.name} ({removed} versions)")
+    return pa.table({"status": [f"DROP MODEL {stmt.name}"]})
+
+
+def show_model_table(con: t.Any, stmt: ShowModel) -> pa.Table:
+    """Redshift's SHOW MODEL: key/value rows for one model, or one row per model for ALL."""
+    cursor = con.cursor()
+    try:
+        if stmt.all or stmt.name is None:
+            rows = [v for v in registry.list_versions(cursor) if v.deployed]
+            return pa.table(
+                {
+                    "model_name": [v.name for v in rows],
+                    "version": [v.version for v in rows],
+                    "function_name": [v.function for v in rows],
+                    "model_type": [v.model_type for v in rows],
+                    "problem_type": [v.problem_type for v in rows],
+                    "creation_time": [str(v.created_at) for v in rows],
+                }
+            )
+        version = registry.get(cursor, stmt.name)
+    finally:
+        cursor.close()
+    pairs = show_model_fields(version)
+    return pa.table({"Key": [k for k, _ in pairs], "Value": [v for _, v in pairs]})
+
+
+def show_model_fields(v: registry.ModelVersion) -> list[tuple[str, str]]:
+    key = v.objective or ""
+    metric = (v.metrics or {}).get(key)
+    baseline = ((v.metrics or {}).get("baseline") or {}).get(key)
+    ignored = (v.settings or {}).get("ignored_settings") or {}
+    fields = [
+        ("Model Name", v.name),
+        ("Version", str(v.version)),
+        ("Creation Time", str(v.created_at)),
+        ("Model State", "READY" if v.deployed else "READY (not deployed)"),
+        (f"validation:{key}", _fmt(metric)),
+        (f"baseline:{key}", _fmt(baseline)),
+        ("Estimated Cost", "0 (trained locally)"),
+        ("TRAINING DATA:", ""),
+        ("Query", (v.training_query or "").strip()),
+        ("Target Column", v.target or ""),
+        ("PARAMETERS:", ""),
+        ("Model Type", v.model_type or ""),
+        ("Problem Type", v.problem_type or ""),
+        ("Objective", key),
+        ("Function Name", v.function),
+        ("Function Parameters", " ".join(n for n, _ in v.features)),
+        ("Function Parameter Types", " ".join(ty.lower() for _, ty in v.features)),
+        ("Training Rows", str(v.rows_train)),
+        ("Evaluation Rows", str(v.rows_eval)),
+        ("Training Seconds", _fmt(v.training_seconds)),
+    ]
+    fields += [(f"{k} (ignored locally)", str(val)) for k, val in ignored.items()]
+    return fields
+
+
+def _fmt(value: t.Any) -> str:
+    return (
+        f"{value:.6g}" if isinstance(value, (int, float)) else ("" if value is None else str(value))
+    )

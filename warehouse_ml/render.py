@@ -107,6 +107,7 @@ class Renderer:
             env_var=env_var,
             is_incremental=lambda: self._call().incremental,
             target=self._target_context(),
+            sql_dialect=self.project.settings.sql_dialect,
             run_started_at=self.run_started_at,
             tojson=json.dumps,
             exceptions=_Exceptions(),

@@ -1,0 +1,79 @@
+"""Bring your own model: any ONNX model with named inputs becomes a versioned function."""
+
+from __future__ import annotations
+
+import re
+import typing as t
+from pathlib import Path
+
+from warehouse_ml.errors import ConfigError
+from warehouse_ml.ml import registry
+from warehouse_ml.ml.scoring import OnnxScorer, describe_onnx
+
+_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def import_onnx(session: t.Any, path: Path, name: str, function: str) -> registry.ModelVersion:
+    """Check the file loads and scores, then add it as the model's next (deployed) version."""
+    if not _IDENT.match(function):
+        raise ConfigError(
+            f"function '{function}' is not a valid SQL function name.",
+            hint="Use letters, digits and _.",
+        )
+    data = path.read_bytes()
+    try:
+        features = describe_onnx(data)
+        scorer = OnnxScorer(data)
+    except Exception as exc:
+        raise ConfigError(
+            f"{path} is not a loadable ONNX model: {str(exc).splitlines()[0]}",
+            path=path,
+            hint="Export it again (e.g. with skl2onnx) and retry.",
+        ) from None
+    problem = scorer.problem_type or (
+        "binary_classification"
+        if scorer.classes and len(scorer.classes) == 2
+        else "multiclass_classification"
+        if scorer.classes
+        else "regression"
+    )
+    version = registry.ModelVersion(
+        name=name,
+        version=0,
+        function=function,
+        problem_type=problem,
+        model_type="onnx_import",
+        target=None,
+        features=[[f.name, f.sql_type] for f in features],
+        classes=scorer.classes,
+        objective=None,
+        metrics={},
+        leaderboard=[],
+        feature_importance={},
+        settings={"imported_from": path.name},
+        training_query=None,
+        query_hash=None,
+        data_fingerprint=None,
+        rows_train=None,
+        rows_eval=None,
+        training_seconds=None,
+        onnx=data,
+        source="import",
+    )
+    con = session.connection()
+    cursor = con.cursor()
+    try:
+        cursor.execute("begin transaction")
+        registry.ensure(cursor)
+        registry.add_version(cursor, version, deploy=True)
+        cursor.execute("commit")
+    except BaseException:
+        cursor.execute("rollback")
+        raise
+    finally:
+        cursor.close()
+    version.deployed = True
+    from warehouse_ml.ml.materialize import after_deploy
+
+    after_deploy(session, version)
+    return version

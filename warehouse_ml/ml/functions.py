@@ -1,0 +1,167 @@
+"""Register deployed models as vectorized SQL functions on a DuckDB connection.
+
+``predict_x(...)`` returns the prediction and, for classifiers, ``predict_x_prob(...)`` the
+positive-class probability (binary) or a MAP of class -> probability (multiclass).
+
+Measured (FINDINGS.md): DuckDB hands an Arrow UDF 2,048 rows per call; parameters are
+declared DOUBLE/VARCHAR/BOOLEAN so DuckDB casts integer columns itself; ``null_handling=
+'special'`` passes NULLs through, so a missing value is imputed exactly as in training
+instead of the row silently becoming NULL. The Python signature must have the model's
+arity, so it is set explicitly rather than using ``*args``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import hashlib
+import inspect
+import re
+import threading
+import typing as t
+
+import duckdb
+import pyarrow as pa
+
+from warehouse_ml.ml import registry
+from warehouse_ml.ml.features import Feature
+from warehouse_ml.ml.scoring import OnnxScorer
+
+_SQL_TYPES = {"DOUBLE": "DOUBLE", "VARCHAR": "VARCHAR", "BOOLEAN": "BOOLEAN"}
+_NO_MATCH = re.compile(r"No function matches the given name and argument types '(\w+)\(", re.I)
+
+
+@dataclasses.dataclass
+class Bound:
+    name: str
+    version: int
+    function: str
+    features: list[Feature]
+
+
+# Scorers are cached by the ONNX bytes' digest: building an onnxruntime session costs ~10 ms
+# and every command re-registers the functions.
+_SCORERS: dict[bytes, OnnxScorer] = {}
+_LOCK = threading.Lock()
+
+
+def scorer_for(version: registry.ModelVersion) -> OnnxScorer:
+    key = hashlib.blake2b(version.onnx, digest_size=16).digest()
+    with _LOCK:
+        scorer = _SCORERS.get(key)
+        if scorer is None:
+            features = [Feature(n, ty) for n, ty in version.features]
+            scorer = OnnxScorer(version.onnx, features, classes=version.classes)
+            _SCORERS[key] = scorer
+    return scorer
+
+
+def _duck_type(sql_type: str) -> duckdb.sqltype.DuckDBPyType:  # type: ignore[name-defined]
+    return duckdb.sqltype(_SQL_TYPES[sql_type])
+
+
+def _with_arity(impl: t.Callable[..., pa.Array], n: int) -> t.Callable[..., pa.Array]:
+    def call(*columns: t.Any) -> pa.Array:
+        return impl(columns)
+
+    params = [inspect.Parameter(f"arg{i}", inspect.Parameter.POSITIONAL_ONLY) for i in range(n)]
+    call.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
+    return call
+
+
+def _return_type(arrow_type: pa.DataType) -> t.Any:
+    """The DuckDB type for an Arrow output type (labels keep the target's type)."""
+    con = duckdb.connect()
+    try:
+        return con.from_arrow(pa.table({"x": pa.array([], type=arrow_type)})).types[0]
+    finally:
+        con.close()
+
+
+def bind_version(con: duckdb.DuckDBPyConnection, version: registry.ModelVersion) -> Bound:
+    """Register one model version's functions on ``con`` (replacing older ones)."""
+    scorer = scorer_for(version)
+    arg_types = [_duck_type(f.sql_type) for f in scorer.features]
+    n = len(arg_types)
+    outputs: list[tuple[str, t.Callable[..., pa.Array], pa.DataType]] = []
+    sample = scorer.predict([pa.array([None], type=_arrow_type(f)) for f in scorer.features])
+    outputs.append((version.function, scorer.predict, sample.type))
+    if scorer.classes is not None and version.problem_type != "clustering":
+        proba = scorer.predict_proba(
+            [pa.array([None], type=_arrow_type(f)) for f in scorer.features]
+        )
+        outputs.append((f"{version.function}_prob", scorer.predict_proba, proba.type))
+    for fn_name, impl, arrow_type in outputs:
+        _remove(con, fn_name)
+        con.create_function(
+            fn_name,
+            _with_arity(impl, n),
+            arg_types,
+            _return_type(arrow_type),
+            type="arrow",
+            null_handling="special",
+            side_effects=False,
+        )
+    return Bound(version.name, version.version, version.function, scorer.features)
+
+
+def _arrow_type(feature: Feature) -> pa.DataType:
+    return {"DOUBLE": pa.float64(), "VARCHAR": pa.string(), "BOOLEAN": pa.bool_()}[feature.sql_type]
+
+
+def _remove(con: duckdb.DuckDBPyConnection, name: str) -> None:
+    with contextlib.suppress(duckdb.Error):  # not registered on this connection yet
+        con.remove_function(name)
+
+
+def bind_deployed(
+    con: duckdb.DuckDBPyConnection, warn: t.Callable[[str], None] | None = None
+) -> list[Bound]:
+    """Register every deployed model; a broken one is reported and skipped, others still bind."""
+    bound: list[Bound] = []
+    cursor = con.cursor()
+    try:
+        versions = registry.deployed_versions(cursor)
+    finally:
+        cursor.close()
+    for version in versions:
+        if version.deploy_mode == "sql":
+            continue  # installed as a persistent macro; nothing to register per connection
+        try:
+            bound.append(bind_version(con, version))
+        except Exception as exc:  # corrupted ONNX bytes, missing op...: that model only
+            if warn:
+                warn(
+                    f"model '{version.name}' version {version.version} could not be loaded "
+                    f"({str(exc).splitlines()[0][:200]}); its function {version.function}() is "
+                    f"unavailable. Retrain it or deploy another version (wml deploy)."
+                )
+    return bound
+
+
+def explain_call_error(con: duckdb.DuckDBPyConnection, message: str) -> str | None:
+    """For DuckDB's 'No function matches' on a model function: name the expected features."""
+    match = _NO_MATCH.search(message)
+    if not match:
+        return None
+    fn = match.group(1)
+    cursor = con.cursor()
+    try:
+        version = registry.find_by_function(
+            cursor, fn.removesuffix("_prob")
+        ) or registry.find_by_function(cursor, fn)
+    finally:
+        cursor.close()
+    if version is None:
+        return None
+    args = ", ".join(f"{n} {ty}" for n, ty in version.features)
+    return (
+        f"{fn}() takes {len(version.features)} arguments, in this order: {args} "
+        f"(model '{version.name}' version {version.version}). {message.splitlines()[0]}"
+    )
+
+
+def unbind(con: duckdb.DuckDBPyConnection, function: str) -> None:
+    """Remove a model's functions from ``con`` (after DROP MODEL)."""
+    for name in (function, f"{function}_prob"):
+        _remove(con, name)

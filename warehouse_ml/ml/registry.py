@@ -1,0 +1,216 @@
+"""The model registry: one row per model version in the warehouse table ``wml.models``.
+
+Versions are never overwritten (PostgresML's model): a retrain adds a version, and
+deploy / rollback only move the ``deployed`` flag, inside one transaction, so exactly
+one version of a model serves at a time.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import hashlib
+import json
+import typing as t
+
+from warehouse_ml.errors import ModelNotFoundError
+
+SCHEMA = "wml"
+TABLE = f"{SCHEMA}.models"
+
+_COLUMNS: list[tuple[str, str]] = [
+    ("name", "VARCHAR NOT NULL"),
+    ("version", "INTEGER NOT NULL"),
+    ("function", "VARCHAR NOT NULL"),
+    ("problem_type", "VARCHAR"),
+    ("model_type", "VARCHAR"),
+    ("target", "VARCHAR"),
+    ("features", "VARCHAR"),  # JSON [[name, sql_type], ...] in argument order
+    ("classes", "VARCHAR"),  # JSON list or null
+    ("objective", "VARCHAR"),
+    ("metrics", "VARCHAR"),  # JSON
+    ("leaderboard", "VARCHAR"),  # JSON
+    ("feature_importance", "VARCHAR"),  # JSON
+    ("settings", "VARCHAR"),  # JSON: the training spec as declared, ignored AWS settings
+    ("training_query", "VARCHAR"),
+    ("query_hash", "VARCHAR"),
+    ("data_fingerprint", "VARCHAR"),
+    ("rows_train", "BIGINT"),
+    ("rows_eval", "BIGINT"),
+    ("training_seconds", "DOUBLE"),
+    ("onnx", "BLOB"),
+    ("source", "VARCHAR"),  # 'config' | 'create_model' | 'import'
+    ("deploy_mode", "VARCHAR"),  # 'udf' | 'sql' (portable macro)
+    ("created_at", "TIMESTAMP"),
+    ("deployed", "BOOLEAN"),
+]
+_JSON = ("features", "classes", "metrics", "leaderboard", "feature_importance", "settings")
+
+
+@dataclasses.dataclass
+class ModelVersion:
+    name: str
+    version: int
+    function: str
+    problem_type: str | None
+    model_type: str | None
+    target: str | None
+    features: list[list[str]]
+    classes: list[t.Any] | None
+    objective: str | None
+    metrics: dict[str, t.Any]
+    leaderboard: list[dict[str, t.Any]]
+    feature_importance: dict[str, float]
+    settings: dict[str, t.Any]
+    training_query: str | None
+    query_hash: str | None
+    data_fingerprint: str | None
+    rows_train: int | None
+    rows_eval: int | None
+    training_seconds: float | None
+    onnx: bytes = dataclasses.field(repr=False)
+    source: str = "config"
+    deploy_mode: str = "udf"
+    created_at: dt.datetime | None = None
+    deployed: bool = False
+
+    def summary(self) -> dict[str, t.Any]:
+        """What ``wml show --format json`` prints (everything but the ONNX bytes)."""
+        out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "onnx"}
+        out["features"] = [{"name": n, "type": ty} for n, ty in self.features]
+        out["onnx_bytes"] = len(self.onnx)
+        return out
+
+
+def query_hash(sql: str) -> str:
+    return hashlib.sha256(sql.strip().encode("utf-8")).hexdigest()[:16]
+
+
+def ensure(cursor: t.Any) -> None:
+    cursor.execute(f"create schema if not exists {SCHEMA}")
+    cols = ", ".join(f"{name} {kind}" for name, kind in _COLUMNS)
+    cursor.execute(f"create table if not exists {TABLE} ({cols}, primary key (name, version))")
+
+
+def exists(cursor: t.Any) -> bool:
+    rows = cursor.execute(
+        "select 1 from information_schema.tables where table_schema = ? and table_name = 'models'",
+        [SCHEMA],
+    ).fetchall()
+    return bool(rows)
+
+
+def add_version(cursor: t.Any, version: ModelVersion, *, deploy: bool) -> int:
+    """Insert ``version`` as the model's next version number; deploy it if asked.
+
+    Runs in the caller's transaction when there is one; the version number is read and
+    written in the same statement batch so two builds cannot take the same number.
+    """
+    ensure(cursor)
+    row = cursor.execute(
+        f"select coalesce(max(version), 0) + 1 from {TABLE} where name = ?", [version.name]
+    ).fetchall()[0]
+    version.version = int(row[0])
+    version.created_at = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+    version.deployed = False
+    values = [_encode(name, getattr(version, name)) for name, _ in _COLUMNS]
+    marks = ", ".join("?" for _ in _COLUMNS)
+    cursor.execute(f"insert into {TABLE} values ({marks})", values)
+    if deploy:
+        set_deployed(cursor, version.name, version.version)
+    return version.version
+
+
+def set_deployed(cursor: t.Any, name: str, version: int) -> None:
+    """Make ``version`` the one that serves; every other version of the model stops."""
+    get(cursor, name, version)  # raises a clear error for an unknown model or version
+    cursor.execute(f"update {TABLE} set deployed = (version = ?) where name = ?", [version, name])
+
+
+def get(cursor: t.Any, name: str, version: int | None = None) -> ModelVersion:
+    """A version, or the deployed one (else the newest) when ``version`` is None."""
+    if not exists(cursor):
+        raise ModelNotFoundError(
+            f"model '{name}' does not exist: no model has been trained yet.",
+            hint="Train one with `wml build` or CREATE MODEL.",
+        )
+    cols = ", ".join(name for name, _ in _COLUMNS)
+    if version is None:
+        sql = f"select {cols} from {TABLE} where name = ? order by deployed desc, version desc limit 1"
+        rows = cursor.execute(sql, [name]).fetchall()
+    else:
+        rows = cursor.execute(
+            f"select {cols} from {TABLE} where name = ? and version = ?", [name, int(version)]
+        ).fetchall()
+    if not rows:
+        raise ModelNotFoundError(
+            _missing(cursor, name, version), hint="See `wml models` for what exists."
+        )
+    return _decode(rows[0])
+
+
+def _missing(cursor: t.Any, name: str, version: int | None) -> str:
+    versions = [
+        r[0]
+        for r in cursor.execute(
+            f"select version from {TABLE} where name = ? order by version", [name]
+        ).fetchall()
+    ]
+    if not versions:
+        import difflib
+
+        names = [r[0] for r in cursor.execute(f"select distinct name from {TABLE}").fetchall()]
+        close = difflib.get_close_matches(name, names, n=1)
+        return f"model '{name}' does not exist." + (f" Did you mean '{close[0]}'?" if close else "")
+    return f"model '{name}' has no version {version} (versions: {versions})."
+
+
+def find_by_function(cursor: t.Any, function: str) -> ModelVersion | None:
+    if not exists(cursor):
+        return None
+    rows = cursor.execute(
+        f"select name from {TABLE} where lower(function) = lower(?) and deployed limit 1",
+        [function],
+    ).fetchall()
+    return get(cursor, rows[0][0]) if rows else None
+
+
+def list_versions(cursor: t.Any, name: str | None = None) -> list[ModelVersion]:
+    if not exists(cursor):
+        return []
+    cols = ", ".join(n for n, _ in _COLUMNS)
+    where, params = ("where name = ?", [name]) if name else ("", [])
+    rows = cursor.execute(
+        f"select {cols} from {TABLE} {where} order by name, version", params
+    ).fetchall()
+    return [_decode(r) for r in rows]
+
+
+def deployed_versions(cursor: t.Any) -> list[ModelVersion]:
+    return [v for v in list_versions(cursor) if v.deployed]
+
+
+def drop(cursor: t.Any, name: str, if_exists: bool = False) -> int:
+    """Delete every version of ``name``; returns how many were removed."""
+    if not if_exists:
+        get(cursor, name)
+    if not exists(cursor):
+        return 0
+    n = cursor.execute(f"select count(*) from {TABLE} where name = ?", [name]).fetchall()[0][0]
+    cursor.execute(f"delete from {TABLE} where name = ?", [name])
+    return int(n)
+
+
+def _encode(name: str, value: t.Any) -> t.Any:
+    if name in _JSON:
+        return json.dumps(value, default=str)
+    return value
+
+
+def _decode(row: tuple) -> ModelVersion:
+    values = {}
+    for (name, _), value in zip(_COLUMNS, row, strict=True):
+        values[name] = json.loads(value) if name in _JSON and value is not None else value
+    values["onnx"] = bytes(values["onnx"]) if values["onnx"] is not None else b""
+    values["deployed"] = bool(values["deployed"])
+    return ModelVersion(**values)

@@ -1,0 +1,375 @@
+"""Train one model version from a query result: split, search or fit, evaluate, export.
+
+:func:`train` takes a pyarrow Table and a :class:`TrainingSpec` and returns a
+:class:`TrainedModel` holding everything the registry stores: held-out metrics next to a
+naive baseline's, the AUTO leaderboard, permutation importance, and ONNX bytes whose
+predictions were checked against scikit-learn's.
+
+AUTO (Redshift ML's ``AUTO ON``) tries a short list of candidates cheapest first on a
+validation part of the training rows, skips any candidate whose estimated fit time would
+overrun ``max_runtime`` (estimated from the fits already done), and refits the winner on
+all training rows. The evaluation rows are never seen before the final evaluation.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+import typing as t
+import warnings
+
+import numpy as np
+import pyarrow as pa
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.pipeline import Pipeline
+from threadpoolctl import threadpool_limits
+
+from warehouse_ml.errors import TrainingError
+from warehouse_ml.ml import evaluate as ev
+from warehouse_ml.ml.dataset import (
+    Split,
+    Target,
+    check_rows,
+    drop_null_target,
+    prepare_target,
+    split_rows,
+)
+from warehouse_ml.ml.estimators import Candidate, auto_candidates, build_pipeline, resolve_params
+from warehouse_ml.ml.features import Feature, check_text_cardinality, infer_features, table_matrix
+from warehouse_ml.ml.onnx_export import check_parity, to_onnx
+from warehouse_ml.ml.spec import ModelType, ProblemType, SplitSpec, TrainingSpec
+
+NATIVE_THREADS = 1
+PARITY_ROWS = 10_000
+IMPORTANCE_ROWS = 2_000
+VALIDATION_FRACTION = 0.2
+# The winner is refit on train + validation rows, ~1/(1 - VALIDATION_FRACTION) the data.
+REFIT_FACTOR = 1.0 / (1.0 - VALIDATION_FRACTION)
+
+
+@dataclasses.dataclass
+class TrainedModel:
+    """A trained, evaluated, exported model version."""
+
+    spec: TrainingSpec
+    problem_type: ProblemType
+    model_type: str  # the estimator actually used, e.g. 'hist_gradient_boosting'
+    estimator_params: dict[str, t.Any]
+    features: list[Feature]
+    target: str | None
+    target_type: str | None  # Arrow type of the target, e.g. 'int64', 'string', 'bool'
+    classes: list[t.Any] | None  # labels as Python values of the target's type
+    objective: str
+    metrics: dict[str, t.Any]  # held-out metrics, with the baseline's under 'baseline'
+    leaderboard: list[dict[str, t.Any]]
+    feature_importance: dict[str, float]
+    rows_train: int
+    rows_eval: int
+    training_seconds: float
+    onnx_bytes: bytes = dataclasses.field(repr=False)
+    parity: dict[str, t.Any]
+    pipeline: Pipeline | None = dataclasses.field(default=None, repr=False, compare=False)
+
+
+@dataclasses.dataclass
+class _Data:
+    table: pa.Table
+    X: np.ndarray
+    target: Target
+    features: list[Feature]
+    objective: str
+    seed: int
+
+
+def train(table: pa.Table, spec: TrainingSpec) -> TrainedModel:
+    """Train, evaluate and export one model from ``table`` as ``spec`` says.
+
+    Raises TrainingError with a clear message for unusable input (missing or all-NULL
+    target, one class, too few rows, unsupported columns) or an export that does not
+    reproduce scikit-learn's predictions.
+    """
+    # One native thread: with OpenMP's 2 threads on a busy 2-core host, HistGradientBoosting
+    # fits measured 10-150x slower (spinning barriers), and warehouse hosts are busy.
+    with threadpool_limits(limits=NATIVE_THREADS):
+        return _train(table, spec)
+
+
+def _train(table: pa.Table, spec: TrainingSpec) -> TrainedModel:
+    start = time.perf_counter()
+    data, dropped = _load(table, spec)
+    split = split_rows(data.table, data.target, spec.split)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ConvergenceWarning)
+        winner, leaderboard, search = _choose(data, split, spec, start)
+        pipeline, fit_seconds = _fit(winner, data, split.train, spec)
+    metrics = _evaluate(pipeline, data, split)
+    if not leaderboard:
+        leaderboard = [_board_row(winner, metrics.get(data.objective), fit_seconds)]
+    metrics |= {
+        "objective": data.objective,
+        "rows_dropped_null_target": dropped,
+        "split": {**dataclasses.asdict(spec.split), "stratified": split.stratified},
+        "search": search,
+    }
+    notes = sorted(
+        {str(w.message).splitlines()[0] for w in caught if w.category is ConvergenceWarning}
+    )
+    if notes:
+        metrics["warnings"] = notes
+    importance = _importance(pipeline, data, split.eval)
+    onnx_bytes, parity = _export(pipeline, data, split, winner, spec)
+    return TrainedModel(
+        spec=spec,
+        problem_type=data.target.problem_type,
+        model_type=winner.model_type.value,
+        estimator_params=_json_params(pipeline.steps[-1][1]),
+        features=data.features,
+        target=data.target.name,
+        target_type=str(data.target.arrow_type) if data.target.arrow_type is not None else None,
+        classes=data.target.classes,
+        objective=data.objective,
+        metrics=metrics,
+        leaderboard=leaderboard,
+        feature_importance=importance,
+        rows_train=len(split.train),
+        rows_eval=len(split.eval),
+        training_seconds=time.perf_counter() - start,
+        onnx_bytes=onnx_bytes,
+        parity=parity,
+        pipeline=pipeline,
+    )
+
+
+def _load(table: pa.Table, spec: TrainingSpec) -> tuple[_Data, int]:
+    """Validate the input and build the feature matrix (column-wise, once)."""
+    table, target_name, dropped = drop_null_target(table, spec)
+    features = infer_features(table.schema, spec)
+    target = prepare_target(table, target_name, spec)
+    check_rows(table.num_rows, dropped, spec)
+    for feature in features:
+        column = table.column(feature.name)
+        if column.null_count == len(column):
+            raise TrainingError(
+                f"Feature column '{feature.name}' is NULL in every row, so it cannot teach "
+                f"the model anything. Add exclude=['{feature.name}'] or fix the query."
+            )
+        if feature.is_text:
+            check_text_cardinality(column, feature.name)
+    objective = ev.resolve_objective(target.problem_type, spec.objective)
+    X = table_matrix(table, features)
+    return _Data(table, X, target, features, objective, spec.split.seed), dropped
+
+
+class _Budget:
+    """Decides whether the next AUTO candidate still fits in ``max_runtime``.
+
+    Seconds per unit of a candidate's ``cost`` are measured from the fits done so far (per
+    model family when that family ran, else the slowest seen) and scaled to the next one.
+    """
+
+    def __init__(self, start: float, max_runtime: float) -> None:
+        self.start = start
+        self.max_runtime = max_runtime
+        self.per_unit: dict[ModelType, float] = {}
+
+    def record(self, candidate: Candidate, seconds: float) -> None:
+        rate = seconds / candidate.cost
+        self.per_unit[candidate.model_type] = max(
+            self.per_unit.get(candidate.model_type, 0.0), rate
+        )
+
+    def estimate(self, candidate: Candidate) -> float:
+        rate = self.per_unit.get(candidate.model_type, max(self.per_unit.values(), default=0.0))
+        return rate * candidate.cost
+
+    def allows(self, candidate: Candidate, best_fit_seconds: float) -> bool:
+        elapsed = time.perf_counter() - self.start
+        estimate = self.estimate(candidate)
+        refit = REFIT_FACTOR * max(estimate, best_fit_seconds)
+        return elapsed + estimate + refit <= self.max_runtime
+
+
+def _choose(
+    data: _Data, split: Split, spec: TrainingSpec, start: float
+) -> tuple[Candidate, list[dict[str, t.Any]], dict[str, t.Any]]:
+    """The candidate to refit on all training rows (AUTO: searched), with its leaderboard."""
+    if spec.model_type is ModelType.AUTO:
+        return _search(data, split, spec, start)
+    params = resolve_params(spec.model_type, spec.hyperparameters, spec.k, rows=len(split.train))
+    search = {"candidates": 1, "run": 1, "skipped": [], "stopped_by": "explicit"}
+    return Candidate(spec.model_type, params, 1.0), [], search
+
+
+def _search(
+    data: _Data, split: Split, spec: TrainingSpec, start: float
+) -> tuple[Candidate, list[dict[str, t.Any]], dict[str, t.Any]]:
+    """Try the AUTO candidates on a validation part of the training rows."""
+    problem = data.target.problem_type
+    if problem is ProblemType.CLUSTERING:  # one candidate; K may come as a hyperparameter
+        params = resolve_params(ModelType.KMEANS, spec.hyperparameters, spec.k)
+        search = {"candidates": 1, "run": 1, "skipped": [], "stopped_by": "exhausted"}
+        return Candidate(ModelType.KMEANS, params, 1.0), [], search
+    candidates = auto_candidates(problem)
+    inner = split_rows(data.table, data.target, _validation_split(spec.split), split.train)
+    budget = _Budget(start, spec.max_runtime)
+    board: list[dict[str, t.Any]] = []
+    skipped: list[str] = []
+    best: tuple[float, Candidate, float] | None = None  # (score, candidate, fit seconds)
+    for i, candidate in enumerate(candidates):
+        if i > 0 and not budget.allows(candidate, best[2] if best else 0.0):
+            skipped.append(f"{candidate.model_type.value} {candidate.params}")
+            continue
+        pipeline, seconds = _fit(candidate, data, inner.train, spec)
+        budget.record(candidate, seconds)
+        y_val = data.target.y[inner.eval]
+        found = ev.supervised_metrics(
+            pipeline, data.X[inner.eval], y_val, problem, data.target.classes_fit
+        )
+        score = ev.higher_is_better(data.objective, found)
+        board.append(_board_row(candidate, found.get(data.objective), seconds))
+        if best is None or score > best[0]:
+            best = (score, candidate, seconds)
+    assert best is not None
+    search = {
+        "candidates": len(candidates),
+        "run": len(board),
+        "skipped": skipped,
+        "stopped_by": "max_runtime" if skipped else "exhausted",
+        "validation_rows": len(inner.eval),
+    }
+    if spec.hyperparameters:
+        search["ignored_hyperparameters"] = dict(spec.hyperparameters)  # AUTO picks its own
+    return best[1], board, search
+
+
+def _validation_split(split: SplitSpec) -> SplitSpec:
+    return dataclasses.replace(split, eval_fraction=VALIDATION_FRACTION)
+
+
+def _fit(
+    candidate: Candidate, data: _Data, rows: np.ndarray, spec: TrainingSpec
+) -> tuple[Pipeline, float]:
+    """Build and fit one pipeline on ``rows``; wrap scikit-learn's complaints."""
+    pipeline = build_pipeline(
+        candidate.model_type,
+        data.target.problem_type,
+        data.features,
+        candidate.params,
+        seed=data.seed,
+        class_weight=spec.class_weight,
+    )
+    began = time.perf_counter()
+    X = data.X[rows]
+    try:
+        if data.target.y is None:
+            pipeline.fit(X)
+        else:
+            y = data.target.y[rows]
+            if data.target.problem_type.is_classification and len(np.unique(y)) < 2:
+                raise TrainingError(
+                    f"The training rows hold a single class of '{data.target.name}'; with a "
+                    "temporal split every class must occur before the evaluation period."
+                )
+            pipeline.fit(X, y)
+    except (ValueError, TypeError) as exc:
+        raise TrainingError(
+            f"Fitting {candidate.model_type.value} with {candidate.params} failed: {exc}"
+        ) from exc
+    return pipeline, time.perf_counter() - began
+
+
+def _evaluate(pipeline: Pipeline, data: _Data, split: Split) -> dict[str, t.Any]:
+    """Held-out metrics (and the baseline's) on the evaluation rows."""
+    X_eval = data.X[split.eval]
+    target = data.target
+    if target.y is None:
+        model = pipeline.steps[-1][1]
+        found = ev.clustering_metrics(
+            pipeline[:-1].transform(X_eval),
+            pipeline.predict(X_eval),
+            pipeline.predict(data.X),
+            int(model.n_clusters),
+            data.seed,
+        )
+        return found | {"inertia": float(model.inertia_)}
+    y_train, y_eval = target.y[split.train], target.y[split.eval]
+    found = ev.supervised_metrics(pipeline, X_eval, y_eval, target.problem_type, target.classes_fit)
+    found["baseline"] = ev.baseline_metrics(
+        y_train, y_eval, target.problem_type, target.classes_fit
+    )
+    return found
+
+
+def _importance(pipeline: Pipeline, data: _Data, rows: np.ndarray) -> dict[str, float]:
+    """Permutation importance on (a sample of) the evaluation rows."""
+    rng = np.random.default_rng(data.seed)
+    if len(rows) > IMPORTANCE_ROWS:
+        rows = np.sort(rng.choice(rows, size=IMPORTANCE_ROWS, replace=False))
+    X = data.X[rows]
+    names = [f.name for f in data.features]
+    target = data.target
+    if target.y is None:
+        base_labels = pipeline.predict(X)
+        return ev.permutation_importance(
+            lambda Xp: float(np.mean(pipeline.predict(Xp) == base_labels)), X, names, seed=data.seed
+        )
+    y = target.y[rows]
+    problem = target.problem_type
+    metric = data.objective
+    if not np.isfinite(ev.objective_score(metric, pipeline, X, y, problem, target.classes_fit)):
+        metric = "r2" if problem is ProblemType.REGRESSION else "accuracy"
+
+    def score(Xp: np.ndarray) -> float:
+        return ev.objective_score(metric, pipeline, Xp, y, problem, target.classes_fit)
+
+    return ev.permutation_importance(score, X, names, seed=data.seed)
+
+
+def _export(
+    pipeline: Pipeline, data: _Data, split: Split, winner: Candidate, spec: TrainingSpec
+) -> tuple[bytes, dict[str, t.Any]]:
+    """ONNX bytes, checked against scikit-learn on evaluation rows (topped up with training
+    rows) up to PARITY_ROWS."""
+    target = data.target
+    onnx_bytes = to_onnx(
+        pipeline,
+        data.features,
+        target.problem_type,
+        classes=target.classes,
+        target_type=str(target.arrow_type) if target.arrow_type is not None else None,
+        model_type=winner.model_type.value,
+    )
+    rows = np.concatenate([split.eval, split.train])[:PARITY_ROWS]
+    sample = data.table.take(pa.array(rows))
+    columns = [sample.column(f.name) for f in data.features]
+    parity = check_parity(
+        onnx_bytes,
+        pipeline,
+        columns,
+        data.features,
+        target.problem_type,
+        model_name=f"'{spec.name}' ({winner.model_type.value})",
+    )
+    return onnx_bytes, parity
+
+
+def _board_row(candidate: Candidate, score: t.Any, seconds: float) -> dict[str, t.Any]:
+    return {
+        "model_type": candidate.model_type.value,
+        "params": dict(candidate.params),
+        "score": score,
+        "fit_seconds": round(seconds, 4),
+    }
+
+
+def _json_params(estimator: t.Any) -> dict[str, t.Any]:
+    """The estimator's settings as JSON-friendly values."""
+    out: dict[str, t.Any] = {}
+    for key, value in estimator.get_params(deep=False).items():
+        if isinstance(value, tuple):
+            value = list(value)
+        if value is None or isinstance(value, (bool, int, float, str, list, dict)):
+            out[key] = value
+        else:
+            out[key] = repr(value)
+    return out

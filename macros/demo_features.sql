@@ -1,0 +1,67 @@
+{#
+  Features and labels for the demo's models, as of a point in time.
+
+  profile_features(as_of) reads only events strictly before as_of, so the same macro
+  builds honest training snapshots (as_of = a past cutoff) and today's scoring rows
+  (as_of = var('as_of')). profile_labels(as_of, days) reads only [as_of, as_of + days).
+  tests/sql/features_do_not_read_past_cutoff.sql proves the first property.
+#}
+
+{% macro ts(value) -%}
+cast('{{ value }}' as timestamp)
+{%- endmacro %}
+
+{% macro profile_features(as_of, events=none) -%}
+{%- set t = ts(as_of) -%}
+{%- set src = events if events is not none else ref('resolved_events') -%}
+{%- set in_90d = "e.event_at >= dateadd(day, -90, " ~ t ~ ")" -%}
+select
+    e.profile_id,
+    {{ t }} as snapshot_at,
+    datediff(day, max(case when e.event in ('Order Completed', 'Store Purchase') then e.event_at end), {{ t }}) as recency_days,
+    datediff(day, min(e.event_at), {{ t }}) as tenure_days,
+    sum(case when e.event = 'Order Completed' then 1 else 0 end) as frequency,
+    nvl(sum(case when e.event in ('Order Completed', 'Store Purchase') then e.revenue end), 0) as monetary,
+    nvl(avg(case when e.event = 'Order Completed' then e.revenue end), 0) as avg_order_value,
+    sum(case when e.event = 'Order Completed' and {{ in_90d }} then 1 else 0 end) as orders_90d,
+    nvl(sum(case when e.event = 'Order Completed' and {{ in_90d }} then e.revenue end), 0) as revenue_90d,
+    sum(case when e.event = 'Product Viewed' and {{ in_90d }} then 1 else 0 end) as product_viewed_90d,
+    sum(case when e.event = 'Product Added' and {{ in_90d }} then 1 else 0 end) as product_added_90d,
+    sum(case when e.event = 'Email Opened' and {{ in_90d }} then 1 else 0 end) as emails_opened_90d,
+    sum(case when e.event = 'Email Link Clicked' and {{ in_90d }} then 1 else 0 end) as emails_clicked_90d,
+    sum(case when e.event = 'Order Refunded' and {{ in_90d }} then 1 else 0 end) as refunds_90d,
+    nvl(sum(case when e.event = 'Store Purchase' and e.event_at >= dateadd(day, -365, {{ t }}) then e.revenue end), 0) as store_spend_365d,
+    count(distinct case when {{ in_90d }} then date_trunc('day', e.event_at) end) as active_days_90d,
+    max(case when e.event = 'Subscription Cancelled' and {{ in_90d }} then 1 else 0 end) as cancelled_90d
+from {{ src }} as e
+where e.event_at < {{ t }}
+  and e.profile_id is not null
+group by e.profile_id
+{%- endmacro %}
+
+{% macro profile_labels(as_of, days) -%}
+{%- set t = ts(as_of) -%}
+select
+    e.profile_id,
+    nvl(sum(case when e.event in ('Order Completed', 'Store Purchase') then e.revenue end), 0) as ltv_90d,
+    sum(case when e.event = 'Order Completed' then 1 else 0 end) as orders_next_90d
+from {{ ref('resolved_events') }} as e
+where e.event_at >= {{ t }}
+  and e.event_at < dateadd(day, {{ days }}, {{ t }})
+  and e.profile_id is not null
+group by e.profile_id
+{%- endmacro %}
+
+{#- One list of model inputs, used by the training SELECTs and the predict_* calls alike,
+    so the function's arguments are always in the order the model was trained on. -#}
+{% macro model_inputs() -%}
+recency_days, tenure_days, frequency, monetary, avg_order_value, orders_90d, revenue_90d,
+product_viewed_90d, product_added_90d, emails_opened_90d, emails_clicked_90d, refunds_90d,
+store_spend_365d, active_days_90d, cancelled_90d
+{%- endmacro %}
+
+{% macro repeat_inputs() -%}
+recency_days, tenure_days, monetary, avg_order_value, product_viewed_90d, product_added_90d,
+emails_opened_90d, emails_clicked_90d, refunds_90d, store_spend_365d, active_days_90d,
+cancelled_90d
+{%- endmacro %}

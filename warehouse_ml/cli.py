@@ -133,7 +133,31 @@ def _fail(
     sys.exit(code)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+_MULTI_VALUE = ("-s", "--select", "--exclude")  # only commands with selection have these
+
+
+class SelectorCommand(click.Command):
+    """Accept dbt's ``-s a b c`` (several values after one flag) as ``-s a -s b -s c``."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        rewritten: list[str] = []
+        flag: str | None = None
+        for arg in args:
+            if arg in _MULTI_VALUE:
+                flag = arg
+            elif arg.startswith("-"):
+                flag = None
+            elif flag and rewritten[-1] != flag:
+                rewritten.append(flag)
+            rewritten.append(arg)
+        return super().parse_args(ctx, rewritten)
+
+
+class WmlGroup(click.Group):
+    command_class = SelectorCommand
+
+
+@click.group(cls=WmlGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="wml")
 def main() -> None:
     """warehouse-ml: dbt-style SQL models and machine learning in your warehouse."""

@@ -27,6 +27,10 @@ if t.TYPE_CHECKING:
 
 ArrowColumn = pa.Array | pa.ChunkedArray
 
+# Prefix of the ONNX metadata keys our exporter writes (features, classes, target type).
+# It lives here, not in onnx_export, so scoring never imports scikit-learn or skl2onnx.
+METADATA_PREFIX = "wml."
+
 # Stands for NULL in text columns; one-hot encodes as an ordinary category.
 NULL_SENTINEL = "__wml_null__"
 SQL_TYPES = ("DOUBLE", "VARCHAR", "BOOLEAN")

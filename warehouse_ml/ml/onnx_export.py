@@ -31,12 +31,17 @@ import onnxruntime as ort
 from sklearn.pipeline import Pipeline
 
 from warehouse_ml.errors import TrainingError
-from warehouse_ml.ml.features import ArrowColumn, Feature, feed_to_matrix, to_onnx_feed
+from warehouse_ml.ml.features import (
+    METADATA_PREFIX,
+    ArrowColumn,
+    Feature,
+    feed_to_matrix,
+    to_onnx_feed,
+)
 from warehouse_ml.ml.spec import ProblemType
 
 TARGET_OPSET = {"": 17, "ai.onnx.ml": 3}
 TREE_OPS = ("TreeEnsembleRegressor", "TreeEnsembleClassifier")
-METADATA_PREFIX = "wml."
 # Parity tolerances. Regression: relative to the value plus a tiny absolute term scaled
 # by the largest prediction (float32 sums of many terms); probabilities: absolute.
 REGRESSION_RTOL = 1e-4

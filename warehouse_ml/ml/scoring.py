@@ -26,8 +26,7 @@ import onnxruntime as ort
 import pyarrow as pa
 
 from warehouse_ml.errors import ExecutionError
-from warehouse_ml.ml.features import ArrowColumn, Feature, column_to_numpy
-from warehouse_ml.ml.onnx_export import METADATA_PREFIX
+from warehouse_ml.ml.features import METADATA_PREFIX, ArrowColumn, Feature, column_to_numpy
 
 _ELEMENT_TYPES: dict[int, tuple[str, t.Any]] = {
     onnx.TensorProto.FLOAT: ("DOUBLE", np.float32),

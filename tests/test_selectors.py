@@ -116,7 +116,9 @@ STAGING_TESTS = {
     "unique_stg_customers_customer_id",
     "relationships_stg_orders_customer_id",
 }
-ORDERS_TESTS = {"not_null_stg_orders_order_id", "relationships_stg_orders_customer_id"}
+# The relationships test also reads stg_customers, so it only comes when both are selected.
+ORDERS_TESTS = {"not_null_stg_orders_order_id"}
+REL_TEST = {"relationships_stg_orders_customer_id"}
 STAGING = {"stg_customers", "stg_orders", "stg_events"}
 UPSTREAM_OF_FEATURES = STAGING | {"raw_customers", "raw_orders", "app.events"}
 
@@ -132,9 +134,10 @@ CASES: list[tuple[str, set[str]]] = [
         "stg_orders+",
         {"stg_orders", "customer_features", "ltv_model", "ltv_scores", "orders_report"}
         | ORDERS_TESTS
+        | REL_TEST  # a descendant of stg_orders, so the graph operator selects it
         | {"not_null_ltv_scores_ltv"},
     ),
-    ("stg_orders+1", {"stg_orders", "customer_features", "orders_report"} | ORDERS_TESTS),
+    ("stg_orders+1", {"stg_orders", "customer_features", "orders_report"} | ORDERS_TESTS | REL_TEST),
     ("1+ltv_scores", {"ltv_scores", "ltv_model", "customer_features", "not_null_ltv_scores_ltv"}),
     ("2+ltv_model", {"ltv_model", "customer_features"} | STAGING | STAGING_TESTS),
     ("0+ltv_model+0", {"ltv_model"}),
@@ -183,7 +186,7 @@ def test_select(selector: str, expected: set[str]) -> None:
         ("stg_orders", {"stg_orders"}),
         ("tag:daily,resource_type:model", {"stg_orders", "ltv_model"}),
         ("+stg_orders", {"stg_orders", "raw_orders"}),
-        ("stg_orders+1", {"stg_orders", "customer_features", "orders_report"} | ORDERS_TESTS),
+        ("stg_orders+1", {"stg_orders", "customer_features", "orders_report"} | ORDERS_TESTS | REL_TEST),
     ],
 )
 def test_select_without_indirect_tests(selector: str, expected: set[str]) -> None:
@@ -207,7 +210,7 @@ def test_select_without_indirect_tests(selector: str, expected: set[str]) -> Non
         # Excluding a model drops its tests, even one selected by name.
         (["stg_customers+1"], ["stg_customers"], {"customer_features"}),
         (["path:models/staging"], ["resource_type:test"], STAGING),
-        (["*"], ["tag:staging,tag:daily"], ALL - {"stg_orders"} - ORDERS_TESTS),
+        (["*"], ["tag:staging,tag:daily"], ALL - {"stg_orders"} - ORDERS_TESTS - REL_TEST),
         ("stg_orders", None, {"stg_orders"} | ORDERS_TESTS),  # a lone string, not a list
     ],
 )
@@ -217,9 +220,10 @@ def test_select_and_exclude(
     assert names(select(GRAPH, selectors, excludes)) == expected
 
 
-def test_relationship_test_needs_all_parents_or_attachment() -> None:
-    # Attached to stg_orders: comes with it. Only depends on stg_customers otherwise.
+def test_relationship_test_needs_all_parents() -> None:
+    # dbt's cautious mode: attached to stg_orders, but it also reads stg_customers.
     assert "relationships_stg_orders_customer_id" not in names(select(GRAPH, ["stg_customers"]))
+    assert "relationships_stg_orders_customer_id" not in names(select(GRAPH, ["stg_orders"]))
     both = names(select(GRAPH, ["stg_customers stg_orders"]))
     assert "relationships_stg_orders_customer_id" in both
     detached = dict(GRAPH.nodes)

@@ -164,8 +164,8 @@ def select(
         select: CLI arguments (each may hold several space-separated criteria); None or
             empty selects every node, sources included (runners skip what they cannot run).
         exclude: arguments in the same syntax whose nodes are removed.
-        indirect_tests: add tests attached to a selected node or whose parents are all
-            selected, and drop tests of excluded nodes, as dbt does.
+        indirect_tests: add tests whose parents are all selected, and drop tests of
+            excluded nodes, as dbt does.
         strict: a part whose method matches no node raises ConfigError (with close names)
             instead of logging a warning.
 
@@ -268,14 +268,18 @@ def _config_str(item: t.Any) -> str:
 
 
 def _tests_of(graph: Graph, ids: set[str], *, all_parents: bool) -> set[str]:
-    """Tests attached to a node in ``ids``, or whose parents are all (or any) in ``ids``."""
+    """Tests whose parents are all in ``ids`` (to include), or any (to exclude).
+
+    Inclusion is dbt's "cautious" mode: a relationships test on a selected model whose
+    other parent is not selected stays out, as it would read a table that may not exist.
+    """
     tests = set()
     for uid, node in graph.nodes.items():
         if node.kind is not NodeKind.TEST:
             continue
         deps = node.depends_on
         in_ids = all(d in ids for d in deps) if all_parents else any(d in ids for d in deps)
-        if node.attached_to in ids or (deps and in_ids):
+        if (not all_parents and node.attached_to in ids) or (deps and in_ids):
             tests.add(uid)
     return tests
 

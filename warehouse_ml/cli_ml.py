@@ -144,7 +144,13 @@ def show(opts: Options, name: str, version: int | None, fmt: str) -> None:
 @click.option(
     "--version", type=int, required=True, help="Version to serve (rollback or roll forward)."
 )
-def deploy(opts: Options, name: str, version: int) -> None:
+@click.option(
+    "--mode",
+    type=click.Choice(["auto", "sql", "udf"]),
+    default=None,
+    help="Serve as a SQL macro, a Python UDF, or auto (default: as last deployed).",
+)
+def deploy(opts: Options, name: str, version: int, mode: str | None) -> None:
     """Make VERSION the deployed version of model NAME."""
     from warehouse_ml.ml import registry
     from warehouse_ml.ml.materialize import after_deploy
@@ -153,10 +159,11 @@ def deploy(opts: Options, name: str, version: int) -> None:
     try:
         cursor = session.connection().cursor()
         registry.set_deployed(cursor, name, version)
-        after_deploy(session, registry.get(cursor, name, version))
+        used = after_deploy(session, registry.get(cursor, name, version), mode)
     finally:
         session.close()
-    opts.reporter().info(f"Model {name} version {version} is deployed.")
+    how = "a SQL macro" if used == "sql" else "an Arrow UDF"
+    opts.reporter().info(f"Model {name} version {version} is deployed, served as {how}.")
 
 
 @main.command()
@@ -240,3 +247,43 @@ def demo_data(profiles: int, seed: int, out: str, fmt: str) -> None:
     counts = write_demo(Path(out), profiles, seed, fmt=fmt)
     for table, n in counts.items():
         click.echo(f"{table}: {n:,} rows", file=sys.stdout)
+
+
+@main.command(name="compile-model")
+@project_options(selection=False)
+@click.argument("name")
+@click.option("--version", type=int, default=None, help="Model version (default: deployed).")
+@click.option(
+    "--dialect",
+    type=click.Choice(["duckdb", "redshift", "postgres", "snowflake", "bigquery"]),
+    default="duckdb",
+    help="SQL dialect of the CREATE FUNCTION / CREATE MACRO statement.",
+)
+@click.option(
+    "--output",
+    "output",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Write the statements to this file instead of printing them.",
+)
+def compile_model_cmd(
+    opts: Options, name: str, version: int | None, dialect: str, output: str | None
+) -> None:
+    """Compile a model version to plain SQL: one expression over the raw feature columns."""
+    from warehouse_ml.ml import portable, registry
+
+    session = _session(opts)
+    try:
+        v = registry.get(session.connection().cursor(), name, version)
+    finally:
+        session.close()
+    statements = portable.ddl_statements(v, dialect)
+    text = ";\n\n".join(s.rstrip().rstrip(";") for s in statements) + ";\n"
+    if output:
+        Path(output).write_text(text, encoding="utf-8")
+        opts.reporter().info(
+            f"Wrote {len(statements)} statement(s), {len(text):,} bytes of {dialect} "
+            f"SQL for {name} version {v.version} to {output}."
+        )
+    else:
+        click.echo(text, nl=False)

@@ -143,7 +143,9 @@ class Session:
         if friendly:
             return friendly
         text = str(exc).strip() or type(exc).__name__
-        if "No function matches" in text and self._functions_bound:
+        if ("No function matches" in text or "does not support the supplied arguments" in text) and (
+            self._functions_bound
+        ):
             from warehouse_ml.ml.functions import explain_call_error
 
             explained = explain_call_error(self.adapter.connection, text)

@@ -156,6 +156,8 @@ def test_unknown_version_lists_versions(ml_project):
 
 
 def test_corrupted_onnx_row_fails_that_model_only(ml_project):
+    # Python UDFs load ONNX bytes at connect time (SQL macros do not need them).
+    ml_project.write({"models_sql/ltv_model.sql": LTV_MODEL.replace("exclude=", "deploy='udf', exclude=")})
     assert ml_project.wml("build").exit_code == 0
     import duckdb
 
@@ -204,3 +206,40 @@ def test_python_connect_registers_functions(ml_project):
     finally:
         con.close()
     assert n == 400
+
+
+def test_sql_deploy_persists_a_macro_usable_by_any_duckdb_client(ml_project):
+    import duckdb
+
+    assert ml_project.wml("build").exit_code == 0
+    shown = json.loads(ml_project.wml("show", "ltv_model", "--format", "json").output)
+    assert shown["deploy_mode"] == "sql" and "SQL macro" in shown["settings"]["deploy_note"]
+    # A view over the function, then a plain duckdb connection (no wml, no Python UDFs).
+    assert ml_project.wml("sql", "create view ltv_view as select id, predict_ltv(recency, frequency, "
+                                 "plan, active) as v from customers").exit_code == 0
+    con = duckdb.connect(str(ml_project.root / "warehouse.duckdb"), read_only=True)
+    try:
+        from_view = dict(con.execute("select id, v from ltv_view").fetchall())
+    finally:
+        con.close()
+    from_udf = dict(ml_project.query("select id, ltv_hat from main.scores"))
+    assert from_view.keys() == from_udf.keys()
+    assert all(abs(from_view[k] - from_udf[k]) <= 1e-4 * max(1.0, abs(from_udf[k])) for k in from_udf)
+
+
+def test_deploy_udf_mode_and_rollback_switch_serving_form(ml_project):
+    ml_project.write({"models_sql/ltv_model.sql": LTV_MODEL.replace("exclude=", "deploy='udf', exclude=")})
+    assert ml_project.wml("build").exit_code == 0
+    macros = "select count(*) from duckdb_functions() where function_name = 'predict_ltv' and function_type = 'macro'"
+    assert ml_project.scalar(macros) == 0
+    assert ml_project.query("select deploy_mode from wml.models where name = 'ltv_model'") == [("udf",)]
+    ml_project.write({"models_sql/ltv_model.sql": LTV_MODEL.replace("exclude=", "deploy='sql', exclude=")})
+    assert ml_project.wml("train", "-s", "ltv_model").exit_code == 0  # same data: redeploys only
+    assert ml_project.scalar(macros) == 1
+    assert ml_project.wml("train", "-s", "ltv_model", "--full-refresh").exit_code == 0
+    assert ml_project.scalar(macros) == 1
+    rolled = ml_project.wml("deploy", "ltv_model", "--version", "1", "--mode", "udf")
+    assert rolled.exit_code == 0 and "Arrow UDF" in rolled.output
+    assert ml_project.scalar(macros) == 0
+    out = ml_project.wml("sql", "select predict_ltv(100, 3, 'pro', true) is not null as ok", "--format", "csv")
+    assert out.output.strip().endswith("true")

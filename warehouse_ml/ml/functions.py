@@ -28,7 +28,9 @@ from warehouse_ml.ml.features import Feature
 from warehouse_ml.ml.scoring import OnnxScorer
 
 _SQL_TYPES = {"DOUBLE": "DOUBLE", "VARCHAR": "VARCHAR", "BOOLEAN": "BOOLEAN"}
-_NO_MATCH = re.compile(r"No function matches the given name and argument types '(\w+)\(", re.I)
+_NO_MATCH = re.compile(
+    r"(?:No function matches the given name and argument types '|Macro )(\w+)\(", re.I
+)
 
 
 @dataclasses.dataclass

@@ -20,7 +20,6 @@ from warehouse_ml.ml.spec import ModelType, ProblemType, SplitSpec, TrainingSpec
 from warehouse_ml.nodes import Node
 
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_BIND_LOCK = threading.Lock()
 _REGISTRY_LOCK = threading.Lock()
 AUTO_DEPLOY = ("most_recent", "best_score", "never")
 
@@ -193,17 +192,20 @@ def _should_deploy(cursor: t.Any, new: registry.ModelVersion, policy: str) -> bo
     return new_score < old_score if lower_better else new_score > old_score
 
 
-def bind(session: t.Any, version: registry.ModelVersion) -> None:
-    """Make the new deployed version callable on the session's connection right away."""
-    from warehouse_ml.ml.functions import bind_version
+def after_deploy(
+    session: t.Any, version: registry.ModelVersion, requested: str | None = None
+) -> str:
+    """Serve a newly deployed version: a persistent SQL macro or a Python UDF (see portable)."""
+    from warehouse_ml.ml import portable
 
-    with _BIND_LOCK:
-        bind_version(session.adapter.connection, version)
-
-
-def after_deploy(session: t.Any, version: registry.ModelVersion) -> None:
-    """Whatever serving a newly deployed version needs (a function on this connection)."""
-    bind(session, version)
+    requested = requested or (version.settings or {}).get("deploy_requested") or "auto"
+    con = session.adapter.connection
+    with _REGISTRY_LOCK:
+        cursor = con.cursor()
+        try:
+            return portable.deploy_duckdb(cursor, con, version, requested)
+        finally:
+            cursor.close()
 
 
 def build_ml_model(ctx: BuildContext) -> BuildResult:
@@ -220,9 +222,12 @@ def build_ml_model(ctx: BuildContext) -> BuildResult:
             hint=f"Use one of: {', '.join(AUTO_DEPLOY)}.",
         )
     print_ = fingerprint(cursor, query, spec)
+    requested = str(node.config.get("deploy") or "auto")
     if not ctx.full_refresh and registry.exists(cursor):
         for old in registry.list_versions(cursor, spec.name):
             if old.deployed and old.data_fingerprint == print_:
+                if (old.settings or {}).get("deploy_requested") != requested:
+                    after_deploy(session, old, requested)  # only the serving form changed
                 return BuildResult(
                     old.rows_train,
                     f"up to date: version {old.version} already "
@@ -232,7 +237,7 @@ def build_ml_model(ctx: BuildContext) -> BuildResult:
         cursor, spec, source="config", deploy_policy=policy, data_fingerprint=print_
     )
     if version.deployed:
-        after_deploy(session, version)
+        after_deploy(session, version, str(node.config.get("deploy") or "auto"))
     return BuildResult(version.rows_train, describe(version))
 
 
@@ -244,7 +249,8 @@ def describe(version: registry.ModelVersion) -> str:
     scored = f"{key} {score:.4g}" if isinstance(score, (int, float)) else ""
     if scored and isinstance(base, (int, float)):
         scored += f" (baseline {base:.4g})"
-    state = "deployed" if version.deployed else "not deployed"
+    how = {"sql": "as a SQL macro", "udf": "as an Arrow UDF"}.get(version.deploy_mode, "")
+    state = f"deployed {how}".strip() if version.deployed else "not deployed"
     return f"trained version {version.version} ({version.model_type}, {scored}), {state}"
 
 

@@ -1,0 +1,236 @@
+"""Walk an ONNX graph symbolically and return one SQL expression for one output.
+
+Each graph input (one per raw feature column, shape [N, 1]) becomes a column
+reference: numeric inputs as they are (onnxruntime sees them rounded to float32;
+the tree splits account for it), text inputs as ``COALESCE(col, sentinel)`` because
+the scorer maps NULL to the same sentinel before calling onnxruntime. Only the nodes
+the requested output depends on are translated, in topological order.
+"""
+
+from __future__ import annotations
+
+import typing as t
+
+import onnx
+from onnx import TensorProto, numpy_helper
+
+from warehouse_ml.errors import CompilationError
+from warehouse_ml.sqlcompile import (  # noqa: F401  (imports register the translators)
+    ops_basic,
+    ops_linear,
+    ops_preprocess,
+    ops_trees,
+)
+from warehouse_ml.sqlcompile import sqlexpr as sx
+from warehouse_ml.sqlcompile.model import (
+    DEFAULT_NULL_SENTINEL,
+    CompiledModel,
+    Options,
+    Output,
+    Parameter,
+    TreeEncoding,
+    finish_stats,
+)
+from warehouse_ml.sqlcompile.registry import REGISTRY, Context, describe
+from warehouse_ml.sqlcompile.symbolic import DType, Kind, Scalar, Tensor, Value
+
+_INPUT_TYPES: dict[int, tuple[DType, Kind, t.Any]] = {
+    TensorProto.FLOAT: (DType.FLOAT, Kind.ROUND32, sx.DOUBLE),
+    TensorProto.DOUBLE: (DType.DOUBLE, Kind.EXACT, sx.DOUBLE),
+    TensorProto.INT64: (DType.INT64, Kind.EXACT, sx.BIGINT),
+    TensorProto.STRING: (DType.STRING, Kind.EXACT, sx.VARCHAR),
+}
+_RETURNS = {
+    DType.FLOAT: sx.DOUBLE,
+    DType.DOUBLE: sx.DOUBLE,
+    DType.INT64: sx.BIGINT,
+    DType.STRING: sx.VARCHAR,
+    DType.BOOL: sx.BOOLEAN,
+}
+
+
+def compile_model(
+    model: onnx.ModelProto | bytes,
+    *,
+    outputs: str = "predict",
+    classes: t.Any = None,
+    null_sentinel: str = DEFAULT_NULL_SENTINEL,
+    tree_encoding: TreeEncoding | str = TreeEncoding.SPINE,
+    exact_float32: bool = True,
+    max_exact_trees: int = 400,
+) -> CompiledModel:
+    """Compile one output of an ONNX graph into a single SQL expression.
+
+    Args:
+        model: the ONNX model (proto or serialized bytes), one input per feature column.
+        outputs: ``'predict'`` (the first graph output: value, label or cluster id) or
+            ``'proba'`` (one column of the probabilities output).
+        classes: with ``'proba'``, the class label whose probability is returned; by
+            default the second (positive) class of a binary classifier.
+        null_sentinel: the string the scorer feeds onnxruntime for NULL text values.
+        tree_encoding: how trees become CASE expressions (see :class:`TreeEncoding`).
+        exact_float32: reproduce onnxruntime's float32 tree sums with REAL casts.
+        max_exact_trees: above this many trees, tree sums are done in double.
+
+    Returns:
+        A :class:`CompiledModel`: ``.expression`` over columns named like the inputs.
+
+    Raises:
+        CompilationError: an operator or attribute has no SQL translation (the message
+            names the operator and the node), or the output selection is invalid.
+    """
+    proto = _load(model)
+    try:
+        output, encoding = Output(outputs), TreeEncoding(tree_encoding)
+    except ValueError as exc:
+        raise CompilationError(
+            f"{exc}: outputs is 'predict' or 'proba', tree_encoding 'spine' or 'nested'."
+        ) from None
+    options = Options(
+        output=output,
+        classes=classes,
+        null_sentinel=null_sentinel,
+        tree_encoding=encoding,
+        exact_float32=exact_float32,
+        max_exact_trees=max_exact_trees,
+    )
+    graph = proto.graph
+    values: dict[str, Value | None] = {"": None}
+    values.update({i.name: numpy_helper.to_array(i) for i in graph.initializer})
+    parameters = _bind_inputs(graph, values, options)
+    target = _output_name(graph, options.output)
+    ctx = Context(options)
+    for node in _needed(graph, target):
+        translate = REGISTRY.get((node.domain or "", node.op_type))
+        if translate is None:
+            raise CompilationError(
+                f"cannot compile ONNX operator {describe(node)} to SQL: no translation for "
+                f"{node.domain or 'ai.onnx'}.{node.op_type}.",
+                hint="Use the Arrow UDF for this model, or a supported estimator.",
+            )
+        results = translate(ctx, node, [values[name] for name in node.input])
+        values.update(zip(node.output, results, strict=False))
+    expression, returns, chosen = _select(values[target], ctx, options, target)
+    compiled = CompiledModel(
+        expression=expression,
+        parameters=parameters,
+        returns=returns,
+        output=options.output,
+        class_labels=ctx.class_labels,
+        probability_of=chosen,
+        stats=ctx.stats,
+        notes=ctx.notes,
+    )
+    finish_stats(compiled)
+    return compiled
+
+
+def _load(model: onnx.ModelProto | bytes) -> onnx.ModelProto:
+    if isinstance(model, onnx.ModelProto):
+        return model
+    try:
+        return onnx.load_from_string(bytes(model))
+    except Exception as exc:  # onnx raises DecodeError subclasses of several kinds
+        raise CompilationError(f"the bytes given are not an ONNX model: {exc}") from exc
+
+
+def _bind_inputs(graph: onnx.GraphProto, values: dict, options: Options) -> list[Parameter]:
+    parameters = []
+    for graph_input in graph.input:
+        if graph_input.name in values:
+            continue  # an initializer listed as an input (old opsets)
+        tensor_type = graph_input.type.tensor_type
+        dims = [d.dim_value if d.HasField("dim_value") else None for d in tensor_type.shape.dim]
+        if len(dims) > 2 or (len(dims) == 2 and dims[1] not in (1, None)):
+            raise CompilationError(
+                f"input '{graph_input.name}' has shape {dims}; the compiler expects one "
+                "input per feature column, shaped [N, 1]."
+            )
+        if tensor_type.elem_type not in _INPUT_TYPES:
+            name = TensorProto.DataType.Name(tensor_type.elem_type)
+            raise CompilationError(f"input '{graph_input.name}' has unsupported type {name}.")
+        dtype, kind, sql_type = _INPUT_TYPES[tensor_type.elem_type]
+        column = sx.col(graph_input.name)
+        if dtype is DType.STRING:
+            scalar = Scalar(sx.coalesce(column, sx.text(options.null_sentinel)), dtype, kind)
+        else:
+            scalar = Scalar(column, dtype, kind, nullable=True)
+        values[graph_input.name] = Tensor([scalar], (1,) if len(dims) == 2 else ())
+        parameters.append(Parameter(graph_input.name, sql_type.copy()))
+    return parameters
+
+
+def _output_name(graph: onnx.GraphProto, output: Output) -> str:
+    names = [o.name for o in graph.output]
+    if output is Output.PREDICT:
+        return names[0]
+    if len(names) < 2:
+        raise CompilationError(
+            "outputs='proba' needs a probabilities output; this graph has only "
+            f"{names}. Is it a classifier?"
+        )
+    return names[1]
+
+
+def _needed(graph: onnx.GraphProto, target: str) -> list[onnx.NodeProto]:
+    """The nodes ``target`` depends on, in an order where inputs come first."""
+    producer = {out: node for node in graph.node for out in node.output}
+    order: list[onnx.NodeProto] = []
+    seen: set[int] = set()
+    stack: list[tuple[onnx.NodeProto, bool]] = []
+    if target in producer:
+        stack.append((producer[target], False))
+    while stack:
+        node, expanded = stack.pop()
+        if id(node) in seen:
+            continue
+        if expanded:
+            seen.add(id(node))
+            order.append(node)
+            continue
+        stack.append((node, True))
+        stack.extend(
+            (producer[i], False)
+            for i in node.input
+            if i in producer and id(producer[i]) not in seen
+        )
+    return order
+
+
+def _select(value: Value | None, ctx: Context, options: Options, name: str):
+    if not isinstance(value, Tensor):
+        raise CompilationError(f"output '{name}' does not depend on any input feature.")
+    if options.output is Output.PREDICT:
+        if value.width != 1:
+            raise CompilationError(
+                f"output '{name}' has {value.width} columns; 'predict' needs one value per row."
+            )
+        returns = _RETURNS[value.cols[0].dtype].copy()
+        expr = _as_result(value.cols[0])
+        if returns.this != sx.DOUBLE.this:
+            # Integer literals are INT in Postgres and string ones TEXT: a SQL function
+            # must return exactly its declared type, so say it.
+            expr = sx.cast(expr, returns)
+        return expr, returns, None
+    labels = value.labels or ctx.class_labels or list(range(value.width))
+    chosen = options.classes
+    if chosen is None:
+        if len(labels) != 2:
+            raise CompilationError(
+                f"outputs='proba' of a {len(labels)}-class model needs classes=<label>; "
+                f"labels are {labels}."
+            )
+        chosen = labels[1]
+    matches = [i for i, lab in enumerate(labels) if lab == chosen or str(lab) == str(chosen)]
+    if not matches:
+        raise CompilationError(f"class {chosen!r} is not one of the model's labels {labels}.")
+    return _as_result(value.cols[matches[0]]), sx.DOUBLE.copy(), labels[matches[0]]
+
+
+def _as_result(s: Scalar) -> sx.exp.Expression:
+    expr = s.node  # the final value is used once: no copy needed
+    if s.kind is Kind.ROUND32:  # a raw input passed through: onnxruntime returns float32(x)
+        expr = sx.f32(expr)
+    # A float32 running sum is typed REAL in DuckDB and Postgres: return DOUBLE.
+    is_real = s.sql_real or (isinstance(expr, sx.exp.Cast) and expr.to.this == sx.FLOAT32.this)
+    return sx.cast(expr, sx.DOUBLE) if is_real else expr

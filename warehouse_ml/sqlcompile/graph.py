@@ -13,6 +13,7 @@ import typing as t
 
 import onnx
 from onnx import TensorProto, numpy_helper
+from sqlglot import exp
 
 from warehouse_ml.errors import CompilationError
 from warehouse_ml.sqlcompile import (  # noqa: F401  (imports register the translators)
@@ -97,7 +98,7 @@ def compile_model(
     graph = proto.graph
     values: dict[str, Value | None] = {"": None}
     values.update({i.name: numpy_helper.to_array(i) for i in graph.initializer})
-    parameters = _bind_inputs(graph, values, options)
+    parameters = _bind_inputs(graph, values, options, _boolean_features(proto))
     target = _output_name(graph, options.output)
     ctx = Context(options)
     for node in _needed(graph, target):
@@ -111,6 +112,14 @@ def compile_model(
         results = translate(ctx, node, [values[name] for name in node.input])
         values.update(zip(node.output, results, strict=False))
     expression, returns, chosen = _select(values[target], ctx, options, target)
+    if options.output is Output.PREDICT and _metadata(proto, "wml.target_type") == "bool" and (
+        [int(c) for c in ctx.class_labels or []] == [0, 1]
+    ):
+        # Our exporter encodes a BOOLEAN target as classes 0/1; return it as BOOLEAN, like
+        # the Arrow UDF does (``label = 1`` keeps NULL as NULL in every dialect).
+        expression = exp.EQ(this=exp.paren(expression, copy=False), expression=exp.Literal.number(1))
+        returns = exp.DataType.build("BOOLEAN")
+        ctx.class_labels = [False, True]
     compiled = CompiledModel(
         expression=expression,
         parameters=parameters,
@@ -134,7 +143,26 @@ def _load(model: onnx.ModelProto | bytes) -> onnx.ModelProto:
         raise CompilationError(f"the bytes given are not an ONNX model: {exc}") from exc
 
 
-def _bind_inputs(graph: onnx.GraphProto, values: dict, options: Options) -> list[Parameter]:
+def _metadata(proto: onnx.ModelProto, key: str) -> str | None:
+    return next((p.value for p in proto.metadata_props if p.key == key), None)
+
+
+def _boolean_features(proto: onnx.ModelProto) -> set[str]:
+    """Inputs our exporter fed BOOLEAN columns as 0/1 floats (from its ``wml.features``)."""
+    import json
+
+    try:
+        features = json.loads(_metadata(proto, "wml.features") or "[]")
+        return {name for name, kind in features if kind == "BOOLEAN"}
+    except (ValueError, TypeError):
+        return set()
+
+
+def _bind_inputs(
+    graph: onnx.GraphProto, values: dict, options: Options, booleans: set[str] = frozenset()
+) -> list[Parameter]:
+    """One parameter per input. A BOOLEAN feature stays a BOOLEAN parameter (typed
+    warehouses do not cast booleans to numbers implicitly) and becomes 0/1 inside."""
     parameters = []
     for graph_input in graph.input:
         if graph_input.name in values:
@@ -153,6 +181,10 @@ def _bind_inputs(graph: onnx.GraphProto, values: dict, options: Options) -> list
         column = sx.col(graph_input.name)
         if dtype is DType.STRING:
             scalar = Scalar(sx.coalesce(column, sx.text(options.null_sentinel)), dtype, kind)
+        elif graph_input.name in booleans:
+            as_number = exp.cast(exp.cast(column, exp.DataType.build("INT")), sql_type.copy())
+            scalar = Scalar(as_number, dtype, kind, nullable=True)
+            sql_type = exp.DataType.build("BOOLEAN")
         else:
             scalar = Scalar(column, dtype, kind, nullable=True)
         values[graph_input.name] = Tensor([scalar], (1,) if len(dims) == 2 else ())

@@ -65,3 +65,8 @@ recency_days, tenure_days, monetary, avg_order_value, product_viewed_90d, produc
 emails_opened_90d, emails_clicked_90d, refunds_90d, store_spend_365d, active_days_90d,
 cancelled_90d
 {%- endmacro %}
+
+{#- A stable uniform number in [0, 1) per id and salt (md5-based: the same on every engine). -#}
+{% macro uniform_draw(id_expr, salt) -%}
+({% for i in range(7) %}(strpos('0123456789abcdef', substring(md5('{{ salt }}:' || cast({{ id_expr }} as varchar)), {{ i + 1 }}, 1)) - 1) * {{ 16 ** (6 - i) }}{% if not loop.last %} + {% endif %}{% endfor %}) / cast(268435456 as double precision)
+{%- endmacro %}

@@ -42,7 +42,8 @@ def query(demo: Path, sql: str) -> list[tuple]:
 
 def test_demo_builds_every_table(demo):
     tables = {r[0] for r in query(demo, "select table_name from information_schema.tables")}
-    for name in ("resolved_events", "identity_map", "profile_traits", "training_ltv", "customer_scores"):
+    for name in ("resolved_events", "identity_map", "profile_traits", "training_ltv", "customer_scores",
+                 "high_value_at_risk", "lookalikes", "campaign_results", "profile_event_counts"):
         assert name in tables
 
 
@@ -120,3 +121,11 @@ def test_incremental_traits_match_a_full_rebuild(tmp_path):
     finally:
         con.close()
     assert incremental == rebuilt
+
+
+def test_audiences_have_stable_arms_and_campaign_lift_is_measured(demo):
+    arms = dict(query(demo, "select arm, count(*) from high_value_at_risk group by arm"))
+    assert set(arms) <= {"email", "discount", "holdout"} and arms.get("holdout", 0) > 0
+    (treated, holdout, lift), = query(demo, "select treated_members, holdout_members, absolute_lift "
+                                            "from campaign_results")
+    assert treated + holdout == sum(arms.values()) and lift is not None

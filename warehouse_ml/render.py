@@ -27,6 +27,7 @@ from warehouse_ml.project import Project
 
 BUILTIN_MACROS = Path(__file__).parent / "macros"
 EPHEMERAL_PREFIX = "__wml_eph_"
+_NO_DEFAULT = object()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -201,10 +202,10 @@ class Renderer:
         self._call().config.update(kwargs)
         return ""
 
-    def _var(self, name: str, default: t.Any = None) -> t.Any:
+    def _var(self, name: str, default: t.Any = _NO_DEFAULT) -> t.Any:
         if name in self.vars:
             return self.vars[name]
-        if default is not None:
+        if default is not _NO_DEFAULT:  # var('x', none) is a valid default, as in dbt
             return default
         raise CompilationError(
             f"var('{name}') has no value and no default.",

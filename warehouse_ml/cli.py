@@ -103,6 +103,9 @@ def project_options(selection: bool = True) -> t.Callable[[F], F]:
                 raise
             except click.ClickException:
                 raise
+            except BrokenPipeError:  # output piped into `head`: not an error
+                sys.stderr.close()
+                sys.exit(0)
             except KeyboardInterrupt:
                 _fail(RuntimeError("interrupted"), 130, debug, shared["log_format"])
             except Exception as exc:  # a bug of ours: still one paragraph, exit 2

@@ -149,6 +149,7 @@ def show_model_fields(v: registry.ModelVersion) -> list[tuple[str, str]]:
         ("Version", str(v.version)),
         ("Creation Time", str(v.created_at)),
         ("Model State", "READY" if v.deployed else "READY (not deployed)"),
+        ("Served As", _serving(v)),
         (f"validation:{key}", _fmt(metric)),
         (f"baseline:{key}", _fmt(baseline)),
         ("Estimated Cost", "0 (trained locally)"),
@@ -168,6 +169,12 @@ def show_model_fields(v: registry.ModelVersion) -> list[tuple[str, str]]:
     ]
     fields += [(f"{k} (ignored locally)", str(val)) for k, val in ignored.items()]
     return fields
+
+
+def _serving(v: registry.ModelVersion) -> str:
+    form = {"sql": "SQL macro", "udf": "Arrow UDF"}.get(v.deploy_mode, v.deploy_mode)
+    note = (v.settings or {}).get("deploy_note")
+    return f"{form} ({note})" if note else form
 
 
 def _fmt(value: t.Any) -> str:

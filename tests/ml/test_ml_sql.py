@@ -213,7 +213,7 @@ def test_sql_deploy_persists_a_macro_usable_by_any_duckdb_client(ml_project):
 
     assert ml_project.wml("build").exit_code == 0
     shown = json.loads(ml_project.wml("show", "ltv_model", "--format", "json").output)
-    assert shown["deploy_mode"] == "sql" and "SQL macro" in shown["settings"]["deploy_note"]
+    assert shown["deploy_mode"] == "sql" and "expression nodes" in shown["settings"]["deploy_note"]
     # A view over the function, then a plain duckdb connection (no wml, no Python UDFs).
     assert ml_project.wml("sql", "create view ltv_view as select id, predict_ltv(recency, frequency, "
                                  "plan, active) as v from customers").exit_code == 0

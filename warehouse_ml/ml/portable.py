@@ -55,27 +55,13 @@ def choose(
     except CompilationError as exc:
         if requested == "sql":
             raise
-        return (
-            "udf",
-            [],
-            f"served by the Arrow UDF: the SQL compiler does not support it ({exc.message})",
-        )
+        return "udf", [], f"the SQL compiler does not support it: {exc.message}"
     splits = sum(c.stats.tree_splits for _, c in compiled[:1])
     if requested == "auto" and splits > AUTO_MAX_TREE_SPLITS:
-        return (
-            "udf",
-            [],
-            (
-                f"served by the Arrow UDF: {splits} tree splits exceed the "
-                f"{AUTO_MAX_TREE_SPLITS} where compiled SQL stops being faster"
-            ),
-        )
+        reason = f"{splits} tree splits, above {AUTO_MAX_TREE_SPLITS} compiled SQL is slower"
+        return "udf", [], reason
     nodes = compiled[0][1].node_count
-    return (
-        "sql",
-        compiled,
-        f"installed as a SQL macro ({nodes} expression nodes, {splits} tree splits)",
-    )
+    return "sql", compiled, f"compiled to {nodes} expression nodes, {splits} tree splits"
 
 
 def deploy_duckdb(cursor: t.Any, con: t.Any, version: registry.ModelVersion, requested: str) -> str:

@@ -55,7 +55,7 @@ customers have little history, order amounts vary, churn inside the label window
 Measured (seed 7, HistGradientBoosting defaults, 70/30 split of people active before the
 cutoff, simple features as in tests/test_demo_generator.py): 2,000 profiles: LTV RMSE 29%
 below the mean baseline (20-38% across seeds 7-18), churn AUC 0.91 (0.86-0.92);
-20,000 profiles: 42% and 0.91.
+20,000 and 100,000 profiles: 39% and 0.915.
 
 Identity: 80% have an account (user_id); each person has 1-4 devices (anonymous_ids);
 devices log in (identify) some days after first use, so earlier events are anonymous;

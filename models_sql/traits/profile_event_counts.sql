@@ -6,7 +6,7 @@ select
     profile_id,
     count(*) as events,
     sum(case when event = 'Order Completed' then 1 else 0 end) as orders,
-    nvl(sum(case when event in ('Order Completed', 'Store Purchase') then revenue end), 0) as revenue,
+    round(nvl(sum(case when event in ('Order Completed', 'Store Purchase') then revenue end), 0), 2) as revenue,
     sum(case when event = 'Email Link Clicked' then 1 else 0 end) as emails_clicked,
     sum(case when event = 'Product Added' then 1 else 0 end) as products_added,
     max(event_at) as last_event_at

@@ -1,7 +1,8 @@
 """Setup for benchmarks/predict_udf.py: data, models, baseline UDFs and the memory worker.
 
 Here: what the timed cases need (data, models, baseline UDFs, a session for the batch
-path) and the two measurements made apart from the timed loop (memory, AUTO training).
+path, compiled and hand-written SQL for portable models) and the two measurements made
+apart from the timed loop (memory, AUTO training).
 Data comes from SQL over ``range()`` with ``hash()``: deterministic, and a view over it
 costs no memory, which the 10M-row memory check relies on. Models are trained by the real
 :func:`warehouse_ml.ml.trainer.train` and exported by our ONNX code.
@@ -33,6 +34,7 @@ import onnxruntime as ort
 import pyarrow as pa
 
 from warehouse_ml.adapters.duckdb import DuckDBAdapter
+from warehouse_ml.errors import CompilationError
 from warehouse_ml.ml import functions, registry
 from warehouse_ml.ml.features import Feature
 from warehouse_ml.ml.scoring import OnnxScorer
@@ -41,6 +43,7 @@ from warehouse_ml.profiles import Target
 
 if t.TYPE_CHECKING:  # the memory worker never trains: keep scikit-learn out of its RSS
     from warehouse_ml.ml.trainer import TrainedModel
+    from warehouse_ml.sqlcompile import CompiledModel
 
 NUMERIC = [f"x{j}" for j in range(8)]
 TEXT = "c"
@@ -49,6 +52,8 @@ WARMUP_ROWS = 10_000
 # How the memory worker scores: plain SQL of the same output size (DuckDB's own share),
 # predict_x in CREATE TABLE AS, and batch.predict_to_table.
 MEMORY_PATHS = ("plain", "ctas", "batch")
+# Case groups (predict_udf.CASE_BUILDERS keys) a model is timed with unless told otherwise.
+UDF_GROUPS = frozenset({"onnxruntime", "udf", "row", "batch"})
 
 
 def _unit(key: int) -> str:
@@ -85,6 +90,8 @@ class BenchModel:
     trained: TrainedModel
     scorer: OnnxScorer
     diagnostics: bool = True  # also time the breakdown cases (chunked / matrix / no-SQL)
+    groups: frozenset[str] = UDF_GROUPS  # which case builders time this model
+    sql: CompiledSQL | None = None  # set by compile_for_sql for the "sql" group
 
     @property
     def features(self) -> list[Feature]:
@@ -112,6 +119,7 @@ def train_model(
     text: bool = False,
     hyperparameters: dict[str, t.Any] | None = None,
     diagnostics: bool = True,
+    groups: frozenset[str] = UDF_GROUPS,
 ) -> BenchModel:
     """Train through the real ``train()`` on generated rows and wrap it as a registry version."""
     from warehouse_ml.ml.trainer import train
@@ -128,7 +136,8 @@ def train_model(
     )
     trained = train(con.sql(spec.query).to_arrow_table(), spec)
     version = make_version(trained)
-    return BenchModel(key, version, trained, functions.scorer_for(version), diagnostics)
+    scorer = functions.scorer_for(version)
+    return BenchModel(key, version, trained, scorer, diagnostics, frozenset(groups))
 
 
 def make_version(trained: TrainedModel) -> registry.ModelVersion:
@@ -184,6 +193,126 @@ def version_from_onnx(onnx_bytes: bytes, name: str = "bench_mem") -> registry.Mo
         training_seconds=None,
         onnx=onnx_bytes,
     )
+
+
+# -- portable models: compiled and hand-written SQL ------------------------------------------
+
+
+@dataclasses.dataclass
+class CompiledSQL:
+    """A model compiled to one SQL expression, and what installing and checking it cost.
+
+    ``patched`` counts infinite tree thresholds clipped by :func:`finite_tree_thresholds`
+    before the compiler accepted the graph (0: compiled as exported). The fields after it
+    are filled in by the benchmark when it installs and checks the macro.
+    """
+
+    compiled: CompiledModel
+    compile_seconds: float
+    patched: int = 0
+    function: str = ""
+    sql_bytes: int = 0
+    macro_seconds: float = float("nan")  # CREATE OR REPLACE MACRO
+    plan_seconds: float = float("nan")  # CTAS over one row: binding and planning the macro
+    max_rel_diff: float = float("nan")  # against raw onnxruntime, see rel_diff
+    hand_rel_diff: float | None = None  # the hand-written SQL's, for linear models
+
+    @property
+    def splits(self) -> int:
+        return self.compiled.stats.tree_splits
+
+
+def _compile(onnx_bytes: bytes) -> tuple[CompiledModel, float]:
+    from warehouse_ml.sqlcompile import compile_model
+
+    started = time.perf_counter()
+    with np.errstate(over="ignore"):  # the compiler's nextafter(FLT_MAX, inf) is handled
+        compiled = compile_model(onnx_bytes)
+    return compiled, time.perf_counter() - started
+
+
+def finite_tree_thresholds(onnx_bytes: bytes) -> tuple[bytes, int]:
+    """``onnx_bytes`` with every infinite tree threshold clipped to +-FLT_MAX, and how many.
+
+    HistGradientBoosting trained on data with NULLs splits "NULL against any value" as
+    ``x <= +inf`` (NULL goes right), which ``compile_model`` refuses ("non-finite
+    constant"). For finite inputs ``x <= FLT_MAX`` is the same split, so onnxruntime and
+    the SQL score the patched graph alike; both the UDF and the SQL cases use it.
+    """
+    proto = onnx.load_from_string(onnx_bytes)
+    top = float(np.finfo(np.float32).max)
+    count = 0
+    for node in proto.graph.node:
+        if not node.op_type.startswith("TreeEnsemble"):
+            continue
+        for attribute in node.attribute:
+            if attribute.name != "nodes_values":
+                continue
+            values = np.array(attribute.floats, dtype=np.float64)
+            count += int(np.isinf(values).sum())
+            del attribute.floats[:]
+            attribute.floats.extend(np.clip(values, -top, top).tolist())
+    return proto.SerializeToString(), count
+
+
+def compile_for_sql(model: BenchModel) -> BenchModel:
+    """``model`` with ``sql`` set: its ONNX compiled to SQL (see :class:`CompiledSQL`).
+
+    When the compiler refuses infinite tree thresholds, the model comes back with the
+    patched graph of :func:`finite_tree_thresholds` as its version and scorer.
+    """
+    patched = 0
+    try:
+        compiled, seconds = _compile(model.version.onnx)
+    except CompilationError as exc:
+        onnx_bytes, patched = finite_tree_thresholds(model.version.onnx)
+        if not patched or "non-finite" not in exc.message:
+            raise
+        version = dataclasses.replace(model.version, onnx=onnx_bytes)
+        model = dataclasses.replace(model, version=version, scorer=functions.scorer_for(version))
+        compiled, seconds = _compile(onnx_bytes)
+    model.sql = CompiledSQL(compiled, seconds, patched)
+    return model
+
+
+def _double(value: float) -> str:
+    """A DOUBLE literal: DuckDB reads ``1.5e0`` as DOUBLE, plain ``1.5`` as DECIMAL."""
+    text = repr(float(value))
+    return text if "e" in text else f"{text}e0"
+
+
+def handwritten_linear_sql(model: BenchModel) -> str:
+    """The linear model as a person would write it from the fitted pipeline, one term per
+    feature: ``(coalesce(x, median) - mean) / scale * coefficient``, plus the intercept."""
+    pipeline = model.trained.pipeline
+    if pipeline is None or not model.numeric_only:
+        raise ValueError(f"{model.key}: hand-written SQL covers numeric linear pipelines only")
+    numeric = pipeline.named_steps["prep"].named_transformers_["num"]
+    imputer, scaler = numeric.named_steps["impute"], numeric.named_steps["scale"]
+    estimator = pipeline.named_steps["model"]
+    coefficients = np.ravel(estimator.coef_)
+    terms = [
+        f"(coalesce({f.name}, {_double(median)}) - {_double(mean)}) / {_double(scale)} "
+        f"* {_double(coefficient)}"
+        for f, median, mean, scale, coefficient in zip(
+            model.features,
+            imputer.statistics_,
+            scaler.mean_,
+            scaler.scale_,
+            coefficients,
+            strict=True,
+        )
+    ]
+    return " + ".join([*terms, _double(np.ravel(estimator.intercept_)[0])])
+
+
+def rel_diff(values: np.ndarray, expected: np.ndarray) -> float:
+    """Largest ``|values - expected| / max(|expected|, 1)``: relative, absolute near 0."""
+    values = np.asarray(values, dtype=np.float64)
+    expected = np.asarray(expected, dtype=np.float64).ravel()
+    if values.shape != expected.shape:
+        return float("inf")
+    return float(np.max(np.abs(values - expected) / np.maximum(np.abs(expected), 1.0)))
 
 
 # -- onnxruntime baselines --------------------------------------------------------------------

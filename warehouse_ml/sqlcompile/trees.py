@@ -251,6 +251,8 @@ def split_condition(s: Scalar, mode: str, threshold: float, missing_true: bool) 
         category = sx.label(s.onehot.category)
         return Cond(s.onehot.source, [("=", category)], negated=not at1)
     negated = mode == "BRANCH_NEQ"
+    if np.isinf(t32):
+        return _infinite_split(s, mode, t32, missing_true or negated)
     base_mode = "BRANCH_EQ" if negated else mode
     cuts: list[tuple[str, float]] | bool
     if s.monotone is not None and base_mode != "BRANCH_EQ" and not s.monotone.constant_slope:
@@ -271,6 +273,18 @@ def split_condition(s: Scalar, mode: str, threshold: float, missing_true: bool) 
         # Constant for numbers, but NULL goes the other way: the split is "x IS NULL".
         return NullCond(x, null_goes_true=null_side)
     return Cond(x, cuts, negated=negated, null_side=null_side)
+
+
+def _infinite_split(s: Scalar, mode: str, t32: float, missing_true: bool) -> Cond:
+    """``x <= +inf`` and kin: skl2onnx exports HistGradientBoosting's "missing values only"
+    split this way. Every number answers the same, so only NULL can take the other branch.
+    (A double beyond FLT_MAX would round to inf in float32: outside any trained range.)"""
+    value = bool(_PY[mode](np.float32(0.0), np.float32(t32)))
+    if not s.nullable or missing_true == value:
+        return Cond(const=value)
+    exact = s.kind is Kind.ROUND32 or (s.kind is Kind.EXACT and s.dtype is not DType.STRING)
+    x = s.node if exact else (s.float32_expr() or sx.f32(s.expr))
+    return NullCond(x, null_goes_true=missing_true)
 
 
 # --- parsed ensembles --------------------------------------------------------------------

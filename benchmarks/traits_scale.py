@@ -1,0 +1,224 @@
+"""Identity resolution and computed traits at scale, against a hand-written DuckDB query.
+
+Generates the demo data with our generator (``--profiles``, default 1,000,000, seed 7)
+into parquet, chunk by chunk so memory stays bounded, and writes a wml project (see
+``_traits_support.py``) whose sources point at the files (``meta: external_location``);
+its first models load them into tables of a DuckDB file in the same temporary folder.
+Every build is a real ``python -m warehouse_ml build -s ...`` process, so the figures
+include what a user pays: rendering, transpiling Redshift SQL to DuckDB, the swap-in.
+
+  (a) identity resolution: the demo's ``identity_map`` model (``wml.identity_graph`` over
+      identifies, tracks and store sales) and ``resolved_events`` (``wml.resolve_events``),
+      both tables; ``--identity-runs`` times (default 1: minutes at 1M profiles);
+  (b) traits: one model computing 18 traits per profile (event_counter, aggregation
+      sum/avg/max, unique_list_count, unique_list, first_value/last_value over 30, 90 and
+      365-day windows) with the package's macros, in ONE grouped scan of resolved_events;
+  (c) baseline: the same aggregates by hand in one DuckDB CREATE TABLE AS (plain CASE
+      inside COUNT/SUM/AVG/MAX, COUNT(DISTINCT ...), arg_max/arg_min), run in a fresh
+      process of its own.
+
+Traits and baseline alternate (``--runs``, default 3) so load from other processes on a
+shared host hits both alike. "statement s" is the model's execution time from
+``target/run_results.json`` (render + transpile + CREATE TABLE AS + swap + row count), or
+the baseline's CREATE TABLE AS; "process s" is the whole process, "CPU s" its user +
+system time (steadier than wall time when other jobs share the cores); "peak RSS" is the
+step's process, as ``getrusage(RUSAGE_CHILDREN).ru_maxrss`` in a small launcher around it
+(see ``_traits_support.MEASURE_CHILD`` for why not from this process). Before any ratio is
+printed, the traits table must equal the baseline table: EXCEPT ALL both ways over every
+column returns 0 rows (DOUBLE sums compared within 1e-12 relative: see ``compare``).
+
+Target: traits / baseline <= 1.2 on statement medians, PASS/FAIL; exit 1 when the tables
+differ, or on FAIL except with --quick (at 20k profiles fixed costs blur the ratio).
+
+    python benchmarks/traits_scale.py [--profiles 1000000] [--runs 3] [--keep DIR]
+    python benchmarks/traits_scale.py --quick        # 20,000 profiles, about a minute
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import _traits_support as sup  # next to this script (its folder is on sys.path)
+import duckdb
+
+TARGET_RATIO = 1.2
+
+
+@dataclasses.dataclass
+class Step:
+    """One measured step: statement, process and CPU seconds of each run, peak RSS (max)."""
+
+    label: str
+    statement: list[float] = dataclasses.field(default_factory=list)
+    process: list[float] = dataclasses.field(default_factory=list)
+    cpu: list[float] = dataclasses.field(default_factory=list)
+    peak_rss_mb: float = 0.0
+
+    def add(self, statement: float, proc: sup.Proc) -> None:
+        self.statement.append(statement)
+        self.process.append(proc.wall)
+        self.cpu.append(proc.cpu)
+        self.peak_rss_mb = max(self.peak_rss_mb, proc.peak_rss_mb)
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.statement)
+
+    @property
+    def spread(self) -> str:
+        return f"{min(self.statement):.2f}-{max(self.statement):.2f} s"
+
+
+def wml_build(project: Path, select: str) -> tuple[sup.Proc, dict[str, float]]:
+    """One ``wml build -s <select>`` process; its wall/RSS and per-node seconds."""
+    args = [sys.executable, "-m", "warehouse_ml", "build", "--project-dir", str(project)]
+    proc = sup.run_measured([*args, "-s", select], cwd=project)
+    return proc, sup.node_times(project)
+
+
+def baseline(db: Path) -> tuple[sup.Proc, float]:
+    """The hand-written CREATE TABLE AS in a fresh process; the process and its seconds."""
+    proc = sup.run_measured([sys.executable, "-c", sup.BASELINE_CHILD, str(db), sup.BASELINE_SQL])
+    return proc, float(proc.stdout.strip().splitlines()[-1])
+
+
+@dataclasses.dataclass
+class Results:
+    load: Step
+    identity: Step
+    resolve: Step
+    traits: Step
+    baseline: Step
+
+    def table(self) -> list[Step]:
+        return [self.load, self.identity, self.resolve, self.traits, self.baseline]
+
+
+def run_steps(project: Path, db: Path, args: argparse.Namespace) -> Results:
+    """Load, identity resolution, then traits and baseline alternating, each a process."""
+    res = Results(
+        Step("load parquet -> tables (wml build, 3 models)"),
+        Step("identity_graph -> identity_map (table)"),
+        Step("resolve_events -> resolved_events (table)"),
+        Step(f"traits: {sup.TRAIT_COUNT} traits, one scan (wml build)"),
+        Step("baseline: hand-written DuckDB CTAS"),
+    )
+    proc, times = wml_build(project, " ".join(sup.RAW_TABLES))
+    res.load.add(sum(times.values()), proc)
+    for _ in range(args.identity_runs):
+        print("identity resolution ...", flush=True)
+        proc, times = wml_build(project, "identity_map")
+        res.identity.add(times["identity_map"], proc)
+        proc, times = wml_build(project, "stg_events resolved_events")
+        res.resolve.add(times["resolved_events"], proc)
+    for i in range(args.runs):
+        print(f"traits and baseline, run {i + 1} of {args.runs} ...", flush=True)
+        proc, times = wml_build(project, sup.TRAITS_MODEL)
+        res.traits.add(times[sup.TRAITS_MODEL], proc)
+        proc, seconds = baseline(db)
+        res.baseline.add(seconds, proc)
+    return res
+
+
+def report(
+    args: argparse.Namespace,
+    rows: dict[str, int],
+    gen_seconds: float | None,
+    n_events: int,
+    same: sup.Comparison,
+    res: Results,
+) -> bool:
+    """Print the table; True when the ratio meets the target."""
+    base = res.baseline.median
+    print(
+        f"\n{args.profiles:,} profiles (seed {args.seed}); DuckDB {duckdb.__version__}, "
+        f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at the end"
+    )
+    tables = ", ".join(f"{name} {rows[name]:,}" for name in sup.RAW_TABLES)
+    print(f"rows: {tables}; resolved events {n_events:,}; profiles {same.rows:,}")
+    if gen_seconds is not None:
+        print(f"generate + write parquet: {gen_seconds:.1f} s (not a target)")
+    print(
+        f"verified: traits == baseline, EXCEPT ALL both ways: {same.only_left} + "
+        f"{same.only_right} rows over {same.columns} columns (DOUBLEs within "
+        f"{sup.DOUBLE_REL_TOL:g} relative: {same.raw_differ:,} rows differ in the last bits, "
+        f"at most {same.max_rel_diff:.1e}, from the order of parallel sums)\n"
+    )
+    print(
+        f"{'step':<46} {'runs':>4} {'statement s':>11} {'x base':>6} {'process s':>9} "
+        f"{'CPU s':>7} {'x base':>6} {'peak RSS MB':>11}"
+    )
+    base_cpu = statistics.median(res.baseline.cpu)
+    for step in res.table():
+        cpu = statistics.median(step.cpu)
+        timed = step in (res.traits, res.baseline)
+        x, x_cpu = (f"{step.median / base:6.2f}", f"{cpu / base_cpu:6.2f}") if timed else ("-", "-")
+        print(
+            f"{step.label:<46} {len(step.statement):>4} {step.median:11.2f} {x:>6} "
+            f"{statistics.median(step.process):9.2f} {cpu:7.1f} {x_cpu:>6} {step.peak_rss_mb:11.0f}"
+        )
+    ratio = res.traits.median / base
+    ok = ratio <= TARGET_RATIO
+    print(
+        f"(medians; spread traits {res.traits.spread}, baseline {res.baseline.spread}; "
+        "CPU s: user + system of the whole process, less sensitive to other load)"
+    )
+    print(f"traits / baseline = {ratio:.2f} (target <= {TARGET_RATIO}): {'PASS' if ok else 'FAIL'}")
+    return ok
+
+
+def measure(work: Path, args: argparse.Namespace) -> int:
+    """Generate (or reuse) the data, build, verify, report; the exit status."""
+    data, project, db = work / "data", work / "project", work / "bench.duckdb"
+    print(f"generating {args.profiles:,} profiles (seed {args.seed}) into {data} ...", flush=True)
+    rows, gen_seconds = sup.write_data(data, args.profiles, args.seed)
+    for path in (db, db.with_suffix(".duckdb.wal")):
+        path.unlink(missing_ok=True)
+    sup.write_project(project, data, db)
+    res = run_steps(project, db, args)
+    with duckdb.connect(str(db), read_only=True) as con:
+        same = sup.compare(con, sup.TRAITS_MODEL, sup.BASELINE_TABLE)
+        n_events = con.execute("select count(*) from resolved_events").fetchone()[0]
+    if not same.equal:
+        print(
+            f"FAIL: {sup.TRAITS_MODEL} and {sup.BASELINE_TABLE} differ: {same.only_left} rows "
+            f"only in the traits, {same.only_right} only in the baseline, {same.doubles_off} "
+            f"with a DOUBLE off by more than {sup.DOUBLE_REL_TOL:g} ({same.rows} profiles); "
+            "no ratio."
+        )
+        return 1
+    met = report(args, rows, gen_seconds, n_events, same, res)
+    return 0 if met or args.quick else 1
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--profiles", type=int, default=1_000_000)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--runs", type=int, default=3, help="traits/baseline runs (median)")
+    parser.add_argument("--identity-runs", type=int, default=1)
+    parser.add_argument("--keep", type=Path, help="work in DIR and keep it (data is reused)")
+    parser.add_argument("--quick", action="store_true", help="20,000 profiles")
+    args = parser.parse_args()
+    if args.quick:
+        args.profiles = 20_000
+    started = time.perf_counter()
+    if args.keep:
+        args.keep.mkdir(parents=True, exist_ok=True)
+        status = measure(args.keep.resolve(), args)
+    else:
+        with tempfile.TemporaryDirectory(prefix="wml_traits_") as tmp:
+            status = measure(Path(tmp), args)
+    print(f"(total {time.perf_counter() - started:.0f} s)")
+    sys.exit(status)
+
+
+if __name__ == "__main__":
+    main()

@@ -142,30 +142,11 @@ def train_model(
 
 def make_version(trained: TrainedModel) -> registry.ModelVersion:
     """The registry row ``materialize.train_and_register`` would write for ``trained``."""
-    spec = trained.spec
-    return registry.ModelVersion(
-        name=spec.name,
-        version=1,
-        function=spec.function,
-        problem_type=trained.problem_type.value,
-        model_type=trained.model_type,
-        target=trained.target,
-        features=[[f.name, f.sql_type] for f in trained.features],
-        classes=trained.classes,
-        objective=trained.objective,
-        metrics=trained.metrics,
-        leaderboard=trained.leaderboard,
-        feature_importance=trained.feature_importance,
-        settings={},
-        training_query=spec.query,
-        query_hash=registry.query_hash(spec.query),
-        data_fingerprint=None,
-        rows_train=trained.rows_train,
-        rows_eval=trained.rows_eval,
-        training_seconds=trained.training_seconds,
-        onnx=trained.onnx_bytes,
-        source="config",
-    )
+    from warehouse_ml.ml.materialize import version_from_trained
+
+    version = version_from_trained(trained, source="config")
+    version.version = 1
+    return version
 
 
 def version_from_onnx(onnx_bytes: bytes, name: str = "bench_mem") -> registry.ModelVersion:

@@ -123,20 +123,12 @@ def _settings(spec: TrainingSpec) -> dict[str, t.Any]:
     return out
 
 
-def train_and_register(
-    cursor: t.Any,
-    spec: TrainingSpec,
-    *,
-    source: str,
-    deploy_policy: str = "most_recent",
-    data_fingerprint: str | None = None,
+def version_from_trained(
+    trained: t.Any, *, source: str, data_fingerprint: str | None = None
 ) -> registry.ModelVersion:
-    """Train on the query's result, then add a registry version (deployed per the policy)."""
-    from warehouse_ml.ml.trainer import train
-
-    table = cursor.sql(spec.query).to_arrow_table()
-    trained = train(table, spec)
-    version = registry.ModelVersion(
+    """The registry row for a trained model (its number is set when it is added)."""
+    spec = trained.spec
+    return registry.ModelVersion(
         name=spec.name,
         version=0,
         function=spec.function,
@@ -159,6 +151,22 @@ def train_and_register(
         onnx=trained.onnx_bytes,
         source=source,
     )
+
+
+def train_and_register(
+    cursor: t.Any,
+    spec: TrainingSpec,
+    *,
+    source: str,
+    deploy_policy: str = "most_recent",
+    data_fingerprint: str | None = None,
+) -> registry.ModelVersion:
+    """Train on the query's result, then add a registry version (deployed per the policy)."""
+    from warehouse_ml.ml.trainer import train
+
+    table = cursor.sql(spec.query).to_arrow_table()
+    trained = train(table, spec)
+    version = version_from_trained(trained, source=source, data_fingerprint=data_fingerprint)
     # Parallel builds train concurrently but write the registry one at a time: DuckDB
     # reports concurrent catalog changes (CREATE SCHEMA ...) as write-write conflicts.
     with _REGISTRY_LOCK:

@@ -161,17 +161,6 @@ def version_from_onnx(onnx_bytes: bytes, name: str = "bench_mem") -> registry.Mo
         target="y",
         features=[[f.name, f.sql_type] for f in scorer.features],
         classes=scorer.classes,
-        objective=None,
-        metrics={},
-        leaderboard=[],
-        feature_importance={},
-        settings={},
-        training_query=None,
-        query_hash=None,
-        data_fingerprint=None,
-        rows_train=None,
-        rows_eval=None,
-        training_seconds=None,
         onnx=onnx_bytes,
     )
 

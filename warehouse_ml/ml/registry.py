@@ -56,19 +56,20 @@ class ModelVersion:
     model_type: str | None
     target: str | None
     features: list[list[str]]
-    classes: list[t.Any] | None
-    objective: str | None
-    metrics: dict[str, t.Any]
-    leaderboard: list[dict[str, t.Any]]
-    feature_importance: dict[str, float]
-    settings: dict[str, t.Any]
-    training_query: str | None
-    query_hash: str | None
-    data_fingerprint: str | None
-    rows_train: int | None
-    rows_eval: int | None
-    training_seconds: float | None
     onnx: bytes = dataclasses.field(repr=False)
+    # What training knows; an imported (bring-your-own) model has none of it.
+    classes: list[t.Any] | None = None
+    objective: str | None = None
+    metrics: dict[str, t.Any] = dataclasses.field(default_factory=dict)
+    leaderboard: list[dict[str, t.Any]] = dataclasses.field(default_factory=list)
+    feature_importance: dict[str, float] = dataclasses.field(default_factory=dict)
+    settings: dict[str, t.Any] = dataclasses.field(default_factory=dict)
+    training_query: str | None = None
+    query_hash: str | None = None
+    data_fingerprint: str | None = None
+    rows_train: int | None = None
+    rows_eval: int | None = None
+    training_seconds: float | None = None
     source: str = "config"
     deploy_mode: str = "udf"
     created_at: dt.datetime | None = None

@@ -352,6 +352,12 @@ def _trait_events() -> list[Row]:
                 "category": rng.choice(["shoes", "hats", "Bags", "socks", None]),
                 "price": None if rng.random() < 0.15 else round(rng.uniform(1, 200), 2),
             })  # fmt: skip
+    # Ties: a second value at each profile's first and last second, broken by value.
+    for p in sorted({r["profile_id"] for r in rows}):
+        mine = sorted((r for r in rows if r["profile_id"] == p), key=lambda r: r["timestamp"])
+        for r in (mine[0], mine[-1]):
+            rows.append({**r, "category": "zzz" if r["category"] == "aaa" else "aaa",
+                         "price": 7.5 if r["price"] is None else r["price"] + 1})  # fmt: skip
     return rows
 
 
@@ -563,7 +569,7 @@ def test_ab_shares_within_tolerance(analytics: Project) -> None:
 
 # -- compiled SQL and errors ----------------------------------------------------------------------
 
-DUCKDB_ONLY = ("string_agg", "strftime", "regexp_matches", "list_", "from_base", "::")
+DUCKDB_ONLY = ("string_agg", "strftime", "arg_min", "arg_max", "regexp_matches", "list_", "from_base", "::")
 
 
 def _check_compiled_redshift(project: Project) -> None:
@@ -581,6 +587,19 @@ def _check_compiled_redshift(project: Project) -> None:
 
 def test_compiled_redshift_sql_parses_traits_rfm_ab(analytics: Project) -> None:
     _check_compiled_redshift(analytics)
+
+
+def test_first_last_without_arg_min_agree(analytics: Project) -> None:
+    """Engines without arg_min get the sortable-text form; on DuckDB it gives the same rows."""
+    result = analytics.wml("compile", "--dialect", "postgres", "-s", "traits")
+    assert result.exit_code == 0, result.output
+    sql = (analytics.root / "target/compiled/models_sql/traits.sql").read_text()
+    assert "arg_m" not in sql.lower()
+    on_duckdb = sqlglot.transpile(sql, read="postgres", write="duckdb")[0]
+    cols = "first_category, last_order_price"
+    built = analytics.query(f"select profile_id, {cols} from main.traits order by 1")
+    assert analytics.query(f"select profile_id, {cols} from ({on_duckdb}) order by 1") == built
+    assert any(row[1] is not None for row in built) and any(row[2] is not None for row in built)
 
 
 def test_compiled_redshift_sql_parses_identity(identity: Project) -> None:

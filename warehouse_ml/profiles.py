@@ -33,6 +33,11 @@ class Target:
     settings: dict[str, t.Any]
     profile_path: Path
 
+    @property
+    def dialect(self) -> str:
+        """The sqlglot dialect the target's engine runs (its type, e.g. duckdb, redshift)."""
+        return self.type
+
     def redacted(self) -> dict[str, t.Any]:
         """Settings safe to log or write to artifacts."""
         safe = {k: ("****" if k in SECRET_KEYS else v) for k, v in self.settings.items()}

@@ -59,6 +59,7 @@ class _Call:
     node: Node
     parse: bool
     incremental: bool
+    dialect: str  # what the SQL is compiled for: the target's engine or `wml compile --dialect`
     refs: list[str] = dataclasses.field(default_factory=list)
     sources: list[tuple[str, str]] = dataclasses.field(default_factory=list)
     config: dict[str, t.Any] = dataclasses.field(default_factory=dict)
@@ -109,6 +110,7 @@ class Renderer:
             is_incremental=lambda: self._call().incremental,
             target=self._target_context(),
             sql_dialect=self.project.settings.sql_dialect,
+            output_dialect=lambda: self._call().dialect,
             run_started_at=self.run_started_at,
             tojson=json.dumps,
             exceptions=_Exceptions(),
@@ -213,8 +215,10 @@ class Renderer:
         )
 
     # -- rendering -------------------------------------------------------------------
-    def _render(self, node: Node, *, parse: bool, incremental: bool) -> _Call:
-        call = _Call(node, parse, incremental)
+    def _render(
+        self, node: Node, *, parse: bool, incremental: bool, dialect: str | None = None
+    ) -> _Call:
+        call = _Call(node, parse, incremental, dialect or self.target.dialect)
         name = node.fqn_path
         token = _current.set(call)
         try:
@@ -246,22 +250,28 @@ class Renderer:
             node.source_info = {"sources": sorted(set(call.sources))}
             node.compiled_sql = call.sql
 
-    def render(self, node: Node, *, incremental: bool = False) -> str:
-        """Final SQL for ``node`` in the project dialect, ephemeral models inlined as CTEs."""
-        call = self._render(node, parse=False, incremental=incremental)
+    def render(self, node: Node, *, incremental: bool = False, dialect: str | None = None) -> str:
+        """Final SQL for ``node`` in the project dialect, ephemeral models inlined as CTEs.
+
+        ``dialect`` is the one the SQL will be transpiled to (macros may read it as
+        ``output_dialect()``); the target's engine by default.
+        """
+        call = self._render(node, parse=False, incremental=incremental, dialect=dialect)
         sql = call.sql
-        ctes = self._ephemeral_ctes(call.ephemerals, seen=set())
+        ctes = self._ephemeral_ctes(call.ephemerals, seen=set(), dialect=call.dialect)
         return inject_ctes(sql, ctes) if ctes else sql
 
-    def _ephemeral_ctes(self, ids: list[str], seen: set[str]) -> list[tuple[str, str]]:
+    def _ephemeral_ctes(
+        self, ids: list[str], seen: set[str], dialect: str
+    ) -> list[tuple[str, str]]:
         ctes: list[tuple[str, str]] = []
         for uid in dict.fromkeys(ids):
             if uid in seen:
                 continue
             seen.add(uid)
             node = self.project.nodes[uid]
-            inner = self._render(node, parse=False, incremental=False)
-            ctes += self._ephemeral_ctes(inner.ephemerals, seen)
+            inner = self._render(node, parse=False, incremental=False, dialect=dialect)
+            ctes += self._ephemeral_ctes(inner.ephemerals, seen, dialect)
             ctes.append((EPHEMERAL_PREFIX + node.name, inner.sql))
         return ctes
 

@@ -42,7 +42,7 @@ class Session:
 
     @property
     def target_dialect(self) -> str:
-        return {"duckdb": "duckdb", "redshift": "redshift"}.get(self.target.type, self.target.type)
+        return self.target.dialect
 
     # -- parsing -------------------------------------------------------------------------
     @property
@@ -104,11 +104,12 @@ class Session:
         self, node: Node, *, incremental: bool = False, dialect: str | None = None
     ) -> str:
         """The node's SQL rendered and transpiled to ``dialect`` (the target's by default)."""
-        sql = self.renderer.render(node, incremental=incremental)
+        dialect = dialect or self.target_dialect
+        sql = self.renderer.render(node, incremental=incremental, dialect=dialect)
         return dialects.transpile(
             sql,
             self.project.settings.sql_dialect,
-            dialect or self.target_dialect,
+            dialect,
             node=node.name,
             path=node.fqn_path,
             cache=self.transpile_cache,

@@ -147,8 +147,10 @@ strpos(lower({{ _tr_col(column) }}), lower({{ _tr_lit(text) }})) > 0
 {%- if f == 'avg' -%}avg(cast({{ value }} as double precision)){%- else -%}{{ f }}({{ value }}){%- endif -%}
 {%- endmacro %}
 
-{#- Sortable text of the timestamp (26 characters) followed by the value: the min/max of it
-    carries the first/last value. Ties at one timestamp take the smallest/largest value. -#}
+{#- First / last value. On DuckDB: arg_min/arg_max keyed by (timestamp, value), which
+    skip NULL values and rows outside the condition. Elsewhere (Redshift has no arg_min):
+    the min/max of the timestamp's sortable text (26 characters) followed by the value.
+    Ties at one timestamp take the smallest/largest value on both. -#}
 {% macro _tr_stamped(property, timestamp) -%}
 {%- if sql_dialect == 'redshift' -%}
 to_char(cast({{ _tr_col(timestamp) }} as timestamp), 'YYYY-MM-DD HH24:MI:SS.US') || cast({{ _tr_col(property) }} as {{ _tr_text() }})
@@ -158,8 +160,13 @@ strftime(cast({{ _tr_col(timestamp) }} as timestamp), '%Y-%m-%d %H:%M:%S.%f') ||
 {%- endmacro %}
 
 {% macro _tr_edge_value(agg, property, event, within, where, as_of, event_column, timestamp, cast) -%}
-{%- set stamped = _tr_when(_tr_stamped(property, timestamp), _tr_cond(event, within, where, as_of, event_column, timestamp)) -%}
-{%- set value = 'substring(' ~ agg ~ '(' ~ stamped ~ '), 27, 65535)' -%}
+{%- set cond = _tr_cond(event, within, where, as_of, event_column, timestamp) -%}
+{%- if output_dialect() == 'duckdb' -%}
+{%- set text = 'cast(' ~ _tr_col(property) ~ ' as ' ~ _tr_text() ~ ')' -%}
+{%- set value = 'arg_' ~ agg ~ '(' ~ _tr_when(text, cond) ~ ', (cast(' ~ _tr_col(timestamp) ~ ' as timestamp), ' ~ text ~ '))' -%}
+{%- else -%}
+{%- set value = 'substring(' ~ agg ~ '(' ~ _tr_when(_tr_stamped(property, timestamp), cond) ~ '), 27, 65535)' -%}
+{%- endif -%}
 {%- if cast is none -%}{{ value }}{%- else -%}cast({{ value }} as {{ cast }}){%- endif -%}
 {%- endmacro %}
 

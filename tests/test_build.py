@@ -200,6 +200,21 @@ def test_ephemeral_model_is_inlined_as_cte(project):
     assert "big" not in names
 
 
+def test_in_file_alias_and_schema_reach_models_rendered_before(project):
+    """Rendering once to parse and reusing it must not freeze a relation name that a later
+    config() changes: a_child is parsed before b_parent sets its alias and schema."""
+    project.write({
+        "models_sql/a_child.sql": "select me from {{ ref('b_parent') }}",
+        "models_sql/b_parent.sql": """
+            {{ config(materialized='table', alias='parent_renamed', schema='marts') }}
+            select '{{ this }}' as me
+        """,
+    })  # fmt: skip
+    result = project.wml("build")
+    assert result.exit_code == 0, result.output
+    assert project.query("select me from main.a_child") == [('"marts"."parent_renamed"',)]
+
+
 def test_vars_env_var_target_and_this(project):
     project.write(
         {

@@ -76,3 +76,35 @@ def test_called_functions_found_by_parsing():
 def test_model_must_be_one_statement(project):
     project.write({"models_sql/two.sql": "select 1;\nselect 2\n"})
     assert_clean_error(project.wml("compile", "--dialect", "redshift"), 2, "exactly one SELECT", "two")
+
+
+def test_generic_tests_skip_sqlglot_only_where_sql_is_ours(project):
+    """Tests are our own portable SQL, but a `where` is the user's Redshift SQL."""
+    project.write({
+        "wml_project.yml": "name: test\nsql_dialect: redshift\n",
+        "seeds/orders.csv": "user_id,ts,item\n1,2026-01-01 10:00:00,it's\n2,2016-01-01 00:00:00,x\n",
+        "seeds/schema.yml": """
+            seeds:
+              - name: orders
+                columns:
+                  - name: user_id
+                    tests: [not_null, unique]
+                  - name: item
+                    tests:
+                      - accepted_values:
+                          values: ["it's"]
+                          config: {where: "datediff(day, ts, getdate()) < 2000"}
+        """,
+    })  # fmt: skip
+    result = project.wml("build")
+    assert result.exit_code == 0, result.output
+    assert "3 pass" in result.output  # the 2016 row is outside the where
+    result = project.wml("compile")
+    assert result.exit_code == 0, result.output
+    compiled = project.root / "target/compiled/seeds"
+    with_where = next(compiled.glob("accepted_values_*.sql")).read_text()
+    assert "datediff(day" not in with_where.lower()  # transpiled for DuckDB
+    result = project.wml("compile", "--dialect", "bigquery")
+    assert result.exit_code == 0, result.output
+    for path in compiled.glob("*.sql"):
+        assert "`orders`" in path.read_text(), path.name  # BigQuery quoting everywhere

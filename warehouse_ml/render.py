@@ -64,6 +64,8 @@ class _Call:
     sources: list[tuple[str, str]] = dataclasses.field(default_factory=list)
     config: dict[str, t.Any] = dataclasses.field(default_factory=dict)
     ephemerals: list[str] = dataclasses.field(default_factory=list)
+    # Every relation the SQL names (refs and `this`), to tell whether it is still current.
+    relations: list[tuple[Node, str]] = dataclasses.field(default_factory=list)
     sql: str = ""
 
 
@@ -79,6 +81,7 @@ class Renderer:
         self.vars = {**project.settings.vars, **(cli_vars or {})}
         self.run_started_at = dt.datetime.now(dt.timezone.utc)
         self._sources: dict[str, str] = {}
+        self._parsed: dict[str, _Call] = {}
         self.env = self._make_env()
         self._load_macros()
 
@@ -169,8 +172,15 @@ class Renderer:
                 hint=self._suggest(name),
             )
         call.refs.append(node.unique_id)
-        if node.config.get("materialized") == "ephemeral":
+        relation = self._ref_target(node)
+        call.relations.append((node, str(relation)))
+        if isinstance(relation, str):
             call.ephemerals.append(node.unique_id)
+        return relation
+
+    def _ref_target(self, node: Node) -> Relation | str:
+        """What ref() to ``node`` puts in the SQL: its relation, or its CTE if ephemeral."""
+        if node.config.get("materialized") == "ephemeral":
             return EPHEMERAL_PREFIX + node.name
         return self.relation_for(node)
 
@@ -225,7 +235,9 @@ class Renderer:
             if node.test_metadata:
                 call.sql = generic_tests.render_sql(node, self._resolve)
             else:
-                call.sql = self._template(name, node.raw_sql).render(this=self.relation_for(node))
+                this = self.relation_for(node)
+                call.relations.append((node, str(self._ref_target(node))))
+                call.sql = self._template(name, node.raw_sql).render(this=this)
         except (WmlError, jinja2.TemplateError) as exc:
             raise wrap_template_error(exc, name, node.name, display_path=node.fqn_path) from None
         finally:
@@ -238,10 +250,12 @@ class Renderer:
 
     def parse(self) -> None:
         """Render every node once to learn its refs, sources and in-file config."""
+        calls = []
         for node in self.project.nodes.values():
             if node.kind is NodeKind.SEED:
                 continue
             call = self._render(node, parse=True, incremental=False)
+            calls.append(call)
             if call.config:
                 cfg.validate(call.config, path=node.path, node=node.name)
                 node.config = cfg.merge(node.config, call.config)
@@ -249,6 +263,13 @@ class Renderer:
             node.depends_on = list(dict.fromkeys(call.refs))
             node.source_info = {"sources": sorted(set(call.sources))}
             node.compiled_sql = call.sql
+        # A render is final unless a relation it named changed afterwards (a later
+        # config() set an alias, schema or ephemeral): render() then renders it again.
+        self._parsed = {
+            call.node.unique_id: call
+            for call in calls
+            if all(str(self._ref_target(n)) == text for n, text in call.relations)
+        }
 
     def render(self, node: Node, *, incremental: bool = False, dialect: str | None = None) -> str:
         """Final SQL for ``node`` in the project dialect, ephemeral models inlined as CTEs.
@@ -256,10 +277,18 @@ class Renderer:
         ``dialect`` is the one the SQL will be transpiled to (macros may read it as
         ``output_dialect()``); the target's engine by default.
         """
-        call = self._render(node, parse=False, incremental=incremental, dialect=dialect)
+        call = self._reuse(node, incremental, dialect) or self._render(
+            node, parse=False, incremental=incremental, dialect=dialect
+        )
         sql = call.sql
         ctes = self._ephemeral_ctes(call.ephemerals, seen=set(), dialect=call.dialect)
         return inject_ctes(sql, ctes) if ctes else sql
+
+    def _reuse(self, node: Node, incremental: bool, dialect: str | None) -> _Call | None:
+        """The parse-time render when rendering again would give the same SQL."""
+        if incremental or (dialect or self.target.dialect) != self.target.dialect:
+            return None
+        return self._parsed.get(node.unique_id)
 
     def _ephemeral_ctes(
         self, ids: list[str], seen: set[str], dialect: str
@@ -270,7 +299,9 @@ class Renderer:
                 continue
             seen.add(uid)
             node = self.project.nodes[uid]
-            inner = self._render(node, parse=False, incremental=False, dialect=dialect)
+            inner = self._reuse(node, False, dialect) or self._render(
+                node, parse=False, incremental=False, dialect=dialect
+            )
             ctes += self._ephemeral_ctes(inner.ephemerals, seen, dialect)
             ctes.append((EPHEMERAL_PREFIX + node.name, inner.sql))
         return ctes

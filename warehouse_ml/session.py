@@ -10,7 +10,7 @@ import sys
 import typing as t
 from pathlib import Path
 
-from warehouse_ml import dialects
+from warehouse_ml import dialects, generic_tests
 from warehouse_ml.adapters import Adapter, make_adapter
 from warehouse_ml.errors import CompilationError
 from warehouse_ml.graph import Graph
@@ -106,6 +106,8 @@ class Session:
         """The node's SQL rendered and transpiled to ``dialect`` (the target's by default)."""
         dialect = dialect or self.target_dialect
         sql = self.renderer.render(node, incremental=incremental, dialect=dialect)
+        if generic_tests.runs_as_written(node, dialect):
+            return sql
         return dialects.transpile(
             sql,
             self.project.settings.sql_dialect,

@@ -194,24 +194,28 @@ def demo_fingerprint() -> str:
     return digest.hexdigest()[:16]
 
 
-def write_data(data_dir: Path, profiles: int, seed: int) -> tuple[dict[str, int], float | None]:
+def write_data(
+    data_dir: Path, profiles: int, seed: int, months: int
+) -> tuple[dict[str, int], float | None]:
     """Generate the demo tables as parquet, chunk by chunk (memory bounded by one chunk).
 
-    Reuses files already in ``data_dir`` for the same profiles, seed and generator code
+    Reuses files already in ``data_dir`` for the same profiles, seed, months and generator code
     (with --keep).
     Returns the row counts and the seconds spent (None when reused).
     """
     from warehouse_ml.demo import generator
 
     meta = data_dir / "meta.json"
-    wanted = {"profiles": profiles, "seed": seed, "generator": demo_fingerprint()}
+    wanted = {
+        "profiles": profiles, "seed": seed, "months": months, "generator": demo_fingerprint()
+    }
     if meta.exists():
         saved = json.loads(meta.read_text())
         if {k: saved.get(k) for k in wanted} == wanted:
             return saved["rows"], None
     shutil.rmtree(data_dir, ignore_errors=True)
     started = time.perf_counter()
-    rows = generator.write_parquet(generator.iter_chunks(profiles, seed), data_dir)
+    rows = generator.write_parquet(generator.iter_chunks(profiles, seed, months=months), data_dir)
     seconds = time.perf_counter() - started
     meta.write_text(json.dumps({**wanted, "rows": rows}))
     return rows, seconds

@@ -1,7 +1,7 @@
 """Identity resolution and computed traits at scale, against a hand-written DuckDB query.
 
-Generates the demo data with our generator (``--profiles``, default 1,000,000, seed 7)
-into parquet, chunk by chunk so memory stays bounded, and writes a wml project (see
+Generates the demo data with our generator (``--profiles``, default 1,000,000, seed 7,
+``--months`` of history, default 42: about 50 events a profile, 50M at 1M profiles) into parquet, chunk by chunk so memory stays bounded, and writes a wml project (see
 ``_traits_support.py``) whose sources point at the files (``meta: external_location``);
 its first models load them into tables of a DuckDB file in the same temporary folder.
 Every build is a real ``python -m warehouse_ml build -s ...`` process, so the figures
@@ -30,7 +30,7 @@ column returns 0 rows (DOUBLE sums compared within 1e-12 relative: see ``compare
 Target: traits / baseline <= 1.2 on statement medians, PASS/FAIL; exit 1 when the tables
 differ, or on FAIL except with --quick (at 20k profiles fixed costs blur the ratio).
 
-    python benchmarks/traits_scale.py [--profiles 1000000] [--runs 3] [--keep DIR]
+    python benchmarks/traits_scale.py [--profiles 1000000] [--months 42] [--runs 3] [--keep DIR]
     python benchmarks/traits_scale.py --quick        # 20,000 profiles, about a minute
 """
 
@@ -138,7 +138,7 @@ def report(
     """Print the table; True when the ratio meets the target."""
     base = res.baseline.median
     print(
-        f"\n{args.profiles:,} profiles (seed {args.seed}); DuckDB {duckdb.__version__}, "
+        f"\n{args.profiles:,} profiles, {args.months} months (seed {args.seed}); DuckDB {duckdb.__version__}, "
         f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at the end"
     )
     tables = ", ".join(f"{name} {rows[name]:,}" for name in sup.RAW_TABLES)
@@ -177,8 +177,12 @@ def report(
 def measure(work: Path, args: argparse.Namespace) -> int:
     """Generate (or reuse) the data, build, verify, report; the exit status."""
     data, project, db = work / "data", work / "project", work / "bench.duckdb"
-    print(f"generating {args.profiles:,} profiles (seed {args.seed}) into {data} ...", flush=True)
-    rows, gen_seconds = sup.write_data(data, args.profiles, args.seed)
+    print(
+        f"generating {args.profiles:,} profiles over {args.months} months (seed {args.seed}) "
+        f"into {data} ...",
+        flush=True,
+    )
+    rows, gen_seconds = sup.write_data(data, args.profiles, args.seed, args.months)
     for path in (db, db.with_suffix(".duckdb.wal")):
         path.unlink(missing_ok=True)
     sup.write_project(project, data, db)
@@ -202,6 +206,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--profiles", type=int, default=1_000_000)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument(
+        "--months", type=int, default=42, help="history length; 42 gives ~50 events a profile"
+    )
     parser.add_argument("--runs", type=int, default=3, help="traits/baseline runs (median)")
     parser.add_argument("--identity-runs", type=int, default=1)
     parser.add_argument("--keep", type=Path, help="work in DIR and keep it (data is reused)")

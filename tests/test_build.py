@@ -200,6 +200,24 @@ def test_ephemeral_model_is_inlined_as_cte(project):
     assert "big" not in names
 
 
+def test_edited_properties_and_models_apply_on_the_next_run(project):
+    """Parsed YAML, templates and transpiled SQL are cached in target/: edits must show."""
+    project.write(BASE)
+    assert project.wml("build").exit_code == 0
+    project.write({
+        "models_sql/marts/schema.yml": BASE["models_sql/marts/schema.yml"].replace(
+            "[unique, not_null]", "[unique, not_null, {accepted_values: {values: [10]}}]"),
+    })  # fmt: skip
+    result = project.wml("build")
+    assert result.exit_code == 1 and "accepted_values_customers_customer_id" in result.output
+    project.write({
+        "models_sql/marts/customers.sql": BASE["models_sql/marts/customers.sql"].replace(
+            "group by customer_id", "where customer_id = 10 group by customer_id"),
+    })  # fmt: skip
+    assert project.wml("build").exit_code == 0
+    assert project.query("select customer_id from main.customers") == [(10,)]
+
+
 def test_in_file_alias_and_schema_reach_models_rendered_before(project):
     """Rendering once to parse and reusing it must not freeze a relation name that a later
     config() changes: a_child is parsed before b_parent sets its alias and schema."""

@@ -6,23 +6,34 @@ never passes silently.
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import importlib.metadata
 import json
 import os
 import typing as t
 from pathlib import Path
 
-import sqlglot
-from sqlglot import exp
-from sqlglot.errors import ErrorLevel, ParseError, UnsupportedError
-
 from warehouse_ml.errors import CompilationError
+
+# sqlglot is imported where it is used: it is a quarter of a second of start-up, and a
+# rerun whose SQL is all in the transpile cache (or `wml ls`) never needs it.
+if t.TYPE_CHECKING:
+    from sqlglot import exp
+
+
+@functools.cache
+def sqlglot_version() -> str:
+    return importlib.metadata.version("sqlglot")
 
 
 def parse(
     sql: str, dialect: str, *, node: str | None = None, path: str | None = None
 ) -> exp.Expression:
     """Parse one statement, mapping sqlglot's errors to a CompilationError."""
+    import sqlglot
+    from sqlglot.errors import ParseError
+
     try:
         statements = [s for s in sqlglot.parse(sql, read=dialect) if s is not None]
     except ParseError as exc:
@@ -60,7 +71,7 @@ class TranspileCache:
         if path is not None and path.is_file():
             try:
                 payload = json.loads(path.read_text(encoding="utf-8"))
-                if payload.get("sqlglot") == sqlglot.__version__:
+                if payload.get("sqlglot") == sqlglot_version():
                     self._old = payload.get("entries", {})
             except (OSError, ValueError):
                 self._old = {}
@@ -84,7 +95,7 @@ class TranspileCache:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             tmp = self.path.with_suffix(".tmp")
-            tmp.write_text(json.dumps({"sqlglot": sqlglot.__version__, "entries": self._used}))
+            tmp.write_text(json.dumps({"sqlglot": sqlglot_version(), "entries": self._used}))
             os.replace(tmp, self.path)
         except OSError:
             pass  # a cache that cannot be written only costs speed
@@ -108,6 +119,8 @@ def transpile(
         hit = t.cast(TranspileCache, cache).get(key)
         if hit is not None:
             return hit
+    from sqlglot.errors import ErrorLevel, UnsupportedError
+
     tree = parse(sql, read, node=node, path=path)
     try:
         out = tree.sql(dialect=write, unsupported_level=ErrorLevel.RAISE, pretty=pretty, copy=False)
@@ -128,6 +141,10 @@ def called_functions(sql: str, dialect: str, names: set[str]) -> set[str]:
     lowered = sql.lower()
     if not any(n.lower() in lowered for n in names):
         return set()  # cheap pre-check: most models call none of them
+    import sqlglot
+    from sqlglot import exp
+    from sqlglot.errors import ParseError
+
     try:
         tree = sqlglot.parse_one(sql, read=dialect)
     except ParseError:

@@ -13,7 +13,7 @@ from warehouse_ml import config as cfg
 from warehouse_ml import generic_tests
 from warehouse_ml.errors import ConfigError
 from warehouse_ml.nodes import Node, NodeKind
-from warehouse_ml.yamlio import expect_mapping, load_yaml
+from warehouse_ml.yamlio import ParsedYamlCache, expect_mapping, load_yaml
 
 PROJECT_FILE = "wml_project.yml"
 DIALECTS = ("duckdb", "redshift", "postgres", "snowflake", "bigquery")
@@ -98,8 +98,9 @@ def load_project(root: str | Path) -> Project:
     for node in _discover(root, settings):
         _add_unique(nodes, node, root)
     sources: dict[tuple[str, str], SourceTable] = {}
+    yaml_cache = ParsedYamlCache(root / settings.target_path / "yaml_cache")
     for yml in _files(root, settings.model_paths + settings.seed_paths, (".yml", ".yaml")):
-        _apply_properties(root, yml, nodes, sources)
+        _apply_properties(root, yml, nodes, sources, yaml_cache)
     macro_files = list(_files(root, settings.macro_paths, (".sql",)))
     return Project(root, settings, nodes, sources, macro_files)
 
@@ -160,10 +161,14 @@ def _other_kind_clash(nodes: dict[str, Node], node: Node) -> Node | None:
 
 
 def _apply_properties(
-    root: Path, yml: Path, nodes: dict[str, Node], sources: dict[tuple[str, str], SourceTable]
+    root: Path,
+    yml: Path,
+    nodes: dict[str, Node],
+    sources: dict[tuple[str, str], SourceTable],
+    yaml_cache: ParsedYamlCache,
 ) -> None:
     rel = yml.relative_to(root)
-    doc = expect_mapping(load_yaml(yml), rel, "a properties file")
+    doc = expect_mapping(yaml_cache.load(yml), rel, "a properties file")
     for section, kind in (("models", NodeKind.MODEL), ("seeds", NodeKind.SEED)):
         for entry in _entries(doc.get(section), rel, section):
             node = nodes.get(f"{kind.value}.{entry['name']}")

@@ -50,6 +50,7 @@ ML_KEYS = frozenset(
         "objective",
         "max_runtime",
         "hyperparameters",
+        "preprocessors",
         "exclude",
         "split",
         "split_column",

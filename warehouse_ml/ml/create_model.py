@@ -68,6 +68,7 @@ from sqlglot.errors import ParseError, TokenError
 from sqlglot.tokens import Token, TokenType
 
 from warehouse_ml.errors import CompilationError
+from warehouse_ml.ml import preprocessors
 from warehouse_ml.ml.spec import OBJECTIVES, ModelType, ProblemType, TrainingSpec
 
 
@@ -117,21 +118,13 @@ _XGB_HYPERPARAMETERS: dict[str, tuple[str, type]] = {
     "MAX_DEPTH": ("max_depth", int),
     "ETA": ("learning_rate", float),
 }
-_TRANSFORMERS = _words(
-    "OneHotEncoder OrdinalEncoder NumericPassthrough Imputer ImputerWithIndicator "
-    "Normalizer DateTimeVectorizer PCA StandardScaler MinMax"
-)
-_KMEANS_TRANSFORMERS = _words("StandardScaler MinMax NumericPassthrough")
 _SETTINGS = _words("S3_BUCKET KMS_KEY_ID S3_GARBAGE_COLLECT MAX_CELLS MAX_RUNTIME")
 _AWS_ONLY = _words("IAM_ROLE SAGEMAKER S3_BUCKET KMS_KEY_ID S3_GARBAGE_COLLECT")
 _WORD = re.compile(r"[A-Za-z_#][A-Za-z0-9_$#]*")
 _PLAIN_NAME = re.compile(r"[a-z_][a-z0-9_$]*")
 _FROM_HINT = "Give the training data as FROM table_name or FROM (SELECT ...)."
 _FUNCTION_HINT = "FUNCTION <name> names the SQL function that returns predictions."
-_PREPROCESSORS_HINT = (
-    'Expected \'none\' or a JSON list such as [{"ColumnSet": ["age"], '
-    '"Transformers": ["StandardScaler"]}].'
-)
+_PREPROCESSORS_HINT = preprocessors.HINT
 
 
 @dataclasses.dataclass(frozen=True)
@@ -761,33 +754,10 @@ def _preprocessors(
         raise p.src.error(
             offset, f"PREPROCESSORS is not valid JSON: {err.msg}", _PREPROCESSORS_HINT
         ) from None
-    allowed = _KMEANS_TRANSFORMERS if c.word("MODEL_TYPE") == "KMEANS" else _TRANSFORMERS
-    problem = _preprocessor_problem(value, allowed)
+    kmeans = c.word("MODEL_TYPE") == "KMEANS"
+    allowed = preprocessors.KMEANS_TRANSFORMERS if kmeans else preprocessors.TRANSFORMERS
+    problem = preprocessors.problem(value, allowed)
     if problem:
         raise p.error(token, f"invalid PREPROCESSORS: {problem}", _PREPROCESSORS_HINT)
     return [{"ColumnSet": g["ColumnSet"], "Transformers": g["Transformers"]} for g in value]
 
-
-def _preprocessor_problem(value: t.Any, allowed: t.Sequence[str]) -> str | None:
-    """What is wrong with a parsed PREPROCESSORS value, or None."""
-    if not isinstance(value, list):
-        return f"expected a JSON list, got {type(value).__name__}"
-    for n, group in enumerate(value, 1):
-        if not isinstance(group, dict) or set(group) != {"ColumnSet", "Transformers"}:
-            got = sorted(group) if isinstance(group, dict) else type(group).__name__
-            return f'item {n} must have exactly the keys "ColumnSet" and "Transformers", got {got}'
-        for key, names in group.items():
-            if (
-                not isinstance(names, list)
-                or not names
-                or not all(isinstance(x, str) and x for x in names)
-            ):
-                return f'item {n}: "{key}" must be a non-empty list of names'
-        unknown = [name for name in group["Transformers"] if name not in allowed]
-        if unknown:
-            close = difflib.get_close_matches(unknown[0], allowed, n=1)
-            hint = f" (did you mean {close[0]}?)" if close else ""
-            return (
-                f"item {n}: unknown transformer {unknown[0]!r}{hint}; expected {_listed(allowed)}"
-            )
-    return None

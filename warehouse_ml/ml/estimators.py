@@ -34,6 +34,7 @@ from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from warehouse_ml.errors import TrainingError
 from warehouse_ml.ml.features import Feature
+from warehouse_ml.ml.preprocessors import column_parts
 from warehouse_ml.ml.spec import ModelType, ProblemType
 
 DEFAULT_K = 5
@@ -152,19 +153,30 @@ def build_pipeline(
     *,
     seed: int,
     class_weight: str | None = None,
+    preprocessors: t.Sequence[dict[str, list[str]]] | None = None,
 ) -> Pipeline:
-    """Preprocessing + estimator, taking the matrix from :func:`features.feed_to_matrix`."""
+    """Preprocessing + estimator, taking the matrix from :func:`features.feed_to_matrix`.
+
+    ``preprocessors`` (Redshift ML's PREPROCESSORS column sets) replace the defaults for
+    the columns they name.
+    """
     estimator = make_estimator(
         model_type, problem_type, params, seed=seed, class_weight=class_weight
     )
-    return Pipeline([("prep", _preprocessor(model_type, features)), ("model", estimator)])
+    prep = _preprocessor(model_type, features, preprocessors or [], seed)
+    return Pipeline([("prep", prep), ("model", estimator)])
 
 
-def _preprocessor(model_type: ModelType, features: t.Sequence[Feature]) -> ColumnTransformer:
+def _preprocessor(
+    model_type: ModelType,
+    features: t.Sequence[Feature],
+    groups: t.Sequence[dict[str, list[str]]],
+    seed: int,
+) -> ColumnTransformer:
+    parts, covered = column_parts(groups, features, seed)
     # Plain Python ints: skl2onnx maps int positions to graph inputs, and only `int`.
-    numeric = [int(i) for i, f in enumerate(features) if not f.is_text]
-    text = [int(i) for i, f in enumerate(features) if f.is_text]
-    parts: list[tuple[str, t.Any, list[int]]] = []
+    numeric = [int(i) for i, f in enumerate(features) if not f.is_text and i not in covered]
+    text = [int(i) for i, f in enumerate(features) if f.is_text and i not in covered]
     if numeric:
         parts.append(("num", _numeric_steps(model_type), numeric))
     if text:

@@ -15,7 +15,7 @@ import typing as t
 from warehouse_ml import materializations
 from warehouse_ml.errors import ConfigError
 from warehouse_ml.materializations import BuildContext, BuildResult
-from warehouse_ml.ml import registry
+from warehouse_ml.ml import preprocessors, registry
 from warehouse_ml.ml.spec import ModelType, ProblemType, SplitSpec, TrainingSpec
 from warehouse_ml.nodes import Node
 
@@ -65,7 +65,27 @@ def spec_from_node(node: Node, query: str) -> TrainingSpec:
     )
     if c.get("min_rows") is not None:
         spec.min_rows = int(c["min_rows"])
+    spec.preprocessors = _preprocessors(c.get("preprocessors"), model_type, fail)
     return spec
+
+
+def _preprocessors(
+    value: t.Any, model_type: ModelType, fail: t.Callable[[str, str], t.NoReturn]
+) -> list[dict[str, t.Any]] | None:
+    """config(preprocessors=[...]): a list (or its JSON text, as in CREATE MODEL), or 'none'."""
+    if value is None or (isinstance(value, str) and value.strip().lower() == "none"):
+        return None
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError as err:
+            fail(f"preprocessors is not valid JSON: {err.msg}.", preprocessors.HINT)
+    kmeans = model_type is ModelType.KMEANS
+    allowed = preprocessors.KMEANS_TRANSFORMERS if kmeans else preprocessors.TRANSFORMERS
+    problem = preprocessors.problem(value, allowed)
+    if problem:
+        fail(f"invalid preprocessors: {problem}.", preprocessors.HINT)
+    return [{"ColumnSet": g["ColumnSet"], "Transformers": g["Transformers"]} for g in value]
 
 
 def _enum(kind: t.Any, value: t.Any, key: str, fail: t.Callable[[str, str], t.NoReturn]) -> t.Any:

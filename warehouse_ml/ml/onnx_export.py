@@ -31,6 +31,7 @@ import onnxruntime as ort
 from sklearn.pipeline import Pipeline
 
 from warehouse_ml.errors import TrainingError
+from warehouse_ml.ml import onnx_converters
 from warehouse_ml.ml.features import (
     METADATA_PREFIX,
     ArrowColumn,
@@ -69,6 +70,7 @@ def to_onnx(
     from skl2onnx.common.data_types import FloatTensorType, StringTensorType
 
     _install_tree_attribute_fix()
+    onnx_converters.install()
     initial_types = [
         (
             _PLACEHOLDER.format(i),

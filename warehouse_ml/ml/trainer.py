@@ -257,6 +257,7 @@ def _fit(
         candidate.params,
         seed=data.seed,
         class_weight=spec.class_weight,
+        preprocessors=spec.preprocessors,
     )
     began = time.perf_counter()
     X = data.X[rows]
@@ -272,8 +273,15 @@ def _fit(
                 )
             pipeline.fit(X, y)
     except (ValueError, TypeError) as exc:
+        hint = ""
+        if "NaN" in str(exc) and spec.preprocessors:
+            hint = (
+                " KMEANS preprocessors do not impute: coalesce or filter the NULLs in the query."
+                if candidate.model_type is ModelType.KMEANS
+                else " Add an Imputer to the PREPROCESSORS column sets whose columns hold NULLs."
+            )
         raise TrainingError(
-            f"Fitting {candidate.model_type.value} with {candidate.params} failed: {exc}"
+            f"Fitting {candidate.model_type.value} with {candidate.params} failed: {exc}{hint}"
         ) from exc
     return pipeline, time.perf_counter() - began
 

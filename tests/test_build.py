@@ -292,6 +292,11 @@ def test_selection_and_exclusion(project):
     assert project.wml(
         "ls", "-s", "config.materialized:table", "--resource-type", "model"
     ).output.split() == ["customers"]
+    # fqn: the project name, folders under models_sql/, the name.
+    assert project.wml("ls", "-s", "fqn:test.marts", "--resource-type", "model").output.split() == [
+        "customers"
+    ]
+    assert project.wml("ls", "-s", "fqn:staging.*").output.split() == ["stg_orders"]
 
 
 def test_init_scaffold_builds(tmp_path):

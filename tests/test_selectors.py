@@ -19,7 +19,8 @@ SEED, MODEL, TEST, SOURCE = NodeKind.SEED, NodeKind.MODEL, NodeKind.TEST, NodeKi
 
 
 def _node(kind: NodeKind, name: str, path: str, deps: t.Sequence[str] = (), **kw: t.Any) -> Node:
-    return Node(name, kind, Path(path), depends_on=list(deps), **kw)
+    fqn = ["shop", *Path(path).parent.parts[1:], name]  # as load_project sets it
+    return Node(name, kind, Path(path), depends_on=list(deps), fqn=fqn, **kw)
 
 
 def _project() -> Graph:
@@ -172,6 +173,12 @@ CASES: list[tuple[str, set[str]]] = [
     ("stg_orders orders_report", {"stg_orders", "orders_report"} | ORDERS_TESTS),
     ("  stg_orders   raw_customers ", {"stg_orders", "raw_customers"} | ORDERS_TESTS),
     ("not_null_stg_orders_order_id", {"not_null_stg_orders_order_id"}),  # a test by name
+    ("fqn:stg_orders", {"stg_orders"} | ORDERS_TESTS),  # dbt: the last part alone
+    ("fqn:shop.staging", STAGING | STAGING_TESTS),  # a folder, with the project
+    ("fqn:staging", STAGING | STAGING_TESTS),  # ... or without it
+    ("fqn:shop.staging.stg_orders", {"stg_orders"} | ORDERS_TESTS),
+    ("fqn:marts.*_report", {"orders_report"}),
+    ("fqn:shop.ml.ltv_model+1", {"ltv_model", "ltv_scores", "not_null_ltv_scores_ltv"}),
 ]
 
 
@@ -244,6 +251,7 @@ def test_relationship_test_needs_all_parents() -> None:
         ("config.materialized:ml_modl", ["materialized = 'ml_modl'", "'ml_model'"]),
         ("stg_orders,tag:nope", ["'tag:nope' (in 'stg_orders,tag:nope')"]),
         ("source:crm", ["no source is named 'crm'"]),
+        ("fqn:marts.staging", ["fully qualified name starts with 'marts.staging'", "'staging'"]),
         # A bare file name is a path from the project root, so it must be spelled out.
         ("ltv_model.sql", ["no node file is under 'ltv_model.sql'", "'models/ml/ltv_model.sql'"]),
     ],

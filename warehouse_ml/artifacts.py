@@ -73,6 +73,7 @@ def write_manifest(
             "name": node.name,
             "resource_type": node.kind.value,
             "original_file_path": node.fqn_path,
+            "fqn": node.fqn or [node.name],
             "config": node.config,
             "tags": node.tags,
             "depends_on": {"nodes": node.depends_on},

@@ -17,6 +17,9 @@ from warehouse_ml.errors import ConfigError, ExecutionError
 from warehouse_ml.nodes import Node
 from warehouse_ml.render import Relation, quote
 
+if t.TYPE_CHECKING:
+    import pyarrow as pa
+
 TMP_SUFFIX = "__wml_tmp"
 
 
@@ -40,6 +43,11 @@ class BuildResult:
 
 def _swap(ctx: BuildContext, create: t.Callable[[Relation], str], kind: str) -> None:
     """Create into a temporary relation, drop the old one, rename: all in one transaction."""
+    _swap_with(ctx, lambda tmp: ctx.adapter.execute(create(tmp), cursor=ctx.cursor), kind)
+
+
+def _swap_with(ctx: BuildContext, build: t.Callable[[Relation], t.Any], kind: str) -> None:
+    """:func:`_swap` where ``build(tmp)`` runs whatever statements create ``tmp``."""
     a, cur, rel = ctx.adapter, ctx.cursor, ctx.relation
     tmp = rel.with_suffix(TMP_SUFFIX)
     a.ensure_schema(rel.schema, cur)
@@ -47,7 +55,7 @@ def _swap(ctx: BuildContext, create: t.Callable[[Relation], str], kind: str) -> 
         for old_kind in ("view", "table"):
             if a.relation_type(tmp, cur) == old_kind:
                 a.execute(a.drop_sql(tmp, old_kind), cursor=cur)
-        a.execute(create(tmp), cursor=cur)
+        build(tmp)
         existing = a.relation_type(rel, cur)
         if existing:
             a.execute(a.drop_sql(rel, existing), cursor=cur)
@@ -229,8 +237,8 @@ def _seed_header(ctx: BuildContext, path: Path, delim: str) -> list[str]:
     return header
 
 
-def check_seed_rows(ctx: BuildContext) -> None:
-    """Read every row as text with the header's column count, so a bad row names its line.
+def seed_check_sql(ctx: BuildContext) -> str:
+    """Every row read as text with the header's column count, so a bad row names its line.
 
     DuckDB's sniffer would otherwise quietly skip a malformed leading row.
     """
@@ -239,22 +247,27 @@ def check_seed_rows(ctx: BuildContext) -> None:
     delim = str(ctx.node.config.get("delimiter", ","))
     columns = ", ".join(f"'c{i}': 'VARCHAR'" for i in range(len(_seed_header(ctx, path, delim))))
     literal = path.as_posix().replace("'", "''")
-    ctx.adapter.execute(
+    return (
         f"select count(*) from read_csv('{literal}', header = false, skip = 1, auto_detect = false, "
         f"delim = '{delim.replace(chr(39), chr(39) * 2)}', quote = '\"', escape = '\"', "
-        f"strict_mode = true, columns = {{{columns}}})",
-        cursor=ctx.cursor,
+        f"strict_mode = true, columns = {{{columns}}})"
     )
 
 
 def build_seed(ctx: BuildContext) -> BuildResult:
-    sql = seed_select(ctx)
+    """CSV -> table. DuckDB reads the file itself; other warehouses get the rows DuckDB
+    read here (same types, same checks), inserted in batches with bound parameters."""
     try:
-        check_seed_rows(ctx)
-        _swap(ctx, lambda tmp: ctx.adapter.create_table_as_sql(tmp, sql), "table")
-    except ExecutionError:
+        if ctx.adapter.dialect == "duckdb":
+            ctx.adapter.execute(seed_check_sql(ctx), cursor=ctx.cursor)
+            sql = seed_select(ctx)
+            _swap(ctx, lambda tmp: ctx.adapter.create_table_as_sql(tmp, sql), "table")
+        else:
+            rows = _read_seed_locally(ctx)
+            _swap_with(ctx, lambda tmp: ctx.adapter.load_table(tmp, rows, ctx.cursor), "table")
+    except (ExecutionError, ConfigError):
         raise
-    except Exception as exc:  # the database's CSV reader names the bad line
+    except Exception as exc:  # the CSV reader names the bad line
         text = str(exc)
         match = _CSV_LINE.search(text)
         first = " ".join(text.strip().splitlines()[:3]) if text.strip() else type(exc).__name__
@@ -267,6 +280,14 @@ def build_seed(ctx: BuildContext) -> BuildResult:
         ) from None
     rows = ctx.adapter.row_count(ctx.relation, ctx.cursor)
     return BuildResult(rows, f"loaded seed {ctx.relation}")
+
+
+def _read_seed_locally(ctx: BuildContext) -> pa.Table:
+    import duckdb
+
+    with duckdb.connect() as con:
+        con.execute(seed_check_sql(ctx)).fetchall()
+        return con.sql(seed_select(ctx)).to_arrow_table()
 
 
 MATERIALIZERS: dict[str, t.Callable[[BuildContext], BuildResult]] = {

@@ -39,6 +39,8 @@ class Node:
     test_metadata: dict[str, t.Any] | None = None
     description: str = ""
     columns: dict[str, dict[str, t.Any]] = dataclasses.field(default_factory=dict)
+    # dbt's fully qualified name: project, folders under the resource path, node name.
+    fqn: list[str] = dataclasses.field(default_factory=list)
     # Filled by the renderer.
     compiled_sql: str | None = None
     source_info: dict[str, t.Any] | None = None  # for sources: schema, table identifiers

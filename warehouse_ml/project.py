@@ -99,8 +99,10 @@ def load_project(root: str | Path) -> Project:
         _add_unique(nodes, node, root)
     sources: dict[tuple[str, str], SourceTable] = {}
     yaml_cache = ParsedYamlCache(root / settings.target_path / "yaml_cache")
-    for yml in _files(root, settings.model_paths + settings.seed_paths, (".yml", ".yaml")):
-        _apply_properties(root, yml, nodes, sources, yaml_cache)
+    for folder in settings.model_paths + settings.seed_paths:
+        for yml in _files(root, [folder], (".yml", ".yaml")):
+            fqn = [settings.name, *yml.parent.relative_to(root / folder).parts]
+            _apply_properties(root, yml, nodes, sources, yaml_cache, fqn)
     macro_files = list(_files(root, settings.macro_paths, (".sql",)))
     return Project(root, settings, nodes, sources, macro_files)
 
@@ -131,6 +133,7 @@ def _discover(root: Path, settings: ProjectSettings) -> t.Iterator[Node]:
                 elif kind is NodeKind.MODEL:
                     config.setdefault("materialized", "view")
                 node = Node(path.stem, kind, path.relative_to(root), config=config)
+                node.fqn = [settings.name, *rel.parent.parts, path.stem]
                 if kind is not NodeKind.SEED:
                     node.raw_sql = path.read_text(encoding="utf-8")
                 yield node
@@ -166,7 +169,9 @@ def _apply_properties(
     nodes: dict[str, Node],
     sources: dict[tuple[str, str], SourceTable],
     yaml_cache: ParsedYamlCache,
+    fqn: list[str],
 ) -> None:
+    """Descriptions, config and tests from one YAML file; ``fqn`` is its folder's."""
     rel = yml.relative_to(root)
     doc = expect_mapping(yaml_cache.load(yml), rel, "a properties file")
     for section, kind in (("models", NodeKind.MODEL), ("seeds", NodeKind.SEED)):
@@ -180,6 +185,7 @@ def _apply_properties(
                 )
             _describe(node, entry, rel)
             for test in generic_tests.from_properties(node, entry, rel):
+                test.fqn = [*fqn, test.name]
                 _add_unique(nodes, test, root)
     for entry in _entries(doc.get("sources"), rel, "sources"):
         for table in _entries(entry.get("tables"), rel, f"source '{entry['name']}' tables"):
@@ -196,6 +202,7 @@ def _apply_properties(
             )
             sources[(src.source, src.name)] = src
             for test in generic_tests.from_source(src, table, rel):
+                test.fqn = [*fqn, test.name]
                 _add_unique(nodes, test, root)
 
 

@@ -5,8 +5,9 @@ Syntax (https://docs.getdbt.com/reference/node-selection/syntax), per CLI argume
 - space-separated criteria are a union, comma-joined parts an intersection:
   ``"tag:daily,config.materialized:table stg_orders"``;
 - a part is ``name`` (a glob such as ``stg_*`` works; a value with ``/`` or a file suffix is a
-  path), or ``method:value`` with method ``tag``, ``path``, ``resource_type``, ``source`` or
-  ``config.KEY`` (``config.materialized:ml_model``);
+  path), or ``method:value`` with method ``tag``, ``path``, ``fqn`` (``fqn:project.staging``,
+  ``fqn:staging.stg_*``: a dotted prefix of project, folders and name, the project optional),
+  ``resource_type``, ``source`` or ``config.KEY`` (``config.materialized:ml_model``);
 - graph operators wrap any part: ``+x`` (x and its ancestors), ``x+`` (and descendants),
   ``2+x`` / ``x+3`` (limited to that many generations), ``@x`` (x, its descendants and all
   their ancestors: everything needed to rebuild x's downstream).
@@ -43,7 +44,7 @@ from warehouse_ml.nodes import Node, NodeKind
 
 log = logging.getLogger(__name__)
 
-METHODS = ("tag", "path", "resource_type", "source", "config.<key>")
+METHODS = ("tag", "path", "fqn", "resource_type", "source", "config.<key>")
 _GLOB_CHARS = frozenset("*?[")
 _PATH_SUFFIXES = (".sql", ".csv", ".py", ".yml", ".yaml")
 _PART = re.compile(
@@ -124,7 +125,7 @@ def _check_method(method: str, value: str, part: str, text: str) -> tuple[str, s
         if not key or any(not k for k in key.split(".")):
             raise _parse_error(part, text, "write the config key after 'config.'")
         return "config", key
-    if method in ("name", "tag", "path", "source"):
+    if method in ("name", "tag", "path", "fqn", "source"):
         return method, None
     if method == "resource_type":
         kinds = [k.value for k in NodeKind]
@@ -223,6 +224,8 @@ def _matches(crit: Criterion, node: Node) -> bool:
         return any(_glob(tag, value) for tag in node.tags)
     if crit.method == "path":
         return _path_matches(node, value)
+    if crit.method == "fqn":
+        return _fqn_matches(node.fqn or [node.name], value)
     if crit.method == "resource_type":
         return node.kind.value == value
     if crit.method == "source":
@@ -237,6 +240,18 @@ def _glob(name: str, pattern: str) -> bool:
     if _GLOB_CHARS.isdisjoint(pattern):
         return name == pattern
     return fnmatch.fnmatchcase(name, pattern)
+
+
+def _fqn_matches(fqn: list[str], value: str) -> bool:
+    """dbt's fqn method: the node's name, or a dotted prefix of its fully qualified name
+    (project, folders, name; globs allowed), with or without the project in front."""
+    if fqn[-1] == value:
+        return True
+    parts = value.split(".")
+    return any(
+        len(parts) <= len(scoped) and all(_glob(f, p) for f, p in zip(scoped, parts, strict=False))
+        for scoped in (fqn, fqn[1:])
+    )
 
 
 def _path_matches(node: Node, value: str) -> bool:
@@ -305,6 +320,7 @@ def _what_is_missing(crit: Criterion) -> str:
         "name": "no node is named",
         "tag": "no node has the tag",
         "path": "no node file is under",
+        "fqn": "no node's fully qualified name starts with",
         "resource_type": "the project has no node of type",
         "source": "no source is named",
     }
@@ -324,6 +340,9 @@ def _candidates(graph: Graph, crit: Criterion) -> list[str]:
         return [str(p) for p in paths] + [str(parent) for p in paths for parent in p.parents]
     if crit.method == "source":
         return [n.name for n in nodes if n.kind is NodeKind.SOURCE]
+    if crit.method == "fqn":  # every dotted prefix, with and without the project
+        return [".".join(f[a:b]) for n in nodes if (f := n.fqn) for a in (0, 1)
+                for b in range(a + 1, len(f) + 1)]  # fmt: skip
     if crit.method == "config":
         key = t.cast(str, crit.config_key)
         return [

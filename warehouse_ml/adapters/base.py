@@ -11,6 +11,7 @@ import abc
 import contextlib
 import typing as t
 
+from warehouse_ml.errors import ExecutionError
 from warehouse_ml.profiles import Target
 from warehouse_ml.render import Relation, quote
 
@@ -20,6 +21,15 @@ if t.TYPE_CHECKING:
 
 class Cursor(t.Protocol):
     def execute(self, sql: str, parameters: t.Any = None) -> t.Any: ...
+
+
+# Values per multi-row INSERT when loading rows (PostgreSQL binds at most 65,535 parameters).
+INSERT_VALUES = 20_000
+MAX_VARCHAR = 65_535  # Redshift's longest VARCHAR, in bytes
+_ARROW_TYPES = {
+    "bool": "BOOLEAN", "int8": "SMALLINT", "int16": "SMALLINT", "int32": "INTEGER",
+    "int64": "BIGINT", "float": "REAL", "double": "DOUBLE", "date32[day]": "DATE",
+}  # fmt: skip
 
 
 class Adapter(abc.ABC):
@@ -107,6 +117,52 @@ class Adapter(abc.ABC):
 
     def row_count(self, relation: Relation, cursor: t.Any = None) -> int:
         return int(self.execute(f"select count(*) from {relation}", cursor=cursor)[0][0])
+
+    def load_table(self, relation: Relation, table: pa.Table, cursor: t.Any = None) -> None:
+        """Create ``relation`` with ``table``'s columns and insert its rows.
+
+        Rows go in multi-row INSERTs with bound parameters (never pasted into the SQL),
+        about INSERT_VALUES values per statement, as dbt's seeds do on warehouses that
+        cannot read a local file.
+        """
+        columns = ", ".join(f"{quote(f.name)} {self.column_type(f, table)}" for f in table.schema)
+        self.execute(f"create table {relation} ({columns})", cursor=cursor)
+        if not table.num_rows or not table.num_columns:
+            return
+        row = "(" + ", ".join("?" * table.num_columns) + ")"
+        step = max(1, INSERT_VALUES // table.num_columns)
+        for start in range(0, table.num_rows, step):
+            chunk = table.slice(start, step).to_pylist()
+            values = [value for record in chunk for value in record.values()]
+            self.execute(
+                f"insert into {relation} values {', '.join([row] * len(chunk))}",
+                values,
+                cursor=cursor,
+            )
+
+    def column_type(self, field: pa.Field, table: pa.Table) -> str:
+        """The warehouse type for an Arrow column, written by sqlglot in this dialect."""
+        import pyarrow as pa
+        import pyarrow.compute as pc
+        from sqlglot import exp
+
+        kind = field.type
+        if pa.types.is_string(kind) or pa.types.is_large_string(kind):
+            lengths = pc.binary_length(table.column(field.name).cast(pa.binary()))
+            longest = pc.max(lengths).as_py() or 1
+            name = f"VARCHAR({min(max(longest, 1), MAX_VARCHAR)})"
+        elif pa.types.is_decimal(kind):
+            name = f"DECIMAL({kind.precision}, {kind.scale})"
+        elif pa.types.is_timestamp(kind):
+            name = "TIMESTAMP" if kind.tz is None else "TIMESTAMPTZ"
+        else:
+            name = _ARROW_TYPES.get(str(kind), "")
+        if not name:
+            raise ExecutionError(
+                f"column '{field.name}' has type {kind}, which cannot be loaded into {self.dialect}.",
+                hint="Declare a plain type for it under column_types.",
+            )
+        return exp.DataType.build(name).sql(self.dialect)
 
     def friendly_error(self, exc: BaseException) -> str | None:
         """A one-line message for a database error, or None to use the original text."""

@@ -20,6 +20,7 @@ import jinja2
 from warehouse_ml import config as cfg
 from warehouse_ml import generic_tests
 from warehouse_ml.errors import CompilationError, WmlError
+from warehouse_ml.jinja_cache import SingleFileBytecodeCache
 from warehouse_ml.jinja_errors import wrap_template_error
 from warehouse_ml.nodes import Node, NodeKind
 from warehouse_ml.profiles import Target, env_var
@@ -89,19 +90,14 @@ class Renderer:
     def _make_env(self) -> jinja2.Environment:
         # Compiled templates are cached on disk, keyed by each file's checksum, so an
         # unchanged project skips Jinja's compile step (most of parse time).
-        cache_dir = self.project.target_dir / "jinja_cache"
-        try:
-            cache_dir.mkdir(parents=True, exist_ok=True)
-            bytecode_cache: jinja2.BytecodeCache | None = jinja2.FileSystemBytecodeCache(
-                str(cache_dir)
-            )
-        except OSError:  # read-only checkout: no cache, same results
-            bytecode_cache = None
+        self.bytecode_cache = SingleFileBytecodeCache(
+            self.project.target_dir / "jinja_templates.cache"
+        )
         env = jinja2.Environment(
             undefined=jinja2.StrictUndefined,
             loader=jinja2.FunctionLoader(self._load_source),
             cache_size=-1,
-            bytecode_cache=bytecode_cache,
+            bytecode_cache=self.bytecode_cache,
             extensions=["jinja2.ext.do", "jinja2.ext.loopcontrols"],
         )
         env.globals.update(
@@ -251,18 +247,21 @@ class Renderer:
     def parse(self) -> None:
         """Render every node once to learn its refs, sources and in-file config."""
         calls = []
-        for node in self.project.nodes.values():
-            if node.kind is NodeKind.SEED:
-                continue
-            call = self._render(node, parse=True, incremental=False)
-            calls.append(call)
-            if call.config:
-                cfg.validate(call.config, path=node.path, node=node.name)
-                node.config = cfg.merge(node.config, call.config)
-            cfg.validate(node.config, path=node.path, node=node.name)
-            node.depends_on = list(dict.fromkeys(call.refs))
-            node.source_info = {"sources": sorted(set(call.sources))}
-            node.compiled_sql = call.sql
+        try:
+            for node in self.project.nodes.values():
+                if node.kind is NodeKind.SEED:
+                    continue
+                call = self._render(node, parse=True, incremental=False)
+                calls.append(call)
+                if call.config:
+                    cfg.validate(call.config, path=node.path, node=node.name)
+                    node.config = cfg.merge(node.config, call.config)
+                cfg.validate(node.config, path=node.path, node=node.name)
+                node.depends_on = list(dict.fromkeys(call.refs))
+                node.source_info = {"sources": sorted(set(call.sources))}
+                node.compiled_sql = call.sql
+        finally:
+            self.bytecode_cache.save()  # every template is compiled by now
         # A render is final unless a relation it named changed afterwards (a later
         # config() set an alias, schema or ephemeral): render() then renders it again.
         self._parsed = {

@@ -258,7 +258,7 @@ def build_seed(ctx: BuildContext) -> BuildResult:
     """CSV -> table. DuckDB reads the file itself; other warehouses get the rows DuckDB
     read here (same types, same checks), inserted in batches with bound parameters."""
     try:
-        if ctx.adapter.dialect == "duckdb":
+        if ctx.adapter.reads_local_files:
             ctx.adapter.execute(seed_check_sql(ctx), cursor=ctx.cursor)
             sql = seed_select(ctx)
             _swap(ctx, lambda tmp: ctx.adapter.create_table_as_sql(tmp, sql), "table")

@@ -40,6 +40,8 @@ class Adapter(abc.ABC):
     transactional_ddl: t.ClassVar[bool] = True
     #: Whether the engine supports MERGE INTO (else delete+insert is used for merge).
     supports_merge: t.ClassVar[bool] = True
+    #: Whether the engine reads the project's CSV files itself (else seeds are inserted).
+    reads_local_files: t.ClassVar[bool] = False
 
     def __init__(self, target: Target):
         self.target = target

@@ -18,6 +18,7 @@ _LOCK = re.compile(r"Could not set lock on file \"(?P<file>[^\"]+)\".*?\(PID (?P
 
 class DuckDBAdapter(Adapter):
     dialect = "duckdb"
+    reads_local_files = True
 
     def __init__(self, target: t.Any):
         super().__init__(target)

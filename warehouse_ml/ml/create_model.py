@@ -58,7 +58,6 @@ from __future__ import annotations
 import bisect
 import dataclasses
 import difflib
-import json
 import re
 import typing as t
 
@@ -68,8 +67,8 @@ from sqlglot.errors import ParseError, TokenError
 from sqlglot.tokens import Token, TokenType
 
 from warehouse_ml.errors import CompilationError
-from warehouse_ml.ml import preprocessors
-from warehouse_ml.ml.spec import OBJECTIVES, ModelType, ProblemType, TrainingSpec
+from warehouse_ml.ml.create_model_spec import MODEL_TYPES, PROBLEM_TYPES, listed, positive, to_spec
+from warehouse_ml.ml.spec import TrainingSpec
 
 
 class _Tokenizer(Redshift.Tokenizer):
@@ -88,43 +87,15 @@ _CLAUSES = _words(
     "PREPROCESSORS HYPERPARAMETERS SETTINGS"
 )
 _ORDER = {name: i for i, name in enumerate(_CLAUSES)}
-_MODEL_TYPES = {
-    "XGBOOST": ModelType.HIST_GRADIENT_BOOSTING,
-    "MLP": ModelType.MLP,
-    "LINEAR_LEARNER": ModelType.LINEAR,
-    "KMEANS": ModelType.KMEANS,
-}
-_PROBLEM_TYPES = {
-    "REGRESSION": ProblemType.REGRESSION,
-    "BINARY_CLASSIFICATION": ProblemType.BINARY,
-    "MULTICLASS_CLASSIFICATION": ProblemType.MULTICLASS,
-}
 # Clauses whose value is one keyword, and those whose value is one quoted string.
-_CHOICES = {"AUTO": ("ON", "OFF"), "MODEL_TYPE": tuple(_MODEL_TYPES)}
-_CHOICES["PROBLEM_TYPE"] = tuple(_PROBLEM_TYPES)
+_CHOICES = {"AUTO": ("ON", "OFF"), "MODEL_TYPE": tuple(MODEL_TYPES)}
+_CHOICES["PROBLEM_TYPE"] = tuple(PROBLEM_TYPES)
 _STRINGS = {"OBJECTIVE": "an objective in quotes", "PREPROCESSORS": "'none' or JSON in quotes"}
-# XGBoost objectives with a faithful local equivalent: (our objective, implied problem).
-_XGB_OBJECTIVES = {
-    "reg:squarederror": ("mse", ProblemType.REGRESSION),
-    "reg:linear": ("mse", ProblemType.REGRESSION),  # XGBoost's old name for it
-    "binary:logistic": ("log_loss", ProblemType.BINARY),
-    "multi:softmax": ("accuracy", ProblemType.MULTICLASS),
-    "multi:softprob": ("log_loss", ProblemType.MULTICLASS),
-}
-_OUR_OBJECTIVES = {name for names in OBJECTIVES.values() for name in names}
-# XGBoost hyperparameters -> HistGradientBoostingClassifier/Regressor parameters.
-_XGB_HYPERPARAMETERS: dict[str, tuple[str, type]] = {
-    "NUM_ROUND": ("max_iter", int),
-    "MAX_DEPTH": ("max_depth", int),
-    "ETA": ("learning_rate", float),
-}
 _SETTINGS = _words("S3_BUCKET KMS_KEY_ID S3_GARBAGE_COLLECT MAX_CELLS MAX_RUNTIME")
-_AWS_ONLY = _words("IAM_ROLE SAGEMAKER S3_BUCKET KMS_KEY_ID S3_GARBAGE_COLLECT")
 _WORD = re.compile(r"[A-Za-z_#][A-Za-z0-9_$#]*")
 _PLAIN_NAME = re.compile(r"[a-z_][a-z0-9_$]*")
 _FROM_HINT = "Give the training data as FROM table_name or FROM (SELECT ...)."
 _FUNCTION_HINT = "FUNCTION <name> names the SQL function that returns predictions."
-_PREPROCESSORS_HINT = preprocessors.HINT
 
 
 @dataclasses.dataclass(frozen=True)
@@ -237,7 +208,11 @@ def parse_ml_statement(
         return p.show_model()
     if verb == "DROP":
         return p.drop_model()
-    return _build(p, p.create_model())
+    clauses = p.create_model()
+    spec, warnings, auto = to_spec(p, clauses)
+    line = p.src.where(clauses.keywords["CREATE"].start)[0]
+    types, table = clauses.argument_types, clauses.source_table
+    return CreateModel(spec, warnings, types, clauses.returns, table, auto, line)
 
 
 class _Source:
@@ -366,7 +341,7 @@ class _Parser:
 
     def choice(self, options: t.Sequence[str], after: str) -> Token:
         if self.word_at(self.index) not in options:
-            raise self.expected(_listed(options), after, _did_you_mean(self.peek(), options))
+            raise self.expected(listed(options), after, _did_you_mean(self.peek(), options))
         return self.advance()
 
     def string(self, what: str, after: str) -> Token:
@@ -455,7 +430,7 @@ class _Parser:
         else:
             options = options[: options.index("FUNCTION") + 1]
         hint = _did_you_mean(self.peek(), ("FROM", *_CLAUSES))
-        return self.expected(_listed(options), after, hint)
+        return self.expected(listed(options), after, hint)
 
     def from_clause(self, c: _Clauses) -> str:
         if self.accept("FROM") is None:
@@ -569,11 +544,11 @@ class _Parser:
     def clause_settings(self, c: _Clauses) -> str:
         for name, (key, value) in self.pairs("SETTINGS").items():
             if name not in _SETTINGS:
-                message = f"unknown setting '{self.raw(key)}', expected {_listed(_SETTINGS)}"
+                message = f"unknown setting '{self.raw(key)}', expected {listed(_SETTINGS)}"
                 raise self.error(key, message, _did_you_mean(key, _SETTINGS))
             got = f", got '{self.raw(value)}'"
             if name in ("MAX_RUNTIME", "MAX_CELLS"):
-                number = _positive(value.text, int)
+                number = positive(value.text, int)
                 if number is None or value.token_type == TokenType.STRING:
                     raise self.error(value, f"{name} must be a positive whole number{got}")
                 if name == "MAX_RUNTIME":
@@ -605,159 +580,7 @@ def _is_name(token: Token) -> bool:
     return token.token_type == TokenType.IDENTIFIER or _word(token) is not None
 
 
-def _listed(options: t.Sequence[str]) -> str:
-    return ", ".join(options[:-1]) + f" or {options[-1]}" if len(options) > 1 else options[0]
-
-
 def _did_you_mean(token: Token | None, options: t.Iterable[str]) -> str | None:
     word = (_word(token) if token is not None else None) or ""
     close = difflib.get_close_matches(word, list(options), n=1, cutoff=0.7)
     return f"Did you mean {close[0]}?" if close else None
-
-
-def _positive(text: str, kind: type) -> t.Any:
-    try:
-        value = kind(text)
-    except ValueError:
-        return None
-    return value if value > 0 else None
-
-
-# -- cross-clause rules: from what the statement says to a TrainingSpec ---------------------
-def _build(p: _Parser, c: _Clauses) -> CreateModel:
-    warnings: list[str] = []
-    auto, model_type = c.word("AUTO") != "OFF", c.word("MODEL_TYPE")
-    if not auto and model_type is None:
-        hint = "Add MODEL_TYPE after AUTO OFF, or drop AUTO OFF to let the search pick."
-        raise p.error(
-            c.keywords["AUTO"], f"AUTO OFF needs MODEL_TYPE {_listed(tuple(_MODEL_TYPES))}", hint
-        )
-    if model_type == "KMEANS" and auto:
-        warnings.append("Redshift trains MODEL_TYPE KMEANS only with AUTO OFF; add AUTO OFF.")
-    problem = _problem_type(p, c)
-    objective, implied = _objective(p, c, problem)
-    hyperparameters, k = _hyperparameters(p, c, warnings, auto)
-    spec = TrainingSpec(
-        name=c.name,
-        function=c.function,
-        query=c.query,
-        target=c.target,
-        problem_type=problem or implied,
-        model_type=_MODEL_TYPES[model_type] if model_type else ModelType.AUTO,
-        objective=objective,
-        max_runtime=c.max_runtime if c.max_runtime is not None else 5400.0,
-        hyperparameters=hyperparameters,
-        k=k,
-        ignored_settings=dict(c.ignored),
-        preprocessors=_preprocessors(p, c, warnings, auto),
-        source="create_model",
-    )
-    aws = [name for name in _AWS_ONLY if name in c.ignored]
-    if aws:
-        warnings.append(
-            f"{', '.join(aws)} only matter on AWS and are ignored when training locally "
-            "(kept in ignored_settings for SHOW MODEL)."
-        )
-    if "MAX_CELLS" in c.ignored:
-        warnings.append(
-            f"MAX_CELLS {c.ignored['MAX_CELLS']} is ignored: Redshift downsamples training data "
-            "above MAX_CELLS, we never downsample and train on every row."
-        )
-    line = p.src.where(c.keywords["CREATE"].start)[0]
-    types, table = c.argument_types, c.source_table
-    return CreateModel(spec, warnings, types, c.returns, table, auto, line)
-
-
-def _problem_type(p: _Parser, c: _Clauses) -> ProblemType | None:
-    if c.word("MODEL_TYPE") != "KMEANS":
-        if c.target is None:
-            hint = "Name the column to predict with TARGET <column>, or cluster with KMEANS."
-            raise p.error(c.keywords["FUNCTION"], "missing TARGET before FUNCTION", hint)
-        return _PROBLEM_TYPES[c.word("PROBLEM_TYPE")] if "PROBLEM_TYPE" in c.values else None
-    for clause in ("TARGET", "PROBLEM_TYPE"):
-        if clause in c.keywords:
-            message = f"MODEL_TYPE KMEANS is clustering and takes no {clause}"
-            raise p.error(c.keywords[clause], message, f"Remove {clause}.")
-    return ProblemType.CLUSTERING
-
-
-def _objective(
-    p: _Parser, c: _Clauses, problem: ProblemType | None
-) -> tuple[str | None, ProblemType | None]:
-    """(our objective, the problem type an XGBoost objective implies)."""
-    given = c.text("OBJECTIVE")
-    if given is None:
-        return None, None
-    token, raw = c.values["OBJECTIVE"], given.strip().lower()
-    name, implied = _XGB_OBJECTIVES.get(raw, (raw.replace("_", ""), None))
-    if name not in _OUR_OBJECTIVES:
-        known = "MSE, Accuracy, F1, F1Macro, AUC, " + ", ".join(_XGB_OBJECTIVES)
-        raise p.error(token, f"OBJECTIVE '{given}' has no local equivalent: expected {known}")
-    if problem is not None and implied is not None and implied != problem:
-        raise p.error(token, f"OBJECTIVE '{given}' is for {implied.value}, not {problem.value}")
-    expected = problem or implied
-    if expected is not None and name not in OBJECTIVES[expected]:
-        fits = ", ".join(OBJECTIVES[expected])
-        raise p.error(token, f"OBJECTIVE '{given}' does not fit {expected.value}: use {fits}")
-    return name, implied
-
-
-def _hyperparameters(
-    p: _Parser, c: _Clauses, warnings: list[str], auto: bool
-) -> tuple[dict[str, t.Any], int | None]:
-    """HYPERPARAMETERS DEFAULT EXCEPT (...) as scikit-learn parameters, and K."""
-    if c.hyperparameters is not None and auto:
-        warnings.append("Redshift accepts HYPERPARAMETERS only with AUTO OFF; add AUTO OFF.")
-    model_type = c.word("MODEL_TYPE")
-    result: dict[str, t.Any] = {}
-    k: int | None = None
-    for key, token in (c.hyperparameters or {}).items():
-        if model_type == "XGBOOST" and key in _XGB_HYPERPARAMETERS:
-            name, kind = _XGB_HYPERPARAMETERS[key]
-            result[name] = _positive(token.text, kind)
-            if result[name] is None:
-                message = f"{key} must be a positive {kind.__name__}, got '{token.text}'"
-                raise p.error(token, message)
-        elif model_type == "KMEANS" and key == "K":
-            k = _positive(token.text, int)
-            if k is None or k < 2:
-                raise p.error(token, f"K must be a whole number of at least 2, got '{token.text}'")
-        elif key == "NUM_CLASS":
-            warnings.append("NUM_CLASS is ignored: the classes are taken from the TARGET column.")
-        else:
-            result[key] = token.text
-            warnings.append(
-                f"hyperparameter {key} has no scikit-learn equivalent for MODEL_TYPE "
-                f"{model_type or 'AUTO'}; kept raw as {key}='{token.text}'."
-            )
-    if model_type == "KMEANS" and k is None:
-        hint = "Add HYPERPARAMETERS DEFAULT EXCEPT (K '5')."
-        raise p.error(c.values["MODEL_TYPE"], "KMEANS needs the number of clusters, K", hint)
-    return result, k
-
-
-def _preprocessors(
-    p: _Parser, c: _Clauses, warnings: list[str], auto: bool
-) -> list[dict[str, t.Any]] | None:
-    """PREPROCESSORS: absent -> None (automatic), 'none' -> [], JSON -> validated groups."""
-    given, xgboost_off = c.text("PREPROCESSORS"), not auto and c.word("MODEL_TYPE") == "XGBOOST"
-    if xgboost_off and (given or "").strip().lower() != "none":
-        warnings.append("Redshift requires PREPROCESSORS 'none' with AUTO OFF MODEL_TYPE XGBOOST.")
-    if given is None or given.strip().lower() == "none":
-        return None if given is None else []
-    token = c.values["PREPROCESSORS"]
-    try:
-        value = json.loads(given)
-    except json.JSONDecodeError as err:
-        # Point into the JSON: the string starts one character after its quote.
-        offset = token.start + 1 + err.pos
-        raise p.src.error(
-            offset, f"PREPROCESSORS is not valid JSON: {err.msg}", _PREPROCESSORS_HINT
-        ) from None
-    kmeans = c.word("MODEL_TYPE") == "KMEANS"
-    allowed = preprocessors.KMEANS_TRANSFORMERS if kmeans else preprocessors.TRANSFORMERS
-    problem = preprocessors.problem(value, allowed)
-    if problem:
-        raise p.error(token, f"invalid PREPROCESSORS: {problem}", _PREPROCESSORS_HINT)
-    return [{"ColumnSet": g["ColumnSet"], "Transformers": g["Transformers"]} for g in value]
-

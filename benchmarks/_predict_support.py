@@ -49,6 +49,7 @@ NUMERIC = [f"x{j}" for j in range(8)]
 TEXT = "c"
 TRAIN_OFFSET = 1_000_000_000  # training rows come from another part of the hash stream
 WARMUP_ROWS = 10_000
+UDF_CHUNK = 2048  # rows per Arrow UDF call (DuckDB's vector size)
 # How the memory worker scores: plain SQL of the same output size (DuckDB's own share),
 # predict_x in CREATE TABLE AS, and batch.predict_to_table.
 MEMORY_PATHS = ("plain", "ctas", "batch")

@@ -232,7 +232,7 @@ def test_random_split_is_seeded_and_stratified(table: pa.Table) -> None:
         ("one_class", {}, "has a single value"),
         ("few_rows", {}, "returned 30 usable rows"),
         ("tiny", {"min_rows": 0}, "returned 8 usable rows, but training needs at least 10"),
-        ("date", {}, "date_diff"),
+        ("time_of_day", {}, "cannot be a model feature (dates and timestamps can)"),
         ("ids", {}, "Text column 'user_id' has 400 distinct values"),
         (None, {"hyperparameters": {"max_depthh": 3}}, "Unknown hyperparameter(s) max_depthh"),
         (None, {"objective": "r2"}, "choose one of: f1, auc"),
@@ -253,8 +253,8 @@ def test_bad_input_raises_clear_errors(
         table = table.slice(0, 30)
     elif mutate == "tiny":
         table = table.slice(0, 8)
-    elif mutate == "date":
-        table = table.append_column("signup", pa.array([dt.date(2024, 1, 1)] * n))
+    elif mutate == "time_of_day":
+        table = table.append_column("opens_at", pa.array([dt.time(9, 30)] * n))
     elif mutate == "empty_feature":
         table = table.append_column("empty", pa.nulls(n, pa.float64()))
     elif mutate == "ids":

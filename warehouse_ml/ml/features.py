@@ -33,7 +33,9 @@ METADATA_PREFIX = "wml."
 
 # Stands for NULL in text columns; one-hot encodes as an ordinary category.
 NULL_SENTINEL = "__wml_null__"
-SQL_TYPES = ("DOUBLE", "VARCHAR", "BOOLEAN")
+SQL_TYPES = ("DOUBLE", "VARCHAR", "BOOLEAN", "TIMESTAMP")
+# DATE and TIMESTAMP features enter the model as fractional days since 1970-01-01 (UTC).
+_MICROS_PER_DAY = 86_400_000_000
 # Text columns with more distinct values than this are identifiers, not categories.
 MAX_TEXT_DISTINCT = 1000
 # ... as are text columns where more than this share of the rows is unique (once past
@@ -85,12 +87,13 @@ def sql_type_of(arrow_type: pa.DataType, column: str) -> str:
         return "DOUBLE"
     if _is_text(arrow_type):
         return "VARCHAR"
+    if pa.types.is_date(arrow_type) or pa.types.is_timestamp(arrow_type):
+        return "TIMESTAMP"
     if pa.types.is_temporal(arrow_type):
         raise TrainingError(
-            f"Column '{column}' is a {arrow_type} and dates or times cannot be model "
-            "features directly. Turn it into a number in SQL (for example "
-            f"date_diff('day', {column}, current_date) AS {column}_days_ago, or "
-            f"extract('dow' FROM {column})), or add '{column}' to exclude=[...]."
+            f"Column '{column}' is a {arrow_type}, which cannot be a model feature (dates "
+            "and timestamps can). Turn it into a number in SQL (for example "
+            f"extract('hour' FROM {column})), or add '{column}' to exclude=[...]."
         )
     if pa.types.is_null(arrow_type):
         raise TrainingError(
@@ -105,7 +108,8 @@ def sql_type_of(arrow_type: pa.DataType, column: str) -> str:
 
 def infer_features(schema: pa.Schema, spec: TrainingSpec) -> list[Feature]:
     """The model's features: every column but the target, ``spec.exclude`` and the
-    temporal split column, in SELECT order, each typed DOUBLE, VARCHAR or BOOLEAN."""
+    temporal split column, in SELECT order, each typed DOUBLE, VARCHAR, BOOLEAN or
+    TIMESTAMP (dates too; the model sees days since 1970-01-01)."""
     skip = {resolve_column(schema, name, "exclude") for name in spec.exclude}
     if spec.target is not None:
         skip.add(resolve_column(schema, spec.target, "target"))
@@ -145,6 +149,7 @@ def column_to_numpy(column: ArrowColumn, sql_type: str, dtype: t.Any = np.float3
 
     Text becomes an object array with NULL as :data:`NULL_SENTINEL`; anything else a
     ``dtype`` (float32 unless an imported model asks for double) array with NULL as NaN.
+    Dates and timestamps become fractional days since 1970-01-01 (UTC for zoned ones).
     """
     if sql_type == "VARCHAR":
         if not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)):
@@ -153,6 +158,9 @@ def column_to_numpy(column: ArrowColumn, sql_type: str, dtype: t.Any = np.float3
             column = pc.fill_null(column, NULL_SENTINEL)
         return column.to_numpy(zero_copy_only=False).reshape(-1, 1)
     kind = column.type
+    if pa.types.is_date(kind) or pa.types.is_timestamp(kind):
+        column = _epoch_days(column)
+        kind = column.type
     if pa.types.is_floating(kind) or pa.types.is_integer(kind):
         # numpy's cast rounds like Arrow's (to nearest) and is ~5x cheaper per 2,048-row
         # UDF chunk; integers with NULLs arrive as float64 with NaN.
@@ -166,6 +174,14 @@ def column_to_numpy(column: ArrowColumn, sql_type: str, dtype: t.Any = np.float3
         column = pc.cast(column, target, safe=False)
     values = column.to_numpy(zero_copy_only=False)  # NULL -> NaN for floating types
     return values.reshape(-1, 1)
+
+
+def _epoch_days(column: ArrowColumn) -> pa.Array:
+    """Dates and timestamps as float64 days since 1970-01-01 (a zoned one's UTC instant)."""
+    array = _one_chunk(column)
+    tz = array.type.tz if pa.types.is_timestamp(array.type) else None
+    micros = pc.cast(pc.cast(array, pa.timestamp("us", tz)), pa.int64())
+    return t.cast(pa.Array, pc.divide(pc.cast(micros, pa.float64()), float(_MICROS_PER_DAY)))
 
 
 def to_onnx_feed(

@@ -27,7 +27,7 @@ from warehouse_ml.ml import registry
 from warehouse_ml.ml.features import Feature
 from warehouse_ml.ml.scoring import OnnxScorer
 
-_SQL_TYPES = {"DOUBLE": "DOUBLE", "VARCHAR": "VARCHAR", "BOOLEAN": "BOOLEAN"}
+_SQL_TYPES = {"DOUBLE": "DOUBLE", "VARCHAR": "VARCHAR", "BOOLEAN": "BOOLEAN", "TIMESTAMP": "TIMESTAMP"}
 _NO_MATCH = re.compile(
     r"(?:No function matches the given name and argument types '|Macro )(\w+)\(", re.I
 )
@@ -108,7 +108,12 @@ def bind_version(con: duckdb.DuckDBPyConnection, version: registry.ModelVersion)
 
 
 def _arrow_type(feature: Feature) -> pa.DataType:
-    return {"DOUBLE": pa.float64(), "VARCHAR": pa.string(), "BOOLEAN": pa.bool_()}[feature.sql_type]
+    return {
+        "DOUBLE": pa.float64(),
+        "VARCHAR": pa.string(),
+        "BOOLEAN": pa.bool_(),
+        "TIMESTAMP": pa.timestamp("us"),
+    }[feature.sql_type]
 
 
 def _remove(con: duckdb.DuckDBPyConnection, name: str) -> None:

@@ -19,7 +19,8 @@ Normalizer           Normalizer (each row of the column set scaled to unit L2 no
 PCA                  PCA keeping the components that explain 95% of the variance
 StandardScaler       StandardScaler
 MinMax               MinMaxScaler (to [0, 1])
-DateTimeVectorizer   refused: date and time features are turned into numbers in SQL
+DateTimeVectorizer   refused: a DATE/TIMESTAMP column is already a feature (days since
+                     1970-01-01); calendar parts are columns computed in SQL
 ==================== ================================================================
 
 Text columns are encoded first (OneHotEncoder or OrdinalEncoder); a text NULL is already a
@@ -140,9 +141,10 @@ def column_parts(
 def _steps(names: t.Sequence[str], text: bool, n: int, seed: int) -> t.Any:
     if "DateTimeVectorizer" in names:
         raise TrainingError(
-            f"PREPROCESSORS item {n}: DateTimeVectorizer is not supported; date and time "
-            "features are turned into numbers in SQL (for example datediff(day, signup_at, "
-            "'2026-07-01') as tenure_days, extract(dow from ts) as weekday)."
+            f"PREPROCESSORS item {n}: DateTimeVectorizer is not supported. A DATE or "
+            "TIMESTAMP column is a feature as it is (days since 1970-01-01); add calendar "
+            "parts as columns in SQL (for example extract(dow from ts) as weekday, "
+            "datediff(day, signup_at, '2026-07-01') as tenure_days)."
         )
     if text:
         if names[0] not in ENCODERS or any(name in ENCODERS for name in names[1:]):

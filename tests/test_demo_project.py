@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -68,6 +71,20 @@ def test_readme_example_query_runs_in_wml_sql(demo):
     assert result.exit_code == 0, result.output
     lines = result.output.strip().splitlines()
     assert lines[0] == "profile_id,ltv" and len(lines) == 4
+
+
+def test_readme_plain_duckdb_query_uses_the_stored_macro(demo):
+    """The README's `duckdb warehouse.duckdb` line, in a process that never imports wml."""
+    script = (
+        "import duckdb, json, sys\n"
+        "con = duckdb.connect(sys.argv[1], read_only=True)\n"
+        "print(json.dumps(con.execute('select predict_rfm_cluster(recency_days, frequency, "
+        "monetary) as cluster, count(*) from profile_traits group by 1 order by 1').fetchall()))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", script, str(demo / "warehouse.duckdb")],
+                         capture_output=True, text=True, check=True).stdout  # fmt: skip
+    rows = json.loads(out)
+    assert [c for c, _ in rows] == [0, 1, 2, 3, 4] and sum(n for _, n in rows) > 1000
 
 
 def test_scores_have_tiers_and_percentiles(demo):

@@ -50,6 +50,25 @@ class Split:
     stratified: bool
 
 
+def canonical_order(table: pa.Table) -> pa.Table:
+    """The rows sorted by every column, so the same data trains the same model.
+
+    A query without ORDER BY comes back in an order that changes between runs on a
+    parallel engine, and splits (ties in a temporal split column), early-stopping holdouts
+    and forest bootstraps all pick rows by position. Columns Arrow cannot sort are skipped.
+    """
+    keys = [
+        (f.name, "ascending", "at_end") for f in table.schema if not pa.types.is_dictionary(f.type)
+    ]
+    if not keys or table.num_rows < 2:
+        return table
+    try:
+        order = pc.sort_indices(table, sort_keys=keys)
+    except (pa.ArrowNotImplementedError, pa.ArrowInvalid, pa.ArrowTypeError):
+        return table
+    return table.take(order)
+
+
 def drop_null_target(table: pa.Table, spec: TrainingSpec) -> tuple[pa.Table, str | None, int]:
     """Resolve the target, drop rows whose target is NULL; return (table, target, dropped)."""
     if spec.target is None:

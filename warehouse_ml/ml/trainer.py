@@ -29,6 +29,7 @@ from warehouse_ml.ml import evaluate as ev
 from warehouse_ml.ml.dataset import (
     Split,
     Target,
+    canonical_order,
     check_rows,
     drop_null_target,
     prepare_target,
@@ -142,7 +143,7 @@ def _train(table: pa.Table, spec: TrainingSpec) -> TrainedModel:
 
 def _load(table: pa.Table, spec: TrainingSpec) -> tuple[_Data, int]:
     """Validate the input and build the feature matrix (column-wise, once)."""
-    table, target_name, dropped = drop_null_target(table, spec)
+    table, target_name, dropped = drop_null_target(canonical_order(table), spec)
     features = infer_features(table.schema, spec)
     target = prepare_target(table, target_name, spec)
     check_rows(table.num_rows, dropped, spec)

@@ -107,7 +107,8 @@ def runs_as_written(node: Node, dialect: str) -> bool:
     """Whether the test's SQL needs no transpiling to ``dialect``.
 
     It holds no user SQL unless ``where`` or unquoted accepted values add some; skipping
-    sqlglot for the thousands of such tests in a large project halves compile time.
+    sqlglot for the thousands of such tests in a large project saves most of the cold
+    transpile time (two of every three statements in the 1,000-model benchmark).
     """
     meta = node.test_metadata
     if not meta or dialect not in _STANDARD_QUOTING or node.config.get("where"):

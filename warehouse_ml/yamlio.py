@@ -39,7 +39,7 @@ def load_yaml(path: Path) -> t.Any:
 class ParsedYamlCache:
     """Parsed YAML kept in ``target/``, one pickle per file, valid while its text is the same.
 
-    Even libyaml takes ~0.3 s for the properties of 1,000 models (PyYAML builds the
+    Even libyaml takes ~0.15 s for the properties of 1,000 models (PyYAML builds the
     objects in Python); unpickling the result takes milliseconds.
     """
 

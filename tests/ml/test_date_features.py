@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import datetime as dt
 
+import duckdb
 import numpy as np
 import pyarrow as pa
 import pytest
 from conftest import assert_clean_error
 
+from warehouse_ml.errors import CompilationError
 from warehouse_ml.ml.scoring import OnnxScorer
 from warehouse_ml.ml.spec import ModelType, TrainingSpec
 from warehouse_ml.ml.trainer import train
+from warehouse_ml.sqlcompile import compile_model, ddl
 
 START = dt.date(2025, 1, 1)
 
@@ -49,7 +52,33 @@ def test_dates_train_export_and_score_as_days(model_type: ModelType) -> None:
     assert got[0][3] is not None  # a NULL date is imputed as in training
 
 
-def test_dates_in_a_build_served_by_the_udf(project) -> None:
+@pytest.mark.parametrize(
+    ("model_type", "params"),
+    [(ModelType.LINEAR, {}), (ModelType.HIST_GRADIENT_BOOSTING, {"max_iter": 10, "max_leaf_nodes": 7})],
+)  # fmt: skip
+def test_compiled_sql_converts_dates_like_the_exporter(model_type, params) -> None:
+    """The SQL macro turns DATE/TIMESTAMP arguments into the same days the UDF feeds ONNX."""
+    spec = TrainingSpec(name="m", function="f", query="q", target="value",
+                        model_type=model_type, hyperparameters=params)  # fmt: skip
+    model = train(_table(), spec)
+    compiled = compile_model(model.onnx_bytes)
+    assert [p.type.sql("duckdb") for p in compiled.parameters] == ["TIMESTAMP", "DOUBLE"]
+    fresh = _table(300, seed=8)
+    stamps = pa.array([None if d is None else dt.datetime.combine(d, dt.time(13, 5, 7, 250))
+                       for d in fresh["signup"].to_pylist()], pa.timestamp("us"))  # fmt: skip
+    con = duckdb.connect()
+    con.execute(ddl(compiled, "f", "duckdb"))
+    for signup in (fresh["signup"], stamps):
+        con.register("t", pa.table({"signup": signup, "spend": fresh["spend"]}))
+        got = np.array([r[0] for r in con.execute("select f(signup, spend) from t").fetchall()])
+        want = OnnxScorer(model.onnx_bytes).predict([signup, fresh["spend"]]).to_numpy()
+        np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-6)
+    assert "DATE_PART('epoch'" in ddl(compiled, "f", "redshift")
+    with pytest.raises(CompilationError, match="compile for duckdb, postgres, redshift only"):
+        ddl(compiled, "f", "bigquery")
+
+
+def test_dates_in_a_build_served_as_sql(project) -> None:
     rows = _table().to_pylist()
     csv = "signup,spend,value\n" + "".join(
         f"{r['signup'] or ''},{r['spend']:.3f},{r['value']:.3f}\n" for r in rows
@@ -70,7 +99,8 @@ def test_dates_in_a_build_served_by_the_udf(project) -> None:
     result = project.wml("build")
     assert result.exit_code == 0, result.output
     assert project.query("select count(*), count(by_date), count(*) filter (by_date = by_ts) from main.scored") == [(400, 400, 400)]
-    shown = project.wml("show", "value_model").output
-    assert "Arrow UDF" in shown and "date/time features (signup)" in shown
-    assert_clean_error(project.wml("compile-model", "value_model", "--dialect", "redshift"), 2,
-                       "value_model", "date/time features (signup)", "deploy='udf'")  # fmt: skip
+    assert "SQL macro" in project.wml("show", "value_model").output
+    compiled = project.wml("compile-model", "value_model", "--dialect", "redshift")
+    assert compiled.exit_code == 0 and "timestamp" in compiled.output.lower()
+    assert_clean_error(project.wml("compile-model", "value_model", "--dialect", "snowflake"), 2,
+                       "value_model", "date/time features (signup)")  # fmt: skip

@@ -29,14 +29,6 @@ def compile_version(version: registry.ModelVersion) -> list[tuple[str, t.Any]]:
     """(function name, CompiledModel) for the prediction and, for classifiers, ``_prob``."""
     from warehouse_ml.sqlcompile import compile_model
 
-    dated = [name for name, sql_type in version.features if sql_type == "TIMESTAMP"]
-    if dated:
-        raise CompilationError(
-            f"{version.name} takes date/time features ({', '.join(dated)}), which the SQL "
-            "compiler does not convert to days yet.",
-            hint="Serve it with deploy='udf' (what deploy='auto' does), or turn the dates "
-            "into numbers in the training query.",
-        )
     functions = [(version.function, compile_model(version.onnx, outputs="predict"))]
     if version.problem_type == "binary_classification":
         functions.append((f"{version.function}_prob", compile_model(version.onnx, outputs="proba")))

@@ -210,7 +210,19 @@ def render(model: CompiledModel, dialect: str | Dialect) -> str:
         raise CompilationError(f"sqlglot cannot express the model in {d.name}: {exc}") from exc
 
 
+# Where EXTRACT(EPOCH ...) of a DATE/TIMESTAMP parameter keeps microseconds, as the
+# exporter's days since 1970-01-01 do (Snowflake's epoch_second and BigQuery drop them).
+_DATE_DIALECTS = ("duckdb", "postgres", "redshift")
+
+
 def _statement(model: CompiledModel, function_name: str, d: Dialect) -> str:
+    dated = [p.name for p in model.parameters if p.type.is_type("timestamp")]
+    if dated and d.name not in _DATE_DIALECTS:
+        raise CompilationError(
+            f"'{function_name}' takes date/time features ({', '.join(dated)}), which compile "
+            f"for {', '.join(_DATE_DIALECTS)} only, not {d.name}.",
+            hint="Turn the dates into numbers in the training query to compile for it.",
+        )
     body = render(model, d)
     # Quoted: a feature may be called "order"; the same spelling in signature and body.
     params = [(sx.col(p.name).sql(d.name), p.type.sql(d.name)) for p in model.parameters]

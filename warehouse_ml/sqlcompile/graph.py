@@ -98,7 +98,7 @@ def compile_model(
     graph = proto.graph
     values: dict[str, Value | None] = {"": None}
     values.update({i.name: numpy_helper.to_array(i) for i in graph.initializer})
-    parameters = _bind_inputs(graph, values, options, _boolean_features(proto))
+    parameters = _bind_inputs(graph, values, options, _feature_kinds(proto))
     target = _output_name(graph, options.output)
     ctx = Context(options)
     for node in _needed(graph, target):
@@ -147,22 +147,22 @@ def _metadata(proto: onnx.ModelProto, key: str) -> str | None:
     return next((p.value for p in proto.metadata_props if p.key == key), None)
 
 
-def _boolean_features(proto: onnx.ModelProto) -> set[str]:
-    """Inputs our exporter fed BOOLEAN columns as 0/1 floats (from its ``wml.features``)."""
+def _feature_kinds(proto: onnx.ModelProto) -> dict[str, str]:
+    """Input name -> the SQL type our exporter recorded for it (``wml.features``)."""
     import json
 
     try:
-        features = json.loads(_metadata(proto, "wml.features") or "[]")
-        return {name for name, kind in features if kind == "BOOLEAN"}
+        return {name: kind for name, kind in json.loads(_metadata(proto, "wml.features") or "[]")}
     except (ValueError, TypeError):
-        return set()
+        return {}
 
 
 def _bind_inputs(
-    graph: onnx.GraphProto, values: dict, options: Options, booleans: set[str] = frozenset()
+    graph: onnx.GraphProto, values: dict, options: Options, kinds: dict[str, str]
 ) -> list[Parameter]:
     """One parameter per input. A BOOLEAN feature stays a BOOLEAN parameter (typed
-    warehouses do not cast booleans to numbers implicitly) and becomes 0/1 inside."""
+    warehouses do not cast booleans to numbers implicitly) and becomes 0/1 inside; a
+    TIMESTAMP feature (DATE too) becomes days since 1970-01-01, as the exporter fed it."""
     parameters = []
     for graph_input in graph.input:
         if graph_input.name in values:
@@ -179,12 +179,20 @@ def _bind_inputs(
             raise CompilationError(f"input '{graph_input.name}' has unsupported type {name}.")
         dtype, kind, sql_type = _INPUT_TYPES[tensor_type.elem_type]
         column = sx.col(graph_input.name)
+        declared = kinds.get(graph_input.name)
         if dtype is DType.STRING:
             scalar = Scalar(sx.coalesce(column, sx.text(options.null_sentinel)), dtype, kind)
-        elif graph_input.name in booleans:
+        elif declared == "BOOLEAN":
             as_number = exp.cast(exp.cast(column, exp.DataType.build("INT")), sql_type.copy())
             scalar = Scalar(as_number, dtype, kind, nullable=True)
             sql_type = exp.DataType.build("BOOLEAN")
+        elif declared == "TIMESTAMP":
+            stamp = exp.cast(column, exp.DataType.build("TIMESTAMP"))
+            days = sx.div(exp.TimeToUnix(this=stamp), sx.num(86400.0))
+            # Rounded to float32 as onnxruntime receives it: days near 20,000 lose up to
+            # 0.001 in float32, enough to move a linear model's output in the 5th digit.
+            scalar = Scalar(sx.f32(days), dtype, kind, nullable=True)
+            sql_type = exp.DataType.build("TIMESTAMP")
         else:
             scalar = Scalar(column, dtype, kind, nullable=True)
         values[graph_input.name] = Tensor([scalar], (1,) if len(dims) == 2 else ())

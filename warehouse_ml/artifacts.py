@@ -9,11 +9,11 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
-import os
 import typing as t
 from pathlib import Path
 
 from warehouse_ml import __version__
+from warehouse_ml.files import write_atomically
 from warehouse_ml.nodes import Node
 
 
@@ -47,11 +47,7 @@ class NodeResult:
 
 
 def _write_json(path: Path, payload: dict[str, t.Any]) -> None:
-    """Write via a temporary file and rename, so a reader never sees half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(payload, default=str), encoding="utf-8")
-    os.replace(tmp, path)
+    write_atomically(path, json.dumps(payload, default=str).encode("utf-8"))
 
 
 def _metadata(command: str, target: dict[str, t.Any]) -> dict[str, t.Any]:

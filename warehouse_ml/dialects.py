@@ -10,11 +10,11 @@ import functools
 import hashlib
 import importlib.metadata
 import json
-import os
 import typing as t
 from pathlib import Path
 
 from warehouse_ml.errors import CompilationError
+from warehouse_ml.files import save_cache
 
 # sqlglot is imported where it is used: it is a quarter of a second of start-up, and a
 # rerun whose SQL is all in the transpile cache (or `wml ls`) never needs it.
@@ -92,13 +92,8 @@ class TranspileCache:
     def save(self) -> None:
         if self.path is None or not self._used or self._used == self._old:
             return
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = self.path.with_suffix(".tmp")
-            tmp.write_text(json.dumps({"sqlglot": sqlglot_version(), "entries": self._used}))
-            os.replace(tmp, self.path)
-        except OSError:
-            pass  # a cache that cannot be written only costs speed
+        payload = {"sqlglot": sqlglot_version(), "entries": self._used}
+        save_cache(self.path, json.dumps(payload).encode("utf-8"))
 
 
 def transpile(

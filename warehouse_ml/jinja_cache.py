@@ -7,12 +7,13 @@ carry the source checksum, so an edited file's stale entry is simply recompiled.
 
 from __future__ import annotations
 
-import os
 import pickle
 import threading
 from pathlib import Path
 
 import jinja2
+
+from warehouse_ml.files import save_cache
 
 
 class SingleFileBytecodeCache(jinja2.BytecodeCache):
@@ -46,10 +47,4 @@ class SingleFileBytecodeCache(jinja2.BytecodeCache):
             if not self._changed and self._used.keys() == self._saved.keys():
                 return
             entries = dict(self._used)
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = self.path.with_suffix(f".{os.getpid()}.tmp")
-            tmp.write_bytes(pickle.dumps(entries, protocol=pickle.HIGHEST_PROTOCOL))
-            os.replace(tmp, self.path)
-        except OSError:
-            pass  # a read-only checkout: no cache, same results
+        save_cache(self.path, pickle.dumps(entries, protocol=pickle.HIGHEST_PROTOCOL))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import os
 import pickle
 import typing as t
 from pathlib import Path
@@ -11,6 +10,7 @@ from pathlib import Path
 import yaml
 
 from warehouse_ml.errors import ConfigError
+from warehouse_ml.files import save_cache
 
 # libyaml's C loader parses large properties files ~6x faster than the pure-Python one.
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -62,13 +62,7 @@ class ParsedYamlCache:
         except (OSError, pickle.UnpicklingError, EOFError, ValueError, TypeError):
             pass
         value = load_yaml_text(text, path)
-        try:
-            self.directory.mkdir(parents=True, exist_ok=True)
-            tmp = entry.with_suffix(f".{os.getpid()}.tmp")
-            tmp.write_bytes(pickle.dumps((digest, value), protocol=pickle.HIGHEST_PROTOCOL))
-            os.replace(tmp, entry)
-        except OSError:
-            pass  # a read-only checkout: no cache, same results
+        save_cache(entry, pickle.dumps((digest, value), protocol=pickle.HIGHEST_PROTOCOL))
         return value
 
 

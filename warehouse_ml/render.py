@@ -135,10 +135,14 @@ class Renderer:
     def _load_macros(self) -> None:
         """Package macros under ``wml.`` (and top level), project macros at top level."""
         namespace: dict[str, t.Any] = {}
+        # A macro file sees the globals as they are when it loads, so package files load
+        # in name order and each sees the macros of the files before it (columns.sql's
+        # quote_column is shared); project macros come last and cannot change them.
         for path in sorted(BUILTIN_MACROS.glob("*.sql")):
-            namespace.update(self._macro_module(path, f"wml/{path.name}"))
+            module = self._macro_module(path, f"wml/{path.name}")
+            namespace.update(module)
+            self.env.globals.update(module)
         self.env.globals["wml"] = _Namespace(namespace)
-        self.env.globals.update(namespace)
         for path in self.project.macro_files:
             rel = path.relative_to(self.project.root).as_posix()
             self.env.globals.update(self._macro_module(path, rel))

@@ -61,15 +61,6 @@ trim(cast({{ expr }} as varchar))
 ({{ v }} <> '' and ltrim({{ v }}, '0-') <> '' and lower({{ v }}) not in ({% for b in blocked %}{{ _id_lit(b | lower) }}{% if not loop.last %}, {% endif %}{% endfor %}))
 {%- endmacro %}
 
-{#- Quote a plain column name; leave an expression alone. -#}
-{% macro _id_col(name) -%}
-{%- if name is string and name.replace('_', '').isalnum() and not name[:1].isdigit() -%}
-"{{ name }}"
-{%- else -%}
-{{ name }}
-{%- endif -%}
-{%- endmacro %}
-
 {#- (type, column) pairs of an `identifiers` argument: a list of column names (type = column)
     or a mapping {type: column or expression}. Appends to `out`. -#}
 {% macro _id_columns(identifiers, out) -%}
@@ -105,9 +96,9 @@ trim(cast({{ expr }} as varchar))
 {%- for type, col in cols %}
 {% if not loop.first %}union all
 {% endif -%}
-select {{ prefix }}cast({{ _id_col(event_id) }} as varchar) as event_id, {{ _id_lit(type) }} as identifier_type, cast({{ _id_col(col) }} as varchar) as identifier_value, {{ _id_col(timestamp) }} as seen_at
+select {{ prefix }}cast({{ quote_column(event_id) }} as varchar) as event_id, {{ _id_lit(type) }} as identifier_type, cast({{ quote_column(col) }} as varchar) as identifier_value, {{ quote_column(timestamp) }} as seen_at
 from {{ _id_relation(relation) }} as wml_src
-where {{ _id_col(col) }} is not null
+where {{ quote_column(col) }} is not null
 {%- endfor %}
 {%- endmacro %}
 
@@ -184,10 +175,10 @@ wml_id_raw_node as (
 {%- for spec in ranked %}{% for type, col, rank in spec.cols %}
     {% if not first.yes %}union all
     {% endif %}{% set first.yes = false %}select {{ rank }} as id_rank, {{ _id_norm('raw', type, case_insensitive) }} as v, first_at from (
-        select {{ _id_col(col) }} as raw, min({{ _id_col(spec.ts) }}) as first_at
+        select {{ quote_column(col) }} as raw, min({{ quote_column(spec.ts) }}) as first_at
         from {{ _id_relation(spec.relation) }} as wml_src
-        where {{ _id_col(col) }} is not null
-        group by {{ _id_col(col) }}
+        where {{ quote_column(col) }} is not null
+        group by {{ quote_column(col) }}
     ) as x
 {%- endfor %}{% endfor %}
 ),
@@ -203,10 +194,10 @@ wml_id_raw_link as (
 {%- for spec in ranked %}{% for ta, ca, ra in spec.cols %}{% for tb, cb, rb in spec.cols[loop.index:] %}
     {% if not ns.first %}union all
     {% endif %}{% set ns.first = false %}select {{ ra }} as a_rank, {{ _id_norm('raw_a', ta, case_insensitive) }} as a_v, {{ rb }} as b_rank, {{ _id_norm('raw_b', tb, case_insensitive) }} as b_v, first_at, n_events from (
-        select {{ _id_col(ca) }} as raw_a, {{ _id_col(cb) }} as raw_b, min({{ _id_col(spec.ts) }}) as first_at, count(*) as n_events
+        select {{ quote_column(ca) }} as raw_a, {{ quote_column(cb) }} as raw_b, min({{ quote_column(spec.ts) }}) as first_at, count(*) as n_events
         from {{ _id_relation(spec.relation) }} as wml_src
-        where {{ _id_col(ca) }} is not null and {{ _id_col(cb) }} is not null
-        group by {{ _id_col(ca) }}, {{ _id_col(cb) }}
+        where {{ quote_column(ca) }} is not null and {{ quote_column(cb) }} is not null
+        group by {{ quote_column(ca) }}, {{ quote_column(cb) }}
     ) as x
 {%- endfor %}{% endfor %}{% endfor %}
 {%- if ns.first %}
@@ -458,6 +449,6 @@ from {{ _id_relation(relation) }} as wml_ev
 {%- for type, col in cols %}
 left join {{ graph }} as wml_g{{ loop.index }}
     on wml_g{{ loop.index }}.identifier_type = {{ _id_lit(type) }}
-   and wml_g{{ loop.index }}.identifier_value = {{ _id_norm('wml_ev.' ~ _id_col(col) if (_id_col(col) != col) else col, type, ci) }}
+   and wml_g{{ loop.index }}.identifier_value = {{ _id_norm('wml_ev.' ~ quote_column(col) if (quote_column(col) != col) else col, type, ci) }}
 {%- endfor %}
 {%- endmacro %}

@@ -16,19 +16,11 @@
       r 1-2, fm 3-4  at_risk              r 1-2, fm 1-2  hibernating
 -#}
 
-{% macro _rfm_col(name) -%}
-{%- if name is string and name.replace('_', '').isalnum() and not name[:1].isdigit() -%}
-"{{ name }}"
-{%- else -%}
-{{ name }}
-{%- endif -%}
-{%- endmacro %}
-
 {% macro rfm_scores(relation, recency_col, frequency_col, monetary_col, id_col, recency='days') -%}
 {%- if recency not in ['days', 'timestamp'] -%}
 {{ exceptions.raise_compiler_error("rfm_scores recency='" ~ recency ~ "' must be 'days' (days since the last purchase) or 'timestamp' (the last purchase time).") }}
 {%- endif -%}
-{%- set rec, frq, mon, key = _rfm_col(recency_col), _rfm_col(frequency_col), _rfm_col(monetary_col), _rfm_col(id_col) -%}
+{%- set rec, frq, mon, key = quote_column(recency_col), quote_column(frequency_col), quote_column(monetary_col), quote_column(id_col) -%}
 {%- set src = ('(' ~ relation ~ ')') if (relation is string and (relation | trim | lower).startswith(('select', 'with'))) else relation -%}
 select
     {{ key }}, {{ rec }}, {{ frq }}, {{ mon }},

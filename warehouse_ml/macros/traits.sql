@@ -30,14 +30,6 @@
 {%- endif -%}
 {%- endmacro %}
 
-{% macro _tr_col(name) -%}
-{%- if name is string and name.replace('_', '').isalnum() and not name[:1].isdigit() -%}
-"{{ name }}"
-{%- else -%}
-{{ name }}
-{%- endif -%}
-{%- endmacro %}
-
 {#- Text type for property values: Redshift's bare VARCHAR is VARCHAR(256). -#}
 {% macro _tr_text() -%}
 {{ 'varchar(65535)' if sql_dialect == 'redshift' else 'varchar' }}
@@ -72,12 +64,12 @@ interval '{{ parts[0] }} {{ units[parts[1]] }}'
 {#- The condition of a trait (SQL), or '' when it reads every event. -#}
 {% macro _tr_cond(event=none, within=none, where=none, as_of=none, event_column='event', timestamp='timestamp') -%}
 {%- set conds = [] -%}
-{%- set ts = _tr_col(timestamp) -%}
+{%- set ts = quote_column(timestamp) -%}
 {%- if event is not none -%}
 {%- if event is string -%}
-{%- do conds.append(_tr_col(event_column) ~ ' = ' ~ _tr_lit(event)) -%}
+{%- do conds.append(quote_column(event_column) ~ ' = ' ~ _tr_lit(event)) -%}
 {%- else -%}
-{%- do conds.append(_tr_col(event_column) ~ ' in (' ~ _tr_list(event) ~ ')') -%}
+{%- do conds.append(quote_column(event_column) ~ ' in (' ~ _tr_list(event) ~ ')') -%}
 {%- endif -%}
 {%- endif -%}
 {%- set t = _tr_as_of(as_of) -%}
@@ -107,27 +99,27 @@ interval '{{ parts[0] }} {{ units[parts[1]] }}'
 
 {#- Property filters: SQL conditions for where=. -#}
 {% macro equals(column, value) -%}
-{%- if value is none -%}{{ _tr_col(column) }} is null{%- else -%}{{ _tr_col(column) }} = {{ _tr_lit(value) }}{%- endif -%}
+{%- if value is none -%}{{ quote_column(column) }} is null{%- else -%}{{ quote_column(column) }} = {{ _tr_lit(value) }}{%- endif -%}
 {%- endmacro %}
 
 {% macro one_of(column, values) -%}
-{{ _tr_col(column) }} in ({{ _tr_list(values) }})
+{{ quote_column(column) }} in ({{ _tr_list(values) }})
 {%- endmacro %}
 
 {% macro contains(column, text, case_sensitive=true) -%}
 {%- if case_sensitive -%}
-strpos({{ _tr_col(column) }}, {{ _tr_lit(text) }}) > 0
+strpos({{ quote_column(column) }}, {{ _tr_lit(text) }}) > 0
 {%- else -%}
-strpos(lower({{ _tr_col(column) }}), lower({{ _tr_lit(text) }})) > 0
+strpos(lower({{ quote_column(column) }}), lower({{ _tr_lit(text) }})) > 0
 {%- endif -%}
 {%- endmacro %}
 
 {% macro before(value, column='timestamp') -%}
-{{ _tr_col(column) }} < cast({{ _tr_lit(value | string) }} as timestamp)
+{{ quote_column(column) }} < cast({{ _tr_lit(value | string) }} as timestamp)
 {%- endmacro %}
 
 {% macro after(value, column='timestamp') -%}
-{{ _tr_col(column) }} >= cast({{ _tr_lit(value | string) }} as timestamp)
+{{ quote_column(column) }} >= cast({{ _tr_lit(value | string) }} as timestamp)
 {%- endmacro %}
 
 {#- Event Counter: how many matching events. -#}
@@ -143,7 +135,7 @@ strpos(lower({{ _tr_col(column) }}), lower({{ _tr_lit(text) }})) > 0
 {%- if f not in ['sum', 'avg', 'min', 'max', 'count'] -%}
 {{ exceptions.raise_compiler_error("aggregation fn='" ~ fn ~ "' is not one of sum, avg, min, max, count.") }}
 {%- endif -%}
-{%- set value = _tr_when(_tr_col(property), _tr_cond(event, within, where, as_of, event_column, timestamp)) -%}
+{%- set value = _tr_when(quote_column(property), _tr_cond(event, within, where, as_of, event_column, timestamp)) -%}
 {%- if f == 'avg' -%}avg(cast({{ value }} as double precision)){%- else -%}{{ f }}({{ value }}){%- endif -%}
 {%- endmacro %}
 
@@ -153,17 +145,17 @@ strpos(lower({{ _tr_col(column) }}), lower({{ _tr_lit(text) }})) > 0
     Ties at one timestamp take the smallest/largest value on both. -#}
 {% macro _tr_stamped(property, timestamp) -%}
 {%- if sql_dialect == 'redshift' -%}
-to_char(cast({{ _tr_col(timestamp) }} as timestamp), 'YYYY-MM-DD HH24:MI:SS.US') || cast({{ _tr_col(property) }} as {{ _tr_text() }})
+to_char(cast({{ quote_column(timestamp) }} as timestamp), 'YYYY-MM-DD HH24:MI:SS.US') || cast({{ quote_column(property) }} as {{ _tr_text() }})
 {%- else -%}
-strftime(cast({{ _tr_col(timestamp) }} as timestamp), '%Y-%m-%d %H:%M:%S.%f') || cast({{ _tr_col(property) }} as varchar)
+strftime(cast({{ quote_column(timestamp) }} as timestamp), '%Y-%m-%d %H:%M:%S.%f') || cast({{ quote_column(property) }} as varchar)
 {%- endif -%}
 {%- endmacro %}
 
 {% macro _tr_edge_value(agg, property, event, within, where, as_of, event_column, timestamp, cast) -%}
 {%- set cond = _tr_cond(event, within, where, as_of, event_column, timestamp) -%}
 {%- if output_dialect() == 'duckdb' -%}
-{%- set text = 'cast(' ~ _tr_col(property) ~ ' as ' ~ _tr_text() ~ ')' -%}
-{%- set value = 'arg_' ~ agg ~ '(' ~ _tr_when(text, cond) ~ ', (cast(' ~ _tr_col(timestamp) ~ ' as timestamp), ' ~ text ~ '))' -%}
+{%- set text = 'cast(' ~ quote_column(property) ~ ' as ' ~ _tr_text() ~ ')' -%}
+{%- set value = 'arg_' ~ agg ~ '(' ~ _tr_when(text, cond) ~ ', (cast(' ~ quote_column(timestamp) ~ ' as timestamp), ' ~ text ~ '))' -%}
 {%- else -%}
 {%- set value = 'substring(' ~ agg ~ '(' ~ _tr_when(_tr_stamped(property, timestamp), cond) ~ '), 27, 65535)' -%}
 {%- endif -%}
@@ -185,7 +177,7 @@ strftime(cast({{ _tr_col(timestamp) }} as timestamp), '%Y-%m-%d %H:%M:%S.%f') ||
     chr(30)/chr(31) and no delimiter, because sqlglot 30 mis-transpiles LISTAGG(DISTINCT x,
     ',') to DuckDB; the markers make both engines return the same string. -#}
 {% macro unique_list(property, event=none, within=none, where=none, as_of=none, event_column='event', timestamp='timestamp', separator=',') -%}
-{%- set value = _tr_when('cast(' ~ _tr_col(property) ~ ' as ' ~ _tr_text() ~ ')', _tr_cond(event, within, where, as_of, event_column, timestamp)) -%}
+{%- set value = _tr_when('cast(' ~ quote_column(property) ~ ' as ' ~ _tr_text() ~ ')', _tr_cond(event, within, where, as_of, event_column, timestamp)) -%}
 {%- if sql_dialect == 'redshift' -%}
 {%- set marked = 'chr(30) || ' ~ value ~ ' || chr(31)' -%}
 replace(replace(replace(replace(listagg(distinct {{ marked }}) within group (order by {{ marked }}), chr(31) || ',' || chr(30), chr(31) || chr(30)), chr(31) || chr(30), {{ _tr_lit(separator) }}), chr(30), ''), chr(31), '')
@@ -196,7 +188,7 @@ string_agg(distinct {{ value }}, {{ _tr_lit(separator) }} order by {{ value }})
 
 {#- Unique List Count: the number of distinct values. -#}
 {% macro unique_list_count(property, event=none, within=none, where=none, as_of=none, event_column='event', timestamp='timestamp') -%}
-count(distinct {{ _tr_when(_tr_col(property), _tr_cond(event, within, where, as_of, event_column, timestamp)) }})
+count(distinct {{ _tr_when(quote_column(property), _tr_cond(event, within, where, as_of, event_column, timestamp)) }})
 {%- endmacro %}
 
 {#- Most Frequent: a SELECT of (by, <name>, <name>_count) with each profile's most frequent
@@ -206,14 +198,14 @@ count(distinct {{ _tr_when(_tr_col(property), _tr_cond(event, within, where, as_
 {% macro most_frequent(relation, property, by='profile_id', event=none, within=none, where=none, as_of=none, event_column='event', timestamp='timestamp', min_count=2, name='most_frequent') -%}
 {%- set cond = _tr_cond(event, within, where, as_of, event_column, timestamp) -%}
 {%- set src = ('(' ~ relation ~ ')') if (relation is string and (relation | trim | lower).startswith(('select', 'with'))) else relation -%}
-select {{ _tr_col(by) }}, value as {{ _tr_col(name) }}, n as {{ _tr_col(name ~ '_count') }}
+select {{ quote_column(by) }}, value as {{ quote_column(name) }}, n as {{ quote_column(name ~ '_count') }}
 from (
-    select {{ _tr_col(by) }}, value, n, row_number() over (partition by {{ _tr_col(by) }} order by n desc, value) as rn
+    select {{ quote_column(by) }}, value, n, row_number() over (partition by {{ quote_column(by) }} order by n desc, value) as rn
     from (
-        select {{ _tr_col(by) }}, {{ _tr_col(property) }} as value, count(*) as n
+        select {{ quote_column(by) }}, {{ quote_column(property) }} as value, count(*) as n
         from {{ src }} as wml_src
-        where {{ _tr_col(property) }} is not null{% if cond != '' %} and {{ cond }}{% endif %}
-        group by {{ _tr_col(by) }}, {{ _tr_col(property) }}
+        where {{ quote_column(property) }} is not null{% if cond != '' %} and {{ cond }}{% endif %}
+        group by {{ quote_column(by) }}, {{ quote_column(property) }}
     ) as counts
     where n >= {{ min_count | int }}
 ) as ranked

@@ -175,12 +175,10 @@ def _preprocessors(
         raise p.src.error(
             offset, f"PREPROCESSORS is not valid JSON: {err.msg}", preprocessors.HINT
         ) from None
-    kmeans = c.word("MODEL_TYPE") == "KMEANS"
-    allowed = preprocessors.KMEANS_TRANSFORMERS if kmeans else preprocessors.TRANSFORMERS
-    problem = preprocessors.problem(value, allowed)
+    problem = preprocessors.problem(value, kmeans=c.word("MODEL_TYPE") == "KMEANS")
     if problem:
         raise p.error(token, f"invalid PREPROCESSORS: {problem}", preprocessors.HINT)
-    return [{"ColumnSet": g["ColumnSet"], "Transformers": g["Transformers"]} for g in value]
+    return [dict(group) for group in value]
 
 
 def listed(options: t.Sequence[str]) -> str:

@@ -80,12 +80,10 @@ def _preprocessors(
             value = json.loads(value)
         except json.JSONDecodeError as err:
             fail(f"preprocessors is not valid JSON: {err.msg}.", preprocessors.HINT)
-    kmeans = model_type is ModelType.KMEANS
-    allowed = preprocessors.KMEANS_TRANSFORMERS if kmeans else preprocessors.TRANSFORMERS
-    problem = preprocessors.problem(value, allowed)
+    problem = preprocessors.problem(value, kmeans=model_type is ModelType.KMEANS)
     if problem:
         fail(f"invalid preprocessors: {problem}.", preprocessors.HINT)
-    return [{"ColumnSet": g["ColumnSet"], "Transformers": g["Transformers"]} for g in value]
+    return [dict(group) for group in value]
 
 
 def _enum(kind: t.Any, value: t.Any, key: str, fail: t.Callable[[str, str], t.NoReturn]) -> t.Any:

@@ -61,8 +61,10 @@ HINT = (
 Group = dict[str, list[str]]
 
 
-def problem(value: t.Any, allowed: t.Sequence[str] = TRANSFORMERS) -> str | None:
-    """What is wrong with the shape of a PREPROCESSORS value, or None."""
+def problem(value: t.Any, *, kmeans: bool = False) -> str | None:
+    """What is wrong with the shape of a PREPROCESSORS value, or None. KMEANS takes only
+    the transformers Redshift allows it."""
+    allowed = KMEANS_TRANSFORMERS if kmeans else TRANSFORMERS
     if not isinstance(value, list):
         return f"expected a JSON list, got {type(value).__name__}"
     for n, group in enumerate(value, 1):

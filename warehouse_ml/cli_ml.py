@@ -85,6 +85,7 @@ def models(opts: Options, fmt: str) -> None:
             "score": (v.metrics or {}).get(v.objective or ""),
             "baseline": ((v.metrics or {}).get("baseline") or {}).get(v.objective or ""),
             "deployed": v.deployed,
+            "pinned": v.pinned,
             "created_at": str(v.created_at),
             "source": v.source,
         }
@@ -152,18 +153,18 @@ def show(opts: Options, name: str, version: int | None, fmt: str) -> None:
 )
 def deploy(opts: Options, name: str, version: int, mode: str | None) -> None:
     """Make VERSION the deployed version of model NAME."""
-    from warehouse_ml.ml import registry
-    from warehouse_ml.ml.materialize import after_deploy
+    from warehouse_ml.ml import serving
 
     session = _session(opts)
     try:
-        cursor = session.connection().cursor()
-        registry.set_deployed(cursor, name, version)
-        used = after_deploy(session, registry.get(cursor, name, version), mode)
+        served = serving.deploy(session.connection(), name, version, mode, pin=True)
     finally:
         session.close()
-    how = "a SQL macro" if used == "sql" else "an Arrow UDF"
-    opts.reporter().info(f"Model {name} version {version} is deployed, served as {how}.")
+    how = "a SQL macro" if served.deploy_mode == "sql" else "an Arrow UDF"
+    opts.reporter().info(
+        f"Model {name} version {version} is deployed, served as {how}; builds keep it "
+        "until its training data or query change."
+    )
 
 
 @main.command()

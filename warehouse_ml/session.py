@@ -12,7 +12,7 @@ from pathlib import Path
 
 from warehouse_ml import dialects, generic_tests
 from warehouse_ml.adapters import Adapter, make_adapter
-from warehouse_ml.errors import CompilationError
+from warehouse_ml.errors import CompilationError, ConfigError
 from warehouse_ml.graph import Graph
 from warehouse_ml.nodes import Node, NodeKind
 from warehouse_ml.profiles import Target, load_target
@@ -65,8 +65,17 @@ class Session:
         for node in self.nodes.values():
             if node.is_ml_model:
                 fn = str(node.config.get("function") or f"predict_{node.name}")
-                functions[fn] = node
-                functions[f"{fn}_prob"] = node
+                for name in (fn, f"{fn}_prob"):
+                    other = functions.get(name.lower())
+                    if other is not None and other.unique_id != node.unique_id:
+                        raise ConfigError(
+                            f"function '{name}' is declared by ML models '{other.name}' "
+                            f"({other.path}) and '{node.name}'; one function, one model.",
+                            path=node.path,
+                            node=node.name,
+                            hint=f"Set function='predict_{node.name}' (or another free name).",
+                        )
+                    functions[name.lower()] = node
         return functions
 
     def _add_function_dependencies(self) -> None:
@@ -136,9 +145,9 @@ class Session:
         finally:
             cursor.close()
         if has_models:  # onnxruntime is imported only when there is something to serve
-            from warehouse_ml.ml.functions import bind_deployed
+            from warehouse_ml.ml import serving
 
-            bind_deployed(con, self.warn)
+            serving.sync(con, writable=not getattr(self, "read_only", False), warn=self.warn)
 
     def explain_error(self, exc: BaseException) -> str:
         """One paragraph for a database error, naming a model function's expected arguments."""
@@ -146,6 +155,16 @@ class Session:
         if friendly:
             return friendly
         text = str(exc).strip() or type(exc).__name__
+        if "does not exist" in text and self._adapter is not None and self.adapter.dialect == "duckdb":
+            from warehouse_ml.ml import registry
+
+            cursor = self.adapter.connection.cursor()
+            try:
+                dropped = registry.explain_missing_function(cursor, text)
+            finally:
+                cursor.close()
+            if dropped:
+                return dropped
         if ("No function matches" in text or "does not support the supplied arguments" in text) and (
             self._functions_bound
         ):

@@ -75,43 +75,33 @@ def _create_model(
     messages: list[str],
     warn: t.Callable[[str], None] | None,
 ) -> pa.Table:
-    from warehouse_ml.ml.materialize import after_deploy, describe, train_and_register
+    from warehouse_ml.ml.materialize import describe, train_and_register
 
     spec = stmt.spec
-    spec.function = spec.function.split(".")[-1].strip('"')
+    spec.function = spec.function.split(".")[-1]
     spec.query = dialects.transpile(spec.query, read, session.adapter.dialect)
     for warning in stmt.warnings:
         (warn or messages.append)(warning)
-    cursor = session.adapter.connection.cursor()
-    try:
-        version = train_and_register(cursor, spec, source="create_model")
-    finally:
-        cursor.close()
     declared = stmt.declared_argument_types
-    if declared and len(declared) != len(version.features):
-        names = ", ".join(n for n, _ in version.features)
-        raise TrainingError(
-            f"FUNCTION {spec.function} declares {len(declared)} argument types but the query "
-            f"gives {len(version.features)} feature columns ({names}).",
-            hint="List one type per feature column, or leave the types out.",
-        )
-    if version.deployed:
-        after_deploy(session, version)
+
+    def check(version: registry.ModelVersion) -> None:
+        if declared and len(declared) != len(version.features):
+            names = ", ".join(n for n, _ in version.features)
+            raise TrainingError(
+                f"FUNCTION {spec.function} declares {len(declared)} argument types but the "
+                f"query gives {len(version.features)} feature columns ({names}).",
+                hint="List one type per feature column, or leave the types out.",
+            )
+
+    version = train_and_register(session, spec, source="create_model", check=check)
     messages.append(f"model {spec.name}: {describe(version)}; call it as {spec.function}(...)")
     return pa.table({"status": [f"model {spec.name} version {version.version} is READY"]})
 
 
 def _drop_model(con: t.Any, stmt: DropModel, messages: list[str]) -> pa.Table:
-    from warehouse_ml.ml.functions import unbind
+    from warehouse_ml.ml import serving
 
-    cursor = con.cursor()
-    try:
-        versions = registry.list_versions(cursor, stmt.name) if registry.exists(cursor) else []
-        removed = registry.drop(cursor, stmt.name, if_exists=stmt.if_exists)
-    finally:
-        cursor.close()
-    for fn in {v.function for v in versions}:
-        unbind(con, fn)
+    removed = serving.drop(con, stmt.name, if_exists=stmt.if_exists)
     messages.append(f"dropped model {stmt.name} ({removed} versions)")
     return pa.table({"status": [f"DROP MODEL {stmt.name}"]})
 
@@ -150,6 +140,7 @@ def show_model_fields(v: registry.ModelVersion) -> list[tuple[str, str]]:
         ("Creation Time", str(v.created_at)),
         ("Model State", "READY" if v.deployed else "READY (not deployed)"),
         ("Served As", _serving(v)),
+        ("Pinned", _pinned(v)),
         (f"validation:{key}", _fmt(metric)),
         (f"baseline:{key}", _fmt(baseline)),
         ("Estimated Cost", "0 (trained locally)"),
@@ -169,6 +160,12 @@ def show_model_fields(v: registry.ModelVersion) -> list[tuple[str, str]]:
     ]
     fields += [(f"{k} (ignored locally)", str(val)) for k, val in ignored.items()]
     return fields
+
+
+def _pinned(v: registry.ModelVersion) -> str:
+    if not v.pinned:
+        return "no"
+    return "yes, by wml deploy: builds keep this version until its training data or query change"
 
 
 def _serving(v: registry.ModelVersion) -> str:

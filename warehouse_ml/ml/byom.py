@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import typing as t
 from pathlib import Path
 
@@ -10,16 +9,9 @@ from warehouse_ml.errors import ConfigError
 from warehouse_ml.ml import registry
 from warehouse_ml.ml.scoring import OnnxScorer, describe_onnx
 
-_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-
 
 def import_onnx(session: t.Any, path: Path, name: str, function: str) -> registry.ModelVersion:
     """Check the file loads and scores, then add it as the model's next (deployed) version."""
-    if not _IDENT.match(function):
-        raise ConfigError(
-            f"function '{function}' is not a valid SQL function name.",
-            hint="Use letters, digits and _.",
-        )
     data = path.read_bytes()
     try:
         features = describe_onnx(data)
@@ -50,20 +42,6 @@ def import_onnx(session: t.Any, path: Path, name: str, function: str) -> registr
         onnx=data,
         source="import",
     )
-    con = session.connection()
-    cursor = con.cursor()
-    try:
-        cursor.execute("begin transaction")
-        registry.ensure(cursor)
-        registry.add_version(cursor, version, deploy=True)
-        cursor.execute("commit")
-    except BaseException:
-        cursor.execute("rollback")
-        raise
-    finally:
-        cursor.close()
-    version.deployed = True
-    from warehouse_ml.ml.materialize import after_deploy
+    from warehouse_ml.ml import serving
 
-    after_deploy(session, version)
-    return version
+    return serving.add(session.connection(), version, should_deploy=lambda _cursor: True)

@@ -80,31 +80,51 @@ def _return_type(arrow_type: pa.DataType) -> t.Any:
         con.close()
 
 
-def bind_version(con: duckdb.DuckDBPyConnection, version: registry.ModelVersion) -> Bound:
-    """Register one model version's functions on ``con`` (replacing older ones)."""
+@dataclasses.dataclass
+class Prepared:
+    """A version's Arrow UDFs, built and checked before anything is written."""
+
+    version: registry.ModelVersion
+    features: list[Feature]
+    outputs: list[tuple[str, t.Callable[..., pa.Array], t.Any]]  # (name, impl, return type)
+
+    @property
+    def names(self) -> list[str]:
+        return [name for name, _, _ in self.outputs]
+
+
+def prepare(version: registry.ModelVersion) -> Prepared:
+    """Load the ONNX graph and score one all-NULL row: a broken model fails here, early."""
     scorer = scorer_for(version)
-    arg_types = [_duck_type(f.sql_type) for f in scorer.features]
-    n = len(arg_types)
-    outputs: list[tuple[str, t.Callable[..., pa.Array], pa.DataType]] = []
-    sample = scorer.predict([pa.array([None], type=_arrow_type(f)) for f in scorer.features])
-    outputs.append((version.function, scorer.predict, sample.type))
+    null_row = [pa.array([None], type=_arrow_type(f)) for f in scorer.features]
+    outputs = [(version.function, scorer.predict, scorer.predict(null_row).type)]
     if scorer.classes is not None and version.problem_type != "clustering":
-        proba = scorer.predict_proba(
-            [pa.array([None], type=_arrow_type(f)) for f in scorer.features]
-        )
+        proba = scorer.predict_proba(null_row)
         outputs.append((f"{version.function}_prob", scorer.predict_proba, proba.type))
-    for fn_name, impl, arrow_type in outputs:
-        _remove(con, fn_name)
+    return Prepared(version, scorer.features, [(n, f, _return_type(ty)) for n, f, ty in outputs])
+
+
+def register(con: duckdb.DuckDBPyConnection, prepared: Prepared) -> Bound:
+    """Register prepared UDFs on ``con`` (replacing this process's older ones)."""
+    arg_types = [_duck_type(f.sql_type) for f in prepared.features]
+    for fn_name, impl, return_type in prepared.outputs:
+        remove(con, fn_name)
         con.create_function(
             fn_name,
-            _with_arity(impl, n),
+            _with_arity(impl, len(arg_types)),
             arg_types,
-            _return_type(arrow_type),
+            return_type,
             type="arrow",
             null_handling="special",
             side_effects=False,
         )
-    return Bound(version.name, version.version, version.function, scorer.features)
+    v = prepared.version
+    return Bound(v.name, v.version, v.function, prepared.features)
+
+
+def bind_version(con: duckdb.DuckDBPyConnection, version: registry.ModelVersion) -> Bound:
+    """Register one model version's functions on ``con`` (replacing older ones)."""
+    return register(con, prepare(version))
 
 
 def _arrow_type(feature: Feature) -> pa.DataType:
@@ -116,34 +136,9 @@ def _arrow_type(feature: Feature) -> pa.DataType:
     }[feature.sql_type]
 
 
-def _remove(con: duckdb.DuckDBPyConnection, name: str) -> None:
+def remove(con: duckdb.DuckDBPyConnection, name: str) -> None:
     with contextlib.suppress(duckdb.Error):  # not registered on this connection yet
         con.remove_function(name)
-
-
-def bind_deployed(
-    con: duckdb.DuckDBPyConnection, warn: t.Callable[[str], None] | None = None
-) -> list[Bound]:
-    """Register every deployed model; a broken one is reported and skipped, others still bind."""
-    bound: list[Bound] = []
-    cursor = con.cursor()
-    try:
-        versions = registry.deployed_versions(cursor)
-    finally:
-        cursor.close()
-    for version in versions:
-        if version.deploy_mode == "sql":
-            continue  # installed as a persistent macro; nothing to register per connection
-        try:
-            bound.append(bind_version(con, version))
-        except Exception as exc:  # corrupted ONNX bytes, missing op...: that model only
-            if warn:
-                warn(
-                    f"model '{version.name}' version {version.version} could not be loaded "
-                    f"({str(exc).splitlines()[0][:200]}); its function {version.function}() is "
-                    f"unavailable. Retrain it or deploy another version (wml deploy)."
-                )
-    return bound
 
 
 def explain_call_error(con: duckdb.DuckDBPyConnection, message: str) -> str | None:
@@ -171,4 +166,4 @@ def explain_call_error(con: duckdb.DuckDBPyConnection, message: str) -> str | No
 def unbind(con: duckdb.DuckDBPyConnection, function: str) -> None:
     """Remove a model's functions from ``con`` (after DROP MODEL)."""
     for name in (function, f"{function}_prob"):
-        _remove(con, name)
+        remove(con, name)

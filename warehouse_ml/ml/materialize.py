@@ -9,18 +9,16 @@ from __future__ import annotations
 
 import json
 import re
-import threading
 import typing as t
 
 from warehouse_ml import materializations
 from warehouse_ml.errors import ConfigError
 from warehouse_ml.materializations import BuildContext, BuildResult
-from warehouse_ml.ml import preprocessors, registry
+from warehouse_ml.ml import preprocessors, registry, serving
 from warehouse_ml.ml.spec import ModelType, ProblemType, SplitSpec, TrainingSpec
 from warehouse_ml.nodes import Node
 
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_REGISTRY_LOCK = threading.Lock()
 AUTO_DEPLOY = ("most_recent", "best_score", "never")
 
 
@@ -172,33 +170,50 @@ def version_from_trained(
 
 
 def train_and_register(
-    cursor: t.Any,
+    session: t.Any,
     spec: TrainingSpec,
     *,
     source: str,
     deploy_policy: str = "most_recent",
     data_fingerprint: str | None = None,
+    requested: str | None = None,
+    check: t.Callable[[registry.ModelVersion], None] | None = None,
+    keep_pin: bool = False,
 ) -> registry.ModelVersion:
-    """Train on the query's result, then add a registry version (deployed per the policy)."""
+    """Train on the query's result, then add a registry version (deployed per the policy).
+
+    ``check`` may refuse the trained version before anything is written; ``keep_pin``
+    keeps a version pinned by ``wml deploy`` serving (a forced retrain on unchanged data).
+
+    The new row, the deployed flag and the serving form change in one transaction
+    (serving.add): a failure anywhere leaves the previous version serving.
+    """
     from warehouse_ml.ml.trainer import train
 
-    table = cursor.sql(spec.query).to_arrow_table()
+    con = session.adapter.connection
+    cursor = con.cursor()
+    try:
+        serving.check_function(cursor, spec.name, spec.function)  # before minutes of training
+        table = cursor.sql(spec.query).to_arrow_table()
+    finally:
+        cursor.close()
     trained = train(table, spec)
     version = version_from_trained(trained, source=source, data_fingerprint=data_fingerprint)
-    # Parallel builds train concurrently but write the registry one at a time: DuckDB
-    # reports concurrent catalog changes (CREATE SCHEMA ...) as write-write conflicts.
-    with _REGISTRY_LOCK:
-        registry.ensure(cursor)
-        cursor.execute("begin transaction")
-        try:
-            deploy = _should_deploy(cursor, version, deploy_policy)
-            registry.add_version(cursor, version, deploy=deploy)
-            cursor.execute("commit")
-        except BaseException:
-            cursor.execute("rollback")
-            raise
-    version.deployed = deploy
-    return version
+    version.settings["deploy_requested"] = requested or "auto"
+    if check is not None:
+        check(version)
+
+    def decide(cur: t.Any) -> bool:
+        if keep_pin and _pinned(cur, spec.name):
+            return False  # a version chosen with `wml deploy` keeps serving
+        return _should_deploy(cur, version, deploy_policy)
+
+    return serving.add(con, version, should_deploy=decide, requested=requested)
+
+
+def _pinned(cursor: t.Any, name: str) -> registry.ModelVersion | None:
+    pinned = [v for v in registry.list_versions(cursor, name) if v.deployed and v.pinned]
+    return pinned[0] if pinned else None
 
 
 def _should_deploy(cursor: t.Any, new: registry.ModelVersion, policy: str) -> bool:
@@ -218,22 +233,6 @@ def _should_deploy(cursor: t.Any, new: registry.ModelVersion, policy: str) -> bo
     return new_score < old_score if lower_better else new_score > old_score
 
 
-def after_deploy(
-    session: t.Any, version: registry.ModelVersion, requested: str | None = None
-) -> str:
-    """Serve a newly deployed version: a persistent SQL macro or a Python UDF (see portable)."""
-    from warehouse_ml.ml import portable
-
-    requested = requested or (version.settings or {}).get("deploy_requested") or "auto"
-    con = session.adapter.connection
-    with _REGISTRY_LOCK:
-        cursor = con.cursor()
-        try:
-            return portable.deploy_duckdb(cursor, con, version, requested)
-        finally:
-            cursor.close()
-
-
 def build_ml_model(ctx: BuildContext) -> BuildResult:
     node, cursor = ctx.node, ctx.cursor
     session = ctx.extras["session"]
@@ -249,22 +248,60 @@ def build_ml_model(ctx: BuildContext) -> BuildResult:
         )
     print_ = fingerprint(cursor, query, spec)
     requested = str(node.config.get("deploy") or "auto")
-    if not ctx.full_refresh and registry.exists(cursor):
-        for old in registry.list_versions(cursor, spec.name):
-            if old.deployed and old.data_fingerprint == print_:
-                if (old.settings or {}).get("deploy_requested") != requested:
-                    after_deploy(session, old, requested)  # only the serving form changed
-                return BuildResult(
-                    old.rows_train,
-                    f"up to date: version {old.version} already "
-                    "trained on the same data and settings (--full-refresh retrains)",
-                )
+    if not ctx.full_refresh:
+        current = _up_to_date(session, spec.name, print_, requested)
+        if current is not None:
+            return current
     version = train_and_register(
-        cursor, spec, source="config", deploy_policy=policy, data_fingerprint=print_
+        session, spec, source="config", deploy_policy=policy, data_fingerprint=print_,
+        requested=requested, keep_pin=_trained_on(session, spec.name, print_),
     )
-    if version.deployed:
-        after_deploy(session, version, str(node.config.get("deploy") or "auto"))
-    return BuildResult(version.rows_train, describe(version))
+    message = describe(version)
+    pinned = None if version.deployed else _pinned(cursor, spec.name)
+    if pinned is not None:
+        message += (
+            f"; version {pinned.version} stays deployed (pinned by wml deploy; "
+            f"wml deploy {spec.name} --version {version.version} serves the new one)"
+        )
+    return BuildResult(version.rows_train, message)
+
+
+def _trained_on(session: t.Any, name: str, print_: str) -> bool:
+    """Whether some version was trained on exactly this data and these settings."""
+    cursor = session.adapter.connection.cursor()
+    try:
+        return any(v.data_fingerprint == print_ for v in registry.list_versions(cursor, name))
+    finally:
+        cursor.close()
+
+
+def _up_to_date(session: t.Any, name: str, print_: str, requested: str) -> BuildResult | None:
+    """A result when nothing needs training: same data and settings, or a pin that holds."""
+    con = session.adapter.connection
+    cursor = con.cursor()
+    try:
+        versions = registry.list_versions(cursor, name) if registry.exists(cursor) else []
+    finally:
+        cursor.close()
+    deployed = next((v for v in versions if v.deployed), None)
+    if deployed is None:
+        return None
+    if deployed.pinned and any(v.data_fingerprint == print_ for v in versions):
+        return BuildResult(
+            deployed.rows_train,
+            f"up to date: version {deployed.version} is pinned by wml deploy and the training "
+            "data and settings have not changed since (wml deploy moves it)",
+        )
+    if deployed.data_fingerprint != print_:
+        return None
+    if (deployed.settings or {}).get("deploy_requested") != requested:
+        # Only the serving form changed: redeploy the same version in the new form.
+        serving.deploy(con, name, deployed.version, requested, pin=deployed.pinned)
+    return BuildResult(
+        deployed.rows_train,
+        f"up to date: version {deployed.version} already "
+        "trained on the same data and settings (--full-refresh retrains)",
+    )
 
 
 def describe(version: registry.ModelVersion) -> str:

@@ -14,7 +14,6 @@ says why.
 
 from __future__ import annotations
 
-import json
 import typing as t
 
 from warehouse_ml.errors import CompilationError
@@ -62,29 +61,3 @@ def choose(
         return "udf", [], reason
     nodes = compiled[0][1].node_count
     return "sql", compiled, f"compiled to {nodes} expression nodes, {splits} tree splits"
-
-
-def deploy_duckdb(cursor: t.Any, con: t.Any, version: registry.ModelVersion, requested: str) -> str:
-    """Install ``version`` on a DuckDB database; returns the mode used and records it."""
-    from warehouse_ml.ml import functions
-    from warehouse_ml.sqlcompile import ddl
-
-    mode, compiled, note = choose(requested, version)
-    names = [version.function, f"{version.function}_prob"]
-    if mode == "sql":
-        for name in names:
-            functions.unbind(con, name)  # a Python UDF of the same name would shadow the macro
-        for name, model in compiled:
-            cursor.execute(ddl(model, name, "duckdb"))
-    else:
-        for name in names:
-            cursor.execute(f'drop macro if exists "{name}"')
-        functions.bind_version(con, version)
-    settings = dict(version.settings or {})
-    settings.update(deploy_requested=requested, deploy_note=note)
-    cursor.execute(
-        f"update {registry.TABLE} set deploy_mode = ?, settings = ? where name = ? and version = ?",
-        [mode, json.dumps(settings, default=str), version.name, version.version],
-    )
-    version.deploy_mode, version.settings = mode, settings
-    return mode

@@ -11,6 +11,7 @@ import dataclasses
 import datetime as dt
 import hashlib
 import json
+import re
 import typing as t
 
 from warehouse_ml.errors import ModelNotFoundError
@@ -43,7 +44,11 @@ _COLUMNS: list[tuple[str, str]] = [
     ("deploy_mode", "VARCHAR"),  # 'udf' | 'sql' (portable macro)
     ("created_at", "TIMESTAMP"),
     ("deployed", "BOOLEAN"),
+    ("pinned", "BOOLEAN"),  # deployed by `wml deploy`: builds keep it until the data change
 ]
+# Columns added after the first release: ensure() adds them to an older registry.
+_ADDED = ("pinned",)
+DROPPED = f"{SCHEMA}.dropped_models"  # tombstones, so a view calling a dropped model says so
 _JSON = ("features", "classes", "metrics", "leaderboard", "feature_importance", "settings")
 
 
@@ -74,6 +79,7 @@ class ModelVersion:
     deploy_mode: str = "udf"
     created_at: dt.datetime | None = None
     deployed: bool = False
+    pinned: bool = False
 
     def summary(self) -> dict[str, t.Any]:
         """What ``wml show --format json`` prints (everything but the ONNX bytes)."""
@@ -88,17 +94,37 @@ def query_hash(sql: str) -> str:
 
 
 def ensure(cursor: t.Any) -> None:
+    """Create the registry (or add the columns a newer wml needs to an older one)."""
     cursor.execute(f"create schema if not exists {SCHEMA}")
     cols = ", ".join(f"{name} {kind}" for name, kind in _COLUMNS)
     cursor.execute(f"create table if not exists {TABLE} ({cols}, primary key (name, version))")
+    present = _present(cursor)
+    for name, kind in _COLUMNS:
+        if name in _ADDED and name not in present:
+            cursor.execute(f"alter table {TABLE} add column {name} {kind}")
+    cursor.execute(
+        f"create table if not exists {DROPPED} (name VARCHAR NOT NULL, function VARCHAR NOT NULL, "
+        "versions INTEGER, dropped_at TIMESTAMP)"
+    )
+
+
+def _present(cursor: t.Any) -> set[str]:
+    rows = cursor.execute(
+        "select column_name from information_schema.columns "
+        "where table_schema = ? and table_name = 'models'",
+        [SCHEMA],
+    ).fetchall()
+    return {r[0] for r in rows}
+
+
+def _select_list(cursor: t.Any) -> str:
+    """The registry's columns, NULL for those an older registry lacks (read-only opens)."""
+    present = _present(cursor)
+    return ", ".join(n if n in present else f"null as {n}" for n, _ in _COLUMNS)
 
 
 def exists(cursor: t.Any) -> bool:
-    rows = cursor.execute(
-        "select 1 from information_schema.tables where table_schema = ? and table_name = 'models'",
-        [SCHEMA],
-    ).fetchall()
-    return bool(rows)
+    return _table_exists(cursor, "models")
 
 
 def add_version(cursor: t.Any, version: ModelVersion, *, deploy: bool) -> int:
@@ -116,16 +142,24 @@ def add_version(cursor: t.Any, version: ModelVersion, *, deploy: bool) -> int:
     version.deployed = False
     values = [_encode(name, getattr(version, name)) for name, _ in _COLUMNS]
     marks = ", ".join("?" for _ in _COLUMNS)
-    cursor.execute(f"insert into {TABLE} values ({marks})", values)
+    names = ", ".join(name for name, _ in _COLUMNS)
+    cursor.execute(f"insert into {TABLE} ({names}) values ({marks})", values)
     if deploy:
         set_deployed(cursor, version.name, version.version)
     return version.version
 
 
-def set_deployed(cursor: t.Any, name: str, version: int) -> None:
-    """Make ``version`` the one that serves; every other version of the model stops."""
+def set_deployed(cursor: t.Any, name: str, version: int, *, pinned: bool = False) -> None:
+    """Make ``version`` the one that serves; every other version of the model stops.
+
+    ``pinned`` marks a choice made by hand (``wml deploy``) that builds must keep.
+    """
     get(cursor, name, version)  # raises a clear error for an unknown model or version
-    cursor.execute(f"update {TABLE} set deployed = (version = ?) where name = ?", [version, name])
+    cursor.execute(
+        f"update {TABLE} set deployed = (version = ?), pinned = (version = ? and ?) "
+        "where name = ?",
+        [version, version, pinned, name],
+    )
 
 
 def get(cursor: t.Any, name: str, version: int | None = None) -> ModelVersion:
@@ -135,7 +169,7 @@ def get(cursor: t.Any, name: str, version: int | None = None) -> ModelVersion:
             f"model '{name}' does not exist: no model has been trained yet.",
             hint="Train one with `wml build` or CREATE MODEL.",
         )
-    cols = ", ".join(name for name, _ in _COLUMNS)
+    cols = _select_list(cursor)
     if version is None:
         sql = f"select {cols} from {TABLE} where name = ? order by deployed desc, version desc limit 1"
         rows = cursor.execute(sql, [name]).fetchall()
@@ -166,6 +200,58 @@ def _missing(cursor: t.Any, name: str, version: int | None) -> str:
     return f"model '{name}' has no version {version} (versions: {versions})."
 
 
+def function_owner(cursor: t.Any, function: str) -> str | None:
+    """The model whose functions (``f`` or ``f_prob``, any version) include ``function``."""
+    if not exists(cursor):
+        return None
+    rows = cursor.execute(
+        f"select name from {TABLE} where lower(?) in (lower(function), lower(function) || '_prob') "
+        "order by version desc limit 1",
+        [function],
+    ).fetchall()
+    return rows[0][0] if rows else None
+
+
+def dropped_with(cursor: t.Any, function: str) -> tuple[str, t.Any] | None:
+    """(model, dropped_at) of the dropped model that owned ``function``, if any."""
+    if not _table_exists(cursor, "dropped_models"):
+        return None
+    rows = cursor.execute(
+        f"select name, dropped_at from {DROPPED} "
+        "where lower(?) in (lower(function), lower(function) || '_prob') "
+        "order by dropped_at desc limit 1",
+        [function],
+    ).fetchall()
+    return (rows[0][0], rows[0][1]) if rows else None
+
+
+_MISSING_FUNCTION = re.compile(r"(?:Scalar Function|Macro Function|Function) with name (\w+) does not exist", re.I)
+
+
+def explain_missing_function(cursor: t.Any, message: str) -> str | None:
+    """For DuckDB's 'Function with name f does not exist': name the model that was dropped."""
+    match = _MISSING_FUNCTION.search(message)
+    if not match:
+        return None
+    found = dropped_with(cursor, match.group(1))
+    if found is None or function_owner(cursor, match.group(1)) is not None:
+        return None
+    model, when = found
+    return (
+        f"{match.group(1)}() was the function of model '{model}', dropped with DROP MODEL at "
+        f"{when:%Y-%m-%d %H:%M:%S} UTC; anything that calls it (a view, a model) fails until "
+        f"the model is trained again (wml build, CREATE MODEL) or the call is removed."
+    )
+
+
+def _table_exists(cursor: t.Any, table: str) -> bool:
+    rows = cursor.execute(
+        "select 1 from information_schema.tables where table_schema = ? and table_name = ?",
+        [SCHEMA, table],
+    ).fetchall()
+    return bool(rows)
+
+
 def find_by_function(cursor: t.Any, function: str) -> ModelVersion | None:
     if not exists(cursor):
         return None
@@ -179,7 +265,7 @@ def find_by_function(cursor: t.Any, function: str) -> ModelVersion | None:
 def list_versions(cursor: t.Any, name: str | None = None) -> list[ModelVersion]:
     if not exists(cursor):
         return []
-    cols = ", ".join(n for n, _ in _COLUMNS)
+    cols = _select_list(cursor)
     where, params = ("where name = ?", [name]) if name else ("", [])
     rows = cursor.execute(
         f"select {cols} from {TABLE} {where} order by name, version", params
@@ -197,8 +283,16 @@ def drop(cursor: t.Any, name: str, if_exists: bool = False) -> int:
         get(cursor, name)
     if not exists(cursor):
         return 0
+    rows = cursor.execute(
+        f"select distinct function from {TABLE} where name = ?", [name]
+    ).fetchall()
     n = cursor.execute(f"select count(*) from {TABLE} where name = ?", [name]).fetchall()[0][0]
     cursor.execute(f"delete from {TABLE} where name = ?", [name])
+    if n:
+        ensure(cursor)
+        now = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+        for (function,) in rows:
+            cursor.execute(f"insert into {DROPPED} values (?, ?, ?, ?)", [name, function, n, now])
     return int(n)
 
 
@@ -214,4 +308,5 @@ def _decode(row: tuple) -> ModelVersion:
         values[name] = json.loads(value) if name in _JSON and value is not None else value
     values["onnx"] = bytes(values["onnx"]) if values["onnx"] is not None else b""
     values["deployed"] = bool(values["deployed"])
+    values["pinned"] = bool(values["pinned"])
     return ModelVersion(**values)

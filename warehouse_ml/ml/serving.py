@@ -1,0 +1,378 @@
+"""Serving: which version answers a model's SQL functions, kept equal to the registry.
+
+The registry's deployed row is the one truth; this module makes the database file and this
+process agree with it:
+
+- SQL form: the persistent macros ``f`` / ``f_prob`` are created, replaced or dropped in the
+  same transaction that moves the deployed flag, so a crash leaves the old pair or the new
+  one, never a mix. Each macro carries the comment ``wml:<model>:<version>``, which is how
+  :func:`sync` tells whose macro it is and whether it is current.
+- UDF form: that transaction drops the model's macros; the Arrow UDFs are registered on the
+  connection after the commit, and every connection wml opens binds them from the registry
+  (:func:`sync`), so a process that dies right after the commit serves the new version in
+  the next one.
+
+A Python UDF lives in DuckDB's system catalog, where ``DROP MACRO IF EXISTS f`` fails
+("Cannot drop internal catalog entry"); macros are therefore dropped by their qualified
+name and only when the database holds one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import re
+import threading
+import typing as t
+
+from warehouse_ml.errors import ConfigError
+from warehouse_ml.ml import functions, portable, registry
+from warehouse_ml.render import quote
+
+# Registry writes are serialized within a process: parallel build threads train at once,
+# and DuckDB reports concurrent catalog changes as write-write conflicts.
+LOCK = threading.RLock()
+_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+NAME_RULE = (
+    "A model function name is a plain SQL identifier (letters, digits and _, not starting "
+    "with a digit, no quotes), so every client can call it unquoted."
+)
+
+
+@dataclasses.dataclass
+class _Macro:
+    qualified: str
+    comment: str | None
+
+
+@dataclasses.dataclass
+class Plan:
+    """How a version will serve, worked out before anything is written."""
+
+    version: registry.ModelVersion
+    requested: str
+    mode: str
+    note: str
+    compiled: list[tuple[str, t.Any]]
+    prepared: functions.Prepared | None
+
+
+def names_of(version: registry.ModelVersion | None) -> list[str]:
+    """Every function name a version can own (the ``_prob`` twin too)."""
+    return [] if version is None else [version.function, f"{version.function}_prob"]
+
+
+def comment_for(version: registry.ModelVersion) -> str:
+    return f"wml:{version.name}:{version.version}"
+
+
+def plan(version: registry.ModelVersion, requested: str | None = None) -> Plan:
+    """Compile (SQL form) or load (UDF form) ``version``; raises before any write."""
+    requested = requested or (version.settings or {}).get("deploy_requested") or "auto"
+    mode, compiled, note = portable.choose(requested, version)
+    prepared = functions.prepare(version) if mode == "udf" else None
+    return Plan(version, requested, mode, note, compiled, prepared)
+
+
+# -- names -------------------------------------------------------------------------------
+def check_function(cursor: t.Any, model: str, function: str) -> None:
+    """Refuse a function name that would shadow a built-in, a macro or another model's."""
+    if not _IDENT.match(function):
+        raise ConfigError(
+            f"model '{model}': function name {function!r} is not allowed.", hint=NAME_RULE
+        )
+    if function.lower() in _reserved(cursor):
+        raise ConfigError(
+            f"model '{model}': function name '{function}' is a reserved SQL keyword.",
+            hint=f"Pick another name, e.g. predict_{model}.",
+        )
+    macros = _macros(cursor)
+    for name in names_of_function(function):
+        owner = registry.function_owner(cursor, name)
+        if owner is not None and owner != model:
+            raise ConfigError(
+                f"model '{model}': function '{name}' belongs to model '{owner}'; two models "
+                "cannot serve one function.",
+                hint=f"Pick another name (e.g. predict_{model}), or DROP MODEL {owner} first.",
+            )
+        if owner is None and name.lower() in _builtins(cursor):
+            raise ConfigError(
+                f"model '{model}': function '{name}' is a DuckDB built-in function; a model "
+                "must never replace it.",
+                hint=f"Pick another name, e.g. predict_{model}.",
+            )
+        macro = macros.get(name.lower())
+        ours = macro is not None and (macro.comment or "").startswith(f"wml:{model}:")
+        if macro is not None and owner is None and not ours:
+            raise ConfigError(
+                f"model '{model}': the database already has a macro '{name}' that no model "
+                "created; a model will not replace it.",
+                hint=f"Pick another name (e.g. predict_{model}), or drop that macro first.",
+            )
+
+
+def names_of_function(function: str) -> list[str]:
+    return [function, f"{function}_prob"]
+
+
+_BUILTINS: set[str] | None = None
+
+
+def _builtins(cursor: t.Any) -> set[str]:
+    """DuckDB's own functions: a fresh in-memory database's, plus loaded extensions'."""
+    global _BUILTINS
+    if _BUILTINS is None:
+        import duckdb
+
+        con = duckdb.connect()
+        try:
+            rows = con.execute("select distinct lower(function_name) from duckdb_functions()")
+            _BUILTINS = {r[0] for r in rows.fetchall()}
+        finally:
+            con.close()
+    loaded = cursor.execute(
+        "select distinct lower(function_name) from duckdb_functions() where internal "
+        "and database_name = 'system' and function_type <> 'macro'"
+    ).fetchall()
+    # Our own Arrow UDFs are internal too; the caller checks ownership before this.
+    return _BUILTINS | {r[0] for r in loaded}
+
+
+def _reserved(cursor: t.Any) -> set[str]:
+    rows = cursor.execute(
+        "select keyword_name from duckdb_keywords() where keyword_category = 'reserved'"
+    ).fetchall()
+    return {r[0].lower() for r in rows}
+
+
+def _macros(cursor: t.Any) -> dict[str, _Macro]:
+    """Scalar macros stored in the database's default schema, by lower-case name."""
+    rows = cursor.execute(
+        "select function_name, database_name, schema_name, comment from duckdb_functions() "
+        "where function_type = 'macro' and not internal "
+        "and database_name = current_database() and schema_name = current_schema()"
+    ).fetchall()
+    return {
+        name.lower(): _Macro(f"{quote(db)}.{quote(schema)}.{quote(name)}", comment)
+        for name, db, schema, comment in rows
+    }
+
+
+# -- writes (inside the caller's transaction) --------------------------------------------
+def _install(cursor: t.Any, p: Plan, previous: registry.ModelVersion | None) -> None:
+    """Macros and the registry's serving columns for ``p``; the caller commits."""
+    from warehouse_ml.sqlcompile import ddl
+
+    v = p.version
+    macros = _macros(cursor)
+    wanted = {name.lower() for name, _ in p.compiled}
+    for name in {*names_of(v), *names_of(previous)}:
+        macro = macros.get(name.lower())
+        if macro is not None and name.lower() not in wanted:
+            cursor.execute(f"drop macro {macro.qualified}")
+    for name, model in p.compiled:
+        cursor.execute(ddl(model, name, "duckdb"))
+        literal = comment_for(v).replace("'", "''")
+        cursor.execute(f"comment on macro {quote(name)} is '{literal}'")
+    settings = dict(v.settings or {})
+    settings.update(deploy_requested=p.requested, deploy_note=p.note)
+    cursor.execute(
+        f"update {registry.TABLE} set deploy_mode = ?, settings = ? where name = ? and version = ?",
+        [p.mode, json.dumps(settings, default=str), v.name, v.version],
+    )
+    v.deploy_mode, v.settings = p.mode, settings
+
+
+def _finish(con: t.Any, p: Plan | None, stale: t.Iterable[str]) -> None:
+    """After the commit: this process's UDFs follow what was committed."""
+    for name in stale:
+        functions.remove(con, name)
+    if p is not None and p.prepared is not None:
+        functions.register(con, p.prepared)
+
+
+def _deployed(cursor: t.Any, name: str) -> registry.ModelVersion | None:
+    current = [v for v in registry.list_versions(cursor, name) if v.deployed]
+    return current[0] if current else None
+
+
+@contextlib.contextmanager
+def _transaction(con: t.Any) -> t.Iterator[t.Any]:
+    """One registry transaction at a time in this process; rolled back on any error."""
+    with LOCK:
+        cursor = con.cursor()
+        try:
+            cursor.execute("begin transaction")
+            try:
+                yield cursor
+            except BaseException:
+                cursor.execute("rollback")
+                raise
+            cursor.execute("commit")
+        finally:
+            cursor.close()
+
+
+# -- commands ----------------------------------------------------------------------------
+def deploy(
+    con: t.Any, name: str, version: int, requested: str | None = None, *, pin: bool = False
+) -> registry.ModelVersion:
+    """Serve ``version`` of ``name``: flag, macros and serving form in one transaction."""
+    cursor = con.cursor()
+    try:
+        target = registry.get(cursor, name, version)
+    finally:
+        cursor.close()
+    p = plan(target, requested)
+    with _transaction(con) as cur:
+        previous = _deployed(cur, name)
+        registry.set_deployed(cur, name, version, pinned=pin)
+        _install(cur, p, previous)
+    _finish(con, p, {*names_of(previous), *names_of(target)})
+    target.deployed, target.pinned = True, pin
+    return target
+
+
+def add(
+    con: t.Any,
+    version: registry.ModelVersion,
+    *,
+    should_deploy: t.Callable[[t.Any], bool],
+    requested: str | None = None,
+) -> registry.ModelVersion:
+    """Register a new version and, if ``should_deploy`` says so, serve it: one transaction."""
+    with LOCK:
+        cursor = con.cursor()
+        try:
+            check_function(cursor, version.name, version.function)
+            deploy_it = should_deploy(cursor)
+        finally:
+            cursor.close()
+    p = plan(version, requested) if deploy_it else None
+    with _transaction(con) as cur:
+        registry.ensure(cur)
+        check_function(cur, version.name, version.function)
+        previous = _deployed(cur, version.name)
+        registry.add_version(cur, version, deploy=False)
+        if p is not None:
+            registry.set_deployed(cur, version.name, version.version)
+            _install(cur, p, previous)
+    if p is not None:
+        _finish(con, p, {*names_of(previous), *names_of(version)})
+    version.deployed = p is not None
+    return version
+
+
+def drop(con: t.Any, name: str, *, if_exists: bool = False) -> int:
+    """DROP MODEL: registry rows, stored macros and this process's UDFs, all at once."""
+    with _transaction(con) as cur:
+        versions = registry.list_versions(cur, name)
+        removed = registry.drop(cur, name, if_exists=if_exists)
+        macros = _macros(cur)
+        stale = {n for v in versions for n in names_of(v)}
+        for fn in stale:
+            if fn.lower() in macros:
+                cur.execute(f"drop macro {macros[fn.lower()].qualified}")
+    _finish(con, None, stale)
+    return removed
+
+
+# -- reconcile on open -------------------------------------------------------------------
+def sync(
+    con: t.Any, *, writable: bool = True, warn: t.Callable[[str], None] | None = None
+) -> list[functions.Bound]:
+    """Make the database's macros and this connection's UDFs match the registry.
+
+    A repair (a macro left by a crash, a macro of a version no longer deployed) is applied
+    in one transaction when the database is writable, and reported otherwise. Every
+    deployed UDF-form model is then registered on ``con``; a broken one is reported and
+    skipped, so the others still serve.
+    """
+    say = warn or (lambda _message: None)
+    cursor = con.cursor()
+    try:
+        deployed = registry.deployed_versions(cursor)
+        owned = _owned_names(cursor)
+        drops, installs = _repairs(deployed, _macros(cursor), owned)
+    finally:
+        cursor.close()
+    if drops or installs:
+        _repair(con, drops, installs, writable, say)
+    bound: list[functions.Bound] = []
+    for version in deployed:
+        if version.deploy_mode == "sql":
+            continue
+        try:
+            bound.append(functions.bind_version(con, version))
+        except Exception as exc:  # corrupted ONNX bytes, a leftover macro...: that model only
+            say(
+                f"model '{version.name}' version {version.version} could not be loaded "
+                f"({str(exc).splitlines()[0][:200]}); its function {version.function}() is "
+                "unavailable. Retrain it or deploy another version (wml deploy)."
+            )
+    return bound
+
+
+def _owned_names(cursor: t.Any) -> set[str]:
+    if not registry.exists(cursor):
+        return set()
+    rows = cursor.execute(f"select distinct lower(function) from {registry.TABLE}").fetchall()
+    return {n for (fn,) in rows for n in names_of_function(fn)}
+
+
+def _repairs(
+    deployed: list[registry.ModelVersion], macros: dict[str, _Macro], owned: set[str]
+) -> tuple[list[_Macro], list[registry.ModelVersion]]:
+    """(macros to drop, SQL-form versions to reinstall) for the registry's truth."""
+    expected: dict[str, str] = {}  # macro name -> comment it must carry
+    installs = []
+    for v in deployed:
+        if v.deploy_mode != "sql":
+            continue
+        names = [v.function] + ([f"{v.function}_prob"] if v.problem_type == "binary_classification" else [])
+        for name in names:
+            expected[name.lower()] = comment_for(v)
+        if any((macros.get(n.lower()) or _Macro("", None)).comment != comment_for(v) for n in names):
+            installs.append(v)
+    drops = [
+        macro
+        for name, macro in macros.items()
+        if name not in expected
+        and (name in owned or (macro.comment or "").startswith("wml:"))
+    ]
+    return drops, installs
+
+
+def _repair(
+    con: t.Any,
+    drops: list[_Macro],
+    installs: list[registry.ModelVersion],
+    writable: bool,
+    say: t.Callable[[str], None],
+) -> None:
+    if not writable:
+        for v in installs:
+            say(
+                f"model '{v.name}' version {v.version} is deployed as a SQL macro, but the "
+                "database does not hold that version's macro; open it read-write (e.g. "
+                f"wml deploy {v.name} --version {v.version}) to repair."
+            )
+        for macro in drops:
+            say(f"macro {macro.qualified} belongs to no deployed model; a write command removes it.")
+        return
+    plans = []
+    for v in installs:
+        requested = (v.settings or {}).get("deploy_requested") or "auto"
+        try:
+            p = plan(v, "sql")
+        except Exception as exc:  # the compiler changed since: serve it as the UDF instead
+            say(f"model '{v.name}' could not be recompiled ({exc}); serving it as an Arrow UDF.")
+            p = plan(v, "udf")
+        p.requested = requested  # a repair keeps what the user asked for
+        plans.append(p)
+    with _transaction(con) as cur:
+        for macro in drops:
+            cur.execute(f"drop macro {macro.qualified}")
+        for p in plans:
+            _install(cur, p, None)

@@ -41,6 +41,7 @@ def train(opts: Options, full_refresh: bool) -> None:
 )
 @click.option("--id", "id_columns", multiple=True, help="Columns to carry over (repeatable).")
 @click.option("--version", type=int, default=None, help="Model version (default: deployed).")
+@click.option("--replace", is_flag=True, help="Replace OUTPUT if it is an existing table.")
 def predict(
     opts: Options,
     name: str,
@@ -48,6 +49,7 @@ def predict(
     output_table: str,
     id_columns: tuple[str, ...],
     version: int | None,
+    replace: bool,
 ) -> None:
     """Score INPUT with model NAME into OUTPUT, streaming Arrow batches."""
     from warehouse_ml.ml.batch import predict_to_table
@@ -55,7 +57,7 @@ def predict(
     session = _session(opts)
     try:
         rows, seconds = predict_to_table(
-            session, name, input_relation, output_table, list(id_columns), version
+            session, name, input_relation, output_table, list(id_columns), version, replace
         )
     finally:
         session.close()

@@ -51,6 +51,7 @@ class Session:
             self.renderer.parse()
             self._add_function_dependencies()
             self._check_tests()
+            self._check_registry_schema()
             self._graph = Graph(self.project.nodes)
             self._graph.validate()
         return self._graph
@@ -91,6 +92,16 @@ class Session:
                 owner = functions[fn]
                 if owner.unique_id != node.unique_id and owner.unique_id not in node.depends_on:
                     node.depends_on.append(owner.unique_id)
+
+    def _check_registry_schema(self) -> None:
+        from warehouse_ml.ml import registry
+
+        for node in self.nodes.values():
+            if node.kind in (NodeKind.MODEL, NodeKind.SEED) and not node.is_ml_model:
+                registry.guard(
+                    self.relation(node).schema, f"{node.kind.value} '{node.name}'",
+                    path=node.path, node=node.name,
+                )
 
     def _check_tests(self) -> None:
         for node in self.nodes.values():

@@ -48,6 +48,8 @@ def run_script(
                 last = _drop_model(con, parsed, messages)
             else:
                 sql = dialects.transpile(stmt.text, read, session.adapter.dialect, path=path)
+                for schema in written_schemas(sql, session.adapter.dialect):
+                    registry.guard(schema, "this statement")
                 last = _execute(con, sql)
         except WmlError as exc:
             exc.path, exc.line = exc.path or path, exc.line or stmt.line
@@ -57,6 +59,32 @@ def run_script(
                 session.explain_error(exc), path=path or "<sql>", line=stmt.line
             ) from None
     return ScriptResult(last, messages)
+
+
+def written_schemas(sql: str, dialect: str) -> list[str | None]:
+    """The schemas a DDL/DML statement writes into (None: the default schema)."""
+    import sqlglot
+    from sqlglot import exp
+
+    try:
+        tree = sqlglot.parse_one(sql, read=dialect)
+    except sqlglot.errors.ParseError:
+        return []  # the database reports it
+    if not isinstance(
+        tree,
+        (exp.Create, exp.Drop, exp.Insert, exp.Update, exp.Delete, exp.Alter, exp.Merge,
+         exp.TruncateTable, exp.Copy),
+    ):
+        return []
+    if isinstance(tree, exp.Copy) and not tree.args.get("kind"):
+        return []  # COPY ... TO a file reads
+    targets = [tree.this, *(tree.args.get("tables") or []), *(tree.expressions or [])]
+    schemas: list[str | None] = []
+    for target in targets:
+        table = target.this if isinstance(target, exp.Schema) else target
+        if isinstance(table, exp.Table):
+            schemas.append(table.db or None)
+    return schemas
 
 
 def _execute(con: t.Any, sql: str) -> pa.Table | None:

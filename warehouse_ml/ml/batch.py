@@ -44,8 +44,13 @@ def predict_to_table(
     output_table: str,
     id_columns: list[str],
     version: int | None = None,
+    replace: bool = False,
 ) -> tuple[int, float]:
-    """Score ``input_relation`` with model ``name``; returns (rows, seconds)."""
+    """Score ``input_relation`` with model ``name``; returns (rows, seconds).
+
+    The output is a new table, or with ``replace`` an existing table swapped atomically;
+    a view, the input itself and the registry's schema are never overwritten.
+    """
     started = time.perf_counter()
     con = session.connection()
     reader_cursor = con.cursor()
@@ -53,6 +58,8 @@ def predict_to_table(
     scorer = scorer_for(v)
     source = parse_relation(input_relation, session.target.schema)
     target = parse_relation(output_table, session.target.schema)
+    registry.guard(target.schema, f"wml predict --output {output_table}")
+    _check_output(session, reader_cursor, source, target, replace)
     available = reader_cursor.sql(f"select * from {source} limit 0").columns
     wanted = [f.name for f in scorer.features]
     missing = [c for c in wanted + id_columns if c not in available]
@@ -100,6 +107,28 @@ def predict_to_table(
     writer.close()
     reader_cursor.close()
     return rows, time.perf_counter() - started
+
+
+def _check_output(
+    session: t.Any, cursor: t.Any, source: Relation, target: Relation, replace: bool
+) -> None:
+    if (source.schema, source.identifier) == (target.schema, target.identifier):
+        raise ConfigError(
+            f"--output {target} is the --input relation.",
+            hint="Write the scores to a table of their own (join them back by --id).",
+        )
+    kind = session.adapter.relation_type(target, cursor)
+    if kind == "view":
+        raise ConfigError(
+            f"--output {target} is a view; wml predict writes tables and will not turn a "
+            "view into one.",
+            hint="Pick another output name, or drop the view first.",
+        )
+    if kind == "table" and not replace:
+        raise ConfigError(
+            f"--output {target} already exists.",
+            hint="Add --replace to swap it for the new scores (atomically), or pick a new name.",
+        )
 
 
 def _chain(first: pa.RecordBatch, rest: t.Iterator[pa.RecordBatch]) -> t.Iterator[pa.RecordBatch]:

@@ -14,7 +14,7 @@ import json
 import re
 import typing as t
 
-from warehouse_ml.errors import ModelNotFoundError
+from warehouse_ml.errors import ConfigError, ModelNotFoundError
 
 SCHEMA = "wml"
 TABLE = f"{SCHEMA}.models"
@@ -87,6 +87,17 @@ class ModelVersion:
         out["features"] = [{"name": n, "type": ty} for n, ty in self.features]
         out["onnx_bytes"] = len(self.onnx)
         return out
+
+
+def guard(schema: str | None, what: str, **where: t.Any) -> None:
+    """Refuse ``what`` writing into the registry's schema: the registry is wml's alone."""
+    if schema is not None and schema.strip('"').lower() == SCHEMA:
+        raise ConfigError(
+            f"{what} would write into schema '{SCHEMA}', which holds the model registry "
+            "(every model version and its ONNX); wml never writes anything else there.",
+            hint="Use another schema. To change models use wml deploy, DROP MODEL or a build.",
+            **where,
+        )
 
 
 def query_hash(sql: str) -> str:

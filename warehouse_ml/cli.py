@@ -192,6 +192,7 @@ def _execute(
             chosen = {uid for uid in chosen if session.nodes[uid].kind.value in kinds}
         if only_ml:
             chosen = {uid for uid in chosen if session.nodes[uid].is_ml_model}
+        session.warn_functions_outside_project(chosen, reporter.warning)
         target_dir = session.project.target_dir
         artifacts.write_manifest(
             target_dir, session.nodes.values(), command, session.target.redacted()

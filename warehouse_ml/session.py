@@ -28,6 +28,8 @@ class Session:
         self.renderer = Renderer(project, target, cli_vars)
         self._graph: Graph | None = None
         self._functions_bound = False
+        # ML-model nodes written as Redshift ML's CREATE MODEL: unique id -> the statement.
+        self.create_models: dict[str, t.Any] = {}
         self.transpile_cache = dialects.TranspileCache(project.target_dir / "transpile_cache.json")
         self.warn: t.Callable[[str], None] = lambda message: print(
             f"Warning: {message}", file=sys.stderr
@@ -49,6 +51,7 @@ class Session:
     def graph(self) -> Graph:
         if self._graph is None:
             self.renderer.parse()
+            self._adopt_create_model_files()
             self._add_function_dependencies()
             self._check_tests()
             self._check_registry_schema()
@@ -79,6 +82,18 @@ class Session:
                     functions[name.lower()] = node
         return functions
 
+    def _adopt_create_model_files(self) -> None:
+        """A model file holding CREATE MODEL becomes an ML-model node (ml/model_files.py)."""
+        from warehouse_ml.ml import model_files
+
+        for node in self.nodes.values():
+            if node.kind is NodeKind.MODEL and model_files.is_create_model(node.compiled_sql):
+                stmt = model_files.parse(node.compiled_sql or "", node)
+                node.config["materialized"] = "ml_model"
+                node.config["function"] = stmt.spec.function
+                node.compiled_sql = stmt.spec.query
+                self.create_models[node.unique_id] = stmt
+
     def _add_function_dependencies(self) -> None:
         """A model calling ``predict_x(...)`` depends on the ML model behind it."""
         functions = self.ml_functions()
@@ -92,6 +107,46 @@ class Session:
                 owner = functions[fn]
                 if owner.unique_id != node.unique_id and owner.unique_id not in node.depends_on:
                     node.depends_on.append(owner.unique_id)
+
+    def warn_functions_outside_project(
+        self, chosen: t.Iterable[str], warn: t.Callable[[str], None]
+    ) -> None:
+        """A model calling a function that only a `wml sql` CREATE MODEL provides builds
+        here but not on a fresh database: say so before running it."""
+        if self.adapter.dialect != "duckdb":
+            return
+        from warehouse_ml.ml import registry
+
+        cursor = self.connection().cursor()
+        try:
+            if not registry.exists(cursor):
+                return
+            rows = cursor.execute(
+                f"select distinct name, function from {registry.TABLE} where deployed"
+            ).fetchall()
+        finally:
+            cursor.close()
+        project = self.ml_functions()
+        outside = {
+            n.lower(): model
+            for model, fn in rows
+            for n in (fn, f"{fn}_prob")
+            if n.lower() not in project and f"model.{model}" not in self.nodes
+        }
+        if not outside:
+            return
+        dialect = self.project.settings.sql_dialect
+        for uid in sorted(chosen):
+            node = self.nodes[uid]
+            if node.kind is NodeKind.SEED or not node.compiled_sql:
+                continue
+            for fn in sorted(dialects.called_functions(node.compiled_sql, dialect, set(outside))):
+                warn(
+                    f"{node.fqn_path}: model '{node.name}' calls {fn}(), which model "
+                    f"'{outside[fn]}' provides, created in wml sql rather than by a project "
+                    "file: a fresh database will not have it. Move its CREATE MODEL into "
+                    f"models_sql/{outside[fn]}.sql."
+                )
 
     def _check_registry_schema(self) -> None:
         from warehouse_ml.ml import registry
@@ -125,6 +180,12 @@ class Session:
     ) -> str:
         """The node's SQL rendered and transpiled to ``dialect`` (the target's by default)."""
         dialect = dialect or self.target_dialect
+        stmt = self.create_models.get(node.unique_id)
+        if stmt is not None:  # CREATE MODEL in a file: its training query is what runs
+            return dialects.transpile(
+                stmt.spec.query, self.project.settings.sql_dialect, dialect,
+                node=node.name, path=node.fqn_path, cache=self.transpile_cache,
+            )
         sql = self.renderer.render(node, incremental=incremental, dialect=dialect)
         if generic_tests.runs_as_written(node, dialect):
             return sql

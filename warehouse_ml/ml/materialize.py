@@ -67,6 +67,30 @@ def spec_from_node(node: Node, query: str) -> TrainingSpec:
     return spec
 
 
+def spec_from_statement(
+    stmt: t.Any, node: Node, query: str, warn: t.Callable[[str], None]
+) -> TrainingSpec:
+    """A model file's CREATE MODEL, with what only config() can say (split, exclude)."""
+    import dataclasses
+
+    c = node.config
+
+    def fail(message: str, hint: str) -> t.NoReturn:
+        raise ConfigError(message, path=node.path, node=node.name, hint=hint)
+
+    spec = dataclasses.replace(stmt.spec, query=query, tags=node.tags)
+    if any(c.get(k) is not None for k in ("split", "split_column", "eval_fraction")):
+        spec.split = _split(c, fail)
+    spec.exclude = list(c.get("exclude") or spec.exclude)
+    if c.get("min_rows") is not None:
+        spec.min_rows = int(c["min_rows"])
+    if c.get("class_weight") is not None:
+        spec.class_weight = c["class_weight"]
+    for warning in stmt.warnings:
+        warn(f"{node.fqn_path}: {warning}")
+    return spec
+
+
 def _preprocessors(
     value: t.Any, model_type: ModelType, fail: t.Callable[[str, str], t.NoReturn]
 ) -> list[dict[str, t.Any]] | None:
@@ -237,7 +261,8 @@ def build_ml_model(ctx: BuildContext) -> BuildResult:
     node, cursor = ctx.node, ctx.cursor
     session = ctx.extras["session"]
     query = ctx.render(False)
-    spec = spec_from_node(node, query)
+    stmt = session.create_models.get(node.unique_id)
+    spec = spec_from_statement(stmt, node, query, session.warn) if stmt else spec_from_node(node, query)
     policy = str(node.config.get("auto_deploy", "most_recent"))
     if policy not in AUTO_DEPLOY:
         raise ConfigError(

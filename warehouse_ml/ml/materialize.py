@@ -12,7 +12,7 @@ import re
 import typing as t
 
 from warehouse_ml import materializations
-from warehouse_ml.errors import ConfigError
+from warehouse_ml.errors import ConfigError, TrainingError
 from warehouse_ml.materializations import BuildContext, BuildResult
 from warehouse_ml.ml import preprocessors, registry, serving
 from warehouse_ml.ml.spec import ModelType, ProblemType, SplitSpec, TrainingSpec
@@ -221,6 +221,12 @@ def train_and_register(
         table = cursor.sql(spec.query).to_arrow_table()
     finally:
         cursor.close()
+    if table.num_rows == 0:
+        raise TrainingError(
+            f"model '{spec.name}': the training query returned 0 usable rows, so there is "
+            "nothing to learn from; the deployed version (if any) keeps serving.",
+            hint="Check the query's joins and filters, or build its upstream models first.",
+        )
     trained = train(table, spec)
     version = version_from_trained(trained, source=source, data_fingerprint=data_fingerprint)
     version.settings["deploy_requested"] = requested or "auto"

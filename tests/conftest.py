@@ -70,6 +70,28 @@ class Project:
         return self.query(sql)[0][0]
 
 
+ROOT = Path(__file__).resolve().parents[1]
+PROJECT_FILES = ("wml_project.yml", "profiles.yml", "models_sql", "macros", "seeds", "tests/sql")
+
+
+@pytest.fixture(scope="session")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Copy the demo project (not its build outputs) to a clean folder and build it once."""
+    import shutil
+
+    target = tmp_path_factory.mktemp("demo")
+    for name in PROJECT_FILES:
+        src = ROOT / name
+        if src.is_dir():
+            shutil.copytree(src, target / name)
+        elif src.exists():
+            shutil.copy(src, target / name)
+    result = CliRunner().invoke(main, ["build", "--project-dir", str(target)],
+                                env={"WML_DUCKDB_PATH": str(target / "warehouse.duckdb")})
+    assert result.exit_code == 0, result.output
+    return target
+
+
 @pytest.fixture
 def project(tmp_path: Path) -> Project:
     p = Project(tmp_path / "proj")

@@ -8,29 +8,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 from click.testing import CliRunner
+from conftest import PROJECT_FILES, ROOT
 
 from warehouse_ml.cli import main
-
-ROOT = Path(__file__).resolve().parents[1]
-PROJECT_FILES = ("wml_project.yml", "profiles.yml", "models_sql", "macros", "seeds", "tests/sql")
-
-
-@pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Copy the demo project (not its build outputs) to a clean folder and build it once."""
-    target = tmp_path_factory.mktemp("demo")
-    for name in PROJECT_FILES:
-        src = ROOT / name
-        if src.is_dir():
-            shutil.copytree(src, target / name)
-        elif src.exists():
-            shutil.copy(src, target / name)
-    result = CliRunner().invoke(main, ["build", "--project-dir", str(target)],
-                                env={"WML_DUCKDB_PATH": str(target / "warehouse.duckdb")})
-    assert result.exit_code == 0, result.output
-    return target
 
 
 def query(demo: Path, sql: str) -> list[tuple]:

@@ -89,6 +89,12 @@ class Session:
         for node in self.nodes.values():
             if node.kind is NodeKind.MODEL and model_files.is_create_model(node.compiled_sql):
                 stmt = model_files.parse(node.compiled_sql or "", node)
+                ignored = model_files.overridden(node)
+                if ignored:
+                    self.warn(
+                        f"{node.fqn_path}: config {', '.join(ignored)} ignored: the CREATE "
+                        "MODEL statement decides them."
+                    )
                 node.config["materialized"] = "ml_model"
                 node.config["function"] = stmt.spec.function
                 node.compiled_sql = stmt.spec.query

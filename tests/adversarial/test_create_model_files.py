@@ -59,14 +59,20 @@ def test_create_model_file_compiles_its_training_query(files):
     [
         (CREATE.replace("CREATE MODEL slope", "CREATE MODEL other"), ["creates model 'other'", "Rename the file"]),
         (CREATE + "\nselect 1;", ["that one statement only"]),
-        ("{{ config(target='y') }}\n" + CREATE, ["config() sets target"]),
         (CREATE.replace("TARGET y", "TARGET y TARGET y"), ["slope.sql"]),
     ],
-    ids=["name_mismatch", "two_statements", "config_and_clause", "malformed"],
+    ids=["name_mismatch", "two_statements", "malformed"],
 )
 def test_bad_create_model_files_are_clear(files, text, fragments):
     files.write({"models_sql/slope.sql": text})
     assert_clean_error(files.wml("ls"), 2, *fragments)
+
+
+def test_config_a_clause_decides_is_reported_as_ignored(files):
+    files.write({"models_sql/slope.sql": "{{ config(target='x', max_runtime=5) }}\n" + CREATE})
+    built = files.wml("build")
+    assert built.exit_code == 0 and "config max_runtime, target ignored" in built.output
+    assert files.query("select target from wml.models") == [("y",)]
 
 
 def test_config_can_still_set_the_split_and_deploy(files):

@@ -4,8 +4,10 @@ A ``models_sql/<name>.sql`` file whose rendered text is one ``CREATE MODEL <name
 statement (``{{ ref() }}`` inside FROM included) is an ML model exactly like a
 ``config(materialized='ml_model')`` one: it trains in DAG order, so a downstream model
 calling its function builds on a fresh database. The file's name is the model's name, as
-for every other model; ``config()`` in the file may still set tags, ``deploy``,
-``auto_deploy`` and the split, which CREATE MODEL has no clause for.
+for every other model; ``config()`` in the file (or folder ``+config``) may still set tags,
+``deploy``, ``auto_deploy`` and the split, which CREATE MODEL has no clause for. Keys the
+statement decides (target, model type, ...) come from the statement; a config value for
+one of them is reported as ignored.
 """
 
 from __future__ import annotations
@@ -35,6 +37,11 @@ def is_create_model(sql: str | None) -> bool:
     return bool(_CREATE_MODEL.match(sql, _LEADING.match(sql).end()))
 
 
+def overridden(node: Node) -> list[str]:
+    """Config keys (from config() or folder +config) the statement's clauses decide."""
+    return sorted(k for k in _STATEMENT_KEYS if node.config.get(k) is not None)
+
+
 def parse(sql: str, node: Node) -> CreateModel:
     """The file's one CREATE MODEL statement, named like its file."""
     from warehouse_ml.ml.create_model import CreateModel, split_statements
@@ -57,14 +64,6 @@ def parse(sql: str, node: Node) -> CreateModel:
             line=parsed.line,
             node=node.name,
             hint=f"Rename the file to {name}.sql, or write CREATE MODEL {node.name}.",
-        )
-    doubled = sorted(k for k in _STATEMENT_KEYS if node.config.get(k) is not None)
-    if doubled:
-        raise ConfigError(
-            f"config() sets {', '.join(doubled)}, which the CREATE MODEL statement decides.",
-            path=node.path,
-            node=node.name,
-            hint="Say it once, in the statement's clauses.",
         )
     parsed.spec.name = node.name
     parsed.spec.function = parsed.spec.function.split(".")[-1]

@@ -17,7 +17,7 @@ from pathlib import Path
 import click
 
 from warehouse_ml import __version__
-from warehouse_ml.errors import WmlError
+from warehouse_ml.errors import Interrupted, WmlError, place_of
 from warehouse_ml.events import Reporter
 
 F = t.TypeVar("F", bound=t.Callable[..., t.Any])
@@ -106,10 +106,10 @@ def project_options(selection: bool = True) -> t.Callable[[F], F]:
             except BrokenPipeError:  # output piped into `head`: not an error
                 sys.stderr.close()
                 sys.exit(0)
-            except KeyboardInterrupt:
-                _fail(RuntimeError("interrupted"), 130, debug, shared["log_format"])
-            except Exception as exc:  # a bug of ours: still one paragraph, exit 2
-                _fail(exc, 2, debug, shared["log_format"], internal=True)
+            except KeyboardInterrupt as exc:
+                _fail(Interrupted("interrupted."), 130, debug, shared["log_format"], cause=exc)
+            except Exception as exc:
+                _fail_unexpected(exc, debug, shared["log_format"])
 
         for opt in reversed(opts):
             wrapper = opt(wrapper)
@@ -118,18 +118,37 @@ def project_options(selection: bool = True) -> t.Callable[[F], F]:
     return decorate
 
 
+def _fail_unexpected(exc: Exception, debug: bool, log_format: str | None) -> t.NoReturn:
+    """The one place a non-WmlError lands: explained when user input caused it (a
+    ``{{ 1/0 }}``, a file that is not UTF-8, an unwritable path), else an internal error;
+    either way one paragraph naming the file and model where it happened."""
+    from warehouse_ml.explain import explain
+
+    err = explain(exc)
+    if err is not None:
+        _fail(err, err.exit_code, debug, log_format, cause=exc)
+    place = place_of(exc)
+    where = WmlError("", path=place.path, node=place.node) if place else None
+    prefix = f"{str(where).rstrip(': ')}: " if where and (place.path or place.node) else ""
+    message = (
+        f"{prefix}internal error ({type(exc).__name__}): {exc}. Rerun with --debug for details."
+    )
+    _fail(RuntimeError(message), 2, debug, log_format, cause=exc)
+
+
 def _fail(
-    exc: BaseException, code: int, debug: bool, log_format: str | None, internal: bool = False
+    exc: BaseException,
+    code: int,
+    debug: bool,
+    log_format: str | None,
+    cause: BaseException | None = None,
 ) -> t.NoReturn:
+    """Print ``exc`` as one paragraph (the traceback of ``cause or exc`` under --debug)."""
     if debug:
         import traceback
 
-        traceback.print_exception(exc, file=sys.stderr)
+        traceback.print_exception(cause or exc, file=sys.stderr)
     message = str(exc)
-    if internal:
-        message = (
-            f"internal error ({type(exc).__name__}): {message}. Rerun with --debug for details."
-        )
     if log_format == "json":
         click.echo(json.dumps({"event": "error", "message": message, "exit_code": code}))
     click.secho(f"Error: {message}", fg="red", err=True)

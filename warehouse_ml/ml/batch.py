@@ -53,6 +53,11 @@ def predict_to_table(
     scorer = scorer_for(v)
     source = parse_relation(input_relation, session.target.schema)
     target = parse_relation(output_table, session.target.schema)
+    if session.adapter.relation_type(source, reader_cursor) is None:
+        raise ConfigError(
+            f"--input {input_relation}: no table or view {source} exists.",
+            hint="Build it first (wml build) or check the name (table or schema.table).",
+        )
     available = reader_cursor.sql(f"select * from {source} limit 0").columns
     wanted = [f.name for f in scorer.features]
     missing = [c for c in wanted + id_columns if c not in available]

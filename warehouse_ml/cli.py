@@ -216,7 +216,18 @@ def _execute(
             target_dir, session.nodes.values(), command, session.target.redacted()
         )
         runner = Runner(session, reporter, full_refresh=full_refresh, threads=opts.threads)
-        results = runner.run(chosen, gate_on_tests=gate_on_tests)
+        try:
+            results = runner.run(chosen, gate_on_tests=gate_on_tests)
+        except Interrupted as stop:  # record what ran and what did not, then exit 130
+            artifacts.write_run_results(
+                target_dir,
+                stop.results,
+                command,
+                session.target.redacted(),
+                time.perf_counter() - started,
+                interrupted=True,
+            )
+            raise
         elapsed = time.perf_counter() - started
         artifacts.write_run_results(
             target_dir, results, command, session.target.redacted(), elapsed

@@ -51,6 +51,15 @@ class DuckDBAdapter(Adapter):
             "DuckDB allows one writing process per file.",
         )
 
+    def cancel(self) -> None:
+        """Also interrupt the statement each cursor runs now (DuckDB's interrupt())."""
+        super().cancel()
+        with self._guard:
+            running = list(self._cursors)
+        for cur in [*running, *([self.con] if self.con is not None else [])]:
+            with contextlib.suppress(duckdb.Error):
+                cur.interrupt()
+
     def close(self) -> None:
         with self._guard:
             for cur in self._cursors:

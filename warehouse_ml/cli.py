@@ -37,11 +37,16 @@ class Options:
         self.exclude: list[str] = list(kwargs.get("exclude") or [])
         self.threads: int | None = kwargs.get("threads")
 
-    def session(self) -> t.Any:
+    def session(self, *, read_only: bool = False) -> t.Any:
+        """The command's session; ``read_only`` commands open the database read-only."""
         from warehouse_ml.session import open_session
 
         return open_session(
-            self.project_dir, target=self.target, profiles_dir=self.profiles_dir, cli_vars=self.vars
+            self.project_dir,
+            target=self.target,
+            profiles_dir=self.profiles_dir,
+            cli_vars=self.vars,
+            read_only=read_only,
         )
 
     def reporter(self) -> Reporter:
@@ -282,7 +287,7 @@ def compile(opts: Options, dialect: str | None) -> None:
     """Render and transpile the selected nodes into target/compiled/."""
     from warehouse_ml.selectors import select
 
-    session = opts.session()
+    session = opts.session(read_only=True)
     try:
         written = _compile_nodes(session, select(session.graph, opts.select, opts.exclude), dialect)
     finally:
@@ -317,7 +322,7 @@ def ls_cmd(opts: Options, resource_type: str | None, output: str) -> None:
     """List the selected nodes in dependency order."""
     from warehouse_ml.selectors import select
 
-    session = opts.session()
+    session = opts.session(read_only=True)
     graph = session.graph
     chosen = select(graph, opts.select, opts.exclude)
     for uid in graph.topological_order(chosen):

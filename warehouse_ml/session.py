@@ -21,9 +21,18 @@ from warehouse_ml.render import Relation, Renderer
 
 
 class Session:
-    def __init__(self, project: Project, target: Target, cli_vars: dict[str, t.Any] | None = None):
+    def __init__(
+        self,
+        project: Project,
+        target: Target,
+        cli_vars: dict[str, t.Any] | None = None,
+        *,
+        read_only: bool = False,
+    ):
         self.project = project
         self.target = target
+        #: The command only reads: the database is opened read-only (settable until it opens).
+        self.read_only = read_only
         self._adapter: Adapter | None = None
         self.renderer = Renderer(project, target, cli_vars)
         self._graph: Graph | None = None
@@ -37,7 +46,7 @@ class Session:
     def adapter(self) -> Adapter:
         """Created on first use, so commands that only parse never import a driver."""
         if self._adapter is None:
-            self._adapter = make_adapter(self.target)
+            self._adapter = make_adapter(self.target, read_only=self.read_only)
         return self._adapter
 
     @property
@@ -168,8 +177,9 @@ def open_session(
     target: str | None = None,
     profiles_dir: str | Path | None = None,
     cli_vars: dict[str, t.Any] | None = None,
+    read_only: bool = False,
 ) -> Session:
     project = load_project(project_dir)
     profile = project.settings.profile or project.settings.name
     resolved = load_target(project.root, profile, profiles_dir, target)
-    return Session(project, resolved, cli_vars)
+    return Session(project, resolved, cli_vars, read_only=read_only)

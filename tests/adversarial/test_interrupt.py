@@ -48,11 +48,14 @@ def test_ctrl_c_rolls_back_the_node_and_records_the_interruption(project, comman
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )  # fmt: skip
-    _wait_for_start(proc, "slow")
-    time.sleep(1.0)  # the cross join is running inside its transaction now
-    started = time.monotonic()
-    proc.send_signal(signal.SIGINT)
-    _, stderr = proc.communicate(timeout=60)
+    try:
+        _wait_for_start(proc, "slow")
+        time.sleep(1.0)  # the cross join is running inside its transaction now
+        started = time.monotonic()
+        proc.send_signal(signal.SIGINT)
+        _, stderr = proc.communicate(timeout=60)
+    finally:
+        proc.kill()  # never leave the slow query running
     assert time.monotonic() - started < 15, "Ctrl-C waited for the query to finish"
     assert proc.returncode == 130, stderr
     assert "interrupted" in stderr and "Traceback" not in stderr, stderr

@@ -44,8 +44,9 @@ class Adapter(abc.ABC):
     #: Whether the engine reads the project's CSV files itself (else seeds are inserted).
     reads_local_files: t.ClassVar[bool] = False
 
-    def __init__(self, target: Target):
+    def __init__(self, target: Target, *, read_only: bool = False):
         self.target = target
+        self.read_only = read_only  # a command that only reads: open the database read-only
         self.cancelled = threading.Event()
 
     def cancel(self) -> None:

@@ -6,12 +6,13 @@ import contextlib
 import re
 import threading
 import typing as t
+from pathlib import Path
 
 import duckdb
 import pyarrow as pa
 
 from warehouse_ml.adapters.base import Adapter
-from warehouse_ml.errors import DatabaseLockedError, ExecutionError
+from warehouse_ml.errors import ConfigError, DatabaseLockedError, ExecutionError
 
 _LOCK = re.compile(r"Could not set lock on file \"(?P<file>[^\"]+)\".*?\(PID (?P<pid>\d+)\)", re.S)
 
@@ -20,8 +21,8 @@ class DuckDBAdapter(Adapter):
     dialect = "duckdb"
     reads_local_files = True
 
-    def __init__(self, target: t.Any):
-        super().__init__(target)
+    def __init__(self, target: t.Any, *, read_only: bool = False):
+        super().__init__(target, read_only=read_only)
         self.path: str = target.settings.get("path", ":memory:")
         self.con: duckdb.DuckDBPyConnection | None = None
         self._local = threading.local()
@@ -32,8 +33,17 @@ class DuckDBAdapter(Adapter):
         if self.con is not None:
             return
         config = {k: v for k, v in self.target.settings.get("settings", {}).items()}
+        read_only = self.read_only and self.path != ":memory:"
+        if read_only and not Path(self.path).exists():
+            raise ConfigError(
+                f"the DuckDB file {self.path} does not exist yet.",
+                path=self.target.profile_path,
+                hint="Run `wml build` first; this command only reads the database.",
+            )
         try:
-            self.con = duckdb.connect(self.path, config=config)
+            # Read-only opens share the file with other readers (DuckDB allows many
+            # read-only processes, or one writer) and work on a file this user cannot write.
+            self.con = duckdb.connect(self.path, read_only=read_only, config=config)
         except duckdb.IOException as exc:
             raise self._locked(exc) or ExecutionError(
                 f"cannot open DuckDB file {self.path}: {exc}"

@@ -14,6 +14,10 @@ import pyarrow as pa
 from warehouse_ml.adapters.base import Adapter
 from warehouse_ml.errors import ConfigError, DatabaseLockedError, ExecutionError
 
+# The oldest DuckDB whose file format keeps everything wml uses (macros, ...); DuckDB
+# 1.4 is a long-term-support release and duckdb-cli 1.5 on PyPI reads it.
+# https://duckdb.org/docs/stable/internals/storage#storage-version-compatibility
+DEFAULT_STORAGE_VERSION = "v1.4.0"
 _LOCK = re.compile(r"Could not set lock on file \"(?P<file>[^\"]+)\".*?\(PID (?P<pid>\d+)\)", re.S)
 
 
@@ -32,7 +36,7 @@ class DuckDBAdapter(Adapter):
     def open(self) -> None:
         if self.con is not None:
             return
-        config = {k: v for k, v in self.target.settings.get("settings", {}).items()}
+        config = self._config()
         read_only = self.read_only and self.path != ":memory:"
         if read_only and not Path(self.path).exists():
             raise ConfigError(
@@ -48,8 +52,30 @@ class DuckDBAdapter(Adapter):
             raise self._locked(exc) or ExecutionError(
                 f"cannot open DuckDB file {self.path}: {exc}"
             ) from None
+        except duckdb.Error as exc:  # a bad setting in profiles.yml
+            raise ConfigError(
+                f"cannot open DuckDB file {self.path} with the profile's settings: "
+                f"{str(exc).splitlines()[0]}",
+                path=self.target.profile_path,
+                hint=f"Fix the output's settings or storage_compatibility_version "
+                f"(e.g. {DEFAULT_STORAGE_VERSION}).",
+            ) from None
         for ext in self.target.settings.get("extensions", []) or []:
             self.con.execute(f"load {ext}")
+
+    def _config(self) -> dict[str, t.Any]:
+        """The output's ``settings:``, plus the file format version for a new file.
+
+        A file wml creates is written in ``storage_compatibility_version`` (default
+        v1.4.0), so DuckDB releases from 1.4 on, such as the CLI on PyPI, read it; plain
+        duckdb 2.x would write a format only 2.x reads. An existing file keeps the
+        version it was created with (DuckDB does not convert files on open).
+        """
+        config = dict(self.target.settings.get("settings") or {})
+        if self.path != ":memory:" and not Path(self.path).exists():
+            version = self.target.settings.get("storage_compatibility_version")
+            config.setdefault("storage_compatibility_version", version or DEFAULT_STORAGE_VERSION)
+        return config
 
     def _locked(self, exc: BaseException) -> DatabaseLockedError | None:
         match = _LOCK.search(str(exc))

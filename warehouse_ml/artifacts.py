@@ -20,7 +20,7 @@ from warehouse_ml.nodes import Node
 @dataclasses.dataclass
 class NodeResult:
     unique_id: str
-    status: str  # success | error | skipped | pass | fail | warn
+    status: str  # success | error | skipped | pass | fail | warn | interrupted
     started_at: str
     completed_at: str
     execution_time: float
@@ -90,12 +90,14 @@ def write_run_results(
     command: str,
     target: dict[str, t.Any],
     elapsed: float,
+    interrupted: bool = False,
 ) -> None:
     _write_json(
         target_dir / "run_results.json",
         {
             "metadata": _metadata(command, target),
             "elapsed_time": round(elapsed, 4),
+            "interrupted": interrupted,  # Ctrl-C: 'interrupted' nodes rolled back, rest skipped
             "results": [r.to_json() for r in results],
         },
     )

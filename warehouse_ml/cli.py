@@ -17,7 +17,7 @@ from pathlib import Path
 import click
 
 from warehouse_ml import __version__
-from warehouse_ml.errors import WmlError
+from warehouse_ml.errors import Interrupted, WmlError, place_of
 from warehouse_ml.events import Reporter
 
 F = t.TypeVar("F", bound=t.Callable[..., t.Any])
@@ -37,11 +37,16 @@ class Options:
         self.exclude: list[str] = list(kwargs.get("exclude") or [])
         self.threads: int | None = kwargs.get("threads")
 
-    def session(self) -> t.Any:
+    def session(self, *, read_only: bool = False) -> t.Any:
+        """The command's session; ``read_only`` commands open the database read-only."""
         from warehouse_ml.session import open_session
 
         return open_session(
-            self.project_dir, target=self.target, profiles_dir=self.profiles_dir, cli_vars=self.vars
+            self.project_dir,
+            target=self.target,
+            profiles_dir=self.profiles_dir,
+            cli_vars=self.vars,
+            read_only=read_only,
         )
 
     def reporter(self) -> Reporter:
@@ -106,10 +111,10 @@ def project_options(selection: bool = True) -> t.Callable[[F], F]:
             except BrokenPipeError:  # output piped into `head`: not an error
                 sys.stderr.close()
                 sys.exit(0)
-            except KeyboardInterrupt:
-                _fail(RuntimeError("interrupted"), 130, debug, shared["log_format"])
-            except Exception as exc:  # a bug of ours: still one paragraph, exit 2
-                _fail(exc, 2, debug, shared["log_format"], internal=True)
+            except KeyboardInterrupt as exc:
+                _fail(Interrupted("interrupted."), 130, debug, shared["log_format"], cause=exc)
+            except Exception as exc:
+                _fail_unexpected(exc, debug, shared["log_format"])
 
         for opt in reversed(opts):
             wrapper = opt(wrapper)
@@ -118,18 +123,37 @@ def project_options(selection: bool = True) -> t.Callable[[F], F]:
     return decorate
 
 
+def _fail_unexpected(exc: Exception, debug: bool, log_format: str | None) -> t.NoReturn:
+    """The one place a non-WmlError lands: explained when user input caused it (a
+    ``{{ 1/0 }}``, a file that is not UTF-8, an unwritable path), else an internal error;
+    either way one paragraph naming the file and model where it happened."""
+    from warehouse_ml.explain import explain
+
+    err = explain(exc)
+    if err is not None:
+        _fail(err, err.exit_code, debug, log_format, cause=exc)
+    place = place_of(exc)
+    where = WmlError("", path=place.path, node=place.node) if place else None
+    prefix = f"{str(where).rstrip(': ')}: " if where and (place.path or place.node) else ""
+    message = (
+        f"{prefix}internal error ({type(exc).__name__}): {exc}. Rerun with --debug for details."
+    )
+    _fail(RuntimeError(message), 2, debug, log_format, cause=exc)
+
+
 def _fail(
-    exc: BaseException, code: int, debug: bool, log_format: str | None, internal: bool = False
+    exc: BaseException,
+    code: int,
+    debug: bool,
+    log_format: str | None,
+    cause: BaseException | None = None,
 ) -> t.NoReturn:
+    """Print ``exc`` as one paragraph (the traceback of ``cause or exc`` under --debug)."""
     if debug:
         import traceback
 
-        traceback.print_exception(exc, file=sys.stderr)
+        traceback.print_exception(cause or exc, file=sys.stderr)
     message = str(exc)
-    if internal:
-        message = (
-            f"internal error ({type(exc).__name__}): {message}. Rerun with --debug for details."
-        )
     if log_format == "json":
         click.echo(json.dumps({"event": "error", "message": message, "exit_code": code}))
     click.secho(f"Error: {message}", fg="red", err=True)
@@ -198,7 +222,18 @@ def _execute(
             target_dir, session.nodes.values(), command, session.target.redacted()
         )
         runner = Runner(session, reporter, full_refresh=full_refresh, threads=opts.threads)
-        results = runner.run(chosen, gate_on_tests=gate_on_tests)
+        try:
+            results = runner.run(chosen, gate_on_tests=gate_on_tests)
+        except Interrupted as stop:  # record what ran and what did not, then exit 130
+            artifacts.write_run_results(
+                target_dir,
+                stop.results,
+                command,
+                session.target.redacted(),
+                time.perf_counter() - started,
+                interrupted=True,
+            )
+            raise
         elapsed = time.perf_counter() - started
         artifacts.write_run_results(
             target_dir, results, command, session.target.redacted(), elapsed
@@ -253,7 +288,7 @@ def compile(opts: Options, dialect: str | None) -> None:
     """Render and transpile the selected nodes into target/compiled/."""
     from warehouse_ml.selectors import select
 
-    session = opts.session()
+    session = opts.session(read_only=True)
     try:
         written = _compile_nodes(session, select(session.graph, opts.select, opts.exclude), dialect)
     finally:
@@ -288,7 +323,7 @@ def ls_cmd(opts: Options, resource_type: str | None, output: str) -> None:
     """List the selected nodes in dependency order."""
     from warehouse_ml.selectors import select
 
-    session = opts.session()
+    session = opts.session(read_only=True)
     graph = session.graph
     chosen = select(graph, opts.select, opts.exclude)
     for uid in graph.topological_order(chosen):

@@ -10,11 +10,11 @@ from pathlib import Path
 import click
 
 from warehouse_ml.cli import Options, _execute, main, project_options
-from warehouse_ml.errors import ConfigError
+from warehouse_ml.errors import ConfigError, located
 
 
-def _session(opts: Options) -> t.Any:
-    session = opts.session()
+def _session(opts: Options, *, read_only: bool = False) -> t.Any:
+    session = opts.session(read_only=read_only)
     session.warn = opts.reporter().warning
     return session
 
@@ -71,7 +71,7 @@ def models(opts: Options, fmt: str) -> None:
     """List every model version in the registry."""
     from warehouse_ml.ml import registry
 
-    session = _session(opts)
+    session = _session(opts, read_only=True)
     try:
         versions = registry.list_versions(session.connection().cursor())
     finally:
@@ -115,7 +115,7 @@ def show(opts: Options, name: str, version: int | None, fmt: str) -> None:
     from warehouse_ml.ml import registry
     from warehouse_ml.sql_command import show_model_fields
 
-    session = _session(opts)
+    session = _session(opts, read_only=True)
     try:
         v = registry.get(session.connection().cursor(), name, version)
     finally:
@@ -178,7 +178,7 @@ def export(opts: Options, name: str, version: int | None, output: str) -> None:
     """Write a model version's ONNX file (runs in onnxruntime, or BigQuery ML imports it)."""
     from warehouse_ml.ml import registry
 
-    session = _session(opts)
+    session = _session(opts, read_only=True)
     try:
         v = registry.get(session.connection().cursor(), name, version)
     finally:
@@ -218,15 +218,20 @@ def sql(
     opts: Options, query: str | None, file: str | None, fmt: str, dialect: str | None, max_rows: int
 ) -> None:
     """Run SQL statements (Redshift ML's CREATE/SHOW/DROP MODEL too); print the last result."""
-    from warehouse_ml.sql_command import run_script
+    from warehouse_ml.sql_command import is_read_only, run_script
     from warehouse_ml.tables import print_table
 
     if bool(query) == bool(file):
         raise ConfigError(
             "give either a QUERY argument or -f FILE.", hint="e.g. wml sql 'select 1'"
         )
-    script = Path(file).read_text(encoding="utf-8") if file else str(query)
+    with located(file):
+        script = Path(file).read_text(encoding="utf-8") if file else str(query)
     session = _session(opts)
+    # Only reads (SELECT, SHOW, DESCRIBE...): open read-only, beside other readers.
+    session.read_only = is_read_only(
+        script, dialect or session.project.settings.sql_dialect, path=file
+    )
     reporter = opts.reporter()
     try:
         result = run_script(session, script, path=file, dialect=dialect, warn=reporter.warning)
@@ -275,7 +280,7 @@ def compile_model_cmd(
     """Compile a model version to plain SQL: one expression over the raw feature columns."""
     from warehouse_ml.ml import portable, registry
 
-    session = _session(opts)
+    session = _session(opts, read_only=True)
     try:
         v = registry.get(session.connection().cursor(), name, version)
     finally:

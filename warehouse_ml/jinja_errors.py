@@ -6,6 +6,10 @@ filename and line; we read them back instead of showing a Python traceback.
 
 from __future__ import annotations
 
+import difflib
+import re
+import typing as t
+
 import jinja2
 
 from warehouse_ml.errors import CompilationError, WmlError
@@ -30,6 +34,7 @@ def wrap_template_error(
     node: str | None,
     error_type: type[WmlError] = CompilationError,
     display_path: str | None = None,
+    hint: str | None = None,
 ) -> WmlError:
     """A WmlError for ``exc`` raised while compiling or rendering template ``filename``."""
     line = template_line(exc, filename)
@@ -45,7 +50,28 @@ def wrap_template_error(
     elif isinstance(exc, jinja2.UndefinedError):
         message = f"undefined name in template: {exc.message}."
         hint = "Define it (a var, a macro in macros/, or a column in quotes) or fix the typo."
+    elif hint:  # a macro called with a wrong argument
+        message = f"{exc}."
     else:
         message = f"{type(exc).__name__} while rendering: {exc}."
-        hint = None
     return error_type(message, path=filename, line=line, node=node, hint=hint)
+
+
+_MACRO_CALL = re.compile(r"^macro '(?P<name>\w+)' (takes|was invoked)")
+
+
+def macro_call_hint(exc: BaseException, macros: t.Mapping[str, t.Any]) -> str | None:
+    """For a macro called with a wrong argument, the arguments it takes (and a close one).
+
+    Jinja raises these as a plain TypeError and strips its own frames from the
+    traceback, so the macro is found by the name in the message.
+    """
+    match = _MACRO_CALL.match(str(exc)) if isinstance(exc, TypeError) else None
+    macro = macros.get(match["name"]) if match else None
+    if macro is None:
+        return None
+    arguments = list(getattr(macro, "arguments", ()))
+    hint = f"{match['name']}() takes: {', '.join(arguments) or 'no arguments'}."
+    bad = re.search(r"keyword argument '(\w+)'", str(exc))
+    close = difflib.get_close_matches(bad[1], arguments, n=1) if bad else []
+    return hint + (f" Did you mean {close[0]}=...?" if close else "")

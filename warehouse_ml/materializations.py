@@ -270,16 +270,67 @@ def build_seed(ctx: BuildContext) -> BuildResult:
     except Exception as exc:  # the CSV reader names the bad line
         text = str(exc)
         match = _CSV_LINE.search(text)
-        first = " ".join(text.strip().splitlines()[:3]) if text.strip() else type(exc).__name__
         raise ExecutionError(
-            f"cannot load the seed: {first}",
+            f"cannot load the seed: {_csv_diagnosis(text) or type(exc).__name__}",
             path=ctx.node.path,
             node=ctx.node.name,
             line=int(match.group(1)) if match else None,
-            hint="Fix that row, or declare the column's type under column_types in the seed's config.",
+            hint=_csv_hint(text),
         ) from None
     rows = ctx.adapter.row_count(ctx.relation, ctx.cursor)
     return BuildResult(rows, f"loaded seed {ctx.relation}")
+
+
+_CSV_DIALECT = ("delimiter", "quote", "escape")  # what DuckDB read the file with
+_CSV_SETTING = re.compile(r"^\s*(\w+) = (.*?)\s*(\((?:Set By User|Auto-Detected)\))?$")
+# The sentences of DuckDB's CSV errors that say what is wrong (the rest is advice on
+# read_csv options a seed does not have, and the full list of reader settings).
+_CSV_REASON = re.compile(
+    r"^(.*Error: CSV Error on Line: \d+|Error when converting column.*|"
+    r"Expected Number of Columns.*|.*unterminated quote.*|.*[Ii]nvalid unicode.*|"
+    r"Maximum line size.*)$"
+)
+
+
+def _csv_diagnosis(text: str) -> str:
+    """DuckDB's CSV error in one paragraph: the reason, the original line and the dialect
+    (delimiter, quote, escape) it read the file with."""
+    lines = text.strip().splitlines()
+    reason = [m[1].strip().rstrip(".") for m in map(_CSV_REASON.match, lines) if m]
+    if not reason:
+        return " ".join(lines[:3])
+    diagnosis = ": ".join(reason)
+    original = next(
+        (x.split(":", 1)[1].strip() for x in lines if x.startswith("Original Line:")), ""
+    )
+    if original:
+        diagnosis += f" (the line reads: {original})"
+    dialect = [
+        f"{m[1]} {repr(m[2]) if m[2] not in ('', '(empty)') else '(none)'}"
+        for m in map(_CSV_SETTING.match, lines)
+        if m and m[1] in _CSV_DIALECT
+    ]
+    if dialect:
+        diagnosis += "; DuckDB read the file with " + ", ".join(dialect)
+    return diagnosis + "."
+
+
+def _csv_hint(text: str) -> str:
+    """The seed setting that fixes DuckDB's complaint: column_types, quoting or delimiter."""
+    column = re.search(r'converting column "([^"]+)"', text)
+    if column:
+        return (
+            f"Declare the column's type under column_types in the seed's config "
+            f"(e.g. column_types: {{{column[1]}: VARCHAR}}), or fix the value."
+        )
+    if "unterminated quote" in text.lower():
+        return 'Close the quote on that line; a quote inside a quoted value is written twice ("").'
+    if "Expected Number of Columns" in text:
+        return (
+            'Quote a value that contains the delimiter ("a,b"), or set delimiter in the '
+            "seed's config if the file uses another one (e.g. delimiter: ';')."
+        )
+    return "Fix that row, or declare the column's type under column_types in the seed's config."
 
 
 def _read_seed_locally(ctx: BuildContext) -> pa.Table:

@@ -11,7 +11,7 @@ from pathlib import Path, PurePosixPath
 
 from warehouse_ml import config as cfg
 from warehouse_ml import generic_tests
-from warehouse_ml.errors import ConfigError
+from warehouse_ml.errors import ConfigError, located
 from warehouse_ml.nodes import Node, NodeKind
 from warehouse_ml.yamlio import ParsedYamlCache, expect_mapping, load_yaml
 
@@ -135,7 +135,8 @@ def _discover(root: Path, settings: ProjectSettings) -> t.Iterator[Node]:
                 node = Node(path.stem, kind, path.relative_to(root), config=config)
                 node.fqn = [settings.name, *rel.parent.parts, path.stem]
                 if kind is not NodeKind.SEED:
-                    node.raw_sql = path.read_text(encoding="utf-8")
+                    with located(node.fqn_path, node.name, kind.value):
+                        node.raw_sql = path.read_text(encoding="utf-8")
                 yield node
 
 

@@ -16,12 +16,13 @@ import typing as t
 from pathlib import Path
 
 import jinja2
+from jinja2.runtime import Macro
 
 from warehouse_ml import config as cfg
 from warehouse_ml import generic_tests
-from warehouse_ml.errors import CompilationError, WmlError
+from warehouse_ml.errors import CompilationError, WmlError, located
 from warehouse_ml.jinja_cache import SingleFileBytecodeCache
-from warehouse_ml.jinja_errors import wrap_template_error
+from warehouse_ml.jinja_errors import macro_call_hint, wrap_template_error
 from warehouse_ml.nodes import Node, NodeKind
 from warehouse_ml.profiles import Target, env_var
 from warehouse_ml.project import Project
@@ -149,10 +150,15 @@ class Renderer:
 
     def _macro_module(self, path: Path, name: str) -> dict[str, t.Any]:
         try:
-            module = self._template(name, path.read_text(encoding="utf-8")).module
+            with located(name, template=name):
+                module = self._template(name, path.read_text(encoding="utf-8")).module
         except (WmlError, jinja2.TemplateError) as exc:
             raise wrap_template_error(exc, name, None) from None
         return {k: getattr(module, k) for k in dir(module) if not k.startswith("_")}
+
+    def _macros(self) -> dict[str, t.Any]:
+        """Every macro by name: the package's (also as ``wml.``) and the project's."""
+        return {k: v for k, v in self.env.globals.items() if isinstance(v, Macro)}
 
     # -- per-node functions ----------------------------------------------------------
     def _call(self) -> _Call:
@@ -235,14 +241,22 @@ class Renderer:
         name = node.fqn_path
         token = _current.set(call)
         try:
-            if node.test_metadata:
-                call.sql = generic_tests.render_sql(node, self._resolve)
-            else:
-                this = self.relation_for(node)
-                call.relations.append((node, str(self._ref_target(node))))
-                call.sql = self._template(name, node.raw_sql).render(this=this)
+            with located(node.fqn_path, node.name, node.kind.value, template=name):
+                if node.test_metadata:
+                    call.sql = generic_tests.render_sql(node, self._resolve)
+                else:
+                    this = self.relation_for(node)
+                    call.relations.append((node, str(self._ref_target(node))))
+                    call.sql = self._template(name, node.raw_sql).render(this=this)
         except (WmlError, jinja2.TemplateError) as exc:
             raise wrap_template_error(exc, name, node.name, display_path=node.fqn_path) from None
+        except TypeError as exc:
+            hint = macro_call_hint(exc, self._macros())
+            if hint is None:
+                raise  # not a macro call: the CLI's handler explains it by its place
+            raise wrap_template_error(
+                exc, name, node.name, display_path=node.fqn_path, hint=hint
+            ) from None
         finally:
             _current.reset(token)
         return call

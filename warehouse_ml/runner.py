@@ -15,8 +15,9 @@ import typing as t
 
 from warehouse_ml import materializations
 from warehouse_ml.artifacts import NodeResult
-from warehouse_ml.errors import ExecutionError, WmlError
+from warehouse_ml.errors import ExecutionError, Interrupted, WmlError
 from warehouse_ml.events import Reporter
+from warehouse_ml.explain import explain, is_database_error
 from warehouse_ml.graph import Scheduler
 from warehouse_ml.materializations import BuildContext, BuildResult
 from warehouse_ml.nodes import Node, NodeKind
@@ -49,37 +50,94 @@ class Runner:
         runnable = {uid for uid in selected if nodes[uid].materialized != "ephemeral"}
         graph = self.session.graph.with_test_gates() if gate_on_tests else self.session.graph
         order = {uid: i for i, uid in enumerate(graph.topological_order(runnable), start=1)}
-        total = len(order)
         scheduler = Scheduler(graph, runnable)
         results: list[NodeResult] = []
         self.session.adapter.open()
         self._prepare()
         with cf.ThreadPoolExecutor(max_workers=self.threads, thread_name_prefix="wml") as pool:
             running: dict[cf.Future[NodeResult], str] = {}
-            started: set[str] = set()
-            while not scheduler.is_finished():
-                for uid in scheduler.ready():
-                    if uid in started:
-                        continue
-                    started.add(uid)
-                    node = nodes[uid]
-                    self.reporter.node_started(order[uid], total, _kind(node), node.name)
-                    running[pool.submit(self._execute, node)] = uid
-                if not running:
-                    break
-                done, _ = cf.wait(running, return_when=cf.FIRST_COMPLETED)
-                for future in done:
-                    uid = running.pop(future)
-                    result = future.result()
-                    results.append(result)
-                    self._report(nodes[uid], result, order[uid], total)
-                    if result.status in FAILED:
-                        for skipped in scheduler.mark_failed(uid):
-                            started.add(skipped)
-                            results.append(self._skip(nodes[skipped], nodes[uid], order, total))
-                    else:
-                        scheduler.mark_done(uid)
+            try:
+                self._loop(scheduler, pool, running, results, order)
+            except KeyboardInterrupt:
+                self._interrupt(running, results, order)
         return results
+
+    def _loop(
+        self,
+        scheduler: Scheduler,
+        pool: cf.ThreadPoolExecutor,
+        running: dict[cf.Future[NodeResult], str],
+        results: list[NodeResult],
+        order: dict[str, int],
+    ) -> None:
+        nodes, total = self.session.nodes, len(order)
+        started: set[str] = set()
+        while not scheduler.is_finished():
+            for uid in scheduler.ready():
+                if uid in started:
+                    continue
+                started.add(uid)
+                node = nodes[uid]
+                self.reporter.node_started(order[uid], total, _kind(node), node.name)
+                running[pool.submit(self._execute, node)] = uid
+            if not running:
+                break
+            done, _ = cf.wait(running, return_when=cf.FIRST_COMPLETED)
+            for future in done:
+                uid = running.pop(future)
+                self._finish(uid, future.result(), scheduler, started, results, order)
+
+    def _finish(
+        self,
+        uid: str,
+        result: NodeResult,
+        scheduler: Scheduler,
+        started: set[str],
+        results: list[NodeResult],
+        order: dict[str, int],
+    ) -> None:
+        nodes, total = self.session.nodes, len(order)
+        results.append(result)
+        self._report(nodes[uid], result, order[uid], total)
+        if result.status in FAILED:
+            for skipped in scheduler.mark_failed(uid):
+                started.add(skipped)
+                results.append(self._skip(nodes[skipped], nodes[uid], order, total))
+        else:
+            scheduler.mark_done(uid)
+
+    def _interrupt(
+        self,
+        running: dict[cf.Future[NodeResult], str],
+        results: list[NodeResult],
+        order: dict[str, int],
+    ) -> t.NoReturn:
+        """Ctrl-C: stop the database work, let each running node roll back, record the rest.
+
+        The nodes in progress end as 'interrupted' (their transaction rolled back, so the
+        previous relation stands), the nodes not started as 'skipped'; the command then
+        exits 130 with ``run_results.json`` marked interrupted.
+        """
+        self.session.adapter.cancel()
+        for future in running:
+            if future.cancel():  # queued, never started
+                continue
+            while True:
+                try:  # a second Ctrl-C must not leave a transaction half-way
+                    results.append(future.result())
+                    break
+                except KeyboardInterrupt:
+                    self.session.adapter.cancel()
+        finished = {r.unique_id for r in results}
+        now = _now()
+        for uid in order:
+            if uid not in finished:
+                results.append(
+                    NodeResult(uid, "skipped", now, now, 0.0, message="not run: interrupted")
+                )
+        raise Interrupted(
+            "interrupted (Ctrl-C): the nodes in progress were rolled back.", results=results
+        )
 
     def _prepare(self) -> None:
         """Hooks that must run on the connection before any node (functions of ML models)."""
@@ -95,11 +153,12 @@ class Runner:
                 built = self._build(node)
                 status, rows, message, failures = "success", built.rows, built.message, None
         except Exception as exc:  # database errors: keep the first paragraph, name the node
-            err = (
-                exc
-                if isinstance(exc, WmlError)
-                else ExecutionError(self.session.explain_error(exc))
-            )
+            if self.session.adapter.cancelled.is_set():  # Ctrl-C: it was rolled back
+                return NodeResult(
+                    node.unique_id, "interrupted", started, _now(), time.perf_counter() - t0,
+                    message="interrupted (Ctrl-C); rolled back",
+                )  # fmt: skip
+            err = self._explain(exc)
             err.node, err.path = err.node or node.name, err.path or node.fqn_path
             if node.kind is not NodeKind.MODEL:
                 err.node_kind = node.kind.value
@@ -114,6 +173,14 @@ class Runner:
             message,
             failures,
         )
+
+    def _explain(self, exc: Exception) -> WmlError:
+        """The node's error: a database's own first paragraph, else what explain() says."""
+        if isinstance(exc, WmlError):
+            return exc
+        if not is_database_error(exc) and (err := explain(exc)) is not None:
+            return err
+        return ExecutionError(self.session.explain_error(exc))
 
     def _build(self, node: Node) -> BuildResult:
         materialized = node.materialized or "view"

@@ -21,9 +21,18 @@ from warehouse_ml.render import Relation, Renderer
 
 
 class Session:
-    def __init__(self, project: Project, target: Target, cli_vars: dict[str, t.Any] | None = None):
+    def __init__(
+        self,
+        project: Project,
+        target: Target,
+        cli_vars: dict[str, t.Any] | None = None,
+        *,
+        read_only: bool = False,
+    ):
         self.project = project
         self.target = target
+        #: The command only reads: the database is opened read-only (settable until it opens).
+        self.read_only = read_only
         self._adapter: Adapter | None = None
         self.renderer = Renderer(project, target, cli_vars)
         self._graph: Graph | None = None
@@ -39,7 +48,7 @@ class Session:
     def adapter(self) -> Adapter:
         """Created on first use, so commands that only parse never import a driver."""
         if self._adapter is None:
-            self._adapter = make_adapter(self.target)
+            self._adapter = make_adapter(self.target, read_only=self.read_only)
         return self._adapter
 
     @property
@@ -225,7 +234,7 @@ class Session:
         if has_models:  # onnxruntime is imported only when there is something to serve
             from warehouse_ml.ml import serving
 
-            serving.sync(con, writable=not getattr(self, "read_only", False), warn=self.warn)
+            serving.sync(con, writable=not self.read_only, warn=self.warn)
 
     def explain_error(self, exc: BaseException) -> str:
         """One paragraph for a database error, naming a model function's expected arguments."""
@@ -265,8 +274,9 @@ def open_session(
     target: str | None = None,
     profiles_dir: str | Path | None = None,
     cli_vars: dict[str, t.Any] | None = None,
+    read_only: bool = False,
 ) -> Session:
     project = load_project(project_dir)
     profile = project.settings.profile or project.settings.name
     resolved = load_target(project.root, profile, profiles_dir, target)
-    return Session(project, resolved, cli_vars)
+    return Session(project, resolved, cli_vars, read_only=read_only)

@@ -8,9 +8,12 @@ every deployed model's functions registered. The last statement's result is retu
 from __future__ import annotations
 
 import dataclasses
+import re
 import typing as t
 
 import pyarrow as pa
+import sqlglot
+from sqlglot import exp
 
 from warehouse_ml import dialects
 from warehouse_ml.errors import ExecutionError, TrainingError, WmlError
@@ -85,6 +88,48 @@ def written_schemas(sql: str, dialect: str) -> list[str | None]:
         if isinstance(table, exp.Table):
             schemas.append(table.db or None)
     return schemas
+
+
+# Statements that only read; anything else (and whatever sqlglot cannot parse) needs write.
+_READS = (exp.Query, exp.Subquery, exp.Values, exp.Show, exp.Describe, exp.Summarize)
+_EXPLAIN = re.compile(r"^\s*explain(\s+analy[sz]e)?\s+", re.I)
+
+
+def is_read_only(script: str, dialect: str, *, path: str | None = None) -> bool:
+    """Whether every statement only reads: SELECT/WITH/VALUES, SHOW, DESCRIBE, SUMMARIZE,
+    EXPLAIN of one of those, a PRAGMA that sets nothing, and Redshift ML's SHOW MODEL.
+
+    ``wml sql`` then opens the database read-only, so it runs beside other readers and on
+    a file it cannot write. CREATE/DROP MODEL and every other statement need write.
+    """
+    for stmt in split_statements(script, path=path):
+        parsed = stmt.parse(path=path)
+        if isinstance(parsed, ShowModel):
+            continue
+        if parsed is not None or not _reads(stmt.text, dialect):
+            return False
+    return True
+
+
+def _reads(sql: str, dialect: str) -> bool:
+    explained = _EXPLAIN.match(sql)
+    if explained:
+        return _reads(sql[explained.end() :], dialect)
+    try:
+        expressions = sqlglot.parse(sql, read=dialect)
+    except sqlglot.errors.SqlglotError:
+        return False
+    return all(_reads_expression(e) for e in expressions if e is not None)
+
+
+def _reads_expression(expression: exp.Expression) -> bool:
+    if isinstance(expression, exp.Pragma):
+        return "=" not in expression.sql()  # PRAGMA table_info(t) reads; PRAGMA x = 1 sets
+    if not isinstance(expression, _READS):
+        return False
+    # A data-modifying statement nested in a query (DuckDB allows none, Postgres does).
+    writes = (exp.Insert, exp.Update, exp.Delete, exp.Merge, exp.Create, exp.Drop, exp.Alter)
+    return expression.find(*writes) is None and not expression.args.get("into")
 
 
 def _execute(con: t.Any, sql: str) -> pa.Table | None:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import yaml
 
-from warehouse_ml.errors import ConfigError
+from warehouse_ml.errors import ConfigError, located
 from warehouse_ml.files import save_cache
 
 # libyaml's C loader parses large properties files ~6x faster than the pure-Python one.
@@ -33,7 +33,9 @@ def load_yaml_text(text: str, path: Path | str) -> t.Any:
 
 
 def load_yaml(path: Path) -> t.Any:
-    return load_yaml_text(path.read_text(encoding="utf-8"), path)
+    with located(path):
+        text = path.read_text(encoding="utf-8")
+    return load_yaml_text(text, path)
 
 
 class ParsedYamlCache:
@@ -47,7 +49,8 @@ class ParsedYamlCache:
         self.directory = directory
 
     def load(self, path: Path) -> t.Any:
-        text = path.read_text(encoding="utf-8")
+        with located(path):
+            text = path.read_text(encoding="utf-8")
         if self.directory is None:
             return load_yaml_text(text, path)
         digest = hashlib.blake2b(text.encode(), digest_size=16).hexdigest()

@@ -7,16 +7,16 @@ from warehouse_ml.errors import ConfigError
 from warehouse_ml.profiles import Target
 
 
-def make_adapter(target: Target) -> Adapter:
-    """The adapter for ``target.type``."""
+def make_adapter(target: Target, *, read_only: bool = False) -> Adapter:
+    """The adapter for ``target.type`` (``read_only``: the command only reads)."""
     if target.type == "duckdb":
         from warehouse_ml.adapters.duckdb import DuckDBAdapter
 
-        return DuckDBAdapter(target)
+        return DuckDBAdapter(target, read_only=read_only)
     if target.type == "redshift":
         from warehouse_ml.adapters.redshift import RedshiftAdapter
 
-        return RedshiftAdapter(target)
+        return RedshiftAdapter(target, read_only=read_only)
     raise ConfigError(
         f"target type '{target.type}' is not supported.",
         path=target.profile_path,

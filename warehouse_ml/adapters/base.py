@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import abc
 import contextlib
+import threading
 import typing as t
 
-from warehouse_ml.errors import ExecutionError
+from warehouse_ml.errors import ExecutionError, Interrupted
 from warehouse_ml.profiles import Target
 from warehouse_ml.render import Relation, quote
 
@@ -43,8 +44,19 @@ class Adapter(abc.ABC):
     #: Whether the engine reads the project's CSV files itself (else seeds are inserted).
     reads_local_files: t.ClassVar[bool] = False
 
-    def __init__(self, target: Target):
+    def __init__(self, target: Target, *, read_only: bool = False):
         self.target = target
+        self.read_only = read_only  # a command that only reads: open the database read-only
+        self.cancelled = threading.Event()
+
+    def cancel(self) -> None:
+        """Ctrl-C: from now on no statement starts and no transaction commits (the build
+        in progress rolls back). Adapters that can also stop a running statement do."""
+        self.cancelled.set()
+
+    def check_cancelled(self) -> None:
+        if self.cancelled.is_set():
+            raise Interrupted("interrupted (Ctrl-C); rolled back.")
 
     # -- connection --------------------------------------------------------------------
     @abc.abstractmethod
@@ -61,6 +73,7 @@ class Adapter(abc.ABC):
     def fetch_arrow(self, sql: str, cursor: t.Any = None) -> pa.Table: ...
 
     def execute(self, sql: str, parameters: t.Any = None, cursor: t.Any = None) -> list[tuple]:
+        self.check_cancelled()
         cur = cursor or self.cursor()
         cur.execute(sql, parameters) if parameters is not None else cur.execute(sql)
         try:
@@ -70,10 +83,15 @@ class Adapter(abc.ABC):
 
     @contextlib.contextmanager
     def transaction(self, cursor: t.Any) -> t.Iterator[t.Any]:
-        """BEGIN ... COMMIT, rolling back on any error so nothing half-built remains."""
+        """BEGIN ... COMMIT, rolling back on any error so nothing half-built remains.
+
+        A Ctrl-C that arrived while the body ran also rolls back: the work was asked to
+        stop, so it is not committed after the signal.
+        """
         cursor.execute("BEGIN TRANSACTION")
         try:
             yield cursor
+            self.check_cancelled()
         except BaseException:
             cursor.execute("ROLLBACK")
             raise

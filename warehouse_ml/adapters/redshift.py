@@ -21,8 +21,8 @@ class RedshiftAdapter(Adapter):
     #: redshift_connector uses the DB-API 'format' paramstyle.
     placeholder = "%s"
 
-    def __init__(self, target: t.Any):
-        super().__init__(target)
+    def __init__(self, target: t.Any, *, read_only: bool = False):
+        super().__init__(target, read_only=read_only)
         self.con: t.Any = None
 
     def open(self) -> None:

@@ -58,6 +58,11 @@ def predict_to_table(
     scorer = scorer_for(v)
     source = parse_relation(input_relation, session.target.schema)
     target = parse_relation(output_table, session.target.schema)
+    if session.adapter.relation_type(source, reader_cursor) is None:
+        raise ConfigError(
+            f"--input {input_relation}: no table or view {source} exists.",
+            hint="Build it first (wml build) or check the name (table or schema.table).",
+        )
     registry.guard(target.schema, f"wml predict --output {output_table}")
     _check_output(session, reader_cursor, source, target, replace)
     available = reader_cursor.sql(f"select * from {source} limit 0").columns

@@ -79,3 +79,30 @@ def test_a_finished_run_is_not_marked_interrupted(project):
     assert project.wml("run").exit_code == 0
     results = json.loads((project.root / "target/run_results.json").read_text())
     assert results["interrupted"] is False
+
+
+SLOW_MODEL = """
+{{ config(materialized='ml_model', target='y', problem_type='regression',
+          model_type='random_forest', hyperparameters={'n_estimators': var('trees', 5)}) }}
+select range as x, range % 13 as z, (range % 13) * 2.0 + range % 7 as y from range(20000)
+"""
+
+
+def test_ctrl_c_while_training_registers_nothing(project):
+    project.write({"models_sql/slow_model.sql": SLOW_MODEL})
+    assert project.wml("build").exit_code == 0
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "warehouse_ml", "train", "--full-refresh", "--project-dir",
+         str(project.root), "--vars", "{trees: 400}", "--log-format", "json"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )  # fmt: skip
+    try:
+        _wait_for_start(proc, "slow_model")
+        time.sleep(1.0)  # training is under way
+        proc.send_signal(signal.SIGINT)
+        _, stderr = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130, stderr
+    assert project.query("select version, deployed from wml.models") == [(1, True)]

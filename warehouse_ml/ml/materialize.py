@@ -238,7 +238,10 @@ def train_and_register(
             return False  # a version chosen with `wml deploy` keeps serving
         return _should_deploy(cur, version, deploy_policy)
 
-    return serving.add(con, version, should_deploy=decide, requested=requested)
+    return serving.add(
+        con, version, should_deploy=decide, requested=requested,
+        before_commit=session.adapter.check_cancelled,  # Ctrl-C during training: nothing lands
+    )
 
 
 def _pinned(cursor: t.Any, name: str) -> registry.ModelVersion | None:

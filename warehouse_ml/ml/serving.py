@@ -198,14 +198,19 @@ def _deployed(cursor: t.Any, name: str) -> registry.ModelVersion | None:
 
 
 @contextlib.contextmanager
-def _transaction(con: t.Any) -> t.Iterator[t.Any]:
-    """One registry transaction at a time in this process; rolled back on any error."""
+def _transaction(
+    con: t.Any, before_commit: t.Callable[[], None] | None = None
+) -> t.Iterator[t.Any]:
+    """One registry transaction at a time in this process; rolled back on any error, and
+    when ``before_commit`` raises (a Ctrl-C that arrived meanwhile)."""
     with LOCK:
         cursor = con.cursor()
         try:
             cursor.execute("begin transaction")
             try:
                 yield cursor
+                if before_commit is not None:
+                    before_commit()
             except BaseException:
                 cursor.execute("rollback")
                 raise
@@ -240,6 +245,7 @@ def add(
     *,
     should_deploy: t.Callable[[t.Any], bool],
     requested: str | None = None,
+    before_commit: t.Callable[[], None] | None = None,
 ) -> registry.ModelVersion:
     """Register a new version and, if ``should_deploy`` says so, serve it: one transaction."""
     with LOCK:
@@ -250,7 +256,7 @@ def add(
         finally:
             cursor.close()
     p = plan(version, requested) if deploy_it else None
-    with _transaction(con) as cur:
+    with _transaction(con, before_commit) as cur:
         registry.ensure(cur)
         check_function(cur, version.name, version.function)
         previous = _deployed(cur, version.name)

@@ -37,7 +37,7 @@ from warehouse_ml.ml.dataset import (
 )
 from warehouse_ml.ml.estimators import Candidate, auto_candidates, build_pipeline, resolve_params
 from warehouse_ml.ml.features import Feature, check_text_cardinality, infer_features, table_matrix
-from warehouse_ml.ml.onnx_export import check_parity, to_onnx
+from warehouse_ml.ml.onnx_export import check_parity, round_offsets_float32, to_onnx
 from warehouse_ml.ml.spec import ModelType, ProblemType, SplitSpec, TrainingSpec
 
 NATIVE_THREADS = 1
@@ -273,6 +273,7 @@ def _fit(
                     "temporal split every class must occur before the evaluation period."
                 )
             pipeline.fit(X, y)
+        round_offsets_float32(pipeline)  # what ONNX stores, so every check sees one model
     except (ValueError, TypeError) as exc:
         hint = ""
         if "NaN" in str(exc) and spec.preprocessors:

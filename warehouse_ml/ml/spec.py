@@ -80,4 +80,7 @@ class TrainingSpec:
     # so SHOW MODEL can report them and the user is told they were ignored.
     ignored_settings: dict[str, str] = dataclasses.field(default_factory=dict)
     preprocessors: list[dict[str, t.Any]] | None = None
+    # After evaluation, refit the chosen model on every row (train + eval) and deploy that,
+    # as BigQuery ML and Redshift ML do; False deploys the evaluated fit itself.
+    refit: bool = True
     source: str = "config"  # 'config' (model file) or 'create_model' (Redshift ML SQL)

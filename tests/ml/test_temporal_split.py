@@ -176,3 +176,57 @@ def test_training_with_refit_is_deterministic_whatever_the_row_order() -> None:
     assert first.metrics["mae"] == second.metrics["mae"]
     X = [pa.array([0.5, -1.0]), pa.array(["new", "old"])]
     assert OnnxScorer(first.onnx_bytes).predict(X) == OnnxScorer(second.onnx_bytes).predict(X)
+
+
+def snapshots_csv(sizes: t.Sequence[int]) -> str:
+    table = snapshots_table(sizes)
+    rows = zip(*(table[c].to_pylist() for c in ("snapshot_date", "x", "plan", "y")), strict=True)
+    return "snapshot_date,x,plan,y\n" + "".join(f"{d},{x},{p},{y}\n" for d, x, p, y in rows)
+
+
+MODEL = """
+    {{{{ config(materialized='ml_model', target='y', model_type='linear',
+                split_column='snapshot_date', eval_fraction=0.2{extra}) }}}}
+    select * from {{{{ ref('snapshots') }}}}
+"""
+
+
+@pytest.fixture
+def snapshots_project(project: t.Any) -> t.Any:
+    project.write({
+        "seeds/snapshots.csv": snapshots_csv((100, 100, 100)),
+        "models_sql/deployed_refit.sql": MODEL.format(extra=""),
+        "models_sql/deployed_evaluated.sql": MODEL.format(extra=", refit=false"),
+    })  # fmt: skip
+    result = project.wml("build")
+    assert result.exit_code == 0, result.output
+    return project
+
+
+def test_config_refit_is_recorded_in_the_registry(snapshots_project: t.Any) -> None:
+    import json
+
+    rows = snapshots_project.query(
+        "select name, rows_train, rows_eval, metrics from wml.models order by name"
+    )
+    fits = {name: (train_, eval_, json.loads(m)["deployed_fit"]) for name, train_, eval_, m in rows}
+    assert fits["deployed_refit"][:2] == fits["deployed_evaluated"][:2] == (200, 100)
+    assert fits["deployed_refit"][2]["rows"] == 300 and fits["deployed_refit"][2]["refit"]
+    assert fits["deployed_evaluated"][2]["rows"] == 200
+    assert not fits["deployed_evaluated"][2]["refit"]
+    # The deployed SQL function is the refit: it learned plan 'new' of the latest snapshot.
+    (refit, evaluated), = snapshots_project.query_with_functions(
+        "select predict_deployed_refit(0.0, 'new'), predict_deployed_evaluated(0.0, 'new')"
+    )  # fmt: skip
+    assert refit == pytest.approx(100.0, abs=2.0) and abs(evaluated) < 50
+
+
+def test_config_refit_must_be_a_boolean(project: t.Any) -> None:
+    from conftest import assert_clean_error
+
+    project.write({
+        "seeds/snapshots.csv": snapshots_csv((100, 100, 100)),
+        "models_sql/m.sql": MODEL.format(extra=", refit='sometimes'"),
+    })  # fmt: skip
+    result = project.wml("build")
+    assert_clean_error(result, 1, "refit must be true or false, got 'sometimes'")

@@ -230,3 +230,32 @@ def test_config_refit_must_be_a_boolean(project: t.Any) -> None:
     })  # fmt: skip
     result = project.wml("build")
     assert_clean_error(result, 1, "refit must be true or false, got 'sometimes'")
+
+
+def test_show_names_the_cut_and_the_rows_of_each_fit(snapshots_project: t.Any) -> None:
+    import json
+
+    text = snapshots_project.wml("show", "deployed_refit").output
+    assert "temporal on snapshot_date, cut at 2026-04-02: 200 rows before it trained, " \
+        "100 at or after it evaluated" in text  # fmt: skip
+    assert "evaluated on 100 rows held out; deployed model refit on all 300 rows" in text
+    shown = json.loads(snapshots_project.wml("show", "deployed_evaluated", "--format", "json").output)
+    assert shown["evaluation"] == {
+        "split_method": "temporal",
+        "eval_fraction": 0.2,
+        "split_column": "snapshot_date",
+        "cut_value": "2026-04-02",
+        "rows_before_cut": 200,
+        "rows_at_or_after_cut": 100,
+        "rows_train": 200,
+        "rows_eval": 100,
+        "refit": False,
+        "rows_deployed": 200,
+        "note": "evaluated on 100 rows held out; deployed model is the evaluated fit on 200 "
+        "rows (refit=false)",
+    }
+    result = snapshots_project.wml("sql", "SHOW MODEL deployed_refit", "--format", "json")
+    fields = {row["Key"]: row["Value"] for row in map(json.loads, result.stdout.splitlines())}
+    assert fields["Split Column"] == "snapshot_date" and fields["Split Cut Value"] == "2026-04-02"
+    assert (fields["Rows Before Cut"], fields["Rows At Or After Cut"]) == ("200", "100")
+    assert fields["Deployed Model Rows"] == "300"

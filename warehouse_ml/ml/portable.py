@@ -77,6 +77,9 @@ def deploy_duckdb(cursor: t.Any, con: t.Any, version: registry.ModelVersion, req
         for name, model in compiled:
             cursor.execute(ddl(model, name, "duckdb"))
     else:
+        # The previous version's UDF may be registered on ``con``; DROP MACRO refuses to
+        # drop it ("internal catalog entry"), so unregister it first (bind replaces it).
+        functions.unbind(con, version.function)
         for name in names:
             cursor.execute(f'drop macro if exists "{name}"')
         functions.bind_version(con, version)

@@ -48,7 +48,9 @@ class SplitSpec:
 
     ``method='random'`` holds out ``eval_fraction`` at random (seeded);
     ``method='temporal'`` sorts by ``column`` and evaluates on the latest rows,
-    as BigQuery ML's ``data_split_method='SEQ'`` does.
+    as BigQuery ML's ``data_split_method='SEQ'`` does: every row at or after the latest
+    value that still leaves at least ``eval_fraction`` of the rows in evaluation, so rows
+    sharing a value (a snapshot) are never split; NULLs count as oldest and train.
     """
 
     method: str = "random"

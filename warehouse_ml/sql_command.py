@@ -204,7 +204,9 @@ def _evaluation_note(e: dict[str, t.Any]) -> str | None:
     if e.get("refit"):
         return f"{held}; deployed model refit on all {e['rows_deployed']} rows"
     if e.get("refit") is False:
-        return f"{held}; deployed model is the evaluated fit on {e['rows_train']} rows (refit=false)"
+        return (
+            f"{held}; deployed model is the evaluated fit on {e['rows_train']} rows (refit=false)"
+        )
     return f"{held}; deployed model trained on {e['rows_train']} rows"
 
 

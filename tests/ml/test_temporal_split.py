@@ -98,7 +98,9 @@ def test_null_split_values_count_as_oldest_and_are_trained_on() -> None:
     ],
 )
 def test_a_split_that_cannot_be_honest_is_a_clear_error(days: list, message: str) -> None:
-    table = pa.table({"day": pa.array(days, pa.int64()), "x": np.arange(100.0), "y": np.arange(100.0)})
+    table = pa.table(
+        {"day": pa.array(days, pa.int64()), "x": np.arange(100.0), "y": np.arange(100.0)}
+    )
     with pytest.raises(TrainingError) as info:
         train(table, spec("day", min_rows=0))
     assert message in str(info.value)
@@ -239,7 +241,9 @@ def test_show_names_the_cut_and_the_rows_of_each_fit(snapshots_project: t.Any) -
     assert "temporal on snapshot_date, cut at 2026-04-02: 200 rows before it trained, " \
         "100 at or after it evaluated" in text  # fmt: skip
     assert "evaluated on 100 rows held out; deployed model refit on all 300 rows" in text
-    shown = json.loads(snapshots_project.wml("show", "deployed_evaluated", "--format", "json").output)
+    shown = json.loads(
+        snapshots_project.wml("show", "deployed_evaluated", "--format", "json").output
+    )
     assert shown["evaluation"] == {
         "split_method": "temporal",
         "eval_fraction": 0.2,

@@ -113,15 +113,16 @@ def models(opts: Options, fmt: str) -> None:
 def show(opts: Options, name: str, version: int | None, fmt: str) -> None:
     """Show one model version: features, metrics against the baseline, leaderboard."""
     from warehouse_ml.ml import registry
-    from warehouse_ml.sql_command import show_model_fields
+    from warehouse_ml.sql_command import evaluation_summary, show_model_fields
 
     session = _session(opts, read_only=True)
     try:
         v = registry.get(session.connection().cursor(), name, version)
     finally:
         session.close()
+    evaluation = evaluation_summary(v)
     if fmt == "json":
-        click.echo(json.dumps(v.summary(), default=str, indent=2))
+        click.echo(json.dumps(v.summary() | {"evaluation": evaluation}, default=str, indent=2))
         return
     for key, value in show_model_fields(v):
         click.echo(f"{key:<28} {value}")

@@ -59,6 +59,7 @@ ML_KEYS = frozenset(
         "k",
         "min_rows",
         "auto_deploy",
+        "refit",
     }
 )
 KNOWN_KEYS = COMMON_KEYS | MODEL_KEYS | SEED_KEYS | TEST_KEYS | ML_KEYS

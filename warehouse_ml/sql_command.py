@@ -229,6 +229,7 @@ def show_model_fields(v: registry.ModelVersion) -> list[tuple[str, str]]:
         ("Function Parameter Types", " ".join(ty.lower() for _, ty in v.features)),
         ("Training Rows", str(v.rows_train)),
         ("Evaluation Rows", str(v.rows_eval)),
+        *_evaluation_fields(evaluation_summary(v)),
         ("Training Seconds", _fmt(v.training_seconds)),
     ]
     fields += [(f"{k} (ignored locally)", str(val)) for k, val in ignored.items()]
@@ -239,6 +240,75 @@ def _pinned(v: registry.ModelVersion) -> str:
     if not v.pinned:
         return "no"
     return "yes, by wml deploy: builds keep this version until its training data or query change"
+
+
+def evaluation_summary(v: registry.ModelVersion) -> dict[str, t.Any]:
+    """Where the split cut and how many rows each fit saw (``wml show``, SHOW MODEL).
+
+    Read from the version's metrics; versions trained before the split was recorded, and
+    imported models, simply have fewer keys.
+    """
+    metrics = v.metrics or {}
+    split, fit = metrics.get("split") or {}, metrics.get("deployed_fit") or {}
+    out: dict[str, t.Any] = {
+        "split_method": split.get("method"),
+        "eval_fraction": split.get("eval_fraction"),
+    }
+    if split.get("method") == "temporal":
+        out["split_column"] = split.get("column")
+        for key in ("cut_value", "rows_before_cut", "rows_at_or_after_cut"):
+            if key in split:
+                out[key] = split[key]
+    out |= {"rows_train": v.rows_train, "rows_eval": v.rows_eval}
+    if fit:
+        out |= {"refit": fit.get("refit"), "rows_deployed": fit.get("rows")}
+    out["note"] = _evaluation_note(out)
+    return out
+
+
+def _evaluation_note(e: dict[str, t.Any]) -> str | None:
+    """'evaluated on N rows held out; deployed model refit on all M rows' (or why not)."""
+    if e.get("rows_eval") is None:
+        return None
+    held = f"evaluated on {e['rows_eval']} rows held out"
+    if e.get("refit"):
+        return f"{held}; deployed model refit on all {e['rows_deployed']} rows"
+    if e.get("refit") is False:
+        return (
+            f"{held}; deployed model is the evaluated fit on {e['rows_train']} rows (refit=false)"
+        )
+    return f"{held}; deployed model trained on {e['rows_train']} rows"
+
+
+def _evaluation_fields(e: dict[str, t.Any]) -> list[tuple[str, str]]:
+    method = e.get("split_method")
+    if method == "temporal" and "cut_value" in e:
+        fields = [
+            ("Split", _cut_sentence(e)),
+            ("Split Column", str(e.get("split_column"))),
+            ("Split Cut Value", str(e["cut_value"])),
+            ("Rows Before Cut", str(e["rows_before_cut"])),
+            ("Rows At Or After Cut", str(e["rows_at_or_after_cut"])),
+        ]
+    elif method == "temporal":  # trained before the cut was recorded
+        fields = [("Split", f"temporal on {e.get('split_column')}")]
+    elif method:
+        fields = [("Split", f"{method}, eval_fraction {e.get('eval_fraction')}")]
+    else:
+        fields = []
+    if e.get("rows_deployed") is not None:
+        fields.append(("Deployed Model Rows", str(e["rows_deployed"])))
+    if e.get("note"):
+        fields.append(("Evaluation", str(e["note"])))
+    return fields
+
+
+def _cut_sentence(e: dict[str, t.Any]) -> str:
+    return (
+        f"temporal on {e.get('split_column')}, cut at {e['cut_value']}: "
+        f"{e['rows_before_cut']} rows before it trained, "
+        f"{e['rows_at_or_after_cut']} at or after it evaluated"
+    )
 
 
 def _serving(v: registry.ModelVersion) -> str:

@@ -288,6 +288,21 @@ CREATE_CASES: list[tuple[str, dict[str, t.Any]]] = [
             ],
         },
     ),
+    # REFIT: our setting (deploy a refit on every row, default ON), warned about.
+    (BASE, {"spec.refit": True, "warnings": []}),
+    (
+        BASE + " SETTINGS (S3_BUCKET 'b', REFIT OFF)",
+        {
+            "spec.refit": False,
+            "spec.ignored_settings": {"S3_BUCKET": "b"},
+            "warnings": [
+                "REFIT OFF is a warehouse-ml setting: Redshift rejects unknown SETTINGS, so "
+                "remove it before running this statement on Redshift.",
+                "S3_BUCKET only matter on AWS and are ignored when training locally (kept in "
+                "ignored_settings for SHOW MODEL).",
+            ],
+        },
+    ),
     (
         BASE + " SAGEMAKER 'endpoint':'model' IAM_ROLE default",
         {"spec.ignored_settings": {"SAGEMAKER": "endpoint:model", "IAM_ROLE": "default"}},
@@ -461,6 +476,12 @@ ERROR_CASES: list[tuple[str, str, int]] = [
     (BASE + " SETTINGS (MAX_RUNTIME 'soon')", "MAX_RUNTIME must be a positive whole number", 11),
     (BASE + " SETTINGS (S3_BUCKET b)", "S3_BUCKET must be a quoted string, got 'b'", 11),
     (BASE + " SETTINGS (S3_GARBAGE_COLLECT 'yes')", "S3_GARBAGE_COLLECT must be ON or OFF", 11),
+    (BASE + " SETTINGS (REFIT 'no')", "REFIT must be ON or OFF", 11),
+    (
+        BASE + " AUTO OFF MODEL_TYPE XGBOOST HYPERPARAMETERS DEFAULT EXCEPT (REFIT 'off')",
+        "REFIT is a setting, not a hyperparameter",
+        11,
+    ),
     # AUTO OFF and KMEANS rules.
     (BASE + "\nAUTO OFF", "AUTO OFF needs MODEL_TYPE XGBOOST, MLP, LINEAR_LEARNER or KMEANS", 12),
     (

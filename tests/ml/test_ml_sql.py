@@ -243,3 +243,16 @@ def test_deploy_udf_mode_and_rollback_switch_serving_form(ml_project):
     assert ml_project.scalar(macros) == 0
     out = ml_project.wml("sql", "select predict_ltv(100, 3, 'pro', true) is not null as ok", "--format", "csv")
     assert out.output.strip().endswith("true")
+
+
+def test_retraining_a_udf_served_model_replaces_its_udf(ml_project):
+    """The build's connection has the deployed UDF registered: redeploying as a UDF must
+    not try to DROP MACRO over it (DuckDB: 'Cannot drop internal catalog entry')."""
+    ml_project.write({"models_sql/ltv_model.sql": LTV_MODEL.replace("exclude=", "deploy='udf', exclude=")})
+    assert ml_project.wml("build").exit_code == 0
+    result = ml_project.wml("build", "--full-refresh")
+    assert result.exit_code == 0, result.output
+    assert ml_project.query("select version, deploy_mode from wml.models where name = 'ltv_model' "
+                            "and deployed") == [(2, "udf")]
+    out = ml_project.wml("sql", "select predict_ltv(100, 3, 'pro', true) is not null as ok", "--format", "csv")
+    assert out.output.strip().endswith("true")

@@ -44,6 +44,8 @@ MAX_RUNTIME n                      max_runtime (seconds)
 IAM_ROLE, SAGEMAKER, S3_BUCKET,    ignored_settings, with a warning that they only
   KMS_KEY_ID, S3_GARBAGE_COLLECT     matter on AWS
 MAX_CELLS n                        ignored_settings, warned: we never downsample
+REFIT ON | OFF (SETTINGS)          refit (default ON: deploy a refit on all rows);
+                                     ours, warned: Redshift rejects the setting
 =================================  ===================================================
 
 Model, function and table names are SQL references: unquoted parts are folded to lower
@@ -91,7 +93,7 @@ _ORDER = {name: i for i, name in enumerate(_CLAUSES)}
 _CHOICES = {"AUTO": ("ON", "OFF"), "MODEL_TYPE": tuple(MODEL_TYPES)}
 _CHOICES["PROBLEM_TYPE"] = tuple(PROBLEM_TYPES)
 _STRINGS = {"OBJECTIVE": "an objective in quotes", "PREPROCESSORS": "'none' or JSON in quotes"}
-_SETTINGS = _words("S3_BUCKET KMS_KEY_ID S3_GARBAGE_COLLECT MAX_CELLS MAX_RUNTIME")
+_SETTINGS = _words("S3_BUCKET KMS_KEY_ID S3_GARBAGE_COLLECT MAX_CELLS MAX_RUNTIME REFIT")
 _WORD = re.compile(r"[A-Za-z_#][A-Za-z0-9_$#]*")
 _PLAIN_NAME = re.compile(r"[a-z_][a-z0-9_$]*")
 _FROM_HINT = "Give the training data as FROM table_name or FROM (SELECT ...)."
@@ -260,6 +262,7 @@ class _Clauses:
     returns: str | None = None
     hyperparameters: dict[str, Token] | None = None
     max_runtime: float | None = None
+    refit: bool | None = None  # SETTINGS (REFIT ON|OFF), our extension
     ignored: dict[str, str] = dataclasses.field(default_factory=dict)
     keywords: dict[str, Token] = dataclasses.field(default_factory=dict)  # clause -> keyword
     values: dict[str, Token] = dataclasses.field(default_factory=dict)  # clause -> value
@@ -555,10 +558,13 @@ class _Parser:
                     c.max_runtime = float(number)
                 else:
                     c.ignored[name] = str(number)
-            elif name == "S3_GARBAGE_COLLECT":
+            elif name in ("S3_GARBAGE_COLLECT", "REFIT"):
                 if _word(value) not in ("ON", "OFF"):
-                    raise self.error(value, f"S3_GARBAGE_COLLECT must be ON or OFF{got}")
-                c.ignored[name] = t.cast(str, _word(value))
+                    raise self.error(value, f"{name} must be ON or OFF{got}")
+                if name == "REFIT":
+                    c.refit = _word(value) == "ON"
+                else:
+                    c.ignored[name] = t.cast(str, _word(value))
             elif value.token_type != TokenType.STRING:
                 raise self.error(value, f"{name} must be a quoted string{got}")
             else:

@@ -73,8 +73,14 @@ def to_spec(p: _Parser, c: _Clauses) -> tuple[TrainingSpec, list[str], bool]:
         k=k,
         ignored_settings=dict(c.ignored),
         preprocessors=_preprocessors(p, c, warnings, auto),
+        refit=c.refit is not False,
         source="create_model",
     )
+    if c.refit is not None:
+        warnings.append(
+            f"REFIT {'ON' if c.refit else 'OFF'} is a warehouse-ml setting: Redshift rejects "
+            "unknown SETTINGS, so remove it before running this statement on Redshift."
+        )
     aws = [name for name in _AWS_ONLY if name in c.ignored]
     if aws:
         warnings.append(
@@ -143,6 +149,9 @@ def _hyperparameters(
             k = positive(token.text, int)
             if k is None or k < 2:
                 raise p.error(token, f"K must be a whole number of at least 2, got '{token.text}'")
+        elif key == "REFIT":
+            hint = f"Write SETTINGS (REFIT {token.text.upper()}) instead."
+            raise p.error(token, "REFIT is a setting, not a hyperparameter", hint)
         elif key == "NUM_CLASS":
             warnings.append("NUM_CLASS is ignored: the classes are taken from the TARGET column.")
         else:

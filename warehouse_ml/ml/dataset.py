@@ -43,11 +43,27 @@ class Target:
 
 @dataclasses.dataclass
 class Split:
-    """Row positions of the training and evaluation parts."""
+    """Row positions of the training and evaluation parts.
+
+    A temporal split also says where it cut: ``column`` and ``cut``, the first value of
+    the split column evaluated on (JSON-friendly: dates become ISO text).
+    """
 
     train: np.ndarray
     eval: np.ndarray
     stratified: bool
+    column: str | None = None
+    cut: t.Any = None
+
+    def describe(self) -> dict[str, t.Any]:
+        """Where the cut fell, for the registry's metrics (empty for a random split)."""
+        if self.column is None:
+            return {}
+        return {
+            "cut_value": self.cut,
+            "rows_before_cut": len(self.train),
+            "rows_at_or_after_cut": len(self.eval),
+        }
 
 
 def canonical_order(table: pa.Table) -> pa.Table:
@@ -164,23 +180,16 @@ def split_rows(
 ) -> Split:
     """Hold out ``split.eval_fraction`` of ``positions`` (default: all rows).
 
-    'temporal' evaluates on the latest rows by ``split.column`` (NULLs count as oldest),
-    like BigQuery ML's SEQ; 'random' is seeded and stratified for classification when
-    every class has at least two rows.
+    'temporal' evaluates on the latest rows by ``split.column``, like BigQuery ML's SEQ,
+    and never cuts between equal values (see :func:`temporal_split`); 'random' is seeded
+    and stratified for classification when every class has at least two rows.
     """
     rows = np.arange(table.num_rows) if positions is None else positions
-    n_eval = max(1, math.ceil(len(rows) * split.eval_fraction))
     if split.method == "temporal":
-        if not split.column:
-            raise TrainingError("A temporal split needs split column=... (a date or time).")
-        name = resolve_column(table.schema, split.column, "temporal split")
-        keys = table.column(name).combine_chunks().take(pa.array(rows))
-        # Stable: rows with equal times keep their query order.
-        order = pc.array_sort_indices(keys, order="ascending", null_placement="at_start")
-        ordered = rows[order.to_numpy()]
-        return Split(ordered[:-n_eval], ordered[-n_eval:], stratified=False)
+        return temporal_split(table, split, rows)
     if split.method != "random":
         raise TrainingError(f"Unknown split method '{split.method}'; use 'random' or 'temporal'.")
+    n_eval = max(1, math.ceil(len(rows) * split.eval_fraction))
     stratify = None
     if target.problem_type.is_classification and target.y is not None:
         labels = target.y[rows]
@@ -192,6 +201,78 @@ def split_rows(
         rows, test_size=n_eval, random_state=split.seed, shuffle=True, stratify=stratify
     )
     return Split(np.sort(train), np.sort(held), stratified=stratify is not None)
+
+
+def temporal_split(table: pa.Table, split: SplitSpec, rows: np.ndarray) -> Split:
+    """Evaluate on every row at or after the cut value, train on every row before it.
+
+    The cut is the latest value of ``split.column`` whose rows, with all later ones, make
+    at least ``eval_fraction`` of ``rows``: rows sharing a value (a snapshot, a day) fall
+    on one side only, so three equal snapshots with eval_fraction 0.2 evaluate on exactly
+    the latest. NULLs count as oldest and train.
+    """
+    if not split.column:
+        raise TrainingError("A temporal split needs split column=... (a date or time).")
+    name = resolve_column(table.schema, split.column, "temporal split")
+    keys = table.column(name).combine_chunks().take(pa.array(rows))
+    if pa.types.is_dictionary(keys.type):
+        keys = keys.dictionary_decode()
+    # Stable over the canonical row order, so equal times always come out the same way.
+    order = pc.array_sort_indices(keys, order="ascending", null_placement="at_start").to_numpy()
+    ordered, sorted_keys = rows[order], keys.take(pa.array(order))
+    n_eval = max(1, math.ceil(len(rows) * split.eval_fraction))
+    cut = sorted_keys[len(rows) - n_eval]
+    if not cut.is_valid:
+        _fail_nulls(name, split, len(rows), keys.null_count)
+    first = int(pc.index(sorted_keys, cut).as_py())  # ties with the cut go to evaluation
+    _check_sides(name, split, keys, cut.as_py(), first, len(rows))
+    return Split(
+        ordered[:first], ordered[first:], stratified=False, column=name, cut=_json(cut.as_py())
+    )
+
+
+def _fail_nulls(name: str, split: SplitSpec, rows: int, nulls: int) -> t.NoReturn:
+    what = (
+        f"'{name}' is NULL in all {rows} rows"
+        if nulls == rows
+        else f"only {rows - nulls} of {rows} rows have a '{name}' value"
+    )
+    raise TrainingError(
+        f"Cannot split by time: {what}, fewer than eval_fraction={split.eval_fraction} of them. "
+        "NULL split values count as oldest and are trained on, so nothing is left to evaluate. "
+        f"Fill '{name}' in the query (or filter its NULL rows), lower eval_fraction, or use a "
+        "random split."
+    )
+
+
+def _check_sides(
+    name: str, split: SplitSpec, keys: pa.Array, cut: t.Any, first: int, rows: int
+) -> None:
+    """Both sides of a temporal cut must be big enough to train and to evaluate."""
+    distinct = int(pc.count_distinct(keys, mode="all").as_py())
+    if distinct == 1:
+        raise TrainingError(
+            f"Cannot split by time: the split column '{name}' holds a single value ({cut!r}) "
+            f"in all {rows} rows, so there are no earlier rows to train on or no later rows "
+            "to evaluate on. Split on a column with several dates or snapshots, or use a "
+            "random split (split_column=none)."
+        )
+    if first >= MIN_TRAIN_ROWS and rows - first >= MIN_EVAL_ROWS:
+        return
+    raise TrainingError(
+        f"Cannot split by time: evaluating on the latest eval_fraction={split.eval_fraction} "
+        f"of {rows} rows means every row with '{name}' at or after {cut!r}, which leaves "
+        f"{first} rows before it to train on and {rows - first} to evaluate (at least "
+        f"{MIN_TRAIN_ROWS} and {MIN_EVAL_ROWS} are needed; rows sharing a value are never "
+        "split). Lower eval_fraction, add earlier data, or split on a finer column."
+    )
+
+
+def _json(value: t.Any) -> t.Any:
+    """A split value as JSON keeps it: numbers, text and booleans as they are, others as text."""
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    return str(value)  # dates: '2026-04-02'; timestamps: '2026-04-02 00:00:00'
 
 
 def _no_target(spec: TrainingSpec) -> Target:

@@ -59,6 +59,7 @@ def spec_from_node(node: Node, query: str) -> TrainingSpec:
         class_weight=c.get("class_weight"),
         k=c.get("k"),
         tags=node.tags,
+        refit=_flag(c.get("refit", True), "refit", fail),
         source="config",
     )
     if c.get("min_rows") is not None:
@@ -106,6 +107,16 @@ def _preprocessors(
     if problem:
         fail(f"invalid preprocessors: {problem}.", preprocessors.HINT)
     return [dict(group) for group in value]
+
+
+def _flag(value: t.Any, key: str, fail: t.Callable[[str, str], t.NoReturn]) -> bool:
+    """A true/false config value (YAML and Jinja give bools; text 'true'/'false' too)."""
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("true", "false"):
+        return text == "true"
+    fail(f"{key} must be true or false, got {value!r}.", f"Use {key}=false or {key}=true.")
 
 
 def _enum(kind: t.Any, value: t.Any, key: str, fail: t.Callable[[str, str], t.NoReturn]) -> t.Any:

@@ -16,6 +16,11 @@ Two measured traps are handled here (see shared/FINDINGS.md):
    fit on float32-rounded inputs, and :func:`_round_tree_thresholds` replaces every
    BRANCH_LEQ threshold by the largest float32 <= the float64 threshold scikit-learn uses:
    for any float32 x, ``x <= t64`` iff ``x <= t32``, so the same leaf is chosen.
+3. ONNX's Scaler and Imputer store offsets as float32. A date feature's mean (~20,000 days)
+   then moves by up to 0.001 day, which a steep linear model turns into ~5e-5 of
+   prediction: the parity check fails depending on the training rows' exact mean.
+   :func:`round_offsets_float32` rounds the fitted means and imputed values to float32
+   once after fitting, so scikit-learn and ONNX (and the compiled SQL) use the same model.
 """
 
 from __future__ import annotations
@@ -149,6 +154,25 @@ def check_parity(
     sk_proba = pipeline.predict_proba(X)
     report |= _proba_parity(sk_proba, outputs[1], fail)
     return report | _label_parity(pipeline.predict(X), outputs[0], sk_proba, fail, 2 * PROBA_ATOL)
+
+
+def round_offsets_float32(pipeline: t.Any) -> None:
+    """Round every fitted StandardScaler mean and numeric SimpleImputer value (the offsets
+    ONNX stores as float32) to float32, in place; see trap 3 in the module docstring."""
+    from sklearn.compose import ColumnTransformer
+    from sklearn.impute import SimpleImputer
+    from sklearn.preprocessing import StandardScaler
+
+    if isinstance(pipeline, Pipeline):
+        for _, step in pipeline.steps:
+            round_offsets_float32(step)
+    elif isinstance(pipeline, ColumnTransformer):
+        for _, part, _ in getattr(pipeline, "transformers_", []):
+            round_offsets_float32(part)
+    elif isinstance(pipeline, StandardScaler) and getattr(pipeline, "mean_", None) is not None:
+        pipeline.mean_ = pipeline.mean_.astype(np.float32).astype(np.float64)
+    elif isinstance(pipeline, SimpleImputer) and pipeline.statistics_.dtype.kind == "f":
+        pipeline.statistics_ = pipeline.statistics_.astype(np.float32).astype(np.float64)
 
 
 def round_down_float32(values: np.ndarray) -> np.ndarray:

@@ -48,7 +48,9 @@ class SplitSpec:
 
     ``method='random'`` holds out ``eval_fraction`` at random (seeded);
     ``method='temporal'`` sorts by ``column`` and evaluates on the latest rows,
-    as BigQuery ML's ``data_split_method='SEQ'`` does.
+    as BigQuery ML's ``data_split_method='SEQ'`` does: every row at or after the latest
+    value that still leaves at least ``eval_fraction`` of the rows in evaluation, so rows
+    sharing a value (a snapshot) are never split; NULLs count as oldest and train.
     """
 
     method: str = "random"
@@ -80,4 +82,7 @@ class TrainingSpec:
     # so SHOW MODEL can report them and the user is told they were ignored.
     ignored_settings: dict[str, str] = dataclasses.field(default_factory=dict)
     preprocessors: list[dict[str, t.Any]] | None = None
+    # After evaluation, refit the chosen model on every row (train + eval) and deploy that,
+    # as BigQuery ML and Redshift ML do; False deploys the evaluated fit itself.
+    refit: bool = True
     source: str = "config"  # 'config' (model file) or 'create_model' (Redshift ML SQL)

@@ -1,4 +1,4 @@
-"""Train one model version from a query result: split, search or fit, evaluate, export.
+"""Train one model version from a query result: split, search or fit, evaluate, refit, export.
 
 :func:`train` takes a pyarrow Table and a :class:`TrainingSpec` and returns a
 :class:`TrainedModel` holding everything the registry stores: held-out metrics next to a
@@ -7,8 +7,14 @@ predictions were checked against scikit-learn's.
 
 AUTO (Redshift ML's ``AUTO ON``) tries a short list of candidates cheapest first on a
 validation part of the training rows, skips any candidate whose estimated fit time would
-overrun ``max_runtime`` (estimated from the fits already done), and refits the winner on
-all training rows. The evaluation rows are never seen before the final evaluation.
+overrun ``max_runtime`` (estimated from the fits already done, counting the fits still to
+come), and refits the winner on all training rows. The evaluation rows are never seen
+before the final evaluation.
+
+After evaluation the chosen model is fit once more on every row, training and evaluation
+alike, and that fit is exported and deployed (``spec.refit``, on by default), as BigQuery
+ML and Redshift ML deploy. Metrics and permutation importance stay those of the evaluated
+fit on the held-out rows: the refit has seen every row, so nothing is left to score it on.
 """
 
 from __future__ import annotations
@@ -37,15 +43,13 @@ from warehouse_ml.ml.dataset import (
 )
 from warehouse_ml.ml.estimators import Candidate, auto_candidates, build_pipeline, resolve_params
 from warehouse_ml.ml.features import Feature, check_text_cardinality, infer_features, table_matrix
-from warehouse_ml.ml.onnx_export import check_parity, to_onnx
-from warehouse_ml.ml.spec import ModelType, ProblemType, SplitSpec, TrainingSpec
+from warehouse_ml.ml.onnx_export import check_parity, round_offsets_float32, to_onnx
+from warehouse_ml.ml.spec import ModelType, ProblemType, TrainingSpec
 
 NATIVE_THREADS = 1
 PARITY_ROWS = 10_000
 IMPORTANCE_ROWS = 2_000
 VALIDATION_FRACTION = 0.2
-# The winner is refit on train + validation rows, ~1/(1 - VALIDATION_FRACTION) the data.
-REFIT_FACTOR = 1.0 / (1.0 - VALIDATION_FRACTION)
 
 
 @dataclasses.dataclass
@@ -64,8 +68,9 @@ class TrainedModel:
     metrics: dict[str, t.Any]  # held-out metrics, with the baseline's under 'baseline'
     leaderboard: list[dict[str, t.Any]]
     feature_importance: dict[str, float]
-    rows_train: int
-    rows_eval: int
+    rows_train: int  # rows the evaluated model was fit on
+    rows_eval: int  # held-out rows the metrics come from
+    rows_final: int  # rows the exported (deployed) model was fit on: all of them when refit
     training_seconds: float
     onnx_bytes: bytes = dataclasses.field(repr=False)
     parity: dict[str, t.Any]
@@ -103,27 +108,39 @@ def _train(table: pa.Table, spec: TrainingSpec) -> TrainedModel:
         warnings.simplefilter("always", ConvergenceWarning)
         winner, leaderboard, search = _choose(data, split, spec, start)
         pipeline, fit_seconds = _fit(winner, data, split.train, spec)
-    metrics = _evaluate(pipeline, data, split)
+        metrics = _evaluate(pipeline, data, split)
+        final, final_rows, final_seconds = _refit(winner, pipeline, data, split, spec)
     if not leaderboard:
         leaderboard = [_board_row(winner, metrics.get(data.objective), fit_seconds)]
+    if data.target.y is None:  # serving assigns clusters with the deployed model
+        metrics["cluster_sizes"] = _cluster_sizes(final, data)
     metrics |= {
         "objective": data.objective,
         "rows_dropped_null_target": dropped,
-        "split": {**dataclasses.asdict(spec.split), "stratified": split.stratified},
+        "split": {
+            **dataclasses.asdict(spec.split),
+            "stratified": split.stratified,
+            **split.describe(),
+        },
         "search": search,
+        "deployed_fit": {
+            "refit": spec.refit,
+            "rows": final_rows,
+            "fit_seconds": round(final_seconds, 4),
+        },
     }
     notes = sorted(
         {str(w.message).splitlines()[0] for w in caught if w.category is ConvergenceWarning}
     )
     if notes:
         metrics["warnings"] = notes
-    importance = _importance(pipeline, data, split.eval)
-    onnx_bytes, parity = _export(pipeline, data, split, winner, spec)
+    importance = _importance(pipeline, data, split.eval)  # the evaluated fit, held-out rows
+    onnx_bytes, parity = _export(final, data, split, winner, spec)
     return TrainedModel(
         spec=spec,
         problem_type=data.target.problem_type,
         model_type=winner.model_type.value,
-        estimator_params=_json_params(pipeline.steps[-1][1]),
+        estimator_params=_json_params(final.steps[-1][1]),
         features=data.features,
         target=data.target.name,
         target_type=str(data.target.arrow_type) if data.target.arrow_type is not None else None,
@@ -134,10 +151,11 @@ def _train(table: pa.Table, spec: TrainingSpec) -> TrainedModel:
         feature_importance=importance,
         rows_train=len(split.train),
         rows_eval=len(split.eval),
+        rows_final=final_rows,
         training_seconds=time.perf_counter() - start,
         onnx_bytes=onnx_bytes,
         parity=parity,
-        pipeline=pipeline,
+        pipeline=final,
     )
 
 
@@ -166,11 +184,14 @@ class _Budget:
 
     Seconds per unit of a candidate's ``cost`` are measured from the fits done so far (per
     model family when that family ran, else the slowest seen) and scaled to the next one.
+    ``refit_factor`` scales a search fit's time to the fits that follow the search (see
+    :func:`_refit_factor`).
     """
 
-    def __init__(self, start: float, max_runtime: float) -> None:
+    def __init__(self, start: float, max_runtime: float, refit_factor: float) -> None:
         self.start = start
         self.max_runtime = max_runtime
+        self.refit_factor = refit_factor
         self.per_unit: dict[ModelType, float] = {}
 
     def record(self, candidate: Candidate, seconds: float) -> None:
@@ -186,7 +207,7 @@ class _Budget:
     def allows(self, candidate: Candidate, best_fit_seconds: float) -> bool:
         elapsed = time.perf_counter() - self.start
         estimate = self.estimate(candidate)
-        refit = REFIT_FACTOR * max(estimate, best_fit_seconds)
+        refit = self.refit_factor * max(estimate, best_fit_seconds)
         return elapsed + estimate + refit <= self.max_runtime
 
 
@@ -211,8 +232,10 @@ def _search(
         search = {"candidates": 1, "run": 1, "skipped": [], "stopped_by": "exhausted"}
         return Candidate(ModelType.KMEANS, params, 1.0), [], search
     candidates = auto_candidates(problem)
-    inner = split_rows(data.table, data.target, _validation_split(spec.split), split.train)
-    budget = _Budget(start, spec.max_runtime)
+    inner, validation = _validation_rows(data, split, spec)
+    total = data.table.num_rows if spec.refit else 0
+    factor = _refit_factor(len(inner.train), len(split.train), total)
+    budget = _Budget(start, spec.max_runtime, factor)
     board: list[dict[str, t.Any]] = []
     skipped: list[str] = []
     best: tuple[float, Candidate, float] | None = None  # (score, candidate, fit seconds)
@@ -237,14 +260,52 @@ def _search(
         "skipped": skipped,
         "stopped_by": "max_runtime" if skipped else "exhausted",
         "validation_rows": len(inner.eval),
+        "validation": validation,
     }
     if spec.hyperparameters:
         search["ignored_hyperparameters"] = dict(spec.hyperparameters)  # AUTO picks its own
     return best[1], board, search
 
 
-def _validation_split(split: SplitSpec) -> SplitSpec:
-    return dataclasses.replace(split, eval_fraction=VALIDATION_FRACTION)
+def _validation_rows(data: _Data, split: Split, spec: TrainingSpec) -> tuple[Split, str]:
+    """Search rows: the training rows split again as the evaluation split was, falling back
+    to a random split when a temporal one cannot cut them (e.g. one snapshot left)."""
+    inner = dataclasses.replace(spec.split, eval_fraction=VALIDATION_FRACTION)
+    try:
+        found = split_rows(data.table, data.target, inner, split.train)
+    except TrainingError:
+        if inner.method != "temporal":
+            raise
+        inner = dataclasses.replace(inner, method="random")
+        found = split_rows(data.table, data.target, inner, split.train)
+        return found, "random (the training rows cannot be cut by time)"
+    if found.column is None:
+        return found, "random"
+    return found, f"temporal, at or after {found.cut!r}"
+
+
+def _refit_factor(search_rows: int, train_rows: int, all_rows: int) -> float:
+    """Rows of the fits after the search (the winner on the training rows, then on every
+    row when refitting; ``all_rows`` 0 otherwise) per row of a search fit: fit time is
+    taken as proportional to rows."""
+    return (train_rows + all_rows) / max(search_rows, 1)
+
+
+def _refit(
+    winner: Candidate, evaluated: Pipeline, data: _Data, split: Split, spec: TrainingSpec
+) -> tuple[Pipeline, int, float]:
+    """(the pipeline to export, its rows, seconds): the winner refit on every row (in the
+    canonical order, so deterministic), or the evaluated fit itself when refit is off."""
+    if not spec.refit:
+        return evaluated, len(split.train), 0.0
+    rows = np.arange(data.table.num_rows)
+    pipeline, seconds = _fit(winner, data, rows, spec)
+    return pipeline, len(rows), seconds
+
+
+def _cluster_sizes(pipeline: Pipeline, data: _Data) -> list[int]:
+    k = int(pipeline.steps[-1][1].n_clusters)
+    return [int(s) for s in np.bincount(pipeline.predict(data.X).astype(np.int64), minlength=k)]
 
 
 def _fit(
@@ -273,6 +334,7 @@ def _fit(
                     "temporal split every class must occur before the evaluation period."
                 )
             pipeline.fit(X, y)
+        round_offsets_float32(pipeline)  # what ONNX stores, so every check sees one model
     except (ValueError, TypeError) as exc:
         hint = ""
         if "NaN" in str(exc) and spec.preprocessors:

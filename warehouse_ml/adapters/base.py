@@ -45,6 +45,7 @@ class Adapter(abc.ABC):
 
     def __init__(self, target: Target):
         self.target = target
+        self._schemas: set[str] = set()  # schemas known to exist (created by this adapter)
 
     # -- connection --------------------------------------------------------------------
     @abc.abstractmethod
@@ -102,7 +103,12 @@ class Adapter(abc.ABC):
         return [(str(name), str(dtype)) for name, dtype in rows]
 
     def ensure_schema(self, schema: str, cursor: t.Any = None) -> None:
+        """CREATE SCHEMA once per adapter: even IF NOT EXISTS writes the catalog, and two
+        threads doing it at once fail with a write-write conflict (DuckDB)."""
+        if schema in self._schemas:
+            return
         self.execute(f"create schema if not exists {quote(schema)}", cursor=cursor)
+        self._schemas.add(schema)
 
     # -- SQL snippets (override where a warehouse differs) ---------------------------------
     def drop_sql(self, relation: Relation, kind: str) -> str:

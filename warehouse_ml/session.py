@@ -18,6 +18,7 @@ from warehouse_ml.nodes import Node, NodeKind
 from warehouse_ml.profiles import Target, load_target
 from warehouse_ml.project import Project, load_project
 from warehouse_ml.render import Relation, Renderer
+from warehouse_ml.statements import one_query
 
 
 class Session:
@@ -106,16 +107,14 @@ class Session:
         """The node's SQL rendered and transpiled to ``dialect`` (the target's by default)."""
         dialect = dialect or self.target_dialect
         sql = self.renderer.render(node, incremental=incremental, dialect=dialect)
+        where = {"node": node.name, "path": node.fqn_path}
+        # Checked as written and as it will run: whatever vars or macros rendered, one query.
         if generic_tests.runs_as_written(node, dialect):
-            return sql
-        return dialects.transpile(
-            sql,
-            self.project.settings.sql_dialect,
-            dialect,
-            node=node.name,
-            path=node.fqn_path,
-            cache=self.transpile_cache,
-        )
+            return one_query(sql, dialect, **where)
+        read = self.project.settings.sql_dialect
+        sql = one_query(sql, read, **where)
+        out = dialects.transpile(sql, read, dialect, **where, cache=self.transpile_cache)
+        return out if read == dialect else one_query(out, dialect, **where)
 
     # -- database ------------------------------------------------------------------------
     def connection(self) -> t.Any:

@@ -121,11 +121,13 @@ def project_options(selection: bool = True) -> t.Callable[[F], F]:
 def _fail(
     exc: BaseException, code: int, debug: bool, log_format: str | None, internal: bool = False
 ) -> t.NoReturn:
+    from warehouse_ml import redaction
+
     if debug:
         import traceback
 
-        traceback.print_exception(exc, file=sys.stderr)
-    message = str(exc)
+        sys.stderr.write(redaction.mask("".join(traceback.format_exception(exc))))
+    message = redaction.mask(str(exc))
     if internal:
         message = (
             f"internal error ({type(exc).__name__}): {message}. Rerun with --debug for details."

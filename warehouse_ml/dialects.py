@@ -13,6 +13,7 @@ import json
 import typing as t
 from pathlib import Path
 
+from warehouse_ml import redaction
 from warehouse_ml.errors import CompilationError
 from warehouse_ml.files import load_cache, save_cache
 
@@ -130,7 +131,7 @@ def transpile(
             node=node,
             hint=f"Rewrite that construct in SQL that {write} supports.",
         ) from None
-    if key is not None:
+    if key is not None and not redaction.contains_secret(out):  # target/ never holds a secret
         t.cast(TranspileCache, cache).put(key, out)
     return out
 

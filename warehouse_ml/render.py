@@ -25,6 +25,7 @@ from warehouse_ml.jinja_errors import wrap_template_error
 from warehouse_ml.nodes import Node, NodeKind
 from warehouse_ml.profiles import Target, env_var
 from warehouse_ml.project import Project
+from warehouse_ml.statements import one_query
 
 BUILTIN_MACROS = Path(__file__).parent / "macros"
 EPHEMERAL_PREFIX = "__wml_eph_"
@@ -307,7 +308,9 @@ class Renderer:
                 node, parse=False, incremental=False, dialect=dialect
             )
             ctes += self._ephemeral_ctes(inner.ephemerals, seen, dialect)
-            ctes.append((EPHEMERAL_PREFIX + node.name, inner.sql))
+            # Inlined into its caller: one query, its trailing ';' cut, its own file named.
+            body = one_query(inner.sql, self.project.settings.sql_dialect, node=node.name, path=node.fqn_path)
+            ctes.append((EPHEMERAL_PREFIX + node.name, body))
         return ctes
 
 

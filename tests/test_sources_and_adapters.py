@@ -74,7 +74,7 @@ def test_redshift_adapter_generates_redshift_ddl():
 
 def test_secrets_are_redacted():
     safe = redshift_target().redacted()
-    assert safe["password"] == "****" and "s3cret" not in str(safe)
+    assert "password" not in safe and "s3cret" not in str(safe)  # an allow-list, not masking
 
 
 def test_unknown_target_type():
@@ -97,4 +97,4 @@ def test_secret_from_env_var_never_reaches_artifacts_or_logs(project):
     assert "hunter2-secret" not in result.output
     for artifact in ("manifest.json", "run_results.json"):
         text = (project.root / "target" / artifact).read_text()
-        assert "hunter2-secret" not in text and "****" in text
+        assert "hunter2-secret" not in text and '"password"' not in text

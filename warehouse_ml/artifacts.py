@@ -1,7 +1,8 @@
 """``target/manifest.json``, ``target/run_results.json`` and ``target/compiled/``.
 
-Shaped like dbt's artifacts so tools that read those can read ours. Target settings are
-redacted: no secret reaches an artifact.
+Shaped like dbt's artifacts so tools that read those can read ours. Only the target's
+public fields are written, and every file passes through :func:`redaction.mask`, so no
+profiles secret or env_var() value reaches ``target/`` (the database still gets them).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import json
 import typing as t
 from pathlib import Path
 
-from warehouse_ml import __version__
+from warehouse_ml import __version__, redaction
 from warehouse_ml.files import write_atomically
 from warehouse_ml.nodes import Node
 
@@ -47,7 +48,8 @@ class NodeResult:
 
 
 def _write_json(path: Path, payload: dict[str, t.Any]) -> None:
-    write_atomically(path, json.dumps(payload, default=str).encode("utf-8"))
+    text = redaction.mask(json.dumps(payload, default=str))
+    write_atomically(path, text.encode("utf-8"))
 
 
 def _metadata(command: str, target: dict[str, t.Any]) -> dict[str, t.Any]:
@@ -107,7 +109,7 @@ def write_compiled(target_dir: Path, node: Node, sql: str) -> Path:
     path = target_dir / "compiled" / (node.fqn_path or f"{node.name}.sql")
     if node.test_metadata:
         path = path.with_name(f"{node.name}.sql")
-    text = sql.rstrip() + "\n"
+    text = redaction.mask(sql.rstrip()) + "\n"
     # Rewriting an unchanged file is skipped: on reruns most are unchanged, and
     # truncating files is slow on some filesystems.
     if not (path.is_file() and path.read_text(encoding="utf-8") == text):

@@ -149,11 +149,13 @@ def _fail(
     cause: BaseException | None = None,
 ) -> t.NoReturn:
     """Print ``exc`` as one paragraph (the traceback of ``cause or exc`` under --debug)."""
+    from warehouse_ml import redaction
+
     if debug:
         import traceback
 
-        traceback.print_exception(cause or exc, file=sys.stderr)
-    message = str(exc)
+        sys.stderr.write(redaction.mask("".join(traceback.format_exception(cause or exc))))
+    message = redaction.mask(str(exc))
     if log_format == "json":
         click.echo(json.dumps({"event": "error", "message": message, "exit_code": code}))
     click.secho(f"Error: {message}", fg="red", err=True)

@@ -13,8 +13,11 @@ import json
 import typing as t
 from pathlib import Path
 
+from warehouse_ml import redaction
 from warehouse_ml.errors import CompilationError
-from warehouse_ml.files import save_cache
+from warehouse_ml.files import load_cache, save_cache
+
+_KIND = "transpile"
 
 # sqlglot is imported where it is used: it is a quarter of a second of start-up, and a
 # rerun whose SQL is all in the transpile cache (or `wml ls`) never needs it.
@@ -68,12 +71,14 @@ class TranspileCache:
         self.path = path
         self._old: dict[str, str] = {}
         self._used: dict[str, str] = {}
-        if path is not None and path.is_file():
+        # Signed (warehouse_ml.files): its SQL runs, so only this user's wml may write it.
+        data = load_cache(path, _KIND) if path is not None else None
+        if data is not None:
             try:
-                payload = json.loads(path.read_text(encoding="utf-8"))
+                payload = json.loads(data)
                 if payload.get("sqlglot") == sqlglot_version():
-                    self._old = payload.get("entries", {})
-            except (OSError, ValueError):
+                    self._old = dict(payload.get("entries", {}))
+            except (ValueError, AttributeError, TypeError):
                 self._old = {}
 
     @staticmethod
@@ -93,7 +98,7 @@ class TranspileCache:
         if self.path is None or not self._used or self._used == self._old:
             return
         payload = {"sqlglot": sqlglot_version(), "entries": self._used}
-        save_cache(self.path, json.dumps(payload).encode("utf-8"))
+        save_cache(self.path, json.dumps(payload).encode("utf-8"), _KIND)
 
 
 def transpile(
@@ -126,7 +131,7 @@ def transpile(
             node=node,
             hint=f"Rewrite that construct in SQL that {write} supports.",
         ) from None
-    if key is not None:
+    if key is not None and not redaction.contains_secret(out):  # target/ never holds a secret
         t.cast(TranspileCache, cache).put(key, out)
     return out
 

@@ -14,6 +14,8 @@ import typing as t
 
 import click
 
+from warehouse_ml import redaction
+
 STATUS_COLOURS = {
     "success": "green",
     "pass": "green",
@@ -39,14 +41,14 @@ class Reporter:
     def _emit_json(self, event: str, **fields: t.Any) -> None:
         record = {"ts": dt.datetime.now(dt.timezone.utc).isoformat(), "event": event, **fields}
         with self._lock:
-            self.stream.write(json.dumps(record, default=str) + "\n")
+            self.stream.write(redaction.mask(json.dumps(record, default=str)) + "\n")
             self.stream.flush()
 
     def _emit_text(self, text: str, colour: str | None = None) -> None:
         if self.quiet:
             return
         with self._lock:
-            click.secho(text, fg=colour if self.is_tty else None, file=self.stream)
+            click.secho(redaction.mask(text), fg=colour if self.is_tty else None, file=self.stream)
 
     def info(self, message: str, **fields: t.Any) -> None:
         if self.log_format == "json":
@@ -59,7 +61,8 @@ class Reporter:
             self._emit_json("warning", message=message, **fields)
         else:  # stderr, so a command's stdout (CSV, JSON) stays clean
             with self._lock:
-                click.secho(f"Warning: {message}", fg="yellow" if self.is_tty else None, err=True)
+                text = redaction.mask(f"Warning: {message}")
+                click.secho(text, fg="yellow" if self.is_tty else None, err=True)
 
     def node_started(self, index: int, total: int, kind: str, name: str) -> None:
         if self.log_format == "json":

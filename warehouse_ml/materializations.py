@@ -68,10 +68,18 @@ def build_view(ctx: BuildContext) -> BuildResult:
     return BuildResult(None, f"created view {ctx.relation}")
 
 
-def build_table(ctx: BuildContext) -> BuildResult:
-    sql = ctx.render(False)
-    _swap(ctx, lambda tmp: ctx.adapter.create_table_as_sql(tmp, sql), "table")
-    rows = ctx.adapter.row_count(ctx.relation, ctx.cursor)
+def build_table(ctx: BuildContext, unique_key: list[str] | None = None) -> BuildResult:
+    """CREATE TABLE AS; with ``unique_key`` the new table must be unique on it before
+    it replaces the old one (incremental models built in full)."""
+    a, sql = ctx.adapter, ctx.render(False)
+
+    def create(tmp: Relation) -> None:
+        a.execute(a.create_table_as_sql(tmp, sql), cursor=ctx.cursor)
+        if unique_key:
+            _check_unique(ctx, tmp, unique_key)
+
+    _swap_with(ctx, create, "table")
+    rows = a.row_count(ctx.relation, ctx.cursor)
     return BuildResult(rows, f"created table {ctx.relation}")
 
 
@@ -83,10 +91,10 @@ def build_incremental(ctx: BuildContext) -> BuildResult:
     """
     a, cur, rel, node = ctx.adapter, ctx.cursor, ctx.relation, ctx.node
     full_refresh = ctx.full_refresh and node.config.get("full_refresh") is not False
-    if full_refresh or a.relation_type(rel, cur) != "table":
-        return build_table(ctx)
     keys = _unique_key(node)
     strategy = node.config.get("incremental_strategy") or ("merge" if keys else "append")
+    if full_refresh or a.relation_type(rel, cur) != "table":
+        return build_table(ctx, keys if strategy != "append" else None)
     if strategy != "append" and not keys:
         raise ConfigError(
             f"incremental_strategy '{strategy}' needs a unique_key.",
@@ -101,6 +109,8 @@ def build_incremental(ctx: BuildContext) -> BuildResult:
             a.execute(a.drop_sql(tmp, "table"), cursor=cur)
         a.execute(a.create_table_as_sql(tmp, sql), cursor=cur)
         new_rows = a.row_count(tmp, cur)
+        if strategy != "append":
+            _check_unique(ctx, tmp, keys)
         columns = _reconcile_schema(ctx, tmp)
         if strategy == "append":
             _insert(a, cur, rel, tmp, columns)
@@ -123,6 +133,40 @@ def _unique_key(node: Node) -> list[str]:
 def _match(keys: list[str], left: str, right: str) -> str:
     # NULL-safe: a NULL key matches a NULL key, so reruns never duplicate rows (dbt-core #7597).
     return " and ".join(f"{left}.{quote(k)} is not distinct from {right}.{quote(k)}" for k in keys)
+
+
+def _check_unique(ctx: BuildContext, tmp: Relation, keys: list[str]) -> None:
+    """Refuse a batch whose rows share a key (NULLs count as equal, as they match).
+
+    MERGE would update each matching row from an arbitrary one of the duplicates (two
+    NULL-keyed rows 'b', 'c' both became 'c') and delete+insert would store both: either
+    way the table stops being unique on its key (dbt-core #7597). Raising inside the
+    transaction writes nothing.
+    """
+    cols = ", ".join(quote(k) for k in keys)
+    rows = ctx.adapter.execute(
+        f"select {cols}, count(*) from {tmp} group by {cols} having count(*) > 1 limit 1",
+        cursor=ctx.cursor,
+    )
+    if not rows:
+        return
+    *values, count = rows[0]
+    example = ", ".join(f"{k}={_literal(v)}" for k, v in zip(keys, values, strict=True))
+    raise ExecutionError(
+        f"unique_key ({', '.join(keys)}) is not unique in the model's new rows: "
+        f"{example} appears {count} times; nothing was written.",
+        node=ctx.node.name,
+        path=ctx.node.fqn_path,
+        hint="Rows with a NULL key match each other (IS NOT DISTINCT FROM), so they count as "
+        "duplicates too. Deduplicate the rows (e.g. qualify row_number() over (partition by "
+        "the key) = 1) or choose a key that names one row.",
+    )
+
+
+def _literal(value: t.Any) -> str:
+    if value is None:
+        return "NULL"
+    return "'" + value.replace("'", "''") + "'" if isinstance(value, str) else str(value)
 
 
 def _insert(a: Adapter, cur: t.Any, rel: Relation, tmp: Relation, columns: list[str]) -> None:

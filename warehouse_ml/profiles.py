@@ -1,7 +1,9 @@
 """profiles.yml: where to connect, as in dbt (profile -> target -> outputs).
 
 The file is rendered with Jinja first so ``{{ env_var('PASSWORD') }}`` keeps secrets out
-of the file; rendered values are never logged or written to artifacts.
+of the file. Only :data:`~warehouse_ml.redaction.PUBLIC_FIELDS` of a target reach
+artifacts or models; every other value, and every env_var() value, is registered with
+:mod:`warehouse_ml.redaction` so that logs, artifacts and compiled SQL mask it.
 """
 
 from __future__ import annotations
@@ -13,13 +15,12 @@ from pathlib import Path
 
 import jinja2
 
+from warehouse_ml import redaction
 from warehouse_ml.errors import ConfigError, WmlError
 from warehouse_ml.jinja_errors import wrap_template_error
 from warehouse_ml.yamlio import expect_mapping, load_yaml_text
 
 PROFILES_FILE = "profiles.yml"
-# Keys whose values must never be printed.
-SECRET_KEYS = frozenset({"password", "token", "secret", "access_key", "secret_access_key"})
 
 
 @dataclasses.dataclass
@@ -39,15 +40,37 @@ class Target:
         return self.type
 
     def redacted(self) -> dict[str, t.Any]:
-        """Settings safe to log or write to artifacts."""
-        safe = {k: ("****" if k in SECRET_KEYS else v) for k, v in self.settings.items()}
-        return {"name": self.name, "type": self.type, "schema": self.schema, **safe}
+        """The allow-listed fields, safe to log, write to artifacts and read in models."""
+        public: dict[str, t.Any] = {
+            "type": self.type, "name": self.name, "schema": self.schema, "threads": self.threads,
+        }  # fmt: skip
+        if "path" in self.settings:  # a DuckDB URL's ?options can hold a token
+            public["path"] = str(self.settings["path"]).split("?", 1)[0]
+        database = self.settings.get("database", self.settings.get("dbname"))
+        if isinstance(database, (str, int)):
+            public["database"] = str(database)
+        return public
+
+    def register_secrets(self) -> None:
+        """Mask every non-public value (env_var() registered its own), but the public ones."""
+        redaction.register(
+            [v for k, v in self.settings.items() if k not in redaction.PUBLIC_FIELDS]
+        )
+        path = str(self.settings.get("path", ""))
+        if "?" in path:
+            redaction.register(path.split("?", 1)[1])
+        redaction.forget(str(v) for v in self.redacted().values())
 
 
 def env_var(name: str, default: t.Any = None) -> str:
-    """dbt's ``env_var``: the variable's value, the default, or a clear error."""
+    """dbt's ``env_var``: the variable's value, the default, or a clear error.
+
+    A value taken from the environment is masked in everything wml writes (a default is
+    written in the file, so it is no secret).
+    """
     value = os.environ.get(name)
     if value is not None:
+        redaction.register(value)
         return value
     if default is not None:
         return str(default)
@@ -128,4 +151,6 @@ def load_target(
         if db_path != ":memory:" and not Path(db_path).is_absolute():
             db_path = str((project_dir / db_path).resolve())
         settings["path"] = db_path
-    return Target(name, kind, schema, max(1, threads), settings, path)
+    target = Target(name, kind, schema, max(1, threads), settings, path)
+    target.register_secrets()
+    return target

@@ -26,6 +26,7 @@ from warehouse_ml.jinja_errors import macro_call_hint, wrap_template_error
 from warehouse_ml.nodes import Node, NodeKind
 from warehouse_ml.profiles import Target, env_var
 from warehouse_ml.project import Project
+from warehouse_ml.statements import one_query
 
 BUILTIN_MACROS = Path(__file__).parent / "macros"
 EPHEMERAL_PREFIX = "__wml_eph_"
@@ -128,10 +129,8 @@ class Renderer:
         self._sources.setdefault(name, source)
         return self.env.get_template(name)
 
-    def _target_context(self) -> dict[str, t.Any]:
-        safe = self.target.redacted()
-        safe["threads"] = self.target.threads
-        return safe
+    def _target_context(self) -> TargetContext:
+        return TargetContext(self.target.redacted())
 
     def _load_macros(self) -> None:
         """Package macros under ``wml.`` (and top level), project macros at top level."""
@@ -323,7 +322,9 @@ class Renderer:
                 node, parse=False, incremental=False, dialect=dialect
             )
             ctes += self._ephemeral_ctes(inner.ephemerals, seen, dialect)
-            ctes.append((EPHEMERAL_PREFIX + node.name, inner.sql))
+            # Inlined into its caller: one query, its trailing ';' cut, its own file named.
+            body = one_query(inner.sql, self.project.settings.sql_dialect, node=node.name, path=node.fqn_path)
+            ctes.append((EPHEMERAL_PREFIX + node.name, body))
         return ctes
 
 
@@ -339,6 +340,37 @@ def inject_ctes(sql: str, ctes: list[tuple[str, str]]) -> str:
             anchor = tokens[1]
         return f"{sql[: anchor.end + 1]} {body},\n{sql[anchor.end + 1 :]}"
     return f"with {body}\n{sql}"
+
+
+class TargetContext:
+    """``target`` in models: the public fields only; any other raises a clear error.
+
+    Raising (rather than rendering ``****``) keeps a model from silently running with a
+    masked value; secrets stay in profiles.yml, or come from ``env_var()`` by choice.
+    """
+
+    def __init__(self, public: dict[str, t.Any]):
+        self._public = public
+
+    def __getattr__(self, name: str) -> t.Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return self[name]
+
+    def __getitem__(self, name: str) -> t.Any:
+        if name in self._public:
+            return self._public[name]
+        raise CompilationError(
+            f"target.{name} is not available in models: only "
+            f"{', '.join(sorted(self._public))} are (other target fields may be secrets).",
+            hint=f"Use env_var('...') in the model if it really needs a value behind target.{name}.",
+        )
+
+    def get(self, name: str, default: t.Any = None) -> t.Any:
+        return self._public.get(name, default) if name in self._public else self[name]
+
+    def __str__(self) -> str:
+        return str(self._public)
 
 
 class _Namespace:

@@ -54,6 +54,7 @@ class Runner:
         results: list[NodeResult] = []
         self.session.adapter.open()
         self._prepare()
+        self._create_schemas(runnable)
         with cf.ThreadPoolExecutor(max_workers=self.threads, thread_name_prefix="wml") as pool:
             running: dict[cf.Future[NodeResult], str] = {}
             try:
@@ -142,6 +143,23 @@ class Runner:
     def _prepare(self) -> None:
         """Hooks that must run on the connection before any node (functions of ML models)."""
         self.session.connection()
+
+    def _create_schemas(self, runnable: set[str]) -> None:
+        """Every schema the run builds into, created here, before any worker starts."""
+        nodes, adapter = self.session.nodes, self.session.adapter
+        schemas = {
+            self.session.relation(nodes[uid]).schema
+            for uid in runnable
+            if nodes[uid].kind in (NodeKind.MODEL, NodeKind.SEED)
+        }
+        cursor = adapter.cursor()
+        for schema in sorted(schemas):
+            try:
+                adapter.ensure_schema(schema, cursor)
+            except Exception as exc:  # e.g. no CREATE privilege: one paragraph, not a traceback
+                raise ExecutionError(
+                    f"cannot create schema '{schema}': {self.session.explain_error(exc)}"
+                ) from None
 
     # -- one node (worker thread) ------------------------------------------------------------
     def _execute(self, node: Node) -> NodeResult:

@@ -10,7 +10,7 @@ import sys
 import typing as t
 from pathlib import Path
 
-from warehouse_ml import dialects, generic_tests
+from warehouse_ml import dialects, generic_tests, redaction
 from warehouse_ml.adapters import Adapter, make_adapter
 from warehouse_ml.errors import CompilationError, ConfigError
 from warehouse_ml.graph import Graph
@@ -18,6 +18,7 @@ from warehouse_ml.nodes import Node, NodeKind
 from warehouse_ml.profiles import Target, load_target
 from warehouse_ml.project import Project, load_project
 from warehouse_ml.render import Relation, Renderer
+from warehouse_ml.statements import one_query
 
 
 class Session:
@@ -41,7 +42,7 @@ class Session:
         self.create_models: dict[str, t.Any] = {}
         self.transpile_cache = dialects.TranspileCache(project.target_dir / "transpile_cache.json")
         self.warn: t.Callable[[str], None] = lambda message: print(
-            f"Warning: {message}", file=sys.stderr
+            redaction.mask(f"Warning: {message}"), file=sys.stderr
         )
 
     @property
@@ -202,16 +203,14 @@ class Session:
                 node=node.name, path=node.fqn_path, cache=self.transpile_cache,
             )
         sql = self.renderer.render(node, incremental=incremental, dialect=dialect)
+        where = {"node": node.name, "path": node.fqn_path}
+        # Checked as written and as it will run: whatever vars or macros rendered, one query.
         if generic_tests.runs_as_written(node, dialect):
-            return sql
-        return dialects.transpile(
-            sql,
-            self.project.settings.sql_dialect,
-            dialect,
-            node=node.name,
-            path=node.fqn_path,
-            cache=self.transpile_cache,
-        )
+            return one_query(sql, dialect, **where)
+        read = self.project.settings.sql_dialect
+        sql = one_query(sql, read, **where)
+        out = dialects.transpile(sql, read, dialect, **where, cache=self.transpile_cache)
+        return out if read == dialect else one_query(out, dialect, **where)
 
     # -- database ------------------------------------------------------------------------
     def connection(self) -> t.Any:

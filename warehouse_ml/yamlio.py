@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import hashlib
-import pickle
+import json
 import typing as t
 from pathlib import Path
 
 import yaml
 
 from warehouse_ml.errors import ConfigError, located
-from warehouse_ml.files import save_cache
+from warehouse_ml.files import load_cache, save_cache
 
 # libyaml's C loader parses large properties files ~6x faster than the pure-Python one.
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_KIND = "yaml"
 
 
 def load_yaml_text(text: str, path: Path | str) -> t.Any:
@@ -39,10 +40,12 @@ def load_yaml(path: Path) -> t.Any:
 
 
 class ParsedYamlCache:
-    """Parsed YAML kept in ``target/``, one pickle per file, valid while its text is the same.
+    """Parsed YAML kept in ``target/``, one JSON file per file, valid while its text is the same.
 
     Even libyaml takes ~0.15 s for the properties of 1,000 models (PyYAML builds the
-    objects in Python); unpickling the result takes milliseconds.
+    objects in Python); reading the JSON back takes milliseconds. JSON is data only, and
+    each file is signed (:mod:`warehouse_ml.files`) so a crafted one is ignored. YAML that
+    JSON cannot hold exactly (dates, non-string keys) is simply not cached.
     """
 
     def __init__(self, directory: Path | None):
@@ -55,18 +58,35 @@ class ParsedYamlCache:
             return load_yaml_text(text, path)
         digest = hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
         entry = self.directory / (
-            hashlib.blake2b(str(path.resolve()).encode(), digest_size=8).hexdigest() + ".pickle"
+            hashlib.blake2b(str(path.resolve()).encode(), digest_size=8).hexdigest() + ".json"
         )
-        try:
-            with open(entry, "rb") as f:
-                saved_digest, value = pickle.load(f)
-            if saved_digest == digest:
-                return value
-        except (OSError, pickle.UnpicklingError, EOFError, ValueError, TypeError):
-            pass
+        saved = _read_entry(entry)
+        if saved is not None and saved[0] == digest:
+            return saved[1]
         value = load_yaml_text(text, path)
-        save_cache(entry, pickle.dumps((digest, value), protocol=pickle.HIGHEST_PROTOCOL))
+        _write_entry(entry, digest, value)
         return value
+
+
+def _read_entry(entry: Path) -> list[t.Any] | None:
+    payload = load_cache(entry, _KIND)
+    if payload is None:
+        return None
+    try:
+        saved = json.loads(payload)
+    except ValueError:
+        return None
+    return saved if isinstance(saved, list) and len(saved) == 2 else None
+
+
+def _write_entry(entry: Path, digest: str, value: t.Any) -> None:
+    try:
+        text = json.dumps([digest, value])
+    except (TypeError, ValueError):  # dates and other non-JSON values
+        return
+    if json.loads(text)[1] != value:  # e.g. integer keys would come back as strings
+        return
+    save_cache(entry, text.encode("utf-8"), _KIND)
 
 
 def expect_mapping(value: t.Any, path: Path | str, what: str) -> dict[str, t.Any]:

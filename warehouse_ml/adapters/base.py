@@ -48,6 +48,7 @@ class Adapter(abc.ABC):
         self.target = target
         self.read_only = read_only  # a command that only reads: open the database read-only
         self.cancelled = threading.Event()
+        self._schemas: set[str] = set()  # schemas known to exist (created by this adapter)
 
     def cancel(self) -> None:
         """Ctrl-C: from now on no statement starts and no transaction commits (the build
@@ -120,7 +121,12 @@ class Adapter(abc.ABC):
         return [(str(name), str(dtype)) for name, dtype in rows]
 
     def ensure_schema(self, schema: str, cursor: t.Any = None) -> None:
+        """CREATE SCHEMA once per adapter: even IF NOT EXISTS writes the catalog, and two
+        threads doing it at once fail with a write-write conflict (DuckDB)."""
+        if schema in self._schemas:
+            return
         self.execute(f"create schema if not exists {quote(schema)}", cursor=cursor)
+        self._schemas.add(schema)
 
     # -- SQL snippets (override where a warehouse differs) ---------------------------------
     def drop_sql(self, relation: Relation, kind: str) -> str:

@@ -97,3 +97,20 @@ def test_secret_target_fields_raise_in_models(secret_project, field):
 
 def test_module_doctest() -> None:
     assert doctest.testmod(warehouse_ml.redaction).failed == 0
+
+
+def test_a_secret_in_a_training_query_never_reaches_the_registry_or_show(project):
+    project.write({
+        "models_sql/m.sql": (
+            "{{ config(materialized='ml_model', target='y', model_type='linear') }}\n"
+            "select x, 2 * x + 1 as y, '{{ env_var('WML_TEST_TOKEN') }}' as tag "
+            "from range(100) t(x)\n"
+        ),
+    })
+    env = {"WML_TEST_TOKEN": "tok-s3cr3t-value"}
+    built = project.wml("build", env=env)
+    assert built.exit_code == 0, built.output
+    shown = project.wml("show", "m", "--format", "json", env=env)
+    assert shown.exit_code == 0 and "tok-s3cr3t-value" not in shown.output
+    stored = project.scalar("select training_query from wml.models")
+    assert "tok-s3cr3t-value" not in stored and "****" in stored

@@ -11,7 +11,7 @@ import json
 import re
 import typing as t
 
-from warehouse_ml import materializations
+from warehouse_ml import materializations, redaction
 from warehouse_ml.errors import ConfigError, TrainingError
 from warehouse_ml.materializations import BuildContext, BuildResult
 from warehouse_ml.ml import preprocessors, registry, serving
@@ -193,7 +193,7 @@ def version_from_trained(
         leaderboard=trained.leaderboard,
         feature_importance=trained.feature_importance,
         settings=_settings(spec),
-        training_query=spec.query,
+        training_query=redaction.mask(spec.query),  # shown by wml show: no secrets
         query_hash=registry.query_hash(spec.query),
         data_fingerprint=data_fingerprint,
         rows_train=trained.rows_train,

@@ -187,6 +187,9 @@ def test_redshift_hook_is_transpiled(project: Project) -> None:
     result = project.wml("run")
     assert result.exit_code == 0, result.output
     assert project.scalar("select n from main.loads where loaded_at is not null") == 1
+    assert project.wml("compile").exit_code == 0
+    hooks = (project.root / "target/compiled/models_sql/orders.hooks.sql").read_text()
+    assert "-- post_hook #1" in hooks and "GETDATE" not in hooks.upper()
 
 
 def test_hook_sqlglot_cannot_transpile_fails_clearly(project: Project) -> None:
@@ -201,6 +204,22 @@ def test_hook_sqlglot_cannot_transpile_fails_clearly(project: Project) -> None:
     )
     result = project.wml("run")
     assert_clean_error(result, 1, "models_sql/orders.sql", "model 'orders'", "post_hook #1")
+
+
+def test_compile_shows_hooks_with_secrets_masked(project: Project) -> None:
+    project.write(
+        {
+            "models_sql/orders.sql": (
+                "{{ config(materialized='table', pre_hook=\"insert into main.t values "
+                "('{{ env_var('WML_HOOK_TOKEN') }}'); analyze\") }}\nselect 1 as id\n"
+            )
+        }
+    )
+    result = project.wml("compile", env={"WML_HOOK_TOKEN": "sekret-token-123"})
+    assert result.exit_code == 0, result.output
+    text = (project.root / "target/compiled/models_sql/orders.hooks.sql").read_text()
+    assert text.startswith("-- pre_hook #1\ninsert into main.t values ('****');\nanalyze;")
+    assert "sekret" not in text
 
 
 def test_bad_hook_value_is_a_config_error(project: Project) -> None:

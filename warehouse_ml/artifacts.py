@@ -116,3 +116,17 @@ def write_compiled(target_dir: Path, node: Node, sql: str) -> Path:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text, encoding="utf-8")
     return path
+
+
+def write_compiled_hooks(target_dir: Path, node: Node, hooks: t.Sequence[t.Any]) -> Path:
+    """The node's hooks as they will run, beside its compiled SQL (``<name>.hooks.sql``);
+    a node without hooks has no such file (a stale one is removed)."""
+    compiled = target_dir / "compiled" / (node.fqn_path or node.name)
+    path = compiled.with_name(f"{compiled.stem}.hooks.sql")
+    if not hooks:
+        path.unlink(missing_ok=True)
+        return path
+    parts = [f"-- {hook.label}\n" + ";\n".join(hook.statements) + ";" for hook in hooks]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(redaction.mask("\n\n".join(parts)) + "\n", encoding="utf-8")
+    return path

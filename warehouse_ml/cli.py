@@ -307,6 +307,7 @@ def _compile_nodes(session: t.Any, chosen: set[str], dialect: str | None) -> int
     written = 0
     for uid in session.graph.topological_order(chosen):
         node = session.nodes[uid]
+        _compile_hooks(session, node, dialect)
         if node.kind is NodeKind.SEED:
             continue
         artifacts.write_compiled(target_dir, node, session.compiled_sql(node, dialect=dialect))
@@ -315,6 +316,19 @@ def _compile_nodes(session: t.Any, chosen: set[str], dialect: str | None) -> int
         target_dir, session.nodes.values(), "compile", session.target.redacted()
     )
     return written
+
+
+def _compile_hooks(session: t.Any, node: t.Any, dialect: str | None) -> None:
+    """Write the pre- and post-hooks that would run around ``node``, so users can see them."""
+    from warehouse_ml import artifacts, hooks
+
+    if not node.kind.builds_relation:
+        return  # tests have no hooks file (a generic test's path is its YAML file's)
+    compiled: list[hooks.Hook] = []
+    if hooks.runs_hooks(node):
+        for phase in (hooks.PRE, hooks.POST):
+            compiled += hooks.compile_hooks(session, node, phase, dialect=dialect)
+    artifacts.write_compiled_hooks(session.project.target_dir, node, compiled)
 
 
 @main.command(name="ls")

@@ -2,7 +2,8 @@
 
 Precedence, lowest to highest (as in dbt): project file folder config
 (``models: {marts: {+materialized: table}}``), then YAML properties beside the model,
-then ``{{ config(...) }}`` in the model file.
+then ``{{ config(...) }}`` in the model file. Hooks do not override: every layer's
+``pre_hook`` / ``post_hook`` runs, the least specific first (as in dbt).
 """
 
 from __future__ import annotations
@@ -63,13 +64,16 @@ ML_KEYS = frozenset(
     }
 )
 KNOWN_KEYS = COMMON_KEYS | MODEL_KEYS | SEED_KEYS | TEST_KEYS | ML_KEYS
+HOOK_KEYS = ("pre_hook", "post_hook")
 
 
 def normalise(config: dict[str, t.Any]) -> dict[str, t.Any]:
-    """dbt spells hooks with dashes or underscores; store underscores."""
-    out = {}
+    """dbt spells hooks with dashes or underscores; store underscores (both spellings
+    in one place both run)."""
+    out: dict[str, t.Any] = {}
     for key, value in config.items():
-        out[key.replace("-", "_") if key in ("pre-hook", "post-hook") else key] = value
+        key = key.replace("-", "_") if key in ("pre-hook", "post-hook") else key
+        out[key] = hook_list(out[key]) + hook_list(value) if key in out else value
     return out
 
 
@@ -85,6 +89,26 @@ def validate(config: dict[str, t.Any], *, path: t.Any, node: str | None) -> None
     _check_choice(config, "on_schema_change", ON_SCHEMA_CHANGE, path, node)
     _check_choice(config, "severity", ("warn", "error"), path, node, lower=True)
     _check_choice(config, "deploy", ("auto", "sql", "udf"), path, node)
+    for key in HOOK_KEYS:
+        _check_hooks(config.get(key), key, path, node)
+
+
+def hook_list(value: t.Any) -> list[t.Any]:
+    """A hook setting as a list: dbt takes one SQL string or a list of them."""
+    if value is None:
+        return []
+    return list(value) if isinstance(value, (list, tuple)) else [value]
+
+
+def _check_hooks(value: t.Any, key: str, path: t.Any, node: str | None) -> None:
+    for i, hook in enumerate(hook_list(value), start=1):
+        if not isinstance(hook, str):
+            raise ConfigError(
+                f"{key} #{i} must be SQL text, got {type(hook).__name__} {hook!r}.",
+                path=path,
+                node=node,
+                hint=f"Write {key}: \"<sql>\" or a list of SQL strings.",
+            )
 
 
 def _check_choice(
@@ -118,14 +142,14 @@ def folder_config(tree: t.Any, rel_path: PurePosixPath, project_name: str) -> di
     if not isinstance(tree, dict):
         return merged
     if project_name in tree and isinstance(tree[project_name], dict):
-        merged.update(_plus_keys(tree))
+        _update(merged, _plus_keys(tree))
         tree = tree[project_name]
-    merged.update(_plus_keys(tree))
+    _update(merged, _plus_keys(tree))
     for part in rel_path.parts[:-1] + (rel_path.stem,):
         sub = tree.get(part)
         if not isinstance(sub, dict):
             break
-        merged.update(_plus_keys(sub))
+        _update(merged, _plus_keys(sub))
         tree = sub
     return merged
 
@@ -134,18 +158,25 @@ def _plus_keys(tree: dict[str, t.Any]) -> dict[str, t.Any]:
     return {k[1:]: v for k, v in tree.items() if isinstance(k, str) and k.startswith("+")}
 
 
+def _update(result: dict[str, t.Any], layer: dict[str, t.Any]) -> None:
+    """``result.update(layer)``, except that hooks append to the ones already set."""
+    for key, value in normalise(layer).items():
+        if key in HOOK_KEYS:
+            result[key] = hook_list(result.get(key)) + hook_list(value)
+        else:
+            result[key] = value
+
+
 def merge(*layers: dict[str, t.Any]) -> dict[str, t.Any]:
-    """Later layers win; tags accumulate as dbt does."""
+    """Later layers win; tags and hooks accumulate as dbt does."""
     result: dict[str, t.Any] = {}
     tags: list[str] = []
     for layer in layers:
-        for key, value in normalise(layer).items():
-            if key == "tags":
-                for tag in [value] if isinstance(value, str) else list(value or []):
-                    if tag not in tags:
-                        tags.append(tag)
-            else:
-                result[key] = value
+        layer = normalise(layer)
+        for tag in hook_list(layer.pop("tags", None)):
+            if tag not in tags:
+                tags.append(tag)
+        _update(result, layer)
     if tags:
         result["tags"] = tags
     return result

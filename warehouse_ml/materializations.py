@@ -1,7 +1,8 @@
 """How a node becomes a relation: view, table, incremental, seed.
 
 Every build goes into a temporary relation and is swapped in inside one transaction,
-so a failure leaves the previous relation untouched. ML models register their own
+so a failure leaves the previous relation untouched. The node's pre-hooks run first in
+that transaction and its post-hooks last, after the swap (``warehouse_ml.hooks``). ML models register their own
 materialization (``warehouse_ml.ml``) in :data:`MATERIALIZERS`.
 """
 
@@ -12,8 +13,9 @@ import re
 import typing as t
 from pathlib import Path
 
+from warehouse_ml import hooks
 from warehouse_ml.adapters.base import Adapter
-from warehouse_ml.errors import ConfigError, ExecutionError
+from warehouse_ml.errors import ConfigError, ExecutionError, WmlError
 from warehouse_ml.nodes import Node
 from warehouse_ml.render import Relation, quote
 
@@ -33,6 +35,9 @@ class BuildContext:
     full_refresh: bool = False
     project_root: Path | None = None
     extras: dict[str, t.Any] = dataclasses.field(default_factory=dict)
+    # (phase, is_incremental) -> the node's compiled hooks; None runs no hooks.
+    compiled_hooks: t.Callable[[str, bool], list[hooks.Hook]] | None = None
+    explain: t.Callable[[BaseException], str] = lambda exc: str(exc).split("\n\n")[0]
 
 
 @dataclasses.dataclass
@@ -52,6 +57,7 @@ def _swap_with(ctx: BuildContext, build: t.Callable[[Relation], t.Any], kind: st
     tmp = rel.with_suffix(TMP_SUFFIX)
     a.ensure_schema(rel.schema, cur)
     with a.transaction(cur):
+        hooks.run(ctx, hooks.PRE)
         for old_kind in ("view", "table"):
             if a.relation_type(tmp, cur) == old_kind:
                 a.execute(a.drop_sql(tmp, old_kind), cursor=cur)
@@ -60,6 +66,7 @@ def _swap_with(ctx: BuildContext, build: t.Callable[[Relation], t.Any], kind: st
         if existing:
             a.execute(a.drop_sql(rel, existing), cursor=cur)
         a.execute(a.rename_sql(tmp, rel.identifier, kind), cursor=cur)
+        hooks.run(ctx, hooks.POST)
 
 
 def build_view(ctx: BuildContext) -> BuildResult:
@@ -105,6 +112,7 @@ def build_incremental(ctx: BuildContext) -> BuildResult:
     sql = ctx.render(True)
     tmp = rel.with_suffix(TMP_SUFFIX)
     with a.transaction(cur):
+        hooks.run(ctx, hooks.PRE, incremental=True)
         if a.relation_type(tmp, cur):
             a.execute(a.drop_sql(tmp, "table"), cursor=cur)
         a.execute(a.create_table_as_sql(tmp, sql), cursor=cur)
@@ -120,6 +128,7 @@ def build_incremental(ctx: BuildContext) -> BuildResult:
         else:
             _merge(a, cur, rel, tmp, keys, columns)
         a.execute(a.drop_sql(tmp, "table"), cursor=cur)
+        hooks.run(ctx, hooks.POST, incremental=True)
     return BuildResult(new_rows, f"{strategy} {new_rows} rows into {rel}")
 
 
@@ -309,7 +318,7 @@ def build_seed(ctx: BuildContext) -> BuildResult:
         else:
             rows = _read_seed_locally(ctx)
             _swap_with(ctx, lambda tmp: ctx.adapter.load_table(tmp, rows, ctx.cursor), "table")
-    except (ExecutionError, ConfigError):
+    except WmlError:  # a hook's or the config's error names its own cause
         raise
     except Exception as exc:  # the CSV reader names the bad line
         text = str(exc)

@@ -260,6 +260,29 @@ class Renderer:
             _current.reset(token)
         return call
 
+    def render_hook(
+        self, node: Node, sql: str, label: str, *, incremental: bool = False,
+        dialect: str | None = None,
+    ) -> str:
+        """One hook's SQL, rendered with the model's context (``this``, target, vars, macros).
+
+        dbt renders hooks when the model runs, so ``{{ this }}`` in a ``config(pre_hook=
+        "...")`` string is the model's final relation.
+        """
+        call = _Call(node, False, incremental, dialect or self.target.dialect)
+        name = f"{node.fqn_path} ({label})"  # its own template: the error names the hook
+        token = _current.set(call)
+        try:
+            with located(node.fqn_path, node.name, node.kind.value, template=name):
+                return self._template(name, sql).render(this=self.relation_for(node))
+        except (WmlError, jinja2.TemplateError) as exc:
+            err = wrap_template_error(exc, name, node.name, display_path=node.fqn_path)
+            err.message = f"{label}: {err.message}"
+            err.line = None  # a line of the hook's text, not of the file
+            raise err from None
+        finally:
+            _current.reset(token)
+
     def _resolve(self, reference: list[str]) -> str:
         kind, *names = reference
         return str(self._ref(*names) if kind == "ref" else self._source(*names))

@@ -13,7 +13,7 @@ import re
 import time
 import typing as t
 
-from warehouse_ml import materializations
+from warehouse_ml import hooks, materializations
 from warehouse_ml.artifacts import NodeResult
 from warehouse_ml.errors import ExecutionError, Interrupted, WmlError
 from warehouse_ml.events import Reporter
@@ -215,8 +215,18 @@ class Runner:
             full_refresh=self.full_refresh,
             project_root=self.session.project.root,
             extras={"session": self.session, "reporter": self.reporter},
+            compiled_hooks=self._hooks_for(node),
+            explain=self.session.explain_error,
         )
         return build(ctx)
+
+    def _hooks_for(self, node: Node) -> t.Callable[[str, bool], list[hooks.Hook]] | None:
+        """The node's hooks, rendered when the build reaches them (None: nothing to run)."""
+        if not (hooks.runs_hooks(node) and hooks.has_hooks(node)):
+            return None  # ignored with a warning when the project was parsed
+        return lambda phase, incremental: hooks.compile_hooks(
+            self.session, node, phase, incremental=incremental
+        )
 
     def _run_test(self, node: Node) -> tuple[str, int | None, str, int]:
         sql = self.session.compiled_sql(node)

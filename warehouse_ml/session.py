@@ -62,6 +62,7 @@ class Session:
         if self._graph is None:
             self.renderer.parse()
             self._adopt_create_model_files()
+            self._warn_ignored_hooks()
             self._add_function_dependencies()
             self._check_tests()
             self._check_registry_schema()
@@ -109,6 +110,16 @@ class Session:
                 node.config["function"] = stmt.spec.function
                 node.compiled_sql = stmt.spec.query
                 self.create_models[node.unique_id] = stmt
+
+    def _warn_ignored_hooks(self) -> None:
+        """Hooks that never run say so: dbt runs none for ephemeral models or tests, and
+        wml none around ML model training."""
+        from warehouse_ml import hooks
+
+        for node in self.nodes.values():
+            warning = hooks.ignored_warning(node)
+            if warning:
+                self.warn(warning)
 
     def _add_function_dependencies(self) -> None:
         """A model calling ``predict_x(...)`` depends on the ML model behind it."""

@@ -28,8 +28,8 @@ _QUERY_START = re.compile(
 _QUERY_KEYWORDS = ("SELECT", "WITH", "VALUES", "FROM", "TABLE", "PIVOT", "UNPIVOT", "L_PAREN")
 _HINT = (
     "A model is one query (SELECT, WITH, VALUES, UNION...); a var or macro must not add "
-    "statements. Run other statements outside the model (wml accepts pre_hook/post_hook "
-    "in config but does not run them)."
+    "statements. Put other statements in the model's pre_hook or post_hook config, "
+    "which run before and after it is built, in its transaction."
 )
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 
 from warehouse_ml.cli import Options, _execute, main, project_options
-from warehouse_ml.errors import ConfigError, located
+from warehouse_ml.errors import ConfigError
 
 
 def _session(opts: Options, *, read_only: bool = False) -> t.Any:
@@ -211,37 +211,45 @@ def import_cmd(opts: Options, file: str, name: str, function: str) -> None:
 @main.command()
 @project_options(selection=False)
 @click.argument("query", required=False)
-@click.option("-f", "--file", "file", type=click.Path(exists=True, dir_okay=False), default=None)
+@click.option(
+    "-f", "--file", "file", type=click.Path(exists=True, dir_okay=False, allow_dash=True),
+    default=None, help="Read the statements from FILE ('-' for stdin).",
+)  # fmt: skip
+@click.option(
+    "-i", "--interactive", is_flag=True,
+    help="Read statements at a wml> prompt (the default on a terminal with no QUERY).",
+)  # fmt: skip
 @click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table")
 @click.option("--dialect", default=None, help="Dialect the statements are written in.")
 @click.option("--max-rows", type=int, default=100, help="Rows to print in table format.")
 def sql(
-    opts: Options, query: str | None, file: str | None, fmt: str, dialect: str | None, max_rows: int
+    opts: Options,
+    query: str | None,
+    file: str | None,
+    interactive: bool,
+    fmt: str,
+    dialect: str | None,
+    max_rows: int,
 ) -> None:
-    """Run SQL statements (Redshift ML's CREATE/SHOW/DROP MODEL too); print the last result."""
-    from warehouse_ml.sql_command import is_read_only, run_script
-    from warehouse_ml.tables import print_table
+    """Run SQL statements (Redshift ML's CREATE/SHOW/DROP MODEL too); print the last result.
 
-    if bool(query) == bool(file):
-        raise ConfigError(
-            "give either a QUERY argument or -f FILE.", hint="e.g. wml sql 'select 1'"
+    Jinja renders first, as in models: {{ ref('orders') }}, {{ var('k') }}, macros. With
+    no QUERY or -f, the statements come from piped stdin, or a wml> prompt on a terminal.
+    """
+    from warehouse_ml import sql_cli
+
+    if interactive or (not query and not file and sql_cli.stdin_is_tty()):
+        if query or file:
+            raise ConfigError("--interactive reads statements at the prompt: drop QUERY and -f.")
+        sql_cli.repl(
+            lambda text: sql_cli.run_at_prompt(
+                opts, text, dialect=dialect, fmt=fmt, max_rows=max_rows
+            )
         )
-    with located(file):
-        script = Path(file).read_text(encoding="utf-8") if file else str(query)
-    session = _session(opts)
-    # Only reads (SELECT, SHOW, DESCRIBE...): open read-only, beside other readers.
-    session.read_only = is_read_only(
-        script, dialect or session.project.settings.sql_dialect, path=file
-    )
-    reporter = opts.reporter()
-    try:
-        result = run_script(session, script, path=file, dialect=dialect, warn=reporter.warning)
-    finally:
-        session.close()
-    for message in result.messages:
-        click.echo(message, err=True)
-    if result.table is not None:
-        print_table(result.table, fmt, max_rows=max_rows)
+        return
+    script, path = sql_cli.read_script(query, file)
+    result = sql_cli.run_sql(opts, script, path=path, dialect=dialect)
+    sql_cli.print_result(result, fmt, max_rows)
 
 
 @main.command(name="demo-data")

@@ -107,22 +107,82 @@ def models(opts: Options, fmt: str) -> None:
 
 @main.command()
 @project_options(selection=False)
-@click.argument("name")
-@click.option("--version", type=int, default=None)
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
-def show(opts: Options, name: str, version: int | None, fmt: str) -> None:
-    """Show one model version: features, metrics against the baseline, leaderboard."""
-    from warehouse_ml.ml import registry
-    from warehouse_ml.sql_command import evaluation_summary, show_model_fields
+@click.argument("name", required=False)
+@click.option("--inline", default=None, help="A query to preview instead (Jinja rendered).")
+@click.option(
+    "--limit", type=click.IntRange(min=0), default=5, show_default=True,
+    help="Rows to preview of a model, seed or --inline query.",
+)  # fmt: skip
+@click.option("--version", type=int, default=None, help="ML model version (default: deployed).")
+@click.option(
+    "--format", "fmt", type=click.Choice(["text", "table", "csv", "json"]), default="text",
+    help="text and table are the same.",
+)  # fmt: skip
+def show(
+    opts: Options, name: str | None, inline: str | None, limit: int, version: int | None, fmt: str
+) -> None:
+    """Preview a model's or seed's first rows (like dbt show), or show an ML model version:
+    features, metrics against the baseline, leaderboard."""
+    from warehouse_ml import preview, sql_cli
+    from warehouse_ml.tables import print_table
 
+    if bool(name) == bool(inline):
+        raise ConfigError(
+            "give a NAME or --inline QUERY.",
+            hint="e.g. wml show customers, or wml show --inline 'select 1'",
+        )
+    rows_format = "table" if fmt == "text" else fmt
+    if inline:  # wml sql with a limit, as dbt show --inline
+        result = sql_cli.run_sql(opts, inline, path=None, dialect=None, limit=limit)
+        sql_cli.print_result(result, rows_format, max_rows=limit)
+        return
     session = _session(opts, read_only=True)
     try:
-        v = registry.get(session.connection().cursor(), name, version)
+        node = preview.relation_node(session, name)
+        if node is not None:
+            rows = preview.preview(session, node, limit)
+        else:
+            v = _registered(session, name, version)
     finally:
         session.close()
+    if node is not None:
+        print_table(rows, rows_format, max_rows=limit)
+    else:
+        _show_model(v, fmt)
+
+
+def _registered(session: t.Any, name: str, version: int | None) -> t.Any:
+    """The ML model version, or an error naming the closest models, seeds and ML models."""
+    from warehouse_ml import preview
+    from warehouse_ml.errors import ModelNotFoundError
+    from warehouse_ml.ml import registry
+
+    cursor = session.connection().cursor()
+    try:
+        try:
+            return registry.get(cursor, name, version)
+        except ModelNotFoundError:
+            names = sorted({v.name for v in registry.list_versions(cursor)})
+            if name in names:
+                raise  # a model without that version: the registry lists the versions
+            raise preview.not_found(session, name, names) from None
+    finally:
+        cursor.close()
+
+
+def _show_model(v: t.Any, fmt: str) -> None:
+    import pyarrow as pa
+
+    from warehouse_ml.sql_command import evaluation_summary, show_model_fields
+    from warehouse_ml.tables import print_table
+
     evaluation = evaluation_summary(v)
     if fmt == "json":
         click.echo(json.dumps(v.summary() | {"evaluation": evaluation}, default=str, indent=2))
+        return
+    if fmt == "csv":  # SHOW MODEL's key/value rows
+        pairs = show_model_fields(v)
+        print_table(pa.table({"Key": [k for k, _ in pairs], "Value": [x for _, x in pairs]}), "csv")
         return
     for key, value in show_model_fields(v):
         click.echo(f"{key:<28} {value}")
@@ -133,13 +193,25 @@ def show(opts: Options, name: str, version: int | None, fmt: str) -> None:
             b = base.get(key)
             click.echo(f"  {key:<26} {value:<12.6g} {'' if b is None else f'{b:.6g}'}")
     if v.leaderboard:
-        click.echo("\nLeaderboard")
+        click.echo(f"\n{_leaderboard_title(v)}")
         for row in v.leaderboard:
             click.echo(f"  {json.dumps(row, default=str)}")
     if v.feature_importance:
         click.echo("\nFeature importance (permutation)")
         for feat, value in sorted(v.feature_importance.items(), key=lambda kv: -kv[1]):
             click.echo(f"  {feat:<26} {value:.4g}")
+
+
+def _leaderboard_title(v: t.Any) -> str:
+    """'Leaderboard: validation auc on 420 rows (temporal, ..., inside the training rows)'."""
+    scored = v.leaderboard[0].get("scored_on")
+    search = (v.metrics or {}).get("search") or {}
+    if scored is None and search.get("validation_rows"):  # trained before rows said it
+        scored = (
+            f"validation {v.objective} on {search['validation_rows']} rows "
+            f"({search.get('validation')}, inside the training rows)"
+        )
+    return f"Leaderboard: {scored}" if scored else "Leaderboard"
 
 
 @main.command()

@@ -96,3 +96,17 @@ def test_a_build_in_ci_or_json_has_no_progress_lines(project):
     events = [json.loads(line) for line in logged.output.splitlines()]
     assert "\r" not in logged.output and "candidate" not in logged.output
     assert {e["event"] for e in events} <= {"node_start", "node_finish", "run_finish", "info", "warning"}
+
+
+def test_a_task_outside_a_run_shows_its_steps_then_erases_its_line():
+    out = Terminal()
+    reporter = Reporter("text", stream=out)
+    with reporter.task("sql") as progress:
+        progress("AUTO candidate 1 of 5: linear (60s left of max_runtime)")
+    assert out.getvalue() == (
+        CLEAR + "running: sql 0s, AUTO candidate 1 of 5: linear (60s left of max_runtime)" + CLEAR
+    )
+    plain = io.StringIO()
+    with Reporter("text", stream=plain).task("sql") as progress:
+        progress("AUTO candidate 1 of 5: linear")
+    assert plain.getvalue() == ""

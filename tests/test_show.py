@@ -70,3 +70,10 @@ def test_inline_is_wml_sql_with_a_limit(built):
     default = built.wml("show", "--inline", "select * from range(100)")
     assert default.output.splitlines()[-1] == "(5 rows)"
     assert_clean_error(built.wml("show", "--inline", "select {{ nope }}"), 2, "<sql>:1:")
+
+
+def test_a_name_outside_the_project_does_not_parse_it(built):
+    built.write({"models_sql/broken.sql": "select * from {{ ref('missing') }}"})
+    # Not a project file: straight to the registry (no model trained yet here).
+    assert_clean_error(built.wml("show", "ghost"), 2, "ghost", "does not exist")
+    assert "broken" not in built.wml("show", "ghost").output

@@ -6,6 +6,7 @@ people at a terminal get colour and per-node status, timing and rows.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import sys
@@ -84,6 +85,17 @@ class Reporter:
         line shows it in place; plain and JSON output ignore it. Safe from any thread."""
         if self._status is not None:
             self._status.update(name, redaction.mask(doing))
+
+    @contextlib.contextmanager
+    def task(self, name: str) -> t.Iterator[t.Callable[[str], None]]:
+        """A status line for work outside a run (``wml sql``): elapsed time, and what the
+        yielded callback says (a CREATE MODEL's training steps); erased at the end."""
+        if self._status is not None:
+            self._status.start(name)
+        try:
+            yield lambda doing: self.progress(name, doing)
+        finally:
+            self.close()
 
     def close(self) -> None:
         """Erase the status line (end of a run, or an error about to be printed)."""

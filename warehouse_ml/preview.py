@@ -19,8 +19,11 @@ DEFAULT_LIMIT = 5  # dbt show's default
 
 def relation_node(session: t.Any, name: str) -> Node | None:
     """The SQL model or seed called ``name`` (an ML model is not one: the registry has it)."""
+    ids = [uid for uid in (f"model.{name}", f"seed.{name}") if uid in session.nodes]
+    if not ids:  # e.g. a CREATE MODEL from wml sql: no need to parse the project
+        return None
     session.graph  # noqa: B018  (parse: in-file config() decides ML model, alias, schema)
-    for uid in (f"model.{name}", f"seed.{name}"):
+    for uid in ids:
         node = session.nodes.get(uid)
         if node is not None and not node.is_ml_model:
             return node

@@ -58,9 +58,11 @@ def run_sql(
         read = dialect or session.project.settings.sql_dialect
         # Only reads (SELECT, SHOW, DESCRIBE...): open read-only, beside other readers.
         session.read_only = is_read_only(script, read, path=path)
-        return run_script(
-            session, script, path=path, dialect=dialect, warn=reporter.warning, limit=limit
-        )
+        with reporter.task("sql") as progress:  # a terminal sees long statements run
+            return run_script(
+                session, script, path=path, dialect=dialect, warn=reporter.warning,
+                limit=limit, progress=progress,
+            )  # fmt: skip
     finally:
         session.close()
 

@@ -35,10 +35,12 @@ def run_script(
     dialect: str | None = None,
     warn: t.Callable[[str], None] | None = None,
     limit: int | None = None,
+    progress: t.Callable[[str], None] | None = None,
 ) -> ScriptResult:
     """Run every statement of ``script``; stop at the first failure with its line.
 
-    ``limit`` caps the rows fetched of a query's result (``wml show --inline``).
+    ``limit`` caps the rows fetched of a query's result (``wml show --inline``);
+    ``progress`` hears a CREATE MODEL's training steps.
     """
     con = session.connection()
     read = dialect or session.project.settings.sql_dialect
@@ -48,7 +50,7 @@ def run_script(
         parsed = stmt.parse(path=path)
         try:
             if isinstance(parsed, CreateModel):
-                last = _create_model(session, parsed, read, messages, warn)
+                last = _create_model(session, parsed, read, messages, warn, progress)
             elif isinstance(parsed, ShowModel):
                 last = show_model_table(con, parsed)
             elif isinstance(parsed, DropModel):
@@ -178,6 +180,7 @@ def _create_model(
     read: str,
     messages: list[str],
     warn: t.Callable[[str], None] | None,
+    progress: t.Callable[[str], None] | None = None,
 ) -> pa.Table:
     from warehouse_ml.ml.materialize import describe, train_and_register
 
@@ -197,7 +200,9 @@ def _create_model(
                 hint="List one type per feature column, or leave the types out.",
             )
 
-    version = train_and_register(session, spec, source="create_model", check=check)
+    version = train_and_register(
+        session, spec, source="create_model", check=check, progress=progress
+    )
     messages.append(f"model {spec.name}: {describe(version)}; call it as {spec.function}(...)")
     return pa.table({"status": [f"model {spec.name} version {version.version} is READY"]})
 

@@ -195,11 +195,22 @@ def _show_model(v: t.Any, fmt: str) -> None:
     if v.leaderboard:
         click.echo(f"\n{_leaderboard_title(v)}")
         for row in v.leaderboard:
-            click.echo(f"  {json.dumps(row, default=str)}")
+            click.echo(_leaderboard_line(row, v.objective))
     if v.feature_importance:
         click.echo("\nFeature importance (permutation)")
         for feat, value in sorted(v.feature_importance.items(), key=lambda kv: -kv[1]):
             click.echo(f"  {feat:<26} {value:.4g}")
+
+
+def _leaderboard_line(row: dict[str, t.Any], objective: str | None) -> str:
+    """'  random_forest   auc 0.871886    0.81s  {"n_estimators": 50, ...}'."""
+    score = row.get("score")
+    shown = f"{score:.6g}" if isinstance(score, (int, float)) else "n/a"
+    metric = row.get("metric") or objective or ""
+    return (
+        f"  {row.get('model_type', ''):<24} {metric} {shown:<10} "
+        f"{row.get('fit_seconds', 0.0):>8.2f}s  {json.dumps(row.get('params') or {}, default=str)}"
+    )
 
 
 def _leaderboard_title(v: t.Any) -> str:

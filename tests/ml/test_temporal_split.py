@@ -279,6 +279,7 @@ def test_show_names_the_leaderboard_metric_and_its_validation_rows(project: t.An
         "Leaderboard: validation mse on 100 rows (temporal, at or after '2026-01-02', "
         "inside the training rows)" in text
     )
+    assert any(line.split()[:2] == ["linear", "mse"] for line in text.splitlines())
     shown = json.loads(project.wml("show", "auto_model", "--format", "json").output)
     assert shown["metrics"]["search"]["metric"] == "mse"
     assert {(row["metric"], row["rows"]) for row in shown["leaderboard"]} == {("mse", 100)}

@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 
 from warehouse_ml.cli import Options, _execute, main, project_options
-from warehouse_ml.errors import ConfigError, located
+from warehouse_ml.errors import ConfigError
 
 
 def _session(opts: Options, *, read_only: bool = False) -> t.Any:
@@ -107,22 +107,82 @@ def models(opts: Options, fmt: str) -> None:
 
 @main.command()
 @project_options(selection=False)
-@click.argument("name")
-@click.option("--version", type=int, default=None)
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
-def show(opts: Options, name: str, version: int | None, fmt: str) -> None:
-    """Show one model version: features, metrics against the baseline, leaderboard."""
-    from warehouse_ml.ml import registry
-    from warehouse_ml.sql_command import evaluation_summary, show_model_fields
+@click.argument("name", required=False)
+@click.option("--inline", default=None, help="A query to preview instead (Jinja rendered).")
+@click.option(
+    "--limit", type=click.IntRange(min=0), default=5, show_default=True,
+    help="Rows to preview of a model, seed or --inline query.",
+)  # fmt: skip
+@click.option("--version", type=int, default=None, help="ML model version (default: deployed).")
+@click.option(
+    "--format", "fmt", type=click.Choice(["text", "table", "csv", "json"]), default="text",
+    help="text and table are the same.",
+)  # fmt: skip
+def show(
+    opts: Options, name: str | None, inline: str | None, limit: int, version: int | None, fmt: str
+) -> None:
+    """Preview a model's or seed's first rows (like dbt show), or show an ML model version:
+    features, metrics against the baseline, leaderboard."""
+    from warehouse_ml import preview, sql_cli
+    from warehouse_ml.tables import print_table
 
+    if bool(name) == bool(inline):
+        raise ConfigError(
+            "give a NAME or --inline QUERY.",
+            hint="e.g. wml show customers, or wml show --inline 'select 1'",
+        )
+    rows_format = "table" if fmt == "text" else fmt
+    if inline:  # wml sql with a limit, as dbt show --inline
+        result = sql_cli.run_sql(opts, inline, path=None, dialect=None, limit=limit)
+        sql_cli.print_result(result, rows_format, max_rows=limit)
+        return
     session = _session(opts, read_only=True)
     try:
-        v = registry.get(session.connection().cursor(), name, version)
+        node = preview.relation_node(session, name)
+        if node is not None:
+            rows = preview.preview(session, node, limit)
+        else:
+            v = _registered(session, name, version)
     finally:
         session.close()
+    if node is not None:
+        print_table(rows, rows_format, max_rows=limit)
+    else:
+        _show_model(v, fmt)
+
+
+def _registered(session: t.Any, name: str, version: int | None) -> t.Any:
+    """The ML model version, or an error naming the closest models, seeds and ML models."""
+    from warehouse_ml import preview
+    from warehouse_ml.errors import ModelNotFoundError
+    from warehouse_ml.ml import registry
+
+    cursor = session.connection().cursor()
+    try:
+        try:
+            return registry.get(cursor, name, version)
+        except ModelNotFoundError:
+            names = sorted({v.name for v in registry.list_versions(cursor)})
+            if name in names:
+                raise  # a model without that version: the registry lists the versions
+            raise preview.not_found(session, name, names) from None
+    finally:
+        cursor.close()
+
+
+def _show_model(v: t.Any, fmt: str) -> None:
+    import pyarrow as pa
+
+    from warehouse_ml.sql_command import evaluation_summary, show_model_fields
+    from warehouse_ml.tables import print_table
+
     evaluation = evaluation_summary(v)
     if fmt == "json":
         click.echo(json.dumps(v.summary() | {"evaluation": evaluation}, default=str, indent=2))
+        return
+    if fmt == "csv":  # SHOW MODEL's key/value rows
+        pairs = show_model_fields(v)
+        print_table(pa.table({"Key": [k for k, _ in pairs], "Value": [x for _, x in pairs]}), "csv")
         return
     for key, value in show_model_fields(v):
         click.echo(f"{key:<28} {value}")
@@ -133,13 +193,36 @@ def show(opts: Options, name: str, version: int | None, fmt: str) -> None:
             b = base.get(key)
             click.echo(f"  {key:<26} {value:<12.6g} {'' if b is None else f'{b:.6g}'}")
     if v.leaderboard:
-        click.echo("\nLeaderboard")
+        click.echo(f"\n{_leaderboard_title(v)}")
         for row in v.leaderboard:
-            click.echo(f"  {json.dumps(row, default=str)}")
+            click.echo(_leaderboard_line(row, v.objective))
     if v.feature_importance:
         click.echo("\nFeature importance (permutation)")
         for feat, value in sorted(v.feature_importance.items(), key=lambda kv: -kv[1]):
             click.echo(f"  {feat:<26} {value:.4g}")
+
+
+def _leaderboard_line(row: dict[str, t.Any], objective: str | None) -> str:
+    """'  random_forest   auc 0.871886    0.81s  {"n_estimators": 50, ...}'."""
+    score = row.get("score")
+    shown = f"{score:.6g}" if isinstance(score, (int, float)) else "n/a"
+    metric = row.get("metric") or objective or ""
+    return (
+        f"  {row.get('model_type', ''):<24} {metric} {shown:<10} "
+        f"{row.get('fit_seconds', 0.0):>8.2f}s  {json.dumps(row.get('params') or {}, default=str)}"
+    )
+
+
+def _leaderboard_title(v: t.Any) -> str:
+    """'Leaderboard: validation auc on 420 rows (temporal, ..., inside the training rows)'."""
+    scored = v.leaderboard[0].get("scored_on")
+    search = (v.metrics or {}).get("search") or {}
+    if scored is None and search.get("validation_rows"):  # trained before rows said it
+        scored = (
+            f"validation {v.objective} on {search['validation_rows']} rows "
+            f"({search.get('validation')}, inside the training rows)"
+        )
+    return f"Leaderboard: {scored}" if scored else "Leaderboard"
 
 
 @main.command()
@@ -211,37 +294,45 @@ def import_cmd(opts: Options, file: str, name: str, function: str) -> None:
 @main.command()
 @project_options(selection=False)
 @click.argument("query", required=False)
-@click.option("-f", "--file", "file", type=click.Path(exists=True, dir_okay=False), default=None)
+@click.option(
+    "-f", "--file", "file", type=click.Path(exists=True, dir_okay=False, allow_dash=True),
+    default=None, help="Read the statements from FILE ('-' for stdin).",
+)  # fmt: skip
+@click.option(
+    "-i", "--interactive", is_flag=True,
+    help="Read statements at a wml> prompt (the default on a terminal with no QUERY).",
+)  # fmt: skip
 @click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table")
 @click.option("--dialect", default=None, help="Dialect the statements are written in.")
 @click.option("--max-rows", type=int, default=100, help="Rows to print in table format.")
 def sql(
-    opts: Options, query: str | None, file: str | None, fmt: str, dialect: str | None, max_rows: int
+    opts: Options,
+    query: str | None,
+    file: str | None,
+    interactive: bool,
+    fmt: str,
+    dialect: str | None,
+    max_rows: int,
 ) -> None:
-    """Run SQL statements (Redshift ML's CREATE/SHOW/DROP MODEL too); print the last result."""
-    from warehouse_ml.sql_command import is_read_only, run_script
-    from warehouse_ml.tables import print_table
+    """Run SQL statements (Redshift ML's CREATE/SHOW/DROP MODEL too); print the last result.
 
-    if bool(query) == bool(file):
-        raise ConfigError(
-            "give either a QUERY argument or -f FILE.", hint="e.g. wml sql 'select 1'"
+    Jinja renders first, as in models: {{ ref('orders') }}, {{ var('k') }}, macros. With
+    no QUERY or -f, the statements come from piped stdin, or a wml> prompt on a terminal.
+    """
+    from warehouse_ml import sql_cli
+
+    if interactive or (not query and not file and sql_cli.stdin_is_tty()):
+        if query or file:
+            raise ConfigError("--interactive reads statements at the prompt: drop QUERY and -f.")
+        sql_cli.repl(
+            lambda text: sql_cli.run_at_prompt(
+                opts, text, dialect=dialect, fmt=fmt, max_rows=max_rows
+            )
         )
-    with located(file):
-        script = Path(file).read_text(encoding="utf-8") if file else str(query)
-    session = _session(opts)
-    # Only reads (SELECT, SHOW, DESCRIBE...): open read-only, beside other readers.
-    session.read_only = is_read_only(
-        script, dialect or session.project.settings.sql_dialect, path=file
-    )
-    reporter = opts.reporter()
-    try:
-        result = run_script(session, script, path=file, dialect=dialect, warn=reporter.warning)
-    finally:
-        session.close()
-    for message in result.messages:
-        click.echo(message, err=True)
-    if result.table is not None:
-        print_table(result.table, fmt, max_rows=max_rows)
+        return
+    script, path = sql_cli.read_script(query, file)
+    result = sql_cli.run_sql(opts, script, path=path, dialect=dialect)
+    sql_cli.print_result(result, fmt, max_rows)
 
 
 @main.command(name="demo-data")

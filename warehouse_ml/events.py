@@ -6,6 +6,7 @@ people at a terminal get colour and per-node status, timing and rows.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import sys
@@ -15,6 +16,7 @@ import typing as t
 import click
 
 from warehouse_ml import redaction
+from warehouse_ml.progress import StatusLine
 
 STATUS_COLOURS = {
     "success": "green",
@@ -36,7 +38,9 @@ class Reporter:
         self.stream = stream or sys.stdout
         self.quiet = quiet
         self.is_tty = log_format == "text" and getattr(self.stream, "isatty", lambda: False)()
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
+        # Live progress on a terminal only: CI logs and JSON never carry a redrawn line.
+        self._status = StatusLine(self.stream, self._lock) if self.is_tty and not quiet else None
 
     def _emit_json(self, event: str, **fields: t.Any) -> None:
         record = {"ts": dt.datetime.now(dt.timezone.utc).isoformat(), "event": event, **fields}
@@ -48,7 +52,9 @@ class Reporter:
         if self.quiet:
             return
         with self._lock:
+            self._clear_status()
             click.secho(redaction.mask(text), fg=colour if self.is_tty else None, file=self.stream)
+            self._draw_status()
 
     def info(self, message: str, **fields: t.Any) -> None:
         if self.log_format == "json":
@@ -61,14 +67,48 @@ class Reporter:
             self._emit_json("warning", message=message, **fields)
         else:  # stderr, so a command's stdout (CSV, JSON) stays clean
             with self._lock:
+                self._clear_status()
                 text = redaction.mask(f"Warning: {message}")
                 click.secho(text, fg="yellow" if self.is_tty else None, err=True)
+                self._draw_status()
+
+    def _clear_status(self) -> None:
+        if self._status is not None:
+            self._status.clear()
+
+    def _draw_status(self) -> None:
+        if self._status is not None:
+            self._status.draw()
+
+    def progress(self, name: str, doing: str) -> None:
+        """What node ``name`` is doing now (e.g. an AUTO candidate): a terminal's status
+        line shows it in place; plain and JSON output ignore it. Safe from any thread."""
+        if self._status is not None:
+            self._status.update(name, redaction.mask(doing))
+
+    @contextlib.contextmanager
+    def task(self, name: str) -> t.Iterator[t.Callable[[str], None]]:
+        """A status line for work outside a run (``wml sql``): elapsed time, and what the
+        yielded callback says (a CREATE MODEL's training steps); erased at the end."""
+        if self._status is not None:
+            self._status.start(name)
+        try:
+            yield lambda doing: self.progress(name, doing)
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        """Erase the status line (end of a run, or an error about to be printed)."""
+        if self._status is not None:
+            self._status.close()
 
     def node_started(self, index: int, total: int, kind: str, name: str) -> None:
         if self.log_format == "json":
             self._emit_json("node_start", index=index, total=total, resource_type=kind, name=name)
         elif self.is_tty:
             self._emit_text(f"{index:>3} of {total} START {kind} {name}")
+            if self._status is not None:
+                self._status.start(name)
 
     def node_finished(
         self,
@@ -94,6 +134,8 @@ class Reporter:
                 message=message,
             )
             return
+        if self._status is not None:
+            self._status.finish(name)
         rows_text = f"{rows:,} rows " if rows is not None else ""
         head = f"{index:>3} of {total} {status.upper():<7} {kind} {name}"
         shown = status in ("error", "fail", "warn", "skipped") or kind == "ml model"

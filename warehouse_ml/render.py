@@ -326,6 +326,33 @@ class Renderer:
         ctes = self._ephemeral_ctes(call.ephemerals, seen=set(), dialect=call.dialect)
         return inject_ctes(sql, ctes) if ctes else sql
 
+    def render_inline(self, sql: str, name: str) -> tuple[str, list[tuple[str, str]]]:
+        """An ad hoc script (``wml sql``, ``wml show --inline``) rendered as a model would
+        be: ref, source, var and every macro. ``name`` ('<sql>' or the -f file) is what an
+        error names, with the line; call :meth:`parse` first so ref() knows the models.
+        Returns the SQL and the CTEs of the ephemeral models it refers to (see inject_ctes).
+
+        Compiled outside the loader (no template cache): each script is new text.
+        """
+        node = Node(name=name, kind=NodeKind.MODEL, path=None)
+        call = _Call(node, parse=False, incremental=False, dialect=self.target.dialect)
+        token = _current.set(call)
+        try:
+            with located(name, template=name):
+                code = self.env.compile(sql, name=name, filename=name)
+                globals_ = self.env.make_globals(None)
+                call.sql = self.env.template_class.from_code(self.env, code, globals_).render()
+        except (WmlError, jinja2.TemplateError) as exc:
+            raise wrap_template_error(exc, name, None) from None
+        except TypeError as exc:
+            hint = macro_call_hint(exc, self._macros())
+            if hint is None:
+                raise
+            raise wrap_template_error(exc, name, None, hint=hint) from None
+        finally:
+            _current.reset(token)
+        return call.sql, self._ephemeral_ctes(call.ephemerals, seen=set(), dialect=call.dialect)
+
     def _reuse(self, node: Node, incremental: bool, dialect: str | None) -> _Call | None:
         """The parse-time render when rendering again would give the same SQL."""
         if incremental or (dialect or self.target.dialect) != self.target.dialect:

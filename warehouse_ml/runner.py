@@ -55,12 +55,15 @@ class Runner:
         self.session.adapter.open()
         self._prepare()
         self._create_schemas(runnable)
-        with cf.ThreadPoolExecutor(max_workers=self.threads, thread_name_prefix="wml") as pool:
-            running: dict[cf.Future[NodeResult], str] = {}
-            try:
-                self._loop(scheduler, pool, running, results, order)
-            except KeyboardInterrupt:
-                self._interrupt(running, results, order)
+        try:
+            with cf.ThreadPoolExecutor(max_workers=self.threads, thread_name_prefix="wml") as pool:
+                running: dict[cf.Future[NodeResult], str] = {}
+                try:
+                    self._loop(scheduler, pool, running, results, order)
+                except KeyboardInterrupt:
+                    self._interrupt(running, results, order)
+        finally:
+            self.reporter.close()  # no status line left over the summary or an error
         return results
 
     def _loop(

@@ -34,8 +34,14 @@ def run_script(
     path: str | None = None,
     dialect: str | None = None,
     warn: t.Callable[[str], None] | None = None,
+    limit: int | None = None,
+    progress: t.Callable[[str], None] | None = None,
 ) -> ScriptResult:
-    """Run every statement of ``script``; stop at the first failure with its line."""
+    """Run every statement of ``script``; stop at the first failure with its line.
+
+    ``limit`` caps the rows fetched of a query's result (``wml show --inline``);
+    ``progress`` hears a CREATE MODEL's training steps.
+    """
     con = session.connection()
     read = dialect or session.project.settings.sql_dialect
     messages: list[str] = []
@@ -44,7 +50,7 @@ def run_script(
         parsed = stmt.parse(path=path)
         try:
             if isinstance(parsed, CreateModel):
-                last = _create_model(session, parsed, read, messages, warn)
+                last = _create_model(session, parsed, read, messages, warn, progress)
             elif isinstance(parsed, ShowModel):
                 last = show_model_table(con, parsed)
             elif isinstance(parsed, DropModel):
@@ -53,7 +59,7 @@ def run_script(
                 sql = dialects.transpile(stmt.text, read, session.adapter.dialect, path=path)
                 for schema in written_schemas(sql, session.adapter.dialect):
                     registry.guard(schema, "this statement")
-                last = _execute(con, sql)
+                last = _execute(con, sql, limit)
         except WmlError as exc:
             exc.path, exc.line = exc.path or path, exc.line or stmt.line
             raise
@@ -62,6 +68,30 @@ def run_script(
                 session.explain_error(exc), path=path or "<sql>", line=stmt.line
             ) from None
     return ScriptResult(last, messages)
+
+
+_JINJA = ("{{", "{%", "{#")
+
+
+def has_jinja(script: str) -> bool:
+    return any(mark in script for mark in _JINJA)
+
+
+def render_script(session: t.Any, script: str, *, path: str | None = None) -> str:
+    """The script with its Jinja rendered as ``dbt show --inline`` does (ref, source, var,
+    macros); a script without ``{{``/``{%``/``{#`` is returned as is, parsing nothing, so
+    ``wml sql 'select 1'`` stays fast. An ephemeral model's CTE goes into each statement
+    that names it."""
+    from warehouse_ml.render import EPHEMERAL_PREFIX, inject_ctes
+
+    if not has_jinja(script):
+        return script
+    session.graph  # noqa: B018  (parse: ref() needs every model's final config)
+    sql, ctes = session.renderer.render_inline(script, path or "<sql>")
+    if not ctes:
+        return sql
+    statements = [s.text for s in split_statements(sql, path=path)]
+    return ";\n".join(inject_ctes(s, ctes) if EPHEMERAL_PREFIX in s else s for s in statements)
 
 
 def written_schemas(sql: str, dialect: str) -> list[str | None]:
@@ -132,11 +162,14 @@ def _reads_expression(expression: exp.Expression) -> bool:
     return expression.find(*writes) is None and not expression.args.get("into")
 
 
-def _execute(con: t.Any, sql: str) -> pa.Table | None:
+def _execute(con: t.Any, sql: str, limit: int | None = None) -> pa.Table | None:
     cursor = con.cursor()
     try:
         relation = cursor.sql(sql)
-        return relation.to_arrow_table() if relation is not None else None
+        if relation is None:
+            return None
+        # A lazy DuckDB relation: the limit is pushed into the query, not cut after it.
+        return (relation if limit is None else relation.limit(limit)).to_arrow_table()
     finally:
         cursor.close()
 
@@ -147,6 +180,7 @@ def _create_model(
     read: str,
     messages: list[str],
     warn: t.Callable[[str], None] | None,
+    progress: t.Callable[[str], None] | None = None,
 ) -> pa.Table:
     from warehouse_ml.ml.materialize import describe, train_and_register
 
@@ -166,7 +200,9 @@ def _create_model(
                 hint="List one type per feature column, or leave the types out.",
             )
 
-    version = train_and_register(session, spec, source="create_model", check=check)
+    version = train_and_register(
+        session, spec, source="create_model", check=check, progress=progress
+    )
     messages.append(f"model {spec.name}: {describe(version)}; call it as {spec.function}(...)")
     return pa.table({"status": [f"model {spec.name} version {version.version} is READY"]})
 

@@ -263,3 +263,23 @@ def test_show_names_the_cut_and_the_rows_of_each_fit(snapshots_project: t.Any) -
     assert fields["Split Column"] == "snapshot_date" and fields["Split Cut Value"] == "2026-04-02"
     assert (fields["Rows Before Cut"], fields["Rows At Or After Cut"]) == ("200", "100")
     assert fields["Deployed Model Rows"] == "300"
+
+
+def test_show_names_the_leaderboard_metric_and_its_validation_rows(project: t.Any) -> None:
+    import json
+
+    auto = MODEL.replace("model_type='linear'", "model_type='auto', max_runtime=600")
+    project.write({
+        "seeds/snapshots.csv": snapshots_csv((100, 100, 100)),
+        "models_sql/auto_model.sql": auto.format(extra=""),
+    })  # fmt: skip
+    assert project.wml("build").exit_code == 0
+    text = project.wml("show", "auto_model").output
+    assert (
+        "Leaderboard: validation mse on 100 rows (temporal, at or after '2026-01-02', "
+        "inside the training rows)" in text
+    )
+    assert any(line.split()[:2] == ["linear", "mse"] for line in text.splitlines())
+    shown = json.loads(project.wml("show", "auto_model", "--format", "json").output)
+    assert shown["metrics"]["search"]["metric"] == "mse"
+    assert {(row["metric"], row["rows"]) for row in shown["leaderboard"]} == {("mse", 100)}

@@ -16,7 +16,7 @@ import pytest
 from warehouse_ml.errors import TrainingError
 from warehouse_ml.ml.dataset import Target, split_rows
 from warehouse_ml.ml.spec import ModelType, ProblemType, SplitSpec, TrainingSpec
-from warehouse_ml.ml.trainer import TrainedModel, train
+from warehouse_ml.ml.trainer import TrainedModel, TrainingProgress, train
 
 FAST_PARAMS: dict[ModelType, dict[str, t.Any]] = {
     ModelType.LINEAR: {},
@@ -303,3 +303,35 @@ def test_row_order_does_not_change_the_model(table: pa.Table, model_type: ModelT
     for graph in graphs:
         graph.name = ""  # skl2onnx names each graph with a fresh uuid
     assert graphs[0].SerializeToString() == graphs[1].SerializeToString()
+
+
+def test_progress_reports_every_auto_candidate_in_order_then_the_final_steps() -> None:
+    table = make_table(n=600, seed=3)
+    seen: list[TrainingProgress] = []
+    model = train(table, spec_for("amount", max_runtime=5000.0), progress=seen.append)
+    candidates = [p for p in seen if p.step == "candidate"]
+    assert [p.index for p in candidates] == list(range(1, len(model.leaderboard) + 1))
+    assert {p.total for p in candidates} == {5}
+    assert [p.name for p in candidates] == [row["model_type"] for row in model.leaderboard]
+    assert all(0 < p.seconds_left <= 5000.0 for p in candidates)
+    lefts = [p.seconds_left for p in candidates]
+    assert lefts == sorted(lefts, reverse=True)  # the budget only runs down
+    assert [p.step for p in seen[len(candidates) :]] == ["fit", "evaluate", "refit", "export"]
+    assert candidates[0].describe().startswith("AUTO candidate 1 of 5: linear (")
+    assert "s left of max_runtime" in candidates[0].describe()
+
+
+def test_leaderboard_rows_name_their_metric_and_rows(table: pa.Table) -> None:
+    model = train(table, spec_for("churned", max_runtime=5000.0))
+    search = model.metrics["search"]
+    assert search["metric"] == model.objective
+    for row in model.leaderboard:
+        assert row["metric"] == model.objective and row["rows"] == search["validation_rows"]
+        assert row["scored_on"] == (
+            f"validation {model.objective} on {search['validation_rows']} rows "
+            f"({search['validation']}, inside the training rows)"
+        )
+    explicit = train(table, spec_for("churned", ModelType.LINEAR))
+    (row,) = explicit.leaderboard
+    assert (row["metric"], row["rows"]) == (explicit.objective, explicit.rows_eval)
+    assert row["scored_on"].startswith(f"held-out {explicit.objective} on {explicit.rows_eval} rows")

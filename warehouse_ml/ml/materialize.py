@@ -214,11 +214,13 @@ def train_and_register(
     requested: str | None = None,
     check: t.Callable[[registry.ModelVersion], None] | None = None,
     keep_pin: bool = False,
+    progress: t.Callable[[str], None] | None = None,
 ) -> registry.ModelVersion:
     """Train on the query's result, then add a registry version (deployed per the policy).
 
     ``check`` may refuse the trained version before anything is written; ``keep_pin``
     keeps a version pinned by ``wml deploy`` serving (a forced retrain on unchanged data).
+    ``progress`` hears what training does as each step starts (a terminal's status line).
 
     The new row, the deployed flag and the serving form change in one transaction
     (serving.add): a failure anywhere leaves the previous version serving.
@@ -238,7 +240,7 @@ def train_and_register(
             "nothing to learn from; the deployed version (if any) keeps serving.",
             hint="Check the query's joins and filters, or build its upstream models first.",
         )
-    trained = train(table, spec)
+    trained = train(table, spec, (lambda p: progress(p.describe())) if progress else None)
     version = version_from_trained(trained, source=source, data_fingerprint=data_fingerprint)
     version.settings["deploy_requested"] = requested or "auto"
     if check is not None:
@@ -300,6 +302,7 @@ def build_ml_model(ctx: BuildContext) -> BuildResult:
     version = train_and_register(
         session, spec, source="config", deploy_policy=policy, data_fingerprint=print_,
         requested=requested, keep_pin=_trained_on(session, spec.name, print_),
+        progress=_progress(ctx, node.name),
     )
     message = describe(version)
     pinned = None if version.deployed else _pinned(cursor, spec.name)
@@ -309,6 +312,13 @@ def build_ml_model(ctx: BuildContext) -> BuildResult:
             f"wml deploy {spec.name} --version {version.version} serves the new one)"
         )
     return BuildResult(version.rows_train, message)
+
+
+def _progress(ctx: BuildContext, name: str) -> t.Callable[[str], None] | None:
+    reporter = ctx.extras.get("reporter")
+    if reporter is None:
+        return None
+    return lambda doing: reporter.progress(name, doing)
 
 
 def _trained_on(session: t.Any, name: str, print_: str) -> bool:

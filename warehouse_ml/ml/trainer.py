@@ -77,6 +77,40 @@ class TrainedModel:
     pipeline: Pipeline | None = dataclasses.field(default=None, repr=False, compare=False)
 
 
+@dataclasses.dataclass(frozen=True)
+class TrainingProgress:
+    """What training is doing now, for a terminal's status line (``train(progress=...)``).
+
+    ``step`` is 'candidate' (an AUTO trial: ``index`` of ``total``, ``name``), 'fit',
+    'evaluate', 'refit' or 'export'; ``seconds_left`` is what remains of max_runtime.
+    """
+
+    step: str
+    index: int = 0
+    total: int = 0
+    name: str = ""
+    seconds_left: float | None = None
+
+    def describe(self) -> str:
+        head = {
+            "candidate": f"AUTO candidate {self.index} of {self.total}: {self.name}",
+            "fit": f"fitting {self.name}",
+            "evaluate": "evaluating on the held-out rows",
+            "refit": f"refitting {self.name} on every row",
+            "export": "exporting to ONNX and checking parity",
+        }.get(self.step, self.step)
+        if self.seconds_left is None:
+            return head
+        return f"{head} ({max(self.seconds_left, 0.0):.0f}s left of max_runtime)"
+
+
+Progress = t.Callable[[TrainingProgress], None]
+
+
+def _no_progress(_: TrainingProgress) -> None:
+    return None
+
+
 @dataclasses.dataclass
 class _Data:
     table: pa.Table
@@ -85,10 +119,14 @@ class _Data:
     features: list[Feature]
     objective: str
     seed: int
+    progress: Progress = _no_progress
 
 
-def train(table: pa.Table, spec: TrainingSpec) -> TrainedModel:
+def train(table: pa.Table, spec: TrainingSpec, progress: Progress | None = None) -> TrainedModel:
     """Train, evaluate and export one model from ``table`` as ``spec`` says.
+
+    ``progress`` is called (in the training thread) as each step starts: every AUTO
+    candidate in order, then the fit, evaluation, refit and export.
 
     Raises TrainingError with a clear message for unusable input (missing or all-NULL
     target, one class, too few rows, unsupported columns) or an export that does not
@@ -97,21 +135,28 @@ def train(table: pa.Table, spec: TrainingSpec) -> TrainedModel:
     # One native thread: with OpenMP's 2 threads on a busy 2-core host, HistGradientBoosting
     # fits measured 10-150x slower (spinning barriers), and warehouse hosts are busy.
     with threadpool_limits(limits=NATIVE_THREADS):
-        return _train(table, spec)
+        return _train(table, spec, progress or _no_progress)
 
 
-def _train(table: pa.Table, spec: TrainingSpec) -> TrainedModel:
+def _train(table: pa.Table, spec: TrainingSpec, progress: Progress) -> TrainedModel:
     start = time.perf_counter()
     data, dropped = _load(table, spec)
+    data.progress = progress
     split = split_rows(data.table, data.target, spec.split)
+    left = _seconds_left(start, spec.max_runtime)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ConvergenceWarning)
         winner, leaderboard, search = _choose(data, split, spec, start)
+        progress(TrainingProgress("fit", name=winner.model_type.value, seconds_left=left()))
         pipeline, fit_seconds = _fit(winner, data, split.train, spec)
+        progress(TrainingProgress("evaluate", seconds_left=left()))
         metrics = _evaluate(pipeline, data, split)
+        if spec.refit:
+            progress(TrainingProgress("refit", name=winner.model_type.value, seconds_left=left()))
         final, final_rows, final_seconds = _refit(winner, pipeline, data, split, spec)
-    if not leaderboard:
-        leaderboard = [_board_row(winner, metrics.get(data.objective), fit_seconds)]
+    if not leaderboard:  # one explicit model: its row is the held-out evaluation itself
+        on = Scored("held-out", data.objective, len(split.eval), "the evaluation rows")
+        leaderboard = [_board_row(winner, metrics.get(data.objective), fit_seconds, on)]
     if data.target.y is None:  # serving assigns clusters with the deployed model
         metrics["cluster_sizes"] = _cluster_sizes(final, data)
     metrics |= {
@@ -135,6 +180,7 @@ def _train(table: pa.Table, spec: TrainingSpec) -> TrainedModel:
     if notes:
         metrics["warnings"] = notes
     importance = _importance(pipeline, data, split.eval)  # the evaluated fit, held-out rows
+    progress(TrainingProgress("export", seconds_left=left()))
     onnx_bytes, parity = _export(final, data, split, winner, spec)
     return TrainedModel(
         spec=spec,
@@ -179,6 +225,10 @@ def _load(table: pa.Table, spec: TrainingSpec) -> tuple[_Data, int]:
     return _Data(table, X, target, features, objective, spec.split.seed), dropped
 
 
+def _seconds_left(start: float, max_runtime: float) -> t.Callable[[], float]:
+    return lambda: max_runtime - (time.perf_counter() - start)
+
+
 class _Budget:
     """Decides whether the next AUTO candidate still fits in ``max_runtime``.
 
@@ -203,6 +253,9 @@ class _Budget:
     def estimate(self, candidate: Candidate) -> float:
         rate = self.per_unit.get(candidate.model_type, max(self.per_unit.values(), default=0.0))
         return rate * candidate.cost
+
+    def seconds_left(self) -> float:
+        return self.max_runtime - (time.perf_counter() - self.start)
 
     def allows(self, candidate: Candidate, best_fit_seconds: float) -> bool:
         elapsed = time.perf_counter() - self.start
@@ -239,10 +292,22 @@ def _search(
     board: list[dict[str, t.Any]] = []
     skipped: list[str] = []
     best: tuple[float, Candidate, float] | None = None  # (score, candidate, fit seconds)
+    on = Scored(
+        "validation", data.objective, len(inner.eval), f"{validation}, inside the training rows"
+    )
     for i, candidate in enumerate(candidates):
         if i > 0 and not budget.allows(candidate, best[2] if best else 0.0):
             skipped.append(f"{candidate.model_type.value} {candidate.params}")
             continue
+        data.progress(
+            TrainingProgress(
+                "candidate",
+                i + 1,
+                len(candidates),
+                candidate.model_type.value,
+                budget.seconds_left(),
+            )
+        )
         pipeline, seconds = _fit(candidate, data, inner.train, spec)
         budget.record(candidate, seconds)
         y_val = data.target.y[inner.eval]
@@ -250,7 +315,7 @@ def _search(
             pipeline, data.X[inner.eval], y_val, problem, data.target.classes_fit
         )
         score = ev.higher_is_better(data.objective, found)
-        board.append(_board_row(candidate, found.get(data.objective), seconds))
+        board.append(_board_row(candidate, found.get(data.objective), seconds, on))
         if best is None or score > best[0]:
             best = (score, candidate, seconds)
     assert best is not None
@@ -261,6 +326,7 @@ def _search(
         "stopped_by": "max_runtime" if skipped else "exhausted",
         "validation_rows": len(inner.eval),
         "validation": validation,
+        "metric": data.objective,
     }
     if spec.hyperparameters:
         search["ignored_hyperparameters"] = dict(spec.hyperparameters)  # AUTO picks its own
@@ -424,11 +490,29 @@ def _export(
     return onnx_bytes, parity
 
 
-def _board_row(candidate: Candidate, score: t.Any, seconds: float) -> dict[str, t.Any]:
+@dataclasses.dataclass(frozen=True)
+class Scored:
+    """What a leaderboard score was computed with: the metric, how many rows, which rows."""
+
+    kind: str  # 'validation' (AUTO, inside the training rows) or 'held-out'
+    metric: str
+    rows: int
+    on: str  # e.g. "temporal, at or after '2026-01-02', inside the training rows"
+
+    def describe(self) -> str:
+        return f"{self.kind} {self.metric} on {self.rows} rows ({self.on})"
+
+
+def _board_row(
+    candidate: Candidate, score: t.Any, seconds: float, scored: Scored
+) -> dict[str, t.Any]:
     return {
         "model_type": candidate.model_type.value,
         "params": dict(candidate.params),
         "score": score,
+        "metric": scored.metric,
+        "rows": scored.rows,
+        "scored_on": scored.describe(),
         "fit_seconds": round(seconds, 4),
     }
 

@@ -103,3 +103,23 @@ def test_python_example_runs(demo):
                               text=True, env={**env(demo), "PATH": ""})  # fmt: skip
         assert done.returncode == 0, done.stderr
         assert "p_churn" in done.stdout or done.stdout.strip()
+
+
+CONSOLE = [
+    line
+    for lang, body in BLOCKS
+    if lang == "console"
+    for line in body.splitlines()
+    if line.strip() and line.strip() != "wml sql"  # the bare prompt needs a terminal
+]
+
+
+@pytest.mark.parametrize("line", CONSOLE, ids=[c[:60] for c in CONSOLE])
+def test_console_example_runs_in_a_shell(demo, line):
+    """Pipes and redirections, through a real shell, with the installed `wml`."""
+    (demo / "report.sql").write_text("select count(*) as n from customer_scores;\n")
+    path = f"{Path(sys.executable).parent}:/usr/bin:/bin"
+    done = subprocess.run(["bash", "-c", line], cwd=demo, capture_output=True, text=True,
+                          env={**env(demo), "PATH": path})  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip()

@@ -93,7 +93,7 @@ def test_ctrl_c_while_training_registers_nothing(project):
     assert project.wml("build").exit_code == 0
     proc = subprocess.Popen(
         [sys.executable, "-m", "warehouse_ml", "train", "--full-refresh", "--project-dir",
-         str(project.root), "--vars", "{trees: 400}", "--log-format", "json"],
+         str(project.root), "--vars", "{trees: 150}", "--log-format", "json"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )  # fmt: skip

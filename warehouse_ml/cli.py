@@ -17,7 +17,7 @@ from pathlib import Path
 import click
 
 from warehouse_ml import __version__
-from warehouse_ml.errors import Interrupted, WmlError, place_of
+from warehouse_ml.errors import ConfigError, Interrupted, WmlError, place_of
 from warehouse_ml.events import Reporter
 
 F = t.TypeVar("F", bound=t.Callable[..., t.Any])
@@ -363,6 +363,29 @@ def init(directory: str) -> None:
     click.echo(
         f"Created project in {directory} ({len(created)} files). Next: cd {directory} && wml build"
     )
+
+
+@main.command()
+@click.argument("name", required=False)
+@click.option("--markdown", is_flag=True, help="The reference as Markdown (macros/README.md).")
+def macros(name: str | None, markdown: bool) -> None:
+    """List the package macros (wml.*), or show NAME's arguments and an example."""
+    from warehouse_ml import macro_docs
+
+    docs = macro_docs.package_macros()
+    if markdown:
+        click.echo(macro_docs.markdown(docs), nl=False)
+    elif name is None:
+        click.echo(macro_docs.text_list(docs))
+    elif (doc := docs.get(name.removeprefix("wml."))) is not None:
+        click.echo(macro_docs.text_one(doc))
+    else:
+        import difflib
+
+        close = difflib.get_close_matches(name.removeprefix("wml."), docs, n=3)
+        hint = f"Did you mean {', '.join(close)}? " if close else ""
+        _fail(ConfigError(f"wml.{name.removeprefix('wml.')} is not a package macro.",
+                          hint=hint + f"The macros: {', '.join(docs)}."), 2, False, "text")  # fmt: skip
 
 
 # The ML commands register themselves on ``main``.

@@ -12,6 +12,7 @@ import contextvars
 import dataclasses
 import datetime as dt
 import json
+import re
 import typing as t
 from pathlib import Path
 
@@ -23,6 +24,7 @@ from warehouse_ml import generic_tests
 from warehouse_ml.errors import CompilationError, WmlError, located
 from warehouse_ml.jinja_cache import SingleFileBytecodeCache
 from warehouse_ml.jinja_errors import macro_call_hint, wrap_template_error
+from warehouse_ml.macro_calls import MacroCall, PackageMacro, project_defaults
 from warehouse_ml.nodes import Node, NodeKind
 from warehouse_ml.profiles import Target, env_var
 from warehouse_ml.project import Project
@@ -69,6 +71,7 @@ class _Call:
     ephemerals: list[str] = dataclasses.field(default_factory=list)
     # Every relation the SQL names (refs and `this`), to tell whether it is still current.
     relations: list[tuple[Node, str]] = dataclasses.field(default_factory=list)
+    macro_calls: list[MacroCall] = dataclasses.field(default_factory=list)
     sql: str = ""
 
 
@@ -85,6 +88,8 @@ class Renderer:
         self.run_started_at = dt.datetime.now(dt.timezone.utc)
         self._sources: dict[str, str] = {}
         self._parsed: dict[str, _Call] = {}
+        #: Package macro calls of each node's latest render, to explain database errors.
+        self.macro_calls: dict[str, list[MacroCall]] = {}
         self.env = self._make_env()
         self._load_macros()
 
@@ -142,6 +147,11 @@ class Renderer:
             module = self._macro_module(path, f"wml/{path.name}")
             namespace.update(module)
             self.env.globals.update(module)
+        macros = {k: v for k, v in namespace.items() if isinstance(v, Macro)}
+        defaults = project_defaults(self.vars.get("wml"), macros)
+        for name, macro in macros.items():
+            namespace[name] = PackageMacro(macro, defaults[name], self._record_call, self._sources.__contains__)
+        self.env.globals.update(namespace)
         self.env.globals["wml"] = _Namespace(namespace)
         for path in self.project.macro_files:
             rel = path.relative_to(self.project.root).as_posix()
@@ -157,7 +167,33 @@ class Renderer:
 
     def _macros(self) -> dict[str, t.Any]:
         """Every macro by name: the package's (also as ``wml.``) and the project's."""
-        return {k: v for k, v in self.env.globals.items() if isinstance(v, Macro)}
+        return {
+            k: v for k, v in self.env.globals.items() if isinstance(v, (Macro, PackageMacro))
+        }
+
+    def _record_call(self, call: MacroCall) -> None:
+        current = _current.get(None)
+        if current is not None:
+            current.macro_calls.append(call)
+
+    def defaults_of(self, macro: str) -> dict[str, t.Any]:
+        """A package macro's signature defaults (parsed on demand: errors only)."""
+        from warehouse_ml.macro_docs import package_macros
+
+        doc = package_macros().get(macro)
+        return dict(doc.defaults) if doc else {}
+
+    def place(self, call: MacroCall) -> tuple[str | None, int | None]:
+        """The file and line where a recorded call starts (Jinja maps its end line)."""
+        if call.template is None or call.python_line is None:
+            return call.template, None
+        line = self.env.get_template(call.template).get_corresponding_lineno(call.python_line)
+        lines = self._sources[call.template].splitlines()
+        start = re.compile(rf"\b{call.macro}\s*\(")
+        for i in range(min(line, len(lines)) - 1, max(line - 12, 0) - 1, -1):
+            if start.search(lines[i]):
+                return call.template, i + 1
+        return call.template, line
 
     # -- per-node functions ----------------------------------------------------------
     def _call(self) -> _Call:
@@ -258,6 +294,7 @@ class Renderer:
             ) from None
         finally:
             _current.reset(token)
+        self.macro_calls[node.unique_id] = call.macro_calls
         return call
 
     def _resolve(self, reference: list[str]) -> str:

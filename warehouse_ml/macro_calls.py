@@ -1,0 +1,129 @@
+"""Package macros as models call them: project-wide argument defaults, and a record of calls.
+
+Defaults work like dbt package vars (a package reads ``var('setting', default)``): the
+project sets them once under ``vars: {wml: {...}}`` in wml_project.yml::
+
+    vars:
+      wml:
+        timestamp: event_at                      # every package macro with a `timestamp`
+        identity_graph: {timestamp: timestamp}   # only this macro
+
+A call's own argument always wins. Each package macro is wrapped (``PackageMacro``) so the
+macro files need no change; calls between macros of one file bypass the wrapper.
+
+Every call a model makes is recorded with its place (template and line), so a database
+error about a column the macro named can be told in the macro's terms (macro_errors.py).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import sys
+import typing as t
+
+from jinja2.runtime import Macro
+
+from warehouse_ml.errors import ConfigError
+
+PROJECT_FILE = "wml_project.yml"
+
+
+@dataclasses.dataclass(frozen=True)
+class MacroCall:
+    """One call of a package macro: what it was given (or defaulted from vars.wml), where."""
+
+    macro: str
+    arguments: dict[str, t.Any]
+    template: str | None  # the calling template (a model or a project macro file)
+    python_line: int | None  # the frame's line; the template line is looked up on demand
+
+
+Recorder = t.Callable[[MacroCall], None]
+
+
+class MacroCallRecorder(t.Protocol):
+    """What explaining an error needs to know about recorded calls (the Renderer)."""
+
+    def defaults_of(self, macro: str) -> dict[str, t.Any]: ...
+
+    def place(self, call: MacroCall) -> tuple[str | None, int | None]: ...
+
+
+class PackageMacro:
+    """A package macro with project defaults filled in; records each call from a model."""
+
+    is_package = True
+
+    def __init__(self, macro: Macro, defaults: dict[str, t.Any], record: Recorder,
+                 is_template: t.Callable[[str], bool]):
+        self.macro = macro
+        self.name = macro.name
+        self.arguments = macro.arguments
+        self._defaults = defaults
+        self._record = record
+        self._is_template = is_template
+
+    def __call__(self, *args: t.Any, **kwargs: t.Any) -> t.Any:
+        given = dict(zip(self.arguments, args, strict=False))
+        given.update(kwargs)
+        for name, value in self._defaults.items():
+            if name not in given:
+                kwargs[name] = given[name] = value
+        template, line = self._caller()
+        if template is not None and not template.startswith("wml/"):
+            self._record(MacroCall(self.name, given, template, line))
+        return self.macro(*args, **kwargs)
+
+    def _caller(self) -> tuple[str | None, int | None]:
+        """The nearest template frame calling this macro (Jinja's own frames are skipped)."""
+        frame = sys._getframe(2)
+        for _ in range(6):
+            if frame is None:
+                break
+            if self._is_template(frame.f_code.co_filename):
+                return frame.f_code.co_filename, frame.f_lineno
+            frame = frame.f_back
+        return None, None
+
+
+def project_defaults(
+    settings: t.Any, macros: t.Mapping[str, Macro]
+) -> dict[str, dict[str, t.Any]]:
+    """Per package macro, the defaults that ``vars: {wml: ...}`` gives it (checked)."""
+    if settings is None:
+        return {name: {} for name in macros}
+    if not isinstance(settings, dict):
+        raise ConfigError(
+            f"vars.wml must be a mapping of macro argument defaults, got {settings!r}.",
+            path=PROJECT_FILE,
+            hint="Write e.g. vars: {wml: {timestamp: event_at}}.",
+        )
+    arguments = {a for m in macros.values() for a in m.arguments}
+    shared: dict[str, t.Any] = {}
+    scoped: dict[str, dict[str, t.Any]] = {}
+    for key, value in settings.items():
+        if key in macros and isinstance(value, dict):
+            _check_names(value, macros[key].arguments, f"vars.wml.{key}", f"wml.{key}()")
+            scoped[key] = value
+        elif key in arguments:
+            shared[key] = value
+        else:
+            _check_names({key: value}, sorted(arguments | set(macros)), "vars.wml",
+                         "any package macro")  # fmt: skip
+    return {
+        name: {**{k: v for k, v in shared.items() if k in m.arguments}, **scoped.get(name, {})}
+        for name, m in macros.items()
+    }
+
+
+def _check_names(given: dict[str, t.Any], known: t.Sequence[str], where: str, owner: str) -> None:
+    for name in given:
+        if name not in known:
+            close = difflib.get_close_matches(str(name), known, n=1)
+            raise ConfigError(
+                f"{where}.{name} is not an argument of {owner}.",
+                path=PROJECT_FILE,
+                hint=(f"Did you mean {close[0]}? " if close else "")
+                + "`wml macros NAME` lists a macro's arguments.",
+            )

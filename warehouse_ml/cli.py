@@ -352,12 +352,14 @@ def ls_cmd(opts: Options, resource_type: str | None, output: str) -> None:
 
 @main.command()
 @click.argument("directory", type=click.Path(file_okay=False))
-def init(directory: str) -> None:
+@click.option("--template", default="plain", show_default=True, metavar="NAME",
+              help="plain (dbt basics) or ecommerce (identity, traits, ML, scoring).")  # fmt: skip
+def init(directory: str, template: str) -> None:
     """Create a new project in DIRECTORY that builds out of the box."""
     from warehouse_ml.scaffold import create_project
 
     try:
-        created = create_project(Path(directory))
+        created = create_project(Path(directory), template)
     except WmlError as exc:
         _fail(exc, exc.exit_code, False, "text")
     click.echo(

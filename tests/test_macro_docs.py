@@ -56,7 +56,7 @@ def test_wml_macros_name_shows_arguments_and_example() -> None:
     code, output = _wml("macros", "event_counter")
     assert code == 0
     assert output.startswith("wml.event_counter(event=none, within=none, where=none")
-    assert "timestamp (default 'timestamp')" in output and "the column holding the event time" in output
+    assert "timestamp (default 'timestamp'" in output and "the column holding the event time" in output
     assert "{{ wml.event_counter('Order Completed', within='90 days') }}" in output
     assert _wml("macros", "wml.rfm_scores")[1].startswith("wml.rfm_scores(relation, recency_col")
 
@@ -81,3 +81,12 @@ def test_rendering_does_not_parse_doc_comments(project, monkeypatch) -> None:
     monkeypatch.setattr(macro_docs, "package_macros", fail)
     project.write({"seeds/t.csv": "x\n1\n", "models_sql/m.sql": "select {{ wml.event_counter() }} as n from {{ ref('t') }}\n"})
     assert project.wml("compile").exit_code == 0
+
+
+def test_wml_macros_name_shows_the_project_defaults(project) -> None:
+    project.write({"wml_project.yml": "name: test\nvars:\n  wml:\n    timestamp: event_at\n"})
+    code, output = _wml("macros", "event_counter", "--project-dir", str(project.root))
+    assert code == 0 and "timestamp (default 'timestamp'; this project: 'event_at')" in output
+    project.write({"wml_project.yml": "name: test\nvars:\n  wml:\n    timestmp: event_at\n"})
+    code, output = _wml("macros", "event_counter", "--project-dir", str(project.root))
+    assert code == 2 and "vars.wml.timestmp is not an argument" in output

@@ -370,7 +370,8 @@ def init(directory: str, template: str) -> None:
 @main.command()
 @click.argument("name", required=False)
 @click.option("--markdown", is_flag=True, help="The reference as Markdown (macros/README.md).")
-def macros(name: str | None, markdown: bool) -> None:
+@click.option("--project-dir", default=".", help="Show this project's defaults (vars.wml) too.")
+def macros(name: str | None, markdown: bool, project_dir: str) -> None:
     """List the package macros (wml.*), or show NAME's arguments and an example."""
     from warehouse_ml import macro_docs
 
@@ -380,7 +381,11 @@ def macros(name: str | None, markdown: bool) -> None:
     elif name is None:
         click.echo(macro_docs.text_list(docs))
     elif (doc := docs.get(name.removeprefix("wml."))) is not None:
-        click.echo(macro_docs.text_one(doc))
+        try:
+            defaults = macro_docs.project_defaults(Path(project_dir), docs).get(doc.name, {})
+        except WmlError as exc:
+            _fail(exc, exc.exit_code, False, "text")
+        click.echo(macro_docs.text_one(doc, defaults))
     else:
         import difflib
 

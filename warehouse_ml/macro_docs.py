@@ -180,10 +180,27 @@ def text_list(docs: dict[str, MacroDoc]) -> str:
     return "\n".join(lines + ["", "`wml macros NAME` shows one macro's arguments and an example."])
 
 
-def text_one(doc: MacroDoc) -> str:
+def project_defaults(root: Path, docs: dict[str, MacroDoc]) -> dict[str, dict[str, t.Any]]:
+    """The defaults a project's ``vars: {wml: ...}`` gives each macro ({} outside a project)."""
+    from types import SimpleNamespace
+
+    from warehouse_ml.macro_calls import project_defaults as resolve
+    from warehouse_ml.yamlio import load_yaml
+
+    path = root / "wml_project.yml"
+    settings = (load_yaml(path) or {}) if path.is_file() else {}
+    wml = (settings.get("vars") or {}).get("wml") if isinstance(settings, dict) else None
+    signatures = {n: SimpleNamespace(arguments=[a.name for a in d.arguments]) for n, d in docs.items()}
+    return resolve(wml, signatures)  # type: ignore[arg-type]
+
+
+def text_one(doc: MacroDoc, project: dict[str, t.Any] | None = None) -> str:
+    """One macro's signature, summary, arguments (with ``project`` defaults) and example."""
     lines = [doc.signature, "", textwrap.fill(doc.summary, 90), "", "Arguments:"]
     for a in doc.arguments:
         kind = "required" if a.required else f"default {a.default}"
+        if project and a.name in project:
+            kind += f"; this project: {jinja_literal(project[a.name])}"
         lines.append(f"  {a.name} ({kind})")
         lines += textwrap.wrap(a.meaning, 86, initial_indent="    ", subsequent_indent="    ")
     lines += ["", "Example:", textwrap.indent(doc.example, "  "), "", _DEFAULTS_NOTE]

@@ -119,3 +119,9 @@ def test_misspelled_keyword_names_file_line_and_argument(project: Project, name:
     assert_clean_error(project.wml("compile"), 2, "models_sql/m.sql:2",
                        f"macro '{name}' takes no keyword argument '{argument}x'",
                        f"Did you mean {argument}=...?", f"`wml macros {name}`")  # fmt: skip
+
+
+def test_missing_column_in_an_ephemeral_parent_names_its_file(project: Project) -> None:
+    project.write({"models_sql/counts.sql": "{{ config(materialized='ephemeral') }}\nselect profile_id,\n  {{ wml.event_counter(within=9) }} as n\nfrom {{ ref('ev') }} group by 1\n"})
+    _project(project, model="select * from {{ ref('counts') }}\n")
+    assert_clean_error(project.wml("build"), 1, "models_sql/counts.sql:3", "wml.event_counter needs timestamp=")

@@ -22,6 +22,7 @@ True
 from __future__ import annotations
 
 import dataclasses
+import functools
 import re
 import textwrap
 import typing as t
@@ -73,8 +74,9 @@ class MacroDoc:
         return out + [f"no {k}" for k, v in (("@doc", self.summary), ("@example", self.example)) if not v]
 
 
+@functools.lru_cache(maxsize=4)
 def package_macros(directory: Path = MACRO_DIR) -> dict[str, MacroDoc]:
-    """Every public package macro (names not starting with '_'), by name."""
+    """Every public package macro (names not starting with '_'), by name (do not modify)."""
     docs: dict[str, MacroDoc] = {}
     for path in sorted(directory.glob("*.sql")):
         docs.update(_file_macros(path))

@@ -263,12 +263,14 @@ class Session:
 
     def explain_macro_error(self, node: Node, exc: BaseException) -> WmlError | None:
         """A missing column that a package macro's argument named, in the macro's terms."""
-        calls = self.renderer.macro_calls.get(node.unique_id)
+        nodes = self.project.nodes
+        # An ephemeral parent is inlined into this node's SQL: its calls count too.
+        inlined = [u for u in node.depends_on if u in nodes and nodes[u].materialized == "ephemeral"]
+        calls = [c for u in [node.unique_id, *inlined] for c in self.renderer.macro_calls.get(u, [])]
         if not calls:
             return None
         from warehouse_ml import macro_errors
 
-        nodes = self.project.nodes
         refs = [self.relation(nodes[uid]) for uid in node.depends_on if uid in nodes]
 
         def columns_of(relation: Relation) -> list[tuple[str, str]]:

@@ -11,8 +11,9 @@ project sets them once under ``vars: {wml: {...}}`` in wml_project.yml::
 A call's own argument always wins. Each package macro is wrapped (``PackageMacro``) so the
 macro files need no change; calls between macros of one file bypass the wrapper.
 
-Every call a model makes is recorded with its place (template and line), so a database
-error about a column the macro named can be told in the macro's terms (macro_errors.py).
+When a node fails on a missing column, it is rendered once more with recording on, and
+each call it makes is kept with its place (template and line), so the database's error can
+be told in the macro's terms (macro_errors.py). Normal renders record nothing.
 """
 
 from __future__ import annotations
@@ -29,17 +30,24 @@ from warehouse_ml.errors import ConfigError
 PROJECT_FILE = "wml_project.yml"
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(slots=True)  # not frozen: made once per call while rendering
 class MacroCall:
     """One call of a package macro: what it was given (or defaulted from vars.wml), where."""
 
     macro: str
-    arguments: dict[str, t.Any]
+    names: tuple[str, ...]  # the macro's argument names, to read positional arguments
+    args: tuple[t.Any, ...]
+    kwargs: dict[str, t.Any]
     template: str | None  # the calling template (a model or a project macro file)
     python_line: int | None  # the frame's line; the template line is looked up on demand
 
+    @property
+    def arguments(self) -> dict[str, t.Any]:
+        """Every argument the call gave, by name (computed on the error path only)."""
+        return {**dict(zip(self.names, self.args, strict=False)), **self.kwargs}
 
-Recorder = t.Callable[[MacroCall], None]
+
+Sink = t.Callable[[], "list[MacroCall] | None"]  # where to record calls now, if anywhere
 
 
 class MacroCallRecorder(t.Protocol):
@@ -51,34 +59,37 @@ class MacroCallRecorder(t.Protocol):
 
 
 class PackageMacro:
-    """A package macro with project defaults filled in; records each call from a model."""
+    """A package macro with project defaults filled in; records calls when asked to."""
 
     is_package = True
 
-    def __init__(self, macro: Macro, defaults: dict[str, t.Any], record: Recorder,
+    def __init__(self, macro: Macro, defaults: dict[str, t.Any], sink: Sink,
                  is_template: t.Callable[[str], bool]):
         self.macro = macro
         self.name = macro.name
         self.arguments = macro.arguments
         self._defaults = defaults
-        self._record = record
+        self._sink = sink
         self._is_template = is_template
 
     def __call__(self, *args: t.Any, **kwargs: t.Any) -> t.Any:
-        given = dict(zip(self.arguments, args, strict=False))
-        given.update(kwargs)
-        for name, value in self._defaults.items():
-            if name not in given:
-                kwargs[name] = given[name] = value
-        template, line = self._caller()
-        if template is not None and not template.startswith("wml/"):
-            self._record(MacroCall(self.name, given, template, line))
+        # Kept lean: it runs for every call a model makes (about 1 us over Jinja's own).
+        if self._defaults:
+            positional = self.arguments[: len(args)]
+            for name, value in self._defaults.items():
+                if name not in kwargs and name not in positional:
+                    kwargs[name] = value
+        sink = self._sink()
+        if sink is not None:
+            template, line = self._caller()
+            if template is not None and not template.startswith("wml/"):
+                sink.append(MacroCall(self.name, self.arguments, args, kwargs, template, line))
         return self.macro(*args, **kwargs)
 
     def _caller(self) -> tuple[str | None, int | None]:
         """The nearest template frame calling this macro (Jinja's own frames are skipped)."""
-        frame = sys._getframe(2)
-        for _ in range(6):
+        frame: t.Any = sys._getframe(2)
+        for _ in range(4):  # Jinja's Context.call sits between; a template frame is near
             if frame is None:
                 break
             if self._is_template(frame.f_code.co_filename):

@@ -8,6 +8,7 @@ calling model, as in dbt. Context variables are per thread, so models render in 
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import dataclasses
 import datetime as dt
@@ -71,6 +72,7 @@ class _Call:
     ephemerals: list[str] = dataclasses.field(default_factory=list)
     # Every relation the SQL names (refs and `this`), to tell whether it is still current.
     relations: list[tuple[Node, str]] = dataclasses.field(default_factory=list)
+    record: bool = False  # keep the package macro calls (to explain a database error)
     macro_calls: list[MacroCall] = dataclasses.field(default_factory=list)
     sql: str = ""
 
@@ -88,8 +90,6 @@ class Renderer:
         self.run_started_at = dt.datetime.now(dt.timezone.utc)
         self._sources: dict[str, str] = {}
         self._parsed: dict[str, _Call] = {}
-        #: Package macro calls of each node's latest render, to explain database errors.
-        self.macro_calls: dict[str, list[MacroCall]] = {}
         self.env = self._make_env()
         self._load_macros()
 
@@ -150,7 +150,7 @@ class Renderer:
         macros = {k: v for k, v in namespace.items() if isinstance(v, Macro)}
         defaults = project_defaults(self.vars.get("wml"), macros)
         for name, macro in macros.items():
-            namespace[name] = PackageMacro(macro, defaults[name], self._record_call, self._sources.__contains__)
+            namespace[name] = PackageMacro(macro, defaults[name], self._call_sink, self._sources.__contains__)
         self.env.globals.update(namespace)
         self.env.globals["wml"] = _Namespace(namespace)
         for path in self.project.macro_files:
@@ -171,10 +171,17 @@ class Renderer:
             k: v for k, v in self.env.globals.items() if isinstance(v, (Macro, PackageMacro))
         }
 
-    def _record_call(self, call: MacroCall) -> None:
+    def _call_sink(self) -> list[MacroCall] | None:
         current = _current.get(None)
-        if current is not None:
-            current.macro_calls.append(call)
+        return current.macro_calls if current is not None and current.record else None
+
+    def recorded_calls(self, node: Node) -> list[MacroCall]:
+        """``node``'s package macro calls: it is rendered again, recording (error path only)."""
+        calls: list[MacroCall] = []
+        for incremental in (False, True)[: 2 if node.materialized == "incremental" else 1]:
+            with contextlib.suppress(Exception):  # it rendered before; if not now, no calls
+                calls += self._render(node, parse=False, incremental=incremental, record=True).macro_calls
+        return calls
 
     def defaults_of(self, macro: str) -> dict[str, t.Any]:
         """A package macro's signature defaults (parsed on demand: errors only)."""
@@ -270,9 +277,10 @@ class Renderer:
 
     # -- rendering -------------------------------------------------------------------
     def _render(
-        self, node: Node, *, parse: bool, incremental: bool, dialect: str | None = None
+        self, node: Node, *, parse: bool, incremental: bool, dialect: str | None = None,
+        record: bool = False,
     ) -> _Call:
-        call = _Call(node, parse, incremental, dialect or self.target.dialect)
+        call = _Call(node, parse, incremental, dialect or self.target.dialect, record=record)
         name = node.fqn_path
         token = _current.set(call)
         try:
@@ -294,7 +302,6 @@ class Renderer:
             ) from None
         finally:
             _current.reset(token)
-        self.macro_calls[node.unique_id] = call.macro_calls
         return call
 
     def _resolve(self, reference: list[str]) -> str:

@@ -266,7 +266,7 @@ class Session:
         nodes = self.project.nodes
         # An ephemeral parent is inlined into this node's SQL: its calls count too.
         inlined = [u for u in node.depends_on if u in nodes and nodes[u].materialized == "ephemeral"]
-        calls = [c for u in [node.unique_id, *inlined] for c in self.renderer.macro_calls.get(u, [])]
+        calls = [c for u in [node.unique_id, *inlined] for c in self.renderer.recorded_calls(nodes[u])]
         if not calls:
             return None
         from warehouse_ml import macro_errors

@@ -125,3 +125,14 @@ def test_missing_column_in_an_ephemeral_parent_names_its_file(project: Project) 
     project.write({"models_sql/counts.sql": "{{ config(materialized='ephemeral') }}\nselect profile_id,\n  {{ wml.event_counter(within=9) }} as n\nfrom {{ ref('ev') }} group by 1\n"})
     _project(project, model="select * from {{ ref('counts') }}\n")
     assert_clean_error(project.wml("build"), 1, "models_sql/counts.sql:3", "wml.event_counter needs timestamp=")
+
+
+REQUIRED = {n: d for n, d in macro_docs.package_macros().items() if d.arguments and d.arguments[0].required}
+
+
+@pytest.mark.parametrize("name", sorted(REQUIRED))
+def test_missing_required_argument_names_macro_and_argument(project: Project, name: str) -> None:
+    first = REQUIRED[name].arguments[0].name
+    _project(project, model=f"select\n  {{{{ wml.{name}() }}}} as n from {{{{ ref('ev') }}}}\n")
+    assert_clean_error(project.wml("compile"), 2, "models_sql/m.sql:2",
+                       f"wml.{name}() needs {first}=...", f"`wml macros {name}`")  # fmt: skip

@@ -20,12 +20,14 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import re
 import sys
 import typing as t
 
+import jinja2
 from jinja2.runtime import Macro
 
-from warehouse_ml.errors import ConfigError
+from warehouse_ml.errors import CompilationError, ConfigError
 
 PROJECT_FILE = "wml_project.yml"
 
@@ -84,7 +86,30 @@ class PackageMacro:
             template, line = self._caller()
             if template is not None and not template.startswith("wml/"):
                 sink.append(MacroCall(self.name, self.arguments, args, kwargs, template, line))
-        return self.macro(*args, **kwargs)
+        try:
+            return self.macro(*args, **kwargs)
+        except jinja2.UndefinedError as exc:
+            missing = self._missing(exc, args, kwargs)
+            if missing is None:
+                raise
+            raise missing from None
+
+    def _missing(self, exc: Exception, args: tuple, kwargs: dict) -> CompilationError | None:
+        """Required arguments left out, said as such (Jinja: "parameter 'x' was not provided")."""
+        match = re.match(r"parameter '(\w+)' was not provided", str(exc))
+        given = {*self.arguments[: len(args)], *kwargs}
+        if match is None or match[1] not in self.arguments or match[1] in given:
+            return None  # a macro deeper down left out its own argument
+        from warehouse_ml.macro_docs import package_macros  # the error path only
+
+        doc = package_macros().get(self.name)
+        required = [a.name for a in doc.arguments if a.required] if doc else [match[1]]
+        missing = [f"{n}=..." for n in required if n not in given]
+        return CompilationError(
+            f"wml.{self.name}() needs {' and '.join(missing)}: required, and the call leaves "
+            f"{'it' if len(missing) == 1 else 'them'} out.",
+            hint=f"It takes: {', '.join(self.arguments)}. `wml macros {self.name}` explains each one.",
+        )
 
     def _caller(self) -> tuple[str | None, int | None]:
         """The nearest template frame calling this macro (Jinja's own frames are skipped)."""

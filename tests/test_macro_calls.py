@@ -136,3 +136,10 @@ def test_missing_required_argument_names_macro_and_argument(project: Project, na
     _project(project, model=f"select\n  {{{{ wml.{name}() }}}} as n from {{{{ ref('ev') }}}}\n")
     assert_clean_error(project.wml("compile"), 2, "models_sql/m.sql:2",
                        f"wml.{name}() needs {first}=...", f"`wml macros {name}`")  # fmt: skip
+
+
+def test_missing_project_default_column_says_where_it_came_from(project: Project) -> None:
+    _project(project, "vars:\n  wml:\n    timestamp: event_at\n")  # ev's time column is ts
+    assert_clean_error(project.wml("build"), 1, "models_sql/m.sql:2",
+                       "'event_at' (the project default, vars.wml in wml_project.yml) is not one",
+                       "Did you mean timestamp='ts'?")  # fmt: skip

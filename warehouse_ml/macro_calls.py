@@ -42,6 +42,7 @@ class MacroCall:
     kwargs: dict[str, t.Any]
     template: str | None  # the calling template (a model or a project macro file)
     python_line: int | None  # the frame's line; the template line is looked up on demand
+    from_project: tuple[str, ...] = ()  # the arguments vars.wml filled in
 
     @property
     def arguments(self) -> dict[str, t.Any]:
@@ -76,16 +77,19 @@ class PackageMacro:
 
     def __call__(self, *args: t.Any, **kwargs: t.Any) -> t.Any:
         # Kept lean: it runs for every call a model makes (about 1 us over Jinja's own).
+        filled: list[str] = []
         if self._defaults:
             positional = self.arguments[: len(args)]
             for name, value in self._defaults.items():
                 if name not in kwargs and name not in positional:
                     kwargs[name] = value
+                    filled.append(name)
         sink = self._sink()
         if sink is not None:
             template, line = self._caller()
             if template is not None and not template.startswith("wml/"):
-                sink.append(MacroCall(self.name, self.arguments, args, kwargs, template, line))
+                call = MacroCall(self.name, self.arguments, args, kwargs, template, line, tuple(filled))
+                sink.append(call)
         try:
             return self.macro(*args, **kwargs)
         except jinja2.UndefinedError as exc:

@@ -71,7 +71,10 @@ def _error(
     columns_of: Columns, text: str,
 ) -> ExecutionError:  # fmt: skip
     argument = path.split("[")[0].split(".")[0]
-    given = argument in call.arguments
+    if argument in call.from_project:
+        how = "the project default, vars.wml in wml_project.yml"
+    else:
+        how = "given" if argument in call.arguments else "its default"
     relations = _relations(call.arguments) or refs
     known: list[tuple[str, str]] = []
     listed = []
@@ -80,7 +83,6 @@ def _error(
         known += cols
         if cols:
             listed.append(f"{relation.identifier} has {', '.join(name for name, _ in cols)}")
-    how = "given" if given else "its default"
     message = (
         f"wml.{call.macro} needs {path}=... to name a column, and {value!r} ({how}) is not "
         f"one: {'; '.join(listed) or text.splitlines()[0]}."
@@ -95,9 +97,9 @@ def _error(
 
 
 def _did_you_mean(path: str, value: str, known: list[tuple[str, str]]) -> str:
-    """The closest column by name, else (for a time argument) the one time-typed column."""
+    """For a time argument the time-typed column (the closest of several), else the closest name."""
     names = list(dict.fromkeys(name for name, _ in known))
-    close = difflib.get_close_matches(value.strip('"'), names, n=1, cutoff=0.5)
-    if not close and any(w in path for w in ("timestamp", "column")):
-        close = list(dict.fromkeys(n for n, kind in known if kind.upper().startswith(_TIME_TYPES)))
-    return f"Did you mean {path}={close[0]!r}? " if len(close) == 1 else ""
+    times = list(dict.fromkeys(n for n, kind in known if kind.upper().startswith(_TIME_TYPES)))
+    pool = times if times and any(w in path for w in ("timestamp", "column")) else names
+    close = pool if len(pool) == 1 else difflib.get_close_matches(value.strip('"'), pool, n=1, cutoff=0.5)
+    return f"Did you mean {path}={close[0]!r}? " if close else ""

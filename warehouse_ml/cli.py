@@ -17,7 +17,7 @@ from pathlib import Path
 import click
 
 from warehouse_ml import __version__
-from warehouse_ml.errors import Interrupted, WmlError, place_of
+from warehouse_ml.errors import ConfigError, Interrupted, WmlError, place_of
 from warehouse_ml.events import Reporter
 
 F = t.TypeVar("F", bound=t.Callable[..., t.Any])
@@ -366,17 +366,47 @@ def ls_cmd(opts: Options, resource_type: str | None, output: str) -> None:
 
 @main.command()
 @click.argument("directory", type=click.Path(file_okay=False))
-def init(directory: str) -> None:
+@click.option("--template", default="plain", show_default=True, metavar="NAME",
+              help="plain (dbt basics) or ecommerce (identity, traits, ML, scoring).")  # fmt: skip
+def init(directory: str, template: str) -> None:
     """Create a new project in DIRECTORY that builds out of the box."""
     from warehouse_ml.scaffold import create_project
 
     try:
-        created = create_project(Path(directory))
+        created = create_project(Path(directory), template)
     except WmlError as exc:
         _fail(exc, exc.exit_code, False, "text")
     click.echo(
         f"Created project in {directory} ({len(created)} files). Next: cd {directory} && wml build"
     )
+
+
+@main.command()
+@click.argument("name", required=False)
+@click.option("--markdown", is_flag=True, help="The reference as Markdown (macros/README.md).")
+@click.option("--project-dir", default=".", help="Show this project's defaults (vars.wml) too.")
+def macros(name: str | None, markdown: bool, project_dir: str) -> None:
+    """List the package macros (wml.*), or show NAME's arguments and an example."""
+    from warehouse_ml import macro_docs
+
+    docs = macro_docs.package_macros()
+    if markdown:
+        click.echo(macro_docs.markdown(docs), nl=False)
+    elif name is None:
+        click.echo(macro_docs.text_list(docs))
+    elif (doc := docs.get(name.removeprefix("wml."))) is not None:
+        try:
+            defaults = macro_docs.project_defaults(Path(project_dir), docs).get(doc.name, {})
+        except WmlError as exc:
+            _fail(exc, exc.exit_code, False, "text")
+        click.echo(macro_docs.text_one(doc, defaults))
+    else:
+        import difflib
+
+        close = difflib.get_close_matches(name.removeprefix("wml."), docs, n=3)
+        hint = f"Did you mean {', '.join(close)}? " if close else ""
+        _fail(ConfigError(f"wml.{name.removeprefix('wml.')} is not a package macro.",
+                          hint=hint + f"The macros: {', '.join(docs)}."), 2, False, "text")  # fmt: skip
 
 
 # The ML commands register themselves on ``main``.

@@ -74,4 +74,7 @@ def macro_call_hint(exc: BaseException, macros: t.Mapping[str, t.Any]) -> str | 
     hint = f"{match['name']}() takes: {', '.join(arguments) or 'no arguments'}."
     bad = re.search(r"keyword argument '(\w+)'", str(exc))
     close = difflib.get_close_matches(bad[1], arguments, n=1) if bad else []
-    return hint + (f" Did you mean {close[0]}=...?" if close else "")
+    hint += f" Did you mean {close[0]}=...?" if close else ""
+    if getattr(macro, "is_package", False):
+        hint += f" `wml macros {match['name']}` explains each one."
+    return hint

@@ -8,10 +8,12 @@ calling model, as in dbt. Context variables are per thread, so models render in 
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import dataclasses
 import datetime as dt
 import json
+import re
 import typing as t
 from pathlib import Path
 
@@ -23,6 +25,7 @@ from warehouse_ml import generic_tests
 from warehouse_ml.errors import CompilationError, WmlError, located
 from warehouse_ml.jinja_cache import SingleFileBytecodeCache
 from warehouse_ml.jinja_errors import macro_call_hint, wrap_template_error
+from warehouse_ml.macro_calls import MacroCall, PackageMacro, project_defaults
 from warehouse_ml.nodes import Node, NodeKind
 from warehouse_ml.profiles import Target, env_var
 from warehouse_ml.project import Project
@@ -69,6 +72,8 @@ class _Call:
     ephemerals: list[str] = dataclasses.field(default_factory=list)
     # Every relation the SQL names (refs and `this`), to tell whether it is still current.
     relations: list[tuple[Node, str]] = dataclasses.field(default_factory=list)
+    record: bool = False  # keep the package macro calls (to explain a database error)
+    macro_calls: list[MacroCall] = dataclasses.field(default_factory=list)
     sql: str = ""
 
 
@@ -142,6 +147,11 @@ class Renderer:
             module = self._macro_module(path, f"wml/{path.name}")
             namespace.update(module)
             self.env.globals.update(module)
+        macros = {k: v for k, v in namespace.items() if isinstance(v, Macro)}
+        defaults = project_defaults(self.vars.get("wml"), macros)
+        for name, macro in macros.items():
+            namespace[name] = PackageMacro(macro, defaults[name], self._call_sink, self._sources.__contains__)
+        self.env.globals.update(namespace)
         self.env.globals["wml"] = _Namespace(namespace)
         for path in self.project.macro_files:
             rel = path.relative_to(self.project.root).as_posix()
@@ -157,7 +167,40 @@ class Renderer:
 
     def _macros(self) -> dict[str, t.Any]:
         """Every macro by name: the package's (also as ``wml.``) and the project's."""
-        return {k: v for k, v in self.env.globals.items() if isinstance(v, Macro)}
+        return {
+            k: v for k, v in self.env.globals.items() if isinstance(v, (Macro, PackageMacro))
+        }
+
+    def _call_sink(self) -> list[MacroCall] | None:
+        current = _current.get(None)
+        return current.macro_calls if current is not None and current.record else None
+
+    def recorded_calls(self, node: Node) -> list[MacroCall]:
+        """``node``'s package macro calls: it is rendered again, recording (error path only)."""
+        calls: list[MacroCall] = []
+        for incremental in (False, True)[: 2 if node.materialized == "incremental" else 1]:
+            with contextlib.suppress(Exception):  # it rendered before; if not now, no calls
+                calls += self._render(node, parse=False, incremental=incremental, record=True).macro_calls
+        return calls
+
+    def defaults_of(self, macro: str) -> dict[str, t.Any]:
+        """A package macro's signature defaults (parsed on demand: errors only)."""
+        from warehouse_ml.macro_docs import package_macros
+
+        doc = package_macros().get(macro)
+        return dict(doc.defaults) if doc else {}
+
+    def place(self, call: MacroCall) -> tuple[str | None, int | None]:
+        """The file and line where a recorded call starts (Jinja maps its end line)."""
+        if call.template is None or call.python_line is None:
+            return call.template, None
+        line = self.env.get_template(call.template).get_corresponding_lineno(call.python_line)
+        lines = self._sources[call.template].splitlines()
+        start = re.compile(rf"\b{call.macro}\s*\(")
+        for i in range(min(line, len(lines)) - 1, max(line - 12, 0) - 1, -1):
+            if start.search(lines[i]):
+                return call.template, i + 1
+        return call.template, line
 
     # -- per-node functions ----------------------------------------------------------
     def _call(self) -> _Call:
@@ -234,9 +277,10 @@ class Renderer:
 
     # -- rendering -------------------------------------------------------------------
     def _render(
-        self, node: Node, *, parse: bool, incremental: bool, dialect: str | None = None
+        self, node: Node, *, parse: bool, incremental: bool, dialect: str | None = None,
+        record: bool = False,
     ) -> _Call:
-        call = _Call(node, parse, incremental, dialect or self.target.dialect)
+        call = _Call(node, parse, incremental, dialect or self.target.dialect, record=record)
         name = node.fqn_path
         token = _current.set(call)
         try:

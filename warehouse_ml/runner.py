@@ -179,7 +179,7 @@ class Runner:
                     node.unique_id, "interrupted", started, _now(), time.perf_counter() - t0,
                     message="interrupted (Ctrl-C); rolled back",
                 )  # fmt: skip
-            err = self._explain(exc)
+            err = self._explain(exc, node)
             err.node, err.path = err.node or node.name, err.path or node.fqn_path
             if node.kind is not NodeKind.MODEL:
                 err.node_kind = node.kind.value
@@ -195,10 +195,12 @@ class Runner:
             failures,
         )
 
-    def _explain(self, exc: Exception) -> WmlError:
+    def _explain(self, exc: Exception, node: Node) -> WmlError:
         """The node's error: a database's own first paragraph, else what explain() says."""
         if isinstance(exc, WmlError):
             return exc
+        if is_database_error(exc) and (err := self.session.explain_macro_error(node, exc)):
+            return err
         if not is_database_error(exc) and (err := explain(exc)) is not None:
             return err
         return ExecutionError(self.session.explain_error(exc))

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from warehouse_ml import dialects, generic_tests, redaction
 from warehouse_ml.adapters import Adapter, make_adapter
-from warehouse_ml.errors import CompilationError, ConfigError
+from warehouse_ml.errors import CompilationError, ConfigError, WmlError
 from warehouse_ml.graph import Graph
 from warehouse_ml.nodes import Node, NodeKind
 from warehouse_ml.profiles import Target, load_target
@@ -271,6 +271,26 @@ class Session:
             if explained:
                 return explained
         return text.split("\n\n")[0].strip()
+
+    def explain_macro_error(self, node: Node, exc: BaseException) -> WmlError | None:
+        """A missing column that a package macro's argument named, in the macro's terms."""
+        nodes = self.project.nodes
+        # An ephemeral parent is inlined into this node's SQL: its calls count too.
+        inlined = [u for u in node.depends_on if u in nodes and nodes[u].materialized == "ephemeral"]
+        calls = [c for u in [node.unique_id, *inlined] for c in self.renderer.recorded_calls(nodes[u])]
+        if not calls:
+            return None
+        from warehouse_ml import macro_errors
+
+        refs = [self.relation(nodes[uid]) for uid in node.depends_on if uid in nodes]
+
+        def columns_of(relation: Relation) -> list[tuple[str, str]]:
+            try:
+                return self.adapter.columns(relation)
+            except Exception:  # an error path: a listing we cannot get is left out
+                return []
+
+        return macro_errors.explain(str(exc), calls, self.renderer, refs, columns_of)
 
     def close(self) -> None:
         self.transpile_cache.save()

@@ -9,6 +9,12 @@
   In Python: see README.md in this folder.
 -#}
 
+{#- @args
+  @arg id_expr: the SQL expression of the id to assign, e.g. 'profile_id'
+  @arg experiment: the experiment's name (a non-empty string); another name gives an independent assignment
+  @arg holdout: the share of ids held out, in [0, 1)
+-#}
+
 {% macro _ab_lit(value) -%}
 '{{ value | string | replace("'", "''") }}'
 {%- endmacro %}
@@ -28,15 +34,20 @@
 {%- endif -%}
 {%- endmacro %}
 
-{#- in_holdout(id_expr, experiment, holdout=0.1): true for a stable ~holdout share of ids
-    (the same ids ab_variant puts in 'holdout'); NULL ids give NULL. -#}
+{#- @doc A boolean expression, true for a stable ~holdout share of ids (the same ids ab_variant
+    puts in 'holdout'); NULL ids give NULL. The same answer on every run and engine.
+  @example {{ wml.in_holdout('profile_id', 'winback_2026_07', holdout=0.1) }} as held_out
+-#}
 {% macro in_holdout(id_expr, experiment, holdout=0.1) -%}
 {{- _ab_check(experiment, holdout) -}}
 ({{ _ab_bits(id_expr, experiment, 1) }} < {{ (holdout * 268435456) | round(0, 'floor') | int }})
 {%- endmacro %}
 
-{#- ab_variant(id_expr, experiment, variants=['A', 'B'], holdout=0.1): 'holdout' for a stable
-    ~holdout share of ids, else one of `variants`, uniformly. NULL ids give NULL. -#}
+{#- @doc A text expression: 'holdout' for a stable ~holdout share of ids, else one of the variants,
+    uniformly (md5-based: the same answer on every run and engine). NULL ids give NULL.
+  @arg variants: a non-empty list of variant names
+  @example {{ wml.ab_variant('profile_id', 'winback_2026_07', ['email', 'sms'], holdout=0.1) }} as arm
+-#}
 {% macro ab_variant(id_expr, experiment, variants=['A', 'B'], holdout=0.1) -%}
 {{- _ab_check(experiment, holdout) -}}
 {%- if variants is string or variants | length == 0 -%}

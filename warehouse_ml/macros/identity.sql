@@ -44,6 +44,13 @@
 -#}
 
 {#- Types whose values compare case-insensitively (emails). -#}
+
+{#- @args
+  @arg identifiers: the identifier types in priority order (a column of that name each); identifier_pairs also takes a mapping {type: column}
+  @arg case_insensitive: the types whose values compare lower-cased
+  @arg relation: the events: a ref(), a source() or a SELECT
+  @arg timestamp: the column holding the event time
+-#}
 {% macro _id_norm(expr, type, case_insensitive) -%}
 {%- if type in case_insensitive -%}
 lower(trim(cast({{ expr }} as varchar)))
@@ -88,6 +95,12 @@ trim(cast({{ expr }} as varchar))
   given to identity_graph: give each relation its own `source` (a prefix of its event
   ids) when ids of different relations could collide. Values are neither normalized nor
   blocked here: identity_graph does it.
+-#}
+{#- @doc Identity pairs for identity_graph(pairs=...): one row per (event, identifier) of the relation,
+    as event_id, identifier_type, identifier_value, seen_at. Values are neither normalized nor blocked here.
+  @arg event_id: the column that identifies an event
+  @arg source: a prefix for the event ids, when ids of different relations could collide
+  @example {{ wml.identifier_pairs(ref('tracks'), ['user_id', 'anonymous_id'], source='tracks') }}
 -#}
 {% macro identifier_pairs(relation, identifiers, event_id='message_id', timestamp='timestamp', source=none) -%}
 {%- set cols = [] -%}
@@ -372,6 +385,18 @@ wml_id_stat{{ r }} as (
   `identifiers` is the priority order. `limits` maps a type to its maximum identifiers per
   profile (user_id: 1 by default, others `default_limit`). `blocked` adds values to block.
 -#}
+{#- @doc Identity resolution after Segment Unify's rules: one SELECT of identifier_type,
+    identifier_value, profile_id, first_seen_at, drop_reason for every non-blocked identifier.
+    Identifiers seen on one event are linked, tier by tier in priority order, within the limits.
+    Give exactly one of relations or pairs.
+  @arg relations: a relation or a list of them, one column per identifier type; an item may be a mapping {'relation': ..., 'identifiers': [...] or {type: column}, 'timestamp': ...}
+  @arg pairs: instead of relations: rows of event_id, identifier_type, identifier_value, seen_at (e.g. from identifier_pairs), or a list of them
+  @arg limits: a mapping type -> the most identifiers of that type per profile (user_id 1, others default_limit)
+  @arg default_limit: the limit of the types limits does not name
+  @arg blocked: values never used as identifiers, besides the built-in NULL, '', ^[0-]*$, anonymous, null, none, undefined, nan, -1
+  @arg max_rounds: propagation rounds before the query fails with 'components did not converge'
+  @example {{ wml.identity_graph(relations=[ref('identifies'), ref('tracks'), {'relation': ref('store_sales'), 'identifiers': ['email']}], blocked=['test@test.com']) }}
+-#}
 {% macro identity_graph(relations=none, identifiers=['user_id', 'email', 'anonymous_id'], pairs=none, limits=none, default_limit=5, blocked=none, case_insensitive=['email'], timestamp='timestamp', max_rounds=16) -%}
 {%- set types = [identifiers] if identifiers is string else (identifiers | list) -%}
 {%- if (relations is none) == (pairs is none) -%}
@@ -437,6 +462,12 @@ join wml_id_nodes as lx on lx.node = m.label
   Every row of `relation` plus the profile_id of its highest-priority identifier found in
   `graph` (an identity_graph model). Each event gets one profile, so traits grouped by
   profile_id count an event once however many emails and devices the person has.
+-#}
+{#- @doc Every row of the relation plus the profile of its highest-priority identifier found in the
+    graph: one profile per event, so traits grouped by profile count an event once.
+  @arg graph: an identity_graph model, e.g. ref('identity_map')
+  @arg profile_column: the name of the added profile column
+  @example {{ wml.resolve_events(ref('stg_events'), ref('identity_map')) }}
 -#}
 {% macro resolve_events(relation, graph, identifiers=['user_id', 'email', 'anonymous_id'], case_insensitive=['email'], profile_column='profile_id') -%}
 {%- set cols = [] -%}

@@ -16,6 +16,17 @@
       r 1-2, fm 3-4  at_risk              r 1-2, fm 1-2  hibernating
 -#}
 
+{#- @doc A SELECT of id_col, the three inputs, r_score, f_score, m_score (NTILE(5), 5 best, ties
+    broken by id_col), rfm_score (text such as '545') and rfm_segment (champions, loyal_customers,
+    ..., hibernating: see the comment above). NULL recency scores 1; NULL frequency or monetary lowest.
+  @arg relation: one row per customer: a ref(), a source() or a SELECT
+  @arg recency_col: days since the last purchase, or its time with recency='timestamp'
+  @arg frequency_col: the number of purchases
+  @arg monetary_col: the amount spent
+  @arg id_col: the customer id column (also breaks ties)
+  @arg recency: 'days' (fewer is better) or 'timestamp' (later is better)
+  @example {{ wml.rfm_scores(ref('customer_totals'), 'days_since_order', 'orders', 'revenue', 'profile_id') }}
+-#}
 {% macro rfm_scores(relation, recency_col, frequency_col, monetary_col, id_col, recency='days') -%}
 {%- if recency not in ['days', 'timestamp'] -%}
 {{ exceptions.raise_compiler_error("rfm_scores recency='" ~ recency ~ "' must be 'days' (days since the last purchase) or 'timestamp' (the last purchase time).") }}

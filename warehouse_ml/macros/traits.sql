@@ -22,6 +22,17 @@
   most_frequent cannot be a plain aggregate; it is a macro returning a relation (below).
 -#}
 
+{#- @args
+  @arg event: an event name or a list of names; none reads every event
+  @arg within: a window before as_of: '90 days', '12 hours', '2 weeks', '6 months', or a number of days; none: all history before as_of
+  @arg where: a SQL condition or a list of them (ANDed), e.g. "category = 'shoes'" or wml.equals('channel', 'web')
+  @arg as_of: the reference time, a date/timestamp literal ('2026-07-01') or a SQL expression; none: var('as_of') when set, else now. Events at or after it are never read
+  @arg event_column: the column holding the event name
+  @arg timestamp: the column holding the event time
+  @arg property: the column (or SQL expression) whose values the trait reads
+  @arg column: the column (or SQL expression) to test
+-#}
+
 {% macro _tr_lit(value) -%}
 {%- if value is none -%}null
 {%- elif value is boolean -%}{{ 'true' if value else 'false' }}
@@ -98,14 +109,28 @@ interval '{{ parts[0] }} {{ units[parts[1]] }}'
 {%- endmacro %}
 
 {#- Property filters: SQL conditions for where=. -#}
+
+{#- @doc Filter for where=: the column equals a value (none: is null).
+  @arg value: a string, number, boolean or none
+  @example {{ wml.event_counter('Order Completed', where=wml.equals('channel', 'web')) }}
+-#}
 {% macro equals(column, value) -%}
 {%- if value is none -%}{{ quote_column(column) }} is null{%- else -%}{{ quote_column(column) }} = {{ _tr_lit(value) }}{%- endif -%}
 {%- endmacro %}
 
+{#- @doc Filter for where=: the column is one of the values.
+  @arg values: a list of strings or numbers
+  @example {{ wml.event_counter('Product Viewed', where=wml.one_of('category', ['shoes', 'bags'])) }}
+-#}
 {% macro one_of(column, values) -%}
 {{ quote_column(column) }} in ({{ _tr_list(values) }})
 {%- endmacro %}
 
+{#- @doc Filter for where=: the column contains a text.
+  @arg text: the text to look for
+  @arg case_sensitive: false compares lower-cased
+  @example {{ wml.event_counter('Product Viewed', where=wml.contains('category', 'Shoe', case_sensitive=false)) }}
+-#}
 {% macro contains(column, text, case_sensitive=true) -%}
 {%- if case_sensitive -%}
 strpos({{ quote_column(column) }}, {{ _tr_lit(text) }}) > 0
@@ -114,22 +139,36 @@ strpos(lower({{ quote_column(column) }}), lower({{ _tr_lit(text) }})) > 0
 {%- endif -%}
 {%- endmacro %}
 
+{#- @doc Filter for where=: the event time is before a date or timestamp.
+  @arg value: a date or timestamp literal, e.g. '2026-01-01'
+  @example {{ wml.event_counter('Order Completed', where=wml.before('2026-01-01', column='event_at')) }}
+-#}
 {% macro before(value, column='timestamp') -%}
 {{ quote_column(column) }} < cast({{ _tr_lit(value | string) }} as timestamp)
 {%- endmacro %}
 
+{#- @doc Filter for where=: the event time is at or after a date or timestamp.
+  @arg value: a date or timestamp literal, e.g. '2026-01-01'
+  @example {{ wml.event_counter('Order Completed', where=wml.after('2026-01-01', column='event_at')) }}
+-#}
 {% macro after(value, column='timestamp') -%}
 {{ quote_column(column) }} >= cast({{ _tr_lit(value | string) }} as timestamp)
 {%- endmacro %}
 
-{#- Event Counter: how many matching events. -#}
+{#- @doc Event Counter (an aggregate expression): the number of matching events.
+  @example {{ wml.event_counter('Order Completed', within='90 days') }} as orders_90d
+-#}
 {% macro event_counter(event=none, within=none, where=none, as_of=none, event_column='event', timestamp='timestamp') -%}
 {%- set cond = _tr_cond(event, within, where, as_of, event_column, timestamp) -%}
 {%- if cond == '' -%}count(*){%- else -%}count(case when {{ cond }} then 1 end){%- endif -%}
 {%- endmacro %}
 
-{#- Aggregation: sum / avg / min / max / count of a numeric property. avg is computed in
-    double precision on both engines (Redshift's AVG of integers truncates). -#}
+{#- @doc Aggregation (an aggregate expression): sum / avg / min / max / count of a numeric property
+    of the matching events. avg is computed in double precision on both engines (Redshift's
+    AVG of integers truncates).
+  @arg fn: 'sum', 'avg', 'min', 'max' or 'count'
+  @example {{ wml.aggregation('sum', 'revenue', event='Order Completed', within=90) }} as revenue_90d
+-#}
 {% macro aggregation(fn, property, event=none, within=none, where=none, as_of=none, event_column='event', timestamp='timestamp') -%}
 {%- set f = fn | lower -%}
 {%- if f not in ['sum', 'avg', 'min', 'max', 'count'] -%}
@@ -162,12 +201,20 @@ strftime(cast({{ quote_column(timestamp) }} as timestamp), '%Y-%m-%d %H:%M:%S.%f
 {%- if cast is none -%}{{ value }}{%- else -%}cast({{ value }} as {{ cast }}){%- endif -%}
 {%- endmacro %}
 
-{#- First / Last: the property of the earliest / latest matching event (NULL properties are
-    skipped), as text; give cast='double precision' (or any type) to convert it back. -#}
+{#- @doc First (an aggregate expression): the property of the earliest matching event with a
+    value, as text. Ties at one timestamp take the smallest value.
+  @arg cast: a SQL type to convert the text to, e.g. 'double precision'; none keeps text
+  @example {{ wml.first_value('channel', event='Order Completed') }} as first_order_channel
+-#}
 {% macro first_value(property, event=none, within=none, where=none, as_of=none, event_column='event', timestamp='timestamp', cast=none) -%}
 {{ _tr_edge_value('min', property, event, within, where, as_of, event_column, timestamp, cast) }}
 {%- endmacro %}
 
+{#- @doc Last (an aggregate expression): the property of the latest matching event with a value,
+    as text. Ties at one timestamp take the largest value.
+  @arg cast: a SQL type to convert the text to, e.g. 'double precision'; none keeps text
+  @example {{ wml.last_value('category', event='Product Viewed') }} as last_category
+-#}
 {% macro last_value(property, event=none, within=none, where=none, as_of=none, event_column='event', timestamp='timestamp', cast=none) -%}
 {{ _tr_edge_value('max', property, event, within, where, as_of, event_column, timestamp, cast) }}
 {%- endmacro %}
@@ -176,6 +223,12 @@ strftime(cast({{ quote_column(timestamp) }} as timestamp), '%Y-%m-%d %H:%M:%S.%f
     LISTAGG(DISTINCT ...) WITHIN GROUP (ORDER BY ...) written with marker characters
     chr(30)/chr(31) and no delimiter, because sqlglot 30 mis-transpiles LISTAGG(DISTINCT x,
     ',') to DuckDB; the markers make both engines return the same string. -#}
+
+{#- @doc Unique List (an aggregate expression): the distinct property values of the matching
+    events, sorted and joined. On Redshift a LISTAGG result is limited to 64 KB.
+  @arg separator: the text between values
+  @example {{ wml.unique_list('category', event=['Product Viewed', 'Product Added'], within=30) }} as categories_30d
+-#}
 {% macro unique_list(property, event=none, within=none, where=none, as_of=none, event_column='event', timestamp='timestamp', separator=',') -%}
 {%- set value = _tr_when('cast(' ~ quote_column(property) ~ ' as ' ~ _tr_text() ~ ')', _tr_cond(event, within, where, as_of, event_column, timestamp)) -%}
 {%- if sql_dialect == 'redshift' -%}
@@ -186,7 +239,10 @@ string_agg(distinct {{ value }}, {{ _tr_lit(separator) }} order by {{ value }})
 {%- endif -%}
 {%- endmacro %}
 
-{#- Unique List Count: the number of distinct values. -#}
+{#- @doc Unique List Count (an aggregate expression): the number of distinct property values of the
+    matching events.
+  @example {{ wml.unique_list_count('product_id', event='Product Viewed', within='30 days') }} as products_viewed_30d
+-#}
 {% macro unique_list_count(property, event=none, within=none, where=none, as_of=none, event_column='event', timestamp='timestamp') -%}
 count(distinct {{ _tr_when(quote_column(property), _tr_cond(event, within, where, as_of, event_column, timestamp)) }})
 {%- endmacro %}
@@ -195,6 +251,17 @@ count(distinct {{ _tr_when(quote_column(property), _tr_cond(event, within, where
     property value among matching events; a value needs min_count occurrences (Segment: 2),
     ties go to the alphabetically first value. Profiles with no such value have no row:
     LEFT JOIN it to your traits. -#}
+
+{#- @doc Most Frequent (a SELECT, not an aggregate): per profile, the most frequent property value of
+    the matching events, as columns by, <name>, <name>_count. A value needs min_count occurrences
+    (Segment: 2); ties go to the alphabetically first value; profiles without one have no row,
+    so LEFT JOIN it to your traits.
+  @arg relation: the events: a ref(), a source() or a SELECT
+  @arg by: the profile column to group by
+  @arg min_count: the fewest occurrences a value needs
+  @arg name: the name of the value column (its count is <name>_count)
+  @example left join ({{ wml.most_frequent(ref('resolved_events'), 'category', event='Product Viewed') }}) as fav using (profile_id)
+-#}
 {% macro most_frequent(relation, property, by='profile_id', event=none, within=none, where=none, as_of=none, event_column='event', timestamp='timestamp', min_count=2, name='most_frequent') -%}
 {%- set cond = _tr_cond(event, within, where, as_of, event_column, timestamp) -%}
 {%- set src = ('(' ~ relation ~ ')') if (relation is string and (relation | trim | lower).startswith(('select', 'with'))) else relation -%}

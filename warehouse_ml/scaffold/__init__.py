@@ -1,7 +1,13 @@
-"""``wml init``: a new project that builds out of the box on the embedded DuckDB."""
+"""``wml init``: a new project that builds out of the box on the embedded DuckDB.
+
+Templates: ``plain`` (dbt basics, the files below) and ``ecommerce`` (the folder beside this
+file: identity resolution, computed traits, an incremental model, an ML model and the SQL
+that scores with it, on seeds the demo generator writes at a small size).
+"""
 
 from __future__ import annotations
 
+import difflib
 from pathlib import Path
 
 from warehouse_ml.errors import ConfigError
@@ -74,14 +80,32 @@ select * from {{{{ ref('customer_value') }}}} where revenue < 0
 }
 
 
-def create_project(directory: Path) -> list[Path]:
-    """Write the starter files; refuses to overwrite an existing project."""
+TEMPLATES = {
+    "plain": "dbt basics: seeds, a staging view, a mart table, schema and data tests",
+    "ecommerce": "Segment-style: identity resolution, computed traits, incremental, ML, scoring",
+}
+ECOMMERCE = Path(__file__).parent / "ecommerce"
+ECOMMERCE_PROFILES = 300  # people in the generated seeds: a build takes seconds
+_RENAMED = {"gitignore": ".gitignore"}  # package data keeps no dotfiles
+
+
+def create_project(directory: Path, template: str = "plain") -> list[Path]:
+    """Write the starter files of ``template``; refuses to overwrite an existing project."""
+    if template not in TEMPLATES:
+        close = difflib.get_close_matches(template, TEMPLATES, n=1)
+        listed = "; ".join(f"{k} ({v})" for k, v in TEMPLATES.items())
+        raise ConfigError(
+            f"--template {template} is not a template.",
+            hint=(f"Did you mean {close[0]}? " if close else "") + f"Templates: {listed}.",
+        )
     if (directory / "wml_project.yml").exists():
         raise ConfigError(
             f"{directory} already holds a project (wml_project.yml exists).",
             hint="Choose an empty or new directory.",
         )
     name = directory.resolve().name.replace("-", "_").replace(" ", "_") or "project"
+    if template == "ecommerce":
+        return _ecommerce(directory, name)
     created = []
     for rel, text in FILES.items():
         path = directory / rel
@@ -89,3 +113,18 @@ def create_project(directory: Path) -> list[Path]:
         path.write_text(text.format(name=name), encoding="utf-8")
         created.append(path)
     return created
+
+
+def _ecommerce(directory: Path, name: str) -> list[Path]:
+    from warehouse_ml.demo.generator import write_demo
+
+    created = []
+    for src in sorted(p for p in ECOMMERCE.rglob("*") if p.is_file()):
+        rel = src.relative_to(ECOMMERCE)
+        path = directory / rel.parent / _RENAMED.get(rel.name, rel.name)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # Only the project name is filled in: the files are Jinja, so no str.format here.
+        path.write_text(src.read_text(encoding="utf-8").replace("PROJECT_NAME", name), encoding="utf-8")
+        created.append(path)
+    write_demo(directory / "seeds", ECOMMERCE_PROFILES, seed=7, fmt="csv")
+    return created + sorted((directory / "seeds").glob("*.csv"))

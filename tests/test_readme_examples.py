@@ -106,20 +106,21 @@ def test_python_example_runs(demo):
 
 
 CONSOLE = [
-    line
+    "\n".join(
+        line for line in body.splitlines() if line.strip() != "wml sql"  # the bare prompt
+    )  # needs a terminal
     for lang, body in BLOCKS
     if lang == "console"
-    for line in body.splitlines()
-    if line.strip() and line.strip() != "wml sql"  # the bare prompt needs a terminal
 ]
 
 
-@pytest.mark.parametrize("line", CONSOLE, ids=[c[:60] for c in CONSOLE])
-def test_console_example_runs_in_a_shell(demo, line):
-    """Pipes and redirections, through a real shell, with the installed `wml`."""
+@pytest.mark.parametrize("script", CONSOLE, ids=[c.splitlines()[0][:60] for c in CONSOLE])
+def test_console_example_runs_in_a_shell(demo, tmp_path, script):
+    """Pipes, redirections and `cd`, as one bash script with the installed `wml`."""
     (demo / "report.sql").write_text("select count(*) as n from customer_scores;\n")
     path = f"{Path(sys.executable).parent}:/usr/bin:/bin"
-    done = subprocess.run(["bash", "-c", line], cwd=demo, capture_output=True, text=True,
-                          env={**env(demo), "PATH": path})  # fmt: skip
+    work = tmp_path if script.startswith("wml init") else demo
+    done = subprocess.run(["bash", "-ec", script], cwd=work, capture_output=True, text=True,
+                          env={**env(demo), "PATH": path, "HOME": str(tmp_path)})  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip()

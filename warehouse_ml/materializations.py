@@ -23,6 +23,10 @@ if t.TYPE_CHECKING:
 TMP_SUFFIX = "__wml_tmp"
 
 
+def _no_hooks(when: str, incremental: bool) -> list[str]:
+    return []
+
+
 @dataclasses.dataclass
 class BuildContext:
     adapter: Adapter
@@ -33,6 +37,16 @@ class BuildContext:
     full_refresh: bool = False
     project_root: Path | None = None
     extras: dict[str, t.Any] = dataclasses.field(default_factory=dict)
+    # ('pre' | 'post', is_incremental) -> the model's hook statements, ready to run
+    hooks: t.Callable[[str, bool], list[str]] = _no_hooks
+
+
+def run_hooks(ctx: BuildContext, when: str, incremental: bool = False) -> None:
+    """dbt's pre_hook / post_hook: statements run in the model's transaction, before its
+    build or after its relation is in place (e.g. deleting rows an incremental run made
+    obsolete)."""
+    for sql in ctx.hooks(when, incremental):
+        ctx.adapter.execute(sql, cursor=ctx.cursor)
 
 
 @dataclasses.dataclass
@@ -52,6 +66,7 @@ def _swap_with(ctx: BuildContext, build: t.Callable[[Relation], t.Any], kind: st
     tmp = rel.with_suffix(TMP_SUFFIX)
     a.ensure_schema(rel.schema, cur)
     with a.transaction(cur):
+        run_hooks(ctx, "pre")
         for old_kind in ("view", "table"):
             if a.relation_type(tmp, cur) == old_kind:
                 a.execute(a.drop_sql(tmp, old_kind), cursor=cur)
@@ -60,6 +75,7 @@ def _swap_with(ctx: BuildContext, build: t.Callable[[Relation], t.Any], kind: st
         if existing:
             a.execute(a.drop_sql(rel, existing), cursor=cur)
         a.execute(a.rename_sql(tmp, rel.identifier, kind), cursor=cur)
+        run_hooks(ctx, "post")
 
 
 def build_view(ctx: BuildContext) -> BuildResult:
@@ -105,6 +121,7 @@ def build_incremental(ctx: BuildContext) -> BuildResult:
     sql = ctx.render(True)
     tmp = rel.with_suffix(TMP_SUFFIX)
     with a.transaction(cur):
+        run_hooks(ctx, "pre", True)
         if a.relation_type(tmp, cur):
             a.execute(a.drop_sql(tmp, "table"), cursor=cur)
         a.execute(a.create_table_as_sql(tmp, sql), cursor=cur)
@@ -120,6 +137,7 @@ def build_incremental(ctx: BuildContext) -> BuildResult:
         else:
             _merge(a, cur, rel, tmp, keys, columns)
         a.execute(a.drop_sql(tmp, "table"), cursor=cur)
+        run_hooks(ctx, "post", True)
     return BuildResult(new_rows, f"{strategy} {new_rows} rows into {rel}")
 
 

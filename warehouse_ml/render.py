@@ -260,6 +260,22 @@ class Renderer:
             _current.reset(token)
         return call
 
+    def render_hook(
+        self, node: Node, text: str, index: int, *, incremental: bool, dialect: str | None = None
+    ) -> str:
+        """One of the node's pre/post hooks rendered in the node's context (`this`, `ref`,
+        `is_incremental()`), as dbt renders hooks: at run time, not at parse time."""
+        call = _Call(node, False, incremental, dialect or self.target.dialect)
+        name = f"{node.fqn_path}#hook{index}"
+        token = _current.set(call)
+        try:
+            with located(node.fqn_path, node.name, node.kind.value, template=name):
+                return self._template(name, text).render(this=self.relation_for(node))
+        except (WmlError, jinja2.TemplateError) as exc:
+            raise wrap_template_error(exc, name, node.name, display_path=node.fqn_path) from None
+        finally:
+            _current.reset(token)
+
     def _resolve(self, reference: list[str]) -> str:
         kind, *names = reference
         return str(self._ref(*names) if kind == "ref" else self._source(*names))

@@ -215,6 +215,9 @@ class Runner:
             full_refresh=self.full_refresh,
             project_root=self.session.project.root,
             extras={"session": self.session, "reporter": self.reporter},
+            hooks=lambda when, incremental: self.session.compiled_hooks(
+                node, when, incremental=incremental
+            ),
         )
         return build(ctx)
 

@@ -212,6 +212,22 @@ class Session:
         out = dialects.transpile(sql, read, dialect, **where, cache=self.transpile_cache)
         return out if read == dialect else one_query(out, dialect, **where)
 
+    def compiled_hooks(self, node: Node, when: str, *, incremental: bool = False) -> list[str]:
+        """The node's ``pre_hook`` or ``post_hook`` statements (``when``: 'pre' or 'post'),
+        rendered and transpiled to the target's dialect, in order."""
+        raw = node.config.get(f"{when}_hook", node.config.get(f"{when}-hook")) or []
+        hooks = [raw] if isinstance(raw, str) else list(raw)
+        read, out = self.project.settings.sql_dialect, self.target_dialect
+        where = {"node": node.name, "path": node.fqn_path}
+        offset = 0 if when == "pre" else 1000
+        compiled = []
+        for i, text in enumerate(hooks):
+            sql = self.renderer.render_hook(node, str(text), offset + i, incremental=incremental)
+            sql = sql.strip().rstrip(";").strip()
+            if sql:
+                compiled.append(dialects.transpile(sql, read, out, **where, cache=self.transpile_cache))
+        return compiled
+
     # -- database ------------------------------------------------------------------------
     def connection(self) -> t.Any:
         """The open connection, with every deployed model's functions registered (DuckDB)."""

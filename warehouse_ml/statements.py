@@ -28,8 +28,8 @@ _QUERY_START = re.compile(
 _QUERY_KEYWORDS = ("SELECT", "WITH", "VALUES", "FROM", "TABLE", "PIVOT", "UNPIVOT", "L_PAREN")
 _HINT = (
     "A model is one query (SELECT, WITH, VALUES, UNION...); a var or macro must not add "
-    "statements. Run other statements outside the model (wml accepts pre_hook/post_hook "
-    "in config but does not run them)."
+    "statements. Run other statements as the model's pre_hook / post_hook (config), or "
+    "outside the model."
 )
 
 

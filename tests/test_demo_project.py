@@ -75,49 +75,85 @@ def test_scores_have_tiers_and_percentiles(demo):
     assert lo == 0 and hi == 1
 
 
-def test_incremental_traits_match_a_full_rebuild(tmp_path):
-    """Appending events and rebuilding updates only affected profiles, with the same result."""
-    project = tmp_path / "inc"
-    project.mkdir()
+def _copy_project(target: Path) -> Path:
+    target.mkdir()
     for name in PROJECT_FILES:
         src = ROOT / name
-        (shutil.copytree if src.is_dir() else shutil.copy)(src, project / name)
-    env = {"WML_DUCKDB_PATH": str(project / "warehouse.duckdb")}
-    args = ["--project-dir", str(project), "-s", "+profile_event_counts"]
-    assert CliRunner().invoke(main, ["build", *args], env=env).exit_code == 0
-    tracks = project / "seeds" / "tracks.csv"
-    rows = tracks.read_text().splitlines()
-    header, sample = rows[0].split(","), [r for r in rows[1:] if ",Order Completed," in r][:25]
-    stamp = header.index('"timestamp"')
-    new_rows = []
-    for i, row in enumerate(sample):  # the same people ordering again, after the data ends
-        cells = row.split(",")
-        cells[0] = f"new{i:04d}"
-        cells[stamp] = "2026-07-15 12:00:00"
-        new_rows.append(",".join(cells))
-    tracks.write_text("\n".join(rows + new_rows) + "\n")
-    result = CliRunner().invoke(main, ["build", *args], env=env)
-    assert result.exit_code == 0, result.output
-    assert "merge" in result.output or "SUCCESS" in result.output
-    con_path = str(project / "warehouse.duckdb")
+        (shutil.copytree if src.is_dir() else shutil.copy)(src, target / name)
+    return target
+
+
+def _append_csv(path: Path, rows: list[str]) -> None:
+    path.write_text(path.read_text().rstrip("\n") + "\n" + "\n".join(rows) + "\n")
+
+
+def _counts(db: Path) -> list[tuple]:
     import duckdb
 
-    con = duckdb.connect(con_path)
+    con = duckdb.connect(str(db), read_only=True)
     try:
-        incremental = con.execute("select * from main.profile_event_counts order by profile_id").fetchall()
-        changed = con.execute("select count(*) from main.profile_event_counts "
-                              "where last_event_at = '2026-07-15 12:00:00'").fetchall()[0][0]
+        return con.execute("select * from main.profile_event_counts order by profile_id").fetchall()
     finally:
         con.close()
-    assert changed > 0
+
+
+def _merge_candidate(db: Path) -> tuple[str, str, str, str]:
+    """A device that is a profile of its own (never logged in), and a user of another profile."""
+    import duckdb
+
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        anon, anon_profile = con.execute(
+            "select identifier_value, m.profile_id from main.identity_map as m "
+            "join main.profile_event_counts as c using (profile_id) "
+            "where identifier_type = 'anonymous_id' and profile_id = md5('anonymous_id:' || identifier_value) "
+            "and drop_reason is null and c.events >= 3 order by 1 limit 1").fetchone()
+        user, user_profile = con.execute(
+            "select identifier_value, profile_id from main.identity_map where identifier_type = 'user_id' "
+            "and profile_id in (select profile_id from main.identity_map where identifier_type = 'anonymous_id' "
+            "group by 1 having count(*) < 3) order by 1 limit 1").fetchone()
+    finally:
+        con.close()
+    return anon, anon_profile, user, user_profile
+
+
+def test_incremental_traits_match_a_full_rebuild(tmp_path):
+    """New events, late-arriving events and an identity merge: the incremental run
+    re-processes exactly what changed, drops the merged-away profile, and equals a rebuild."""
+    project = _copy_project(tmp_path / "inc")
+    db = project / "warehouse.duckdb"
+    env = {"WML_DUCKDB_PATH": str(db)}
+    args = ["--project-dir", str(project), "-s", "+profile_event_counts"]
+    assert CliRunner().invoke(main, ["build", *args], env=env).exit_code == 0
+    before = {r[0]: r for r in _counts(db)}
+    anon, anon_profile, user, user_profile = _merge_candidate(db)
+    tracks = project / "seeds" / "tracks.csv"
+    rows = tracks.read_text().splitlines()
+    header, orders = rows[0].split(","), [r for r in rows[1:] if ",Order Completed," in r]
+    stamp = header.index('"timestamp"')
+    new_rows = []
+    # The same people ordering again after the data ends, and late-arriving orders dated
+    # months before the last run's newest event (a phone that was offline).
+    for i, row in enumerate(orders[:25] + orders[-25:]):
+        cells = row.split(",")
+        cells[0] = f"new{i:04d}"
+        cells[stamp] = "2026-07-15 12:00:00" if i < 25 else "2026-02-03 04:05:06"
+        new_rows.append(",".join(cells))
+    _append_csv(tracks, new_rows)
+    # One identify linking the never-logged-in device to an existing user: a merge.
+    _append_csv(project / "seeds" / "identifies.csv", [f"merge0001,2026-07-16 09:00:00,{user},{anon},,DE,organic"])
+    result = CliRunner().invoke(main, ["build", *args], env=env)
+    assert result.exit_code == 0, result.output
+    incremental = _counts(db)
+    after = {r[0]: r for r in incremental}
+    assert anon_profile in before and anon_profile not in after  # merged away
+    assert after[user_profile][1] == before[user_profile][1] + before[anon_profile][1]
+    assert sum(1 for r in incremental if str(r[7]) == "2026-07-15 12:00:00") > 0
     full = CliRunner().invoke(main, ["run", "--full-refresh", "-s", "profile_event_counts",
                                      "--project-dir", str(project)], env=env)
     assert full.exit_code == 0, full.output
-    con = duckdb.connect(con_path)
-    try:
-        rebuilt = con.execute("select * from main.profile_event_counts order by profile_id").fetchall()
-    finally:
-        con.close()
+    rebuilt = _counts(db)
+    assert len(incremental) == len(rebuilt)
     assert incremental == rebuilt
 
 

@@ -23,6 +23,10 @@
 {%- endif -%}
 {%- endmacro %}
 
+{% macro _aud_lit(value) -%}
+'{{ value | string | replace("'", "''") }}'
+{%- endmacro %}
+
 {% macro _aud_double(value) -%}
 cast({{ value }} as double precision)
 {%- endmacro %}
@@ -110,4 +114,133 @@ from (
         where g.variant <> {{ ctl }}
     ) as rates
 ) as tested
+{%- endmacro %}
+
+{#-
+  percentile(score_column, partition_by=none): Segment's percentile cohort value of each
+  row's score, percent_rank() in [0, 1] (0.85 = top 15%; ties share a value); NULL scores
+  give NULL and do not count. A window expression: use it in a SELECT list.
+-#}
+{% macro percentile(score_column, partition_by=none) -%}
+{%- set score = _aud_col(score_column) -%}
+{%- set parts = ([partition_by] if partition_by is string else (partition_by or [])) | map('string') | list -%}
+case when {{ score }} is not null then percent_rank() over (
+    partition by {% for p in parts %}{{ _aud_col(p) }}, {% endfor %}case when {{ score }} is null then 1 else 0 end
+    order by {{ score }}) end
+{%- endmacro %}
+
+{#-
+  percentile_cohort(score_column, buckets=[0.9, 0.75, 0.5], labels=none, partition_by=none)
+
+  A text label per row from its percentile (see `percentile`): the first bucket b (highest
+  first) with percentile >= b names the row 'top <(1 - b) * 100>%', below the last it is
+  'bottom <last * 100>%'; give `labels` (one more than buckets) to name them yourself.
+  NULL scores give NULL.
+-#}
+{% macro percentile_cohort(score_column, buckets=[0.9, 0.75, 0.5], labels=none, partition_by=none) -%}
+{%- if buckets is string or buckets | length == 0 or (buckets | sort(reverse=true) | list) != (buckets | list)
+      or buckets | select('number') | list | length != buckets | length or buckets | min <= 0 or buckets | max >= 1 -%}
+{{ exceptions.raise_compiler_error("percentile_cohort buckets=" ~ buckets ~ " must be a non-empty list of shares in (0, 1), highest first, e.g. [0.9, 0.75, 0.5].") }}
+{%- endif -%}
+{%- if labels is none -%}
+{%- set names = [] -%}
+{%- for b in buckets %}{% do names.append('top ' ~ ((1 - b) * 100) | round(2) | string | replace('.0', '') ~ '%') %}{% endfor -%}
+{%- do names.append('bottom ' ~ ((buckets | last) * 100) | round(2) | string | replace('.0', '') ~ '%') -%}
+{%- else -%}
+{%- if labels is string or labels | length != buckets | length + 1 -%}
+{{ exceptions.raise_compiler_error("percentile_cohort labels must be a list of " ~ (buckets | length + 1) ~ " names (one per bucket, then the rest), got " ~ labels ~ ".") }}
+{%- endif -%}
+{%- set names = labels -%}
+{%- endif -%}
+{%- set pct = percentile(score_column, partition_by) -%}
+case
+{%- for b in buckets %}
+    when {{ pct }} >= {{ b }} then {{ _aud_lit(names[loop.index0]) }}
+{%- endfor %}
+    when {{ _aud_col(score_column) }} is not null then {{ _aud_lit(names | last) }}
+end
+{%- endmacro %}
+
+{#-
+  intent_tier(probability_column, thresholds=[0.7, 0.4], labels=['high', 'medium', 'low'], missing=none)
+
+  Purchase-intent tiers of a probability (a likelihood to purchase; pass
+  '1 - churn_probability' for a churn model): the first threshold (highest first) the
+  probability reaches names the tier, below the last it is the last label. A NULL
+  probability (nobody scored it, e.g. prospects) gives `missing` (NULL by default).
+-#}
+{% macro intent_tier(probability_column, thresholds=[0.7, 0.4], labels=['high', 'medium', 'low'], missing=none) -%}
+{%- if thresholds is string or thresholds | length == 0 or (thresholds | sort(reverse=true) | list) != (thresholds | list)
+      or thresholds | select('number') | list | length != thresholds | length or thresholds | min < 0 or thresholds | max > 1 -%}
+{{ exceptions.raise_compiler_error("intent_tier thresholds=" ~ thresholds ~ " must be a non-empty list of probabilities in [0, 1], highest first, e.g. [0.7, 0.4].") }}
+{%- endif -%}
+{%- if labels is string or labels | length != thresholds | length + 1 -%}
+{{ exceptions.raise_compiler_error("intent_tier labels must be a list of " ~ (thresholds | length + 1) ~ " names (one per threshold, then the rest), got " ~ labels ~ ".") }}
+{%- endif -%}
+{%- set p = '(' ~ _aud_col(probability_column) ~ ')' -%}
+case
+    when {{ p }} is null then {{ 'null' if missing is none else _aud_lit(missing) }}
+{%- for t in thresholds %}
+    when {{ p }} >= {{ t }} then {{ _aud_lit(labels[loop.index0]) }}
+{%- endfor %}
+    else {{ _aud_lit(labels | last) }}
+end
+{%- endmacro %}
+
+{#-
+  lookalike(relation, features, seeds, candidates, id_column='profile_id', top=0.1)
+
+  A SELECT of `id_column, distance, nearness`: the candidates nearest to the seed
+  audience. Each feature (a column or expression of `relation`) is standardized over all
+  rows of `relation` (z-score with the sample standard deviation; a constant feature or a
+  NULL value counts as the mean); the seed centroid is the mean of the seeds'
+  standardized features; distance is Euclidean to it; nearness = percent_rank of the
+  distance among candidates (0 = nearest). Keeps candidates with nearness <= top.
+  `seeds` and `candidates` are SQL conditions on relation's columns.
+-#}
+{% macro lookalike(relation, features, seeds, candidates, id_column='profile_id', top=0.1) -%}
+{%- if features is string or features | length == 0 -%}
+{{ exceptions.raise_compiler_error("lookalike features must be a non-empty list of columns, got " ~ features ~ ".") }}
+{%- endif -%}
+{%- if top is not number or top <= 0 or top > 1 -%}
+{{ exceptions.raise_compiler_error("lookalike top=" ~ top ~ " must be a share in (0, 1], e.g. top=0.1 for the nearest 10%.") }}
+{%- endif -%}
+{%- set key = _aud_col(id_column) -%}
+{%- set n = features | length -%}
+select {{ key }}, distance, nearness
+from (
+    select {{ key }}, distance, percent_rank() over (order by distance, {{ key }}) as nearness
+    from (
+        select {{ key }}, sqrt({% for i in range(1, n + 1) %}power(wml_f{{ i }} - wml_c{{ i }}, 2){% if not loop.last %} + {% endif %}{% endfor %}) as distance
+        from (
+            select
+                *,
+{%- for i in range(1, n + 1) %}
+                avg(case when wml_seed = 1 then wml_f{{ i }} end) over () as wml_c{{ i }},
+{%- endfor %}
+                sum(wml_seed) over () as wml_seeds
+            from (
+                select
+                    {{ key }}, wml_seed, wml_candidate,
+{%- for i in range(1, n + 1) %}
+                    coalesce((wml_x{{ i }} - wml_mean{{ i }}) / nullif(wml_sd{{ i }}, 0), 0) as wml_f{{ i }}{% if not loop.last %},{% endif %}
+{%- endfor %}
+                from (
+                    select
+                        {{ key }},
+                        case when {{ seeds }} then 1 else 0 end as wml_seed,
+                        case when {{ candidates }} then 1 else 0 end as wml_candidate,
+{%- for f in features %}
+                        {{ _aud_double(_aud_col(f)) }} as wml_x{{ loop.index }},
+                        avg({{ _aud_double(_aud_col(f)) }}) over () as wml_mean{{ loop.index }},
+                        stddev_samp({{ _aud_double(_aud_col(f)) }}) over () as wml_sd{{ loop.index }}{% if not loop.last %},{% endif %}
+{%- endfor %}
+                    from {{ _aud_source(relation) }} as wml_src
+                ) as raw
+            ) as standardized
+        ) as with_centroid
+        where wml_candidate = 1 and wml_seeds > 0
+    ) as distances
+) as ranked
+where nearness <= {{ top }}
 {%- endmacro %}

@@ -400,7 +400,7 @@ def test_campaign_adds_orders_to_treated_members_only(data: DemoData, monkeypatc
     assert not unplanted - planted  # nothing removed or changed
     extra = planted - unplanted
     arms = dict(zip(data.people["person_key"].to_pylist(), data.people["winback_arm"].to_pylist(), strict=True))
-    start = dt.datetime(2026, 5, 1)
+    start = dt.datetime(2026, 2, 1)
     orders = [(person, ts) for (person, ts, event, *_), n in extra.items() for _ in range(n) if event == "Order Completed"]
     assert {arms[row[0]] for row in extra} <= {"email", "discount"}
     assert all(start <= ts < start + dt.timedelta(days=30) for _, ts in orders)
@@ -420,3 +420,18 @@ def test_campaign_arms_are_the_packages_ab_variant() -> None:
         "a" if int(h[7:14], 16) < 2**27 else "b")  # fmt: skip
     assert ab_variant("u1", "x", ("a", "b"), 0.3) == expected
     assert {ab_variant(f"u{i}", "x", ("a", "b"), 0.0) for i in range(50)} == {"a", "b"}
+
+
+def test_project_vars_describe_the_generated_campaign() -> None:
+    """wml_project.yml's `winback` var is the campaign the generator plants (SQL side)."""
+    import yaml
+
+    from warehouse_ml.demo.campaign import WINBACK
+    from warehouse_ml.demo.latent import Calendar
+
+    w = yaml.safe_load((pathlib.Path(__file__).parents[1] / "wml_project.yml").read_text())["vars"]["winback"]
+    cal = Calendar.build(dt.date(2026, 6, 30), 15)
+    assert w["experiment"] == WINBACK.experiment(cal)
+    assert w["start"] == f"{cal.as_datetime(WINBACK.start(cal)):%Y-%m-%d}"
+    assert (w["days"], w["lapsed_days"], w["holdout"]) == (WINBACK.days, WINBACK.lapsed_days, WINBACK.holdout)
+    assert tuple(w["variants"]) == WINBACK.variants

@@ -1,6 +1,6 @@
 """A past win-back campaign with a real, planted treatment effect (and an untouched holdout).
 
-On `start` (61 days before the data ends: 2026-05-01 by default) the campaign targets
+On `start` (150 days before the data ends: 2026-02-01 by default) the campaign targets
 lapsed customers: account holders whose last online order came more than `lapsed_days`
 before it. Each is assigned by the package's `ab_variant(user_id, experiment, variants,
 holdout)` hash, the same function the demo's SQL uses, so SQL and generator agree on every
@@ -9,6 +9,8 @@ with probability `lift['email']`, the discount arm with `lift['discount']`; the 
 everyone outside the audience are left alone. The extra orders come from their own random
 stream (`SeedSequence([seed, 2, block])`), so the rest of the data is the same with or
 without the campaign. Expected lift in conversion: lift x (1 - the holdout's conversion).
+The window closes before the held-out snapshot (var cutoff, 90 days before the end), so the
+models' evaluation labels hold no campaign orders (a training snapshot's labels do).
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from warehouse_ml.demo.latent import DAY, Calendar, People
 class Campaign:
     """The campaign's parameters (mirrored by `vars: winback` in wml_project.yml)."""
 
-    days_before_end: int = 61  # assignment day, counted back from the day after the data
+    days_before_end: int = 150  # assignment day, counted back from the day after the data
     days: int = 30  # conversion window [start, start + days)
     lapsed_days: int = 45
     holdout: float = 0.3
@@ -40,7 +42,7 @@ class Campaign:
         return cal.end_excl - self.days_before_end * DAY
 
     def experiment(self, cal: Calendar) -> str:
-        """The experiment name the arms hash with, e.g. 'winback_2026_05'."""
+        """The experiment name the arms hash with, e.g. 'winback_2026_02'."""
         return f"winback_{cal.as_datetime(self.start(cal)):%Y_%m}"
 
 

@@ -45,7 +45,7 @@ Latent model, per person (`latent.draw_people`; e = independent N(0,1) noise):
   browsing or store visits, and email opens drop to a quarter. 70% of churning members
   cancel in their last 45 days; 12% of loyal members cancel at random (noise).
 - 55% of people exist when the window opens; the rest arrive uniformly over the window.
-- A win-back campaign (`campaign`): 61 days before the data end, lapsed account holders
+- A win-back campaign (`campaign`): 150 days before the data end, lapsed account holders
   (no order in 45 days) are assigned by `ab_variant(user_id)`, 30% held out; treated
   members place one extra order within 30 days with p 0.10 (email) or 0.20 (discount).
   Truth column ``winback_arm`` names each member's arm.

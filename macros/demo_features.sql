@@ -11,6 +11,17 @@
 cast('{{ value }}' as timestamp)
 {%- endmacro %}
 
+{#- Money summed as integer cents, then divided once: an exact sum whatever order the
+    engine adds rows in (parallel float sums differ in the last bits from run to run). -#}
+{% macro money_sum(condition) -%}
+nvl(cast(sum(case when {{ condition }} then cast(round(e.revenue * 100) as bigint) end) as double precision) / 100, 0)
+{%- endmacro %}
+
+{% macro money_avg(condition) -%}
+nvl(cast(sum(case when {{ condition }} then cast(round(e.revenue * 100) as bigint) end) as double precision)
+    / nullif(sum(case when {{ condition }} and e.revenue is not null then 1 else 0 end), 0) / 100, 0)
+{%- endmacro %}
+
 {% macro profile_features(as_of, events=none) -%}
 {%- set t = ts(as_of) -%}
 {%- set src = events if events is not none else ref('resolved_events') -%}
@@ -21,16 +32,16 @@ select
     datediff(day, max(case when e.event in ('Order Completed', 'Store Purchase') then e.event_at end), {{ t }}) as recency_days,
     datediff(day, min(e.event_at), {{ t }}) as tenure_days,
     sum(case when e.event = 'Order Completed' then 1 else 0 end) as frequency,
-    nvl(sum(case when e.event in ('Order Completed', 'Store Purchase') then e.revenue end), 0) as monetary,
-    nvl(avg(case when e.event = 'Order Completed' then e.revenue end), 0) as avg_order_value,
+    {{ money_sum("e.event in ('Order Completed', 'Store Purchase')") }} as monetary,
+    {{ money_avg("e.event = 'Order Completed'") }} as avg_order_value,
     sum(case when e.event = 'Order Completed' and {{ in_90d }} then 1 else 0 end) as orders_90d,
-    nvl(sum(case when e.event = 'Order Completed' and {{ in_90d }} then e.revenue end), 0) as revenue_90d,
+    {{ money_sum("e.event = 'Order Completed' and " ~ in_90d) }} as revenue_90d,
     sum(case when e.event = 'Product Viewed' and {{ in_90d }} then 1 else 0 end) as product_viewed_90d,
     sum(case when e.event = 'Product Added' and {{ in_90d }} then 1 else 0 end) as product_added_90d,
     sum(case when e.event = 'Email Opened' and {{ in_90d }} then 1 else 0 end) as emails_opened_90d,
     sum(case when e.event = 'Email Link Clicked' and {{ in_90d }} then 1 else 0 end) as emails_clicked_90d,
     sum(case when e.event = 'Order Refunded' and {{ in_90d }} then 1 else 0 end) as refunds_90d,
-    nvl(sum(case when e.event = 'Store Purchase' and e.event_at >= dateadd(day, -365, {{ t }}) then e.revenue end), 0) as store_spend_365d,
+    {{ money_sum("e.event = 'Store Purchase' and e.event_at >= dateadd(day, -365, " ~ t ~ ")") }} as store_spend_365d,
     count(distinct case when {{ in_90d }} then date_trunc('day', e.event_at) end) as active_days_90d,
     max(case when e.event = 'Subscription Cancelled' and {{ in_90d }} then 1 else 0 end) as cancelled_90d
 from {{ src }} as e
@@ -43,7 +54,7 @@ group by e.profile_id
 {%- set t = ts(as_of) -%}
 select
     e.profile_id,
-    nvl(sum(case when e.event in ('Order Completed', 'Store Purchase') then e.revenue end), 0) as ltv_90d,
+    {{ money_sum("e.event in ('Order Completed', 'Store Purchase')") }} as ltv_90d,
     sum(case when e.event = 'Order Completed' then 1 else 0 end) as orders_next_90d
 from {{ ref('resolved_events') }} as e
 where e.event_at >= {{ t }}

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import collections
+import dataclasses
 import datetime as dt
 import hashlib
+import math
 import pathlib
 import re
 import time
@@ -374,3 +377,61 @@ def test_bad_arguments_raise_config_errors(
     with pytest.raises(ConfigError, match=fragment):
         write_demo(tmp_path, **kwargs)
     assert not list(tmp_path.iterdir())
+
+
+# --- the planted win-back campaign -------------------------------------------------------
+
+
+def _rows(d: DemoData) -> collections.Counter:
+    cols = ("timestamp", "event", "revenue", "product_id", "quantity")
+    values = zip(d.truth.tracks_person.tolist(), *(d.tracks[c].to_pylist() for c in cols), strict=True)
+    return collections.Counter(values)
+
+
+def test_campaign_adds_orders_to_treated_members_only(data: DemoData, monkeypatch) -> None:
+    """Without its effect the data are the same rows; the effect is extra orders of treated
+    audience members inside the window, never of the holdout or anyone else."""
+    from warehouse_ml.demo import campaign
+
+    planted_with = campaign.WINBACK
+    monkeypatch.setattr(campaign, "WINBACK", dataclasses.replace(planted_with, lift=(0.0, 0.0)))
+    base = generate(PROFILES, seed=7)
+    planted, unplanted = _rows(data), _rows(base)
+    assert not unplanted - planted  # nothing removed or changed
+    extra = planted - unplanted
+    arms = dict(zip(data.people["person_key"].to_pylist(), data.people["winback_arm"].to_pylist(), strict=True))
+    start = dt.datetime(2026, 2, 1)
+    orders = [(person, ts) for (person, ts, event, *_), n in extra.items() for _ in range(n) if event == "Order Completed"]
+    assert {arms[row[0]] for row in extra} <= {"email", "discount"}
+    assert all(start <= ts < start + dt.timedelta(days=30) for _, ts in orders)
+    members = collections.Counter(a for a in arms.values() if a)
+    won = collections.Counter(arms[p] for p, _ in orders)
+    assert members["holdout"] >= 100 and won["holdout"] == 0
+    for arm, lift in zip(planted_with.variants, planted_with.lift, strict=True):
+        n, k = members[arm], won[arm]
+        assert abs(k - n * lift) <= 3.5 * math.sqrt(n * lift * (1 - lift)), (arm, n, k)  # binomial
+
+
+def test_campaign_arms_are_the_packages_ab_variant() -> None:
+    from warehouse_ml.demo.campaign import ab_variant
+
+    h = hashlib.md5(b"x:u1").hexdigest()
+    expected = "holdout" if int(h[:7], 16) < math.floor(0.3 * 2**28) else (
+        "a" if int(h[7:14], 16) < 2**27 else "b")  # fmt: skip
+    assert ab_variant("u1", "x", ("a", "b"), 0.3) == expected
+    assert {ab_variant(f"u{i}", "x", ("a", "b"), 0.0) for i in range(50)} == {"a", "b"}
+
+
+def test_project_vars_describe_the_generated_campaign() -> None:
+    """wml_project.yml's `winback` var is the campaign the generator plants (SQL side)."""
+    import yaml
+
+    from warehouse_ml.demo.campaign import WINBACK
+    from warehouse_ml.demo.latent import Calendar
+
+    w = yaml.safe_load((pathlib.Path(__file__).parents[1] / "wml_project.yml").read_text())["vars"]["winback"]
+    cal = Calendar.build(dt.date(2026, 6, 30), 15)
+    assert w["experiment"] == WINBACK.experiment(cal)
+    assert w["start"] == f"{cal.as_datetime(WINBACK.start(cal)):%Y-%m-%d}"
+    assert (w["days"], w["lapsed_days"], w["holdout"]) == (WINBACK.days, WINBACK.lapsed_days, WINBACK.holdout)
+    assert tuple(w["variants"]) == WINBACK.variants

@@ -1,4 +1,4 @@
--- Win-back audience: customers in the top quarter of predicted 90-day value whose churn
+-- The next win-back audience (scored today): customers in the top quarter of predicted 90-day value whose churn
 -- probability is high. Each member gets a stable experiment arm; 10% are held out so the
 -- campaign's lift can be measured (campaign_results).
 select

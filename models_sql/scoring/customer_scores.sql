@@ -14,17 +14,8 @@ with scored as (
 )
 select
     *,
-    percent_rank() over (order by predicted_ltv_90d) as ltv_percentile,
-    case
-        when frequency = 0 then 'prospect'
-        when churn_probability < 0.4 then 'high'
-        when churn_probability < 0.7 then 'medium'
-        else 'low'
-    end as purchase_intent,
-    case
-        when percent_rank() over (order by predicted_ltv_90d) >= 0.9 then 'top 10%'
-        when percent_rank() over (order by predicted_ltv_90d) >= 0.75 then 'top 25%'
-        when percent_rank() over (order by predicted_ltv_90d) >= 0.5 then 'top 50%'
-        else 'bottom 50%'
-    end as ltv_cohort
+    {{ wml.percentile('predicted_ltv_90d') }} as ltv_percentile,
+    -- Intent from the churn model: likely to keep buying = high; prospects have no score.
+    {{ wml.intent_tier('1 - churn_probability', thresholds=[0.6, 0.3], missing='prospect') }} as purchase_intent,
+    {{ wml.percentile_cohort('predicted_ltv_90d', buckets=[0.9, 0.75, 0.5]) }} as ltv_cohort
 from scored

@@ -181,6 +181,20 @@ def orders(
     who, start = sample_times(
         rng, people, people.order_rate, cal, shape=ORDER_REGULARITY, lead=900, tail=3600
     )
+    return order_sessions(rng, people, dev, cat, who, start)
+
+
+def order_sessions(
+    rng: np.random.Generator,
+    people: People,
+    dev: Devices,
+    cat: Catalog,
+    who: np.ndarray,
+    start: np.ndarray,
+    first_order: int = 0,
+) -> tuple[Orders, dict[str, np.ndarray]]:
+    """The events of purchase sessions of people `who` starting at `start` (see `orders`);
+    their orders are numbered from `first_order` (after a block's other orders)."""
     done = start + 1860 + np.floor(rng.random(len(who)) * 840)
     by_time = np.lexsort((who, done))
     who, start, done = who[by_time], start[by_time], done[by_time]
@@ -216,12 +230,13 @@ def orders(
         ),
         _part(
             len(line_order), person=line_who, device=device[line_order], ts=add_ts,
-            event=Event.PRODUCT_ADDED, product=product, qty=qty, price=price, order=line_order,
+            event=Event.PRODUCT_ADDED, product=product, qty=qty, price=price,
+            order=first_order + line_order,
         ),
         _part(
             n, person=who, device=device, ts=done, event=Event.ORDER_COMPLETED,
             qty=np.bincount(line_order, weights=qty, minlength=n).astype(np.int64),
-            revenue=revenue, order=np.arange(n),
+            revenue=revenue, order=first_order + np.arange(n),
             email=np.where(alt, EmailSource.ALT, EmailSource.PRIMARY),
         ),
     ]  # fmt: skip

@@ -45,6 +45,10 @@ Latent model, per person (`latent.draw_people`; e = independent N(0,1) noise):
   browsing or store visits, and email opens drop to a quarter. 70% of churning members
   cancel in their last 45 days; 12% of loyal members cancel at random (noise).
 - 55% of people exist when the window opens; the rest arrive uniformly over the window.
+- A win-back campaign (`campaign`): 150 days before the data end, lapsed account holders
+  (no order in 45 days) are assigned by `ab_variant(user_id)`, 30% held out; treated
+  members place one extra order within 30 days with p 0.10 (email) or 0.20 (discount).
+  Truth column ``winback_arm`` names each member's arm.
 
 Planted signal (what a model should find, before the cutoff): recency and frequency of
 orders, monetary value (order totals and basket size), browsing and abandoned carts
@@ -88,7 +92,7 @@ import typing as t
 import numpy as np
 import pyarrow as pa
 
-from warehouse_ml.demo import activity, offline, tables, writers
+from warehouse_ml.demo import activity, campaign, offline, tables, writers
 from warehouse_ml.demo.catalog import CATEGORIES, Catalog, build_catalog
 from warehouse_ml.demo.latent import Calendar, draw_people
 from warehouse_ml.errors import ConfigError
@@ -223,10 +227,18 @@ def _block(
     rng = np.random.default_rng(np.random.SeedSequence([seed, 1, block]))
     people = draw_people(rng, n, cal, len(CATEGORIES))
     dev = activity.draw_devices(rng, people, first, cal)
+    text = tables.person_text(first, n, dev)
     done, order_events = activity.orders(rng, people, dev, catalog, cal)
+    # The win-back campaign's extra orders, from their own stream (see `campaign`).
+    crng = np.random.default_rng(np.random.SeedSequence([seed, 2, block]))
+    winback = campaign.treated_orders(crng, people, done, text.user_id, cal, campaign.WINBACK)
+    won, won_events = activity.order_sessions(
+        crng, people, dev, catalog, winback.who, winback.start, first_order=len(done.person)
+    )
     events = activity.concat(
         [
             order_events,
+            won_events,
             activity.browsing(rng, people, dev, catalog, cal),
             activity.emails(rng, people, cal),
             activity.refunds(rng, people, done, cal),
@@ -235,12 +247,15 @@ def _block(
     )
     sales = offline.store_sales(rng, people, cal)
     idents = offline.identifies(rng, people, dev, cal)
-    text = tables.person_text(first, n, dev)
+    every_order = activity.Orders(*(np.concatenate([getattr(done, k), getattr(won, k)])
+                                    for k in ("person", "ts", "revenue")))
     tracks, tracks_person = tables.tracks_table(events, text, catalog, block, n, campaigns)
     identifies, identifies_person = tables.identifies_table(idents, text, people, block)
     store, store_person = tables.store_sales_table(sales, text, block, n)
     truth = Truth(
-        tables.people_table(people, text, dev, done, sales, first, cal),
+        tables.people_table(people, text, dev, every_order, sales, first, cal).append_column(
+            "winback_arm", pa.array(winback.arm, pa.string())
+        ),
         tracks_person + first,
         identifies_person + first,
         np.where(store_person >= 0, store_person + first, -1),

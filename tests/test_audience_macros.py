@@ -1,4 +1,4 @@
-"""warehouse_ml/macros/audiences.sql through the real CLI in both dialects, against Python."""
+"""warehouse_ml/macros/segments.sql through the real CLI in both dialects, against Python."""
 
 from __future__ import annotations
 

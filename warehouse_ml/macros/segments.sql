@@ -14,15 +14,6 @@
 {%- endif -%}
 {%- endmacro %}
 
-{#- columns.sql's quote_column (this file loads before it: files load in name order). -#}
-{% macro _aud_col(name) -%}
-{%- if name is string and name.replace('_', '').isalnum() and not name[:1].isdigit() -%}
-"{{ name }}"
-{%- else -%}
-{{ name }}
-{%- endif -%}
-{%- endmacro %}
-
 {% macro _aud_lit(value) -%}
 '{{ value | string | replace("'", "''") }}'
 {%- endmacro %}
@@ -110,16 +101,16 @@ from (
             c.conversions / {{ _aud_double('c.members') }} as control_conversion_rate,
             (g.conversions + c.conversions) / {{ _aud_double('g.members + c.members') }} as pooled
         from (
-            select cast({{ _aud_col(group_column) }} as varchar) as variant, count(*) as members,
-                   sum(cast({{ _aud_col(outcome_column) }} as integer)) as conversions
+            select cast({{ quote_column(group_column) }} as varchar) as variant, count(*) as members,
+                   sum(cast({{ quote_column(outcome_column) }} as integer)) as conversions
             from {{ _aud_source(relation) }} as wml_src
-            where {{ _aud_col(group_column) }} is not null
+            where {{ quote_column(group_column) }} is not null
             group by 1
         ) as g
         join (
-            select count(*) as members, sum(cast({{ _aud_col(outcome_column) }} as integer)) as conversions
+            select count(*) as members, sum(cast({{ quote_column(outcome_column) }} as integer)) as conversions
             from {{ _aud_source(relation) }} as wml_src
-            where cast({{ _aud_col(group_column) }} as varchar) = {{ ctl }}
+            where cast({{ quote_column(group_column) }} as varchar) = {{ ctl }}
         ) as c on c.members > 0
         where g.variant <> {{ ctl }}
     ) as rates
@@ -134,10 +125,10 @@ from (
   @example {{ wml.percentile('predicted_ltv_90d') }} as ltv_percentile
 -#}
 {% macro percentile(score_column, partition_by=none) -%}
-{%- set score = _aud_col(score_column) -%}
+{%- set score = quote_column(score_column) -%}
 {%- set parts = ([partition_by] if partition_by is string else (partition_by or [])) | map('string') | list -%}
 case when {{ score }} is not null then percent_rank() over (
-    partition by {% for p in parts %}{{ _aud_col(p) }}, {% endfor %}case when {{ score }} is null then 1 else 0 end
+    partition by {% for p in parts %}{{ quote_column(p) }}, {% endfor %}case when {{ score }} is null then 1 else 0 end
     order by {{ score }}) end
 {%- endmacro %}
 
@@ -170,7 +161,7 @@ case
 {%- for b in buckets %}
     when {{ pct }} >= {{ b }} then {{ _aud_lit(names[loop.index0]) }}
 {%- endfor %}
-    when {{ _aud_col(score_column) }} is not null then {{ _aud_lit(names | last) }}
+    when {{ quote_column(score_column) }} is not null then {{ _aud_lit(names | last) }}
 end
 {%- endmacro %}
 
@@ -191,7 +182,7 @@ end
 {%- if labels is string or labels | length != thresholds | length + 1 -%}
 {{ exceptions.raise_compiler_error("intent_tier labels must be a list of " ~ (thresholds | length + 1) ~ " names (one per threshold, then the rest), got " ~ labels ~ ".") }}
 {%- endif -%}
-{%- set p = '(' ~ _aud_col(probability_column) ~ ')' -%}
+{%- set p = '(' ~ quote_column(probability_column) ~ ')' -%}
 case
     when {{ p }} is null then {{ 'null' if missing is none else _aud_lit(missing) }}
 {%- for t in thresholds %}
@@ -222,7 +213,7 @@ end
 {%- if top is not number or top <= 0 or top > 1 -%}
 {{ exceptions.raise_compiler_error("lookalike top=" ~ top ~ " must be a share in (0, 1], e.g. top=0.1 for the nearest 10%.") }}
 {%- endif -%}
-{%- set key = _aud_col(id_column) -%}
+{%- set key = quote_column(id_column) -%}
 {%- set n = features | length -%}
 select {{ key }}, distance, nearness
 from (
@@ -248,9 +239,9 @@ from (
                         case when {{ seeds }} then 1 else 0 end as wml_seed,
                         case when {{ candidates }} then 1 else 0 end as wml_candidate,
 {%- for f in features %}
-                        {{ _aud_double(_aud_col(f)) }} as wml_x{{ loop.index }},
-                        avg({{ _aud_double(_aud_col(f)) }}) over () as wml_mean{{ loop.index }},
-                        stddev_samp({{ _aud_double(_aud_col(f)) }}) over () as wml_sd{{ loop.index }}{% if not loop.last %},{% endif %}
+                        {{ _aud_double(quote_column(f)) }} as wml_x{{ loop.index }},
+                        avg({{ _aud_double(quote_column(f)) }}) over () as wml_mean{{ loop.index }},
+                        stddev_samp({{ _aud_double(quote_column(f)) }}) over () as wml_sd{{ loop.index }}{% if not loop.last %},{% endif %}
 {%- endfor %}
                     from {{ _aud_source(relation) }} as wml_src
                 ) as raw

@@ -60,7 +60,7 @@ class Plan:
 
 def names_of(version: registry.ModelVersion | None) -> list[str]:
     """Every function name a version can own (the ``_prob`` twin too)."""
-    return [] if version is None else [version.function, f"{version.function}_prob"]
+    return [] if version is None else names_of_function(version.function)
 
 
 def comment_for(version: registry.ModelVersion) -> str:

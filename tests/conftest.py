@@ -100,6 +100,21 @@ def project(tmp_path: Path) -> Project:
     return p
 
 
+GOOD = {
+    "seeds/people.csv": "id,name\n1,ada\n2,bob\n",
+    "models_sql/base.sql": "{{ config(materialized='table') }}\nselect * from {{ ref('people') }}\n",
+}
+
+
+@pytest.fixture
+def built(project):
+    """A project whose first build succeeded; each test breaks it and checks nothing is lost."""
+    project.write(GOOD)
+    assert project.wml("build").exit_code == 0
+    yield project
+    assert project.scalar("select count(*) from main.base") == 2, "an earlier table was lost"
+
+
 def assert_clean_error(result: Result, code: int, *fragments: str) -> None:
     """Exit code as expected, every fragment in the message, and no Python traceback."""
     output = result.output + (result.stderr if result.stderr_bytes is not None else "")

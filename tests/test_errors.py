@@ -9,21 +9,6 @@ import textwrap
 import pytest
 from conftest import PROFILE, assert_clean_error
 
-GOOD = {
-    "seeds/people.csv": "id,name\n1,ada\n2,bob\n",
-    "models_sql/base.sql": "{{ config(materialized='table') }}\nselect * from {{ ref('people') }}\n",
-}
-
-
-@pytest.fixture
-def built(project):
-    """A project whose first build succeeded; each test breaks it and checks nothing is lost."""
-    project.write(GOOD)
-    assert project.wml("build").exit_code == 0
-    yield project
-    assert project.scalar("select count(*) from main.base") == 2, "an earlier table was lost"
-
-
 CASES = [
     (  # Jinja syntax error
         {"models_sql/broken.sql": "select 1\n{% if %}\n"},

@@ -5,21 +5,6 @@ from __future__ import annotations
 import pytest
 from conftest import assert_clean_error
 
-GOOD = {
-    "seeds/people.csv": "id,name\n1,ada\n2,bob\n",
-    "models_sql/base.sql": "{{ config(materialized='table') }}\nselect * from {{ ref('people') }}\n",
-}
-
-
-@pytest.fixture
-def built(project):
-    """A project whose first build succeeded; each test breaks it and checks nothing is lost."""
-    project.write(GOOD)
-    assert project.wml("build").exit_code == 0
-    yield project
-    assert project.scalar("select count(*) from main.base") == 2, "an earlier table was lost"
-
-
 RENDER_CASES = {
     "division-by-zero": (
         "select 1 as a,\n  {{ 1/0 }} as b\n",

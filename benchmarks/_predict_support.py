@@ -39,7 +39,7 @@ from warehouse_ml.ml import functions, registry
 from warehouse_ml.ml.features import Feature
 from warehouse_ml.ml.scoring import OnnxScorer
 from warehouse_ml.ml.spec import ModelType, TrainingSpec
-from warehouse_ml.profiles import Target
+from warehouse_ml.project.profiles import Target
 
 if t.TYPE_CHECKING:  # the memory worker never trains: keep scikit-learn out of its RSS
     from warehouse_ml.ml.trainer import TrainedModel

@@ -10,7 +10,7 @@ import duckdb
 import pytest
 from click.testing import CliRunner, Result
 
-from warehouse_ml.cli import main
+from warehouse_ml.cli.main import main
 
 PROFILE = """\
 test:

@@ -302,7 +302,7 @@ def test_selection_and_exclusion(project):
 def test_init_scaffold_builds(tmp_path):
     from click.testing import CliRunner
 
-    from warehouse_ml.cli import main
+    from warehouse_ml.cli.main import main
 
     target = tmp_path / "fresh"
     assert CliRunner().invoke(main, ["init", str(target)]).exit_code == 0

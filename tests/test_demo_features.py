@@ -8,7 +8,7 @@ from pathlib import Path
 from click.testing import CliRunner
 from conftest import PROFILE, PROJECT_FILES, ROOT, Project
 
-from warehouse_ml.cli import main
+from warehouse_ml.cli.main import main
 
 EVENTS = "profile_id,event_at,event,revenue\n" + "".join(
     f"p1,2026-06-0{i + 1} 10:00:00,Order Completed,{r}\n" for i, r in enumerate(("0.1", "0.2", "0.3"))

@@ -11,7 +11,7 @@ from pathlib import Path
 from click.testing import CliRunner
 from conftest import PROJECT_FILES, ROOT
 
-from warehouse_ml.cli import main
+from warehouse_ml.cli.main import main
 
 
 def query(demo: Path, sql: str) -> list[tuple]:

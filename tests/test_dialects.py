@@ -6,7 +6,7 @@ import pytest
 import sqlglot
 from conftest import assert_clean_error
 
-from warehouse_ml import dialects
+from warehouse_ml.adapters import dialects
 from warehouse_ml.errors import CompilationError
 
 REDSHIFT_MODEL = """

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-import warehouse_ml.graph
+import warehouse_ml.graph.dag
 from warehouse_ml.errors import CompilationError
-from warehouse_ml.graph import Graph, NodeStatus, Scheduler
-from warehouse_ml.nodes import Node, NodeKind
+from warehouse_ml.graph.dag import Graph, NodeStatus, Scheduler
+from warehouse_ml.project.nodes import Node, NodeKind
 
 
 def model(name: str, *deps: str) -> Node:
@@ -59,7 +59,7 @@ def random_dag(n: int, rng: random.Random) -> dict[str, Node]:
 
 
 def test_module_doctest() -> None:
-    result = doctest.testmod(warehouse_ml.graph)
+    result = doctest.testmod(warehouse_ml.graph.dag)
     assert result.attempted > 0 and result.failed == 0
 
 

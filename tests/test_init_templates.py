@@ -13,7 +13,7 @@ import pytest
 from click.testing import CliRunner
 from conftest import assert_clean_error
 
-from warehouse_ml.cli import main
+from warehouse_ml.cli.main import main
 
 
 def _wml(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from conftest import Project, assert_clean_error
 
-from warehouse_ml import macro_docs
+from warehouse_ml.jinja import macro_docs
 
 EVENTS = "profile_id,ts,event,category\np1,2026-01-01 10:00:00,Order Completed,shoes\np1,2026-02-01 10:00:00,Order Completed,bags\np2,2026-02-03 10:00:00,Product Viewed,bags\n"
 COUNTS = """\

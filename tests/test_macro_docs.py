@@ -6,8 +6,8 @@ import jinja2
 import pytest
 from click.testing import CliRunner
 
-from warehouse_ml import macro_docs
-from warehouse_ml.cli import main
+from warehouse_ml.cli.main import main
+from warehouse_ml.jinja import macro_docs
 
 DOCS = macro_docs.package_macros()
 
@@ -20,7 +20,7 @@ def _wml(*args: str) -> tuple[int, str]:
 def test_readme_reference_is_generated_from_the_macros() -> None:
     readme = macro_docs.README.read_text(encoding="utf-8")
     assert macro_docs.readme_with_reference(readme, DOCS) == readme, (
-        "warehouse_ml/macros/README.md is out of date: run python -m warehouse_ml.macro_docs"
+        "warehouse_ml/macros/README.md is out of date: run python -m warehouse_ml.jinja.macro_docs"
     )
 
 

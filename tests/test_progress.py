@@ -10,8 +10,8 @@ import time
 import click
 import pytest
 
-from warehouse_ml.events import Reporter
-from warehouse_ml.progress import CLEAR, StatusLine
+from warehouse_ml.run.events import Reporter
+from warehouse_ml.run.progress import CLEAR, StatusLine
 
 
 class Terminal(io.StringIO):

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-import warehouse_ml.selectors
+import warehouse_ml.graph.selectors
 from warehouse_ml.errors import ConfigError
-from warehouse_ml.graph import Graph
-from warehouse_ml.nodes import Node, NodeKind
-from warehouse_ml.selectors import Criterion, parse_selector, select
+from warehouse_ml.graph.dag import Graph
+from warehouse_ml.graph.selectors import Criterion, parse_selector, select
+from warehouse_ml.project.nodes import Node, NodeKind
 
 SEED, MODEL, TEST, SOURCE = NodeKind.SEED, NodeKind.MODEL, NodeKind.TEST, NodeKind.SOURCE
 
@@ -272,7 +272,7 @@ def test_unknown_exclude_names_its_flag() -> None:
 
 
 def test_not_strict_warns_and_selects_nothing(caplog: pytest.LogCaptureFixture) -> None:
-    with caplog.at_level(logging.WARNING, logger="warehouse_ml.selectors"):
+    with caplog.at_level(logging.WARNING, logger="warehouse_ml.graph.selectors"):
         chosen = select(GRAPH, ["stg_ordrs orders_report"], strict=False)
     assert names(chosen) == {"orders_report"}
     assert "stg_ordrs" in caplog.text and "'stg_orders'" in caplog.text
@@ -331,5 +331,5 @@ def test_selection_is_deterministic_and_order_independent() -> None:
 
 
 def test_module_doctest() -> None:
-    result = doctest.testmod(warehouse_ml.selectors)
+    result = doctest.testmod(warehouse_ml.graph.selectors)
     assert result.attempted > 0 and result.failed == 0

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from warehouse_ml.adapters import make_adapter
 from warehouse_ml.adapters.redshift import RedshiftAdapter
+from warehouse_ml.adapters.relation import Relation
 from warehouse_ml.errors import ConfigError
-from warehouse_ml.profiles import Target
-from warehouse_ml.render import Relation
+from warehouse_ml.project.profiles import Target
 
 
 def test_sources_tables_external_files_and_source_tests(project, tmp_path):

@@ -12,8 +12,8 @@ import pytest
 from click.testing import CliRunner, Result
 from conftest import assert_clean_error
 
-from warehouse_ml.cli import main
-from warehouse_ml.sql_cli import is_complete
+from warehouse_ml.cli.main import main
+from warehouse_ml.cli.sql import is_complete
 
 FILES = {
     "seeds/people.csv": "id,name,score\n1,ada,10\n2,bob,20\n3,cy,30\n",

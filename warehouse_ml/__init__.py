@@ -22,6 +22,6 @@ def connect(project_dir: str = ".", target: str | None = None, profiles_dir: str
     Returns:
         A ``duckdb.DuckDBPyConnection``; ``SELECT predict_ltv(a, b) FROM traits`` works on it.
     """
-    from warehouse_ml.session import open_session
+    from warehouse_ml.run.session import open_session
 
     return open_session(project_dir, target=target, profiles_dir=profiles_dir).connection()

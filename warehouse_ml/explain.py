@@ -19,7 +19,7 @@ from warehouse_ml.errors import (
     WmlError,
     place_of,
 )
-from warehouse_ml.jinja_errors import template_line
+from warehouse_ml.jinja.errors import template_line
 
 _DATABASE_MODULES = ("duckdb", "_duckdb", "psycopg2", "redshift_connector")
 _OS_HINTS = {

@@ -108,7 +108,7 @@ def test_debug_shows_the_traceback_of_an_internal_error():
     import click
     from click.testing import CliRunner
 
-    from warehouse_ml.cli import project_options
+    from warehouse_ml.cli.app import project_options
 
     @click.command()
     @project_options(selection=False)

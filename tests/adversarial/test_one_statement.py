@@ -8,7 +8,7 @@ import json
 import pytest
 from conftest import assert_clean_error
 
-import warehouse_ml.statements
+import warehouse_ml.run.statements
 
 MODEL = "{{ config(materialized='MAT') }}\nselect {{ var('x') }} as v\n"
 INJECTED = "1); drop table customers; select (1"
@@ -102,4 +102,4 @@ def test_ephemeral_models_are_one_query(project, eph_body, ok):
 
 
 def test_module_doctest() -> None:
-    assert doctest.testmod(warehouse_ml.statements).failed == 0
+    assert doctest.testmod(warehouse_ml.run.statements).failed == 0

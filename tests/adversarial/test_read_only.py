@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from conftest import assert_clean_error
 
-from warehouse_ml.sql_command import is_read_only
+from warehouse_ml.run.sql_command import is_read_only
 
 CUSTOMERS = "id,recency,plan,ltv\n" + "".join(
     f"{i},{i % 50},{['free', 'pro'][i % 2]},{10 + i % 50 * 2 + (i % 2) * 5}\n" for i in range(60)

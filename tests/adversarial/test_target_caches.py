@@ -12,7 +12,7 @@ import jinja2
 import pytest
 
 from warehouse_ml.files import _MAGIC, load_cache, save_cache
-from warehouse_ml.jinja_cache import SingleFileBytecodeCache
+from warehouse_ml.jinja.cache import SingleFileBytecodeCache
 
 MODEL = "models_sql/m.sql"
 

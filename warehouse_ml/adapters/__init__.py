@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from warehouse_ml.adapters.base import Adapter
 from warehouse_ml.errors import ConfigError
-from warehouse_ml.profiles import Target
+from warehouse_ml.project.profiles import Target
 
 
 def make_adapter(target: Target, *, read_only: bool = False) -> Adapter:

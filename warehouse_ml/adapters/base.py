@@ -12,9 +12,9 @@ import contextlib
 import threading
 import typing as t
 
+from warehouse_ml.adapters.relation import Relation, quote
 from warehouse_ml.errors import ExecutionError, Interrupted
-from warehouse_ml.profiles import Target
-from warehouse_ml.render import Relation, quote
+from warehouse_ml.project.profiles import Target
 
 if t.TYPE_CHECKING:
     import pyarrow as pa

@@ -12,8 +12,8 @@ import typing as t
 import pyarrow as pa
 
 from warehouse_ml.adapters.base import Adapter
+from warehouse_ml.adapters.relation import Relation
 from warehouse_ml.errors import ConfigError
-from warehouse_ml.render import Relation
 
 
 class RedshiftAdapter(Adapter):

@@ -14,11 +14,11 @@ import typing as t
 
 import pyarrow as pa
 
+from warehouse_ml.adapters.relation import Relation, quote
 from warehouse_ml.errors import ConfigError
-from warehouse_ml.materializations import BuildContext, _swap
 from warehouse_ml.ml import registry
 from warehouse_ml.ml.functions import scorer_for
-from warehouse_ml.render import Relation, quote
+from warehouse_ml.run.materializations import BuildContext, _swap
 
 BATCH_ROWS = 122_880  # 60 DuckDB vectors of 2,048 rows
 

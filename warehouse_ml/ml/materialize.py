@@ -11,12 +11,13 @@ import json
 import re
 import typing as t
 
-from warehouse_ml import materializations, redaction
+from warehouse_ml import redaction
 from warehouse_ml.errors import ConfigError, TrainingError
-from warehouse_ml.materializations import BuildContext, BuildResult
 from warehouse_ml.ml import preprocessors, registry, serving
 from warehouse_ml.ml.spec import ModelType, ProblemType, SplitSpec, TrainingSpec
-from warehouse_ml.nodes import Node
+from warehouse_ml.project.nodes import Node
+from warehouse_ml.run import materializations
+from warehouse_ml.run.materializations import BuildContext, BuildResult
 
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 AUTO_DEPLOY = ("most_recent", "best_score", "never")

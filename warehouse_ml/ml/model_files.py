@@ -19,7 +19,7 @@ from warehouse_ml.errors import ConfigError
 
 if t.TYPE_CHECKING:
     from warehouse_ml.ml.create_model import CreateModel
-    from warehouse_ml.nodes import Node
+    from warehouse_ml.project.nodes import Node
 
 _LEADING = re.compile(r"\A(?:\s+|--[^\n]*(?:\n|\Z)|/\*.*?\*/)*", re.S)
 _CREATE_MODEL = re.compile(r"create\s+model\b", re.I)

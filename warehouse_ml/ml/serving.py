@@ -26,9 +26,9 @@ import re
 import threading
 import typing as t
 
+from warehouse_ml.adapters.relation import quote
 from warehouse_ml.errors import ConfigError
 from warehouse_ml.ml import functions, portable, registry
-from warehouse_ml.render import quote
 
 # Registry writes are serialized within a process: parallel build threads train at once,
 # and DuckDB reports concurrent catalog changes as write-write conflicts.

@@ -10,15 +10,17 @@ import sys
 import typing as t
 from pathlib import Path
 
-from warehouse_ml import dialects, generic_tests, redaction
-from warehouse_ml.adapters import Adapter, make_adapter
+from warehouse_ml import redaction
+from warehouse_ml.adapters import Adapter, dialects, make_adapter
+from warehouse_ml.adapters.relation import Relation
 from warehouse_ml.errors import CompilationError, ConfigError, WmlError
-from warehouse_ml.graph import Graph
-from warehouse_ml.nodes import Node, NodeKind
-from warehouse_ml.profiles import Target, load_target
-from warehouse_ml.project import Project, load_project
-from warehouse_ml.render import Relation, Renderer
-from warehouse_ml.statements import one_query
+from warehouse_ml.graph.dag import Graph
+from warehouse_ml.jinja.renderer import Renderer
+from warehouse_ml.project import generic_tests
+from warehouse_ml.project.loader import Project, load_project
+from warehouse_ml.project.nodes import Node, NodeKind
+from warehouse_ml.project.profiles import Target, load_target
+from warehouse_ml.run.statements import one_query
 
 
 class Session:
@@ -114,7 +116,7 @@ class Session:
     def _warn_ignored_hooks(self) -> None:
         """Hooks that never run say so: dbt runs none for ephemeral models or tests, and
         wml none around ML model training."""
-        from warehouse_ml import hooks
+        from warehouse_ml.run import hooks
 
         for node in self.nodes.values():
             warning = hooks.ignored_warning(node)
@@ -280,7 +282,7 @@ class Session:
         calls = [c for u in [node.unique_id, *inlined] for c in self.renderer.recorded_calls(nodes[u])]
         if not calls:
             return None
-        from warehouse_ml import macro_errors
+        from warehouse_ml.jinja import macro_errors
 
         refs = [self.relation(nodes[uid]) for uid in node.depends_on if uid in nodes]
 

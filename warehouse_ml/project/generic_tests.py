@@ -10,12 +10,9 @@ import re
 import typing as t
 from pathlib import Path
 
-from warehouse_ml import config as cfg
 from warehouse_ml.errors import ConfigError
-from warehouse_ml.nodes import Node, NodeKind
-
-if t.TYPE_CHECKING:
-    from warehouse_ml.project import SourceTable
+from warehouse_ml.project import config as cfg
+from warehouse_ml.project.nodes import Node, NodeKind, SourceTable
 
 
 def quote_ident(name: str) -> str:

@@ -16,9 +16,9 @@ from pathlib import Path
 import click
 
 from warehouse_ml import redaction
+from warehouse_ml.cli.tables import print_table
 from warehouse_ml.errors import ConfigError, WmlError, located
-from warehouse_ml.sql_command import ScriptResult, is_read_only, render_script, run_script
-from warehouse_ml.tables import print_table
+from warehouse_ml.run.sql_command import ScriptResult, is_read_only, render_script, run_script
 
 PROMPT, CONTINUE = "wml> ", "...> "
 QUIT = (".quit", ".exit")

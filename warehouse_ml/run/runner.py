@@ -13,15 +13,15 @@ import re
 import time
 import typing as t
 
-from warehouse_ml import hooks, materializations
-from warehouse_ml.artifacts import NodeResult
 from warehouse_ml.errors import ExecutionError, Interrupted, WmlError
-from warehouse_ml.events import Reporter
 from warehouse_ml.explain import explain, is_database_error
-from warehouse_ml.graph import Scheduler
-from warehouse_ml.materializations import BuildContext, BuildResult
-from warehouse_ml.nodes import Node, NodeKind
-from warehouse_ml.session import Session
+from warehouse_ml.graph.dag import Scheduler
+from warehouse_ml.project.nodes import Node, NodeKind
+from warehouse_ml.run import hooks, materializations
+from warehouse_ml.run.artifacts import NodeResult
+from warehouse_ml.run.events import Reporter
+from warehouse_ml.run.materializations import BuildContext, BuildResult
+from warehouse_ml.run.session import Session
 
 FAILED = ("error", "fail")
 

@@ -65,3 +65,14 @@ class Node:
     @property
     def fqn_path(self) -> str:
         return self.path.as_posix() if self.path else ""
+
+
+@dataclasses.dataclass
+class SourceTable:
+    source: str
+    name: str
+    schema: str
+    identifier: str
+    external_location: str | None
+    path: Path
+    columns: dict[str, dict[str, t.Any]]

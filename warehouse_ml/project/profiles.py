@@ -17,8 +17,8 @@ import jinja2
 
 from warehouse_ml import redaction
 from warehouse_ml.errors import ConfigError, WmlError
-from warehouse_ml.jinja_errors import wrap_template_error
-from warehouse_ml.yamlio import expect_mapping, load_yaml_text
+from warehouse_ml.jinja.errors import wrap_template_error
+from warehouse_ml.project.yamlio import expect_mapping, load_yaml_text
 
 PROFILES_FILE = "profiles.yml"
 

@@ -2,7 +2,7 @@
 
 Every build goes into a temporary relation and is swapped in inside one transaction,
 so a failure leaves the previous relation untouched. The node's pre-hooks run first in
-that transaction and its post-hooks last, after the swap (``warehouse_ml.hooks``). ML models register their own
+that transaction and its post-hooks last, after the swap (``warehouse_ml.run.hooks``). ML models register their own
 materialization (``warehouse_ml.ml``) in :data:`MATERIALIZERS`.
 """
 
@@ -13,11 +13,11 @@ import re
 import typing as t
 from pathlib import Path
 
-from warehouse_ml import hooks
 from warehouse_ml.adapters.base import Adapter
+from warehouse_ml.adapters.relation import Relation, quote
 from warehouse_ml.errors import ConfigError, ExecutionError, WmlError
-from warehouse_ml.nodes import Node
-from warehouse_ml.render import Relation, quote
+from warehouse_ml.project.nodes import Node
+from warehouse_ml.run import hooks
 
 if t.TYPE_CHECKING:
     import pyarrow as pa

@@ -3,7 +3,7 @@
 A wrong column in ``wml.event_counter(timestamp='ts')`` surfaces as DuckDB's Binder error
 on SQL the user never wrote. The macro cannot check the column while rendering (that would
 cost a query per call), so instead, when a node's SQL fails on a missing column, the
-recorded calls of its render (macro_calls.py) are searched for the argument that gave the
+recorded calls of its render (jinja/macro_calls.py) are searched for the argument that gave the
 column, and the error names the macro, the argument, the call's file and line, the columns
 the relation does have and the closest one. Only the error path pays for the lookups.
 """
@@ -15,7 +15,7 @@ import re
 import typing as t
 
 from warehouse_ml.errors import ExecutionError
-from warehouse_ml.macro_calls import MacroCall, MacroCallRecorder
+from warehouse_ml.jinja.macro_calls import MacroCall, MacroCallRecorder
 
 # DuckDB: Referenced column "ts" not found in FROM clause!  Postgres/Redshift: column "ts" does not exist
 _MISSING = re.compile(
@@ -61,7 +61,7 @@ def _leaves(value: t.Any, path: str = "") -> t.Iterator[tuple[str, t.Any]]:
 
 
 def _relations(arguments: dict[str, t.Any]) -> list[t.Any]:
-    from warehouse_ml.render import Relation
+    from warehouse_ml.adapters.relation import Relation
 
     return [v for _, v in _leaves(arguments) if isinstance(v, Relation)]
 

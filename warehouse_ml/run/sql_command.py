@@ -15,7 +15,7 @@ import pyarrow as pa
 import sqlglot
 from sqlglot import exp
 
-from warehouse_ml import dialects
+from warehouse_ml.adapters import dialects
 from warehouse_ml.errors import ExecutionError, TrainingError, WmlError
 from warehouse_ml.ml import registry
 from warehouse_ml.ml.create_model import CreateModel, DropModel, ShowModel, split_statements
@@ -82,7 +82,7 @@ def render_script(session: t.Any, script: str, *, path: str | None = None) -> st
     macros); a script without ``{{``/``{%``/``{#`` is returned as is, parsing nothing, so
     ``wml sql 'select 1'`` stays fast. An ephemeral model's CTE goes into each statement
     that names it."""
-    from warehouse_ml.render import EPHEMERAL_PREFIX, inject_ctes
+    from warehouse_ml.jinja.renderer import EPHEMERAL_PREFIX, inject_ctes
 
     if not has_jinja(script):
         return script

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from warehouse_ml import __version__, redaction
 from warehouse_ml.files import write_atomically
-from warehouse_ml.nodes import Node
+from warehouse_ml.project.nodes import Node
 
 
 @dataclasses.dataclass

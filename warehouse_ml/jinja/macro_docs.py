@@ -31,7 +31,7 @@ from pathlib import Path
 import jinja2
 from jinja2 import nodes
 
-MACRO_DIR = Path(__file__).parent / "macros"
+MACRO_DIR = Path(__file__).parent.parent / "macros"
 README = MACRO_DIR / "README.md"
 BEGIN, END = "<!-- BEGIN wml macros -->", "<!-- END wml macros -->"
 
@@ -186,8 +186,8 @@ def project_defaults(root: Path, docs: dict[str, MacroDoc]) -> dict[str, dict[st
     """The defaults a project's ``vars: {wml: ...}`` gives each macro ({} outside a project)."""
     from types import SimpleNamespace
 
-    from warehouse_ml.macro_calls import project_defaults as resolve
-    from warehouse_ml.yamlio import load_yaml
+    from warehouse_ml.jinja.macro_calls import project_defaults as resolve
+    from warehouse_ml.project.yamlio import load_yaml
 
     path = root / "wml_project.yml"
     settings = (load_yaml(path) or {}) if path.is_file() else {}
@@ -236,6 +236,6 @@ def readme_with_reference(readme: str, docs: dict[str, MacroDoc]) -> str:
     return head + "\n\n" + markdown(docs) + (("\n" + tail) if tail else "")
 
 
-if __name__ == "__main__":  # python -m warehouse_ml.macro_docs: rewrite the README section
+if __name__ == "__main__":  # python -m warehouse_ml.jinja.macro_docs: rewrite the README section
     README.write_text(readme_with_reference(README.read_text(encoding="utf-8"), package_macros()),
                       encoding="utf-8")  # fmt: skip

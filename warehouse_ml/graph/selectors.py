@@ -16,8 +16,8 @@ Tests of selected models join the selection (dbt's indirect selection), and test
 models leave it. Unlike dbt, a part that matches no node is an error (``strict=True``): in a
 scheduled job a typo that silently selects nothing is worse than a failed start.
 
->>> from warehouse_ml.graph import Graph
->>> from warehouse_ml.nodes import Node, NodeKind
+>>> from warehouse_ml.graph.dag import Graph
+>>> from warehouse_ml.project.nodes import Node, NodeKind
 >>> raw = Node("raw", NodeKind.SEED, None)
 >>> stg = Node("stg", NodeKind.MODEL, None, depends_on=["seed.raw"], config={"tags": ["daily"]})
 >>> mart = Node("mart", NodeKind.MODEL, None, depends_on=["model.stg"])
@@ -39,8 +39,8 @@ import typing as t
 from pathlib import PurePosixPath
 
 from warehouse_ml.errors import ConfigError
-from warehouse_ml.graph import Graph
-from warehouse_ml.nodes import Node, NodeKind
+from warehouse_ml.graph.dag import Graph
+from warehouse_ml.project.nodes import Node, NodeKind
 
 log = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """Load a project folder: its settings, its files, and the YAML that describes them.
 
-This step reads files only; rendering (refs, config) happens in ``render.py``.
+This step reads files only; rendering (refs, config) happens in ``jinja/renderer.py``.
 """
 
 from __future__ import annotations
@@ -9,11 +9,11 @@ import dataclasses
 import typing as t
 from pathlib import Path, PurePosixPath
 
-from warehouse_ml import config as cfg
-from warehouse_ml import generic_tests
 from warehouse_ml.errors import ConfigError, located
-from warehouse_ml.nodes import Node, NodeKind
-from warehouse_ml.yamlio import ParsedYamlCache, expect_mapping, load_yaml
+from warehouse_ml.project import config as cfg
+from warehouse_ml.project import generic_tests
+from warehouse_ml.project.nodes import Node, NodeKind, SourceTable
+from warehouse_ml.project.yamlio import ParsedYamlCache, expect_mapping, load_yaml
 
 PROJECT_FILE = "wml_project.yml"
 DIALECTS = ("duckdb", "redshift", "postgres", "snowflake", "bigquery")
@@ -35,17 +35,6 @@ class ProjectSettings:
     models: dict[str, t.Any] = dataclasses.field(default_factory=dict)
     seeds: dict[str, t.Any] = dataclasses.field(default_factory=dict)
     tests: dict[str, t.Any] = dataclasses.field(default_factory=dict)
-
-
-@dataclasses.dataclass
-class SourceTable:
-    source: str
-    name: str
-    schema: str
-    identifier: str
-    external_location: str | None
-    path: Path
-    columns: dict[str, dict[str, t.Any]]
 
 
 @dataclasses.dataclass

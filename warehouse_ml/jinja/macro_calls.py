@@ -13,7 +13,7 @@ macro files need no change; calls between macros of one file bypass the wrapper.
 
 When a node fails on a missing column, it is rendered once more with recording on, and
 each call it makes is kept with its place (template and line), so the database's error can
-be told in the macro's terms (macro_errors.py). Normal renders record nothing.
+be told in the macro's terms (jinja/macro_errors.py). Normal renders record nothing.
 """
 
 from __future__ import annotations
@@ -104,7 +104,7 @@ class PackageMacro:
         given = {*self.arguments[: len(args)], *kwargs}
         if match is None or match[1] not in self.arguments or match[1] in given:
             return None  # a macro deeper down left out its own argument
-        from warehouse_ml.macro_docs import package_macros  # the error path only
+        from warehouse_ml.jinja.macro_docs import package_macros  # the error path only
 
         doc = package_macros().get(self.name)
         required = [a.name for a in doc.arguments if a.required] if doc else [match[1]]

@@ -1,6 +1,6 @@
 """``wml show NAME`` for a SQL model or seed: its first rows, as ``dbt show`` prints them.
 
-An ML model name keeps ``wml show``'s model card (cli_ml.py); a name that is neither a
+An ML model name keeps ``wml show``'s model card (cli/ml.py); a name that is neither a
 model, a seed nor a registered ML model gets a did-you-mean over all three.
 """
 
@@ -12,7 +12,7 @@ import typing as t
 import pyarrow as pa
 
 from warehouse_ml.errors import ConfigError, ModelNotFoundError
-from warehouse_ml.nodes import Node, NodeKind
+from warehouse_ml.project.nodes import Node, NodeKind
 
 DEFAULT_LIMIT = 5  # dbt show's default
 

@@ -7,7 +7,7 @@ clear error for cycles and dangling references, and a scheduler that hands out w
 parallel threads. Each is a breadth-first walk or Kahn's algorithm over two dicts (parents and
 children), so we keep our own small class instead of a graph library.
 
->>> from warehouse_ml.nodes import Node, NodeKind
+>>> from warehouse_ml.project.nodes import Node, NodeKind
 >>> seed = Node("raw", NodeKind.SEED, None)
 >>> stg = Node("stg", NodeKind.MODEL, None, depends_on=["seed.raw"])
 >>> mart = Node("mart", NodeKind.MODEL, None, depends_on=["model.stg", "seed.raw"])
@@ -35,7 +35,7 @@ import threading
 import typing as t
 
 from warehouse_ml.errors import CompilationError
-from warehouse_ml.nodes import Node, NodeKind
+from warehouse_ml.project.nodes import Node, NodeKind
 
 Edges = t.Mapping[str, t.Collection[str]]
 

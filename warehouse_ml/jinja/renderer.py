@@ -20,42 +20,21 @@ from pathlib import Path
 import jinja2
 from jinja2.runtime import Macro
 
-from warehouse_ml import config as cfg
-from warehouse_ml import generic_tests
+from warehouse_ml.adapters.relation import Relation, quote
 from warehouse_ml.errors import CompilationError, WmlError, located
-from warehouse_ml.jinja_cache import SingleFileBytecodeCache
-from warehouse_ml.jinja_errors import macro_call_hint, wrap_template_error
-from warehouse_ml.macro_calls import MacroCall, PackageMacro, project_defaults
-from warehouse_ml.nodes import Node, NodeKind
-from warehouse_ml.profiles import Target, env_var
-from warehouse_ml.project import Project
-from warehouse_ml.statements import one_query
+from warehouse_ml.jinja.cache import SingleFileBytecodeCache
+from warehouse_ml.jinja.errors import macro_call_hint, wrap_template_error
+from warehouse_ml.jinja.macro_calls import MacroCall, PackageMacro, project_defaults
+from warehouse_ml.project import config as cfg
+from warehouse_ml.project import generic_tests
+from warehouse_ml.project.loader import Project
+from warehouse_ml.project.nodes import Node, NodeKind
+from warehouse_ml.project.profiles import Target, env_var
+from warehouse_ml.run.statements import one_query
 
-BUILTIN_MACROS = Path(__file__).parent / "macros"
+BUILTIN_MACROS = Path(__file__).parent.parent / "macros"
 EPHEMERAL_PREFIX = "__wml_eph_"
 _NO_DEFAULT = object()
-
-
-@dataclasses.dataclass(frozen=True)
-class Relation:
-    """A schema-qualified table or view name; ``str()`` gives it quoted."""
-
-    schema: str
-    identifier: str
-
-    @property
-    def name(self) -> str:
-        return self.identifier
-
-    def __str__(self) -> str:
-        return f"{quote(self.schema)}.{quote(self.identifier)}"
-
-    def with_suffix(self, suffix: str) -> Relation:
-        return Relation(self.schema, self.identifier + suffix)
-
-
-def quote(identifier: str) -> str:
-    return '"' + identifier.replace('"', '""') + '"'
 
 
 @dataclasses.dataclass
@@ -185,7 +164,7 @@ class Renderer:
 
     def defaults_of(self, macro: str) -> dict[str, t.Any]:
         """A package macro's signature defaults (parsed on demand: errors only)."""
-        from warehouse_ml.macro_docs import package_macros
+        from warehouse_ml.jinja.macro_docs import package_macros
 
         doc = package_macros().get(macro)
         return dict(doc.defaults) if doc else {}

@@ -16,14 +16,14 @@ from __future__ import annotations
 import dataclasses
 import typing as t
 
-from warehouse_ml import dialects
-from warehouse_ml.config import HOOK_KEYS, hook_list
+from warehouse_ml.adapters import dialects
 from warehouse_ml.errors import CompilationError, ExecutionError, Interrupted
-from warehouse_ml.nodes import Node
+from warehouse_ml.project.config import HOOK_KEYS, hook_list
+from warehouse_ml.project.nodes import Node
 
 if t.TYPE_CHECKING:
-    from warehouse_ml.materializations import BuildContext
-    from warehouse_ml.session import Session
+    from warehouse_ml.run.materializations import BuildContext
+    from warehouse_ml.run.session import Session
 
 PRE, POST = HOOK_KEYS
 # dbt runs no hooks for ephemeral models (they are CTEs); an ML model trains in Python.

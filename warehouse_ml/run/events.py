@@ -16,7 +16,7 @@ import typing as t
 import click
 
 from warehouse_ml import redaction
-from warehouse_ml.progress import StatusLine
+from warehouse_ml.run.progress import StatusLine
 
 STATUS_COLOURS = {
     "success": "green",

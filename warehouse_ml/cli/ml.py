@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from warehouse_ml.cli import Options, _execute, main, project_options
+from warehouse_ml.cli.app import Options, _execute, main, project_options
 from warehouse_ml.errors import ConfigError
 
 
@@ -100,7 +100,7 @@ def models(opts: Options, fmt: str) -> None:
     else:
         import pyarrow as pa
 
-        from warehouse_ml.tables import print_table
+        from warehouse_ml.cli.tables import print_table
 
         print_table(pa.Table.from_pylist(rows), "table")
 
@@ -123,8 +123,9 @@ def show(
 ) -> None:
     """Preview a model's or seed's first rows (like dbt show), or show an ML model version:
     features, metrics against the baseline, leaderboard."""
-    from warehouse_ml import preview, sql_cli
-    from warehouse_ml.tables import print_table
+    from warehouse_ml.cli import preview
+    from warehouse_ml.cli import sql as sql_cli
+    from warehouse_ml.cli.tables import print_table
 
     if bool(name) == bool(inline):
         raise ConfigError(
@@ -153,7 +154,7 @@ def show(
 
 def _registered(session: t.Any, name: str, version: int | None) -> t.Any:
     """The ML model version, or an error naming the closest models, seeds and ML models."""
-    from warehouse_ml import preview
+    from warehouse_ml.cli import preview
     from warehouse_ml.errors import ModelNotFoundError
     from warehouse_ml.ml import registry
 
@@ -173,8 +174,8 @@ def _registered(session: t.Any, name: str, version: int | None) -> t.Any:
 def _show_model(v: t.Any, fmt: str) -> None:
     import pyarrow as pa
 
-    from warehouse_ml.sql_command import evaluation_summary, show_model_fields
-    from warehouse_ml.tables import print_table
+    from warehouse_ml.cli.tables import print_table
+    from warehouse_ml.run.sql_command import evaluation_summary, show_model_fields
 
     evaluation = evaluation_summary(v)
     if fmt == "json":
@@ -319,7 +320,7 @@ def sql(
     Jinja renders first, as in models: {{ ref('orders') }}, {{ var('k') }}, macros. With
     no QUERY or -f, the statements come from piped stdin, or a wml> prompt on a terminal.
     """
-    from warehouse_ml import sql_cli
+    from warehouse_ml.cli import sql as sql_cli
 
     if interactive or (not query and not file and sql_cli.stdin_is_tty()):
         if query or file:

@@ -1,0 +1,1 @@
+"""The `wml` command line: one module per command group."""

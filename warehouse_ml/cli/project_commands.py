@@ -1,0 +1,173 @@
+"""The project commands, named as in dbt: run, seed, test, build, compile, ls; and init, macros."""
+
+from __future__ import annotations
+
+import typing as t
+from pathlib import Path
+
+import click
+
+from warehouse_ml.cli.app import Options, _execute, _fail, main, project_options
+from warehouse_ml.errors import ConfigError, WmlError
+
+
+@main.command()
+@project_options()
+@click.option("--full-refresh", is_flag=True, help="Rebuild incremental models from scratch.")
+def run(opts: Options, full_refresh: bool) -> None:
+    """Build the selected models (not seeds or tests)."""
+    _execute(opts, "run", {"model"}, full_refresh=full_refresh)
+
+
+@main.command()
+@project_options()
+def seed(opts: Options) -> None:
+    """Load the selected CSV seeds into tables."""
+    _execute(opts, "seed", {"seed"})
+
+
+@main.command(name="test")
+@project_options()
+def test_cmd(opts: Options) -> None:
+    """Run the selected data tests."""
+    _execute(opts, "test", {"test"})
+
+
+@main.command()
+@project_options()
+@click.option("--full-refresh", is_flag=True, help="Rebuild incremental models from scratch.")
+def build(opts: Options, full_refresh: bool) -> None:
+    """Seeds, models, ML models and tests in DAG order; a failing test skips downstream."""
+    _execute(opts, "build", None, full_refresh=full_refresh, gate_on_tests=True)
+
+
+@main.command()
+@project_options()
+@click.option(
+    "--dialect",
+    type=click.Choice(["duckdb", "redshift", "postgres", "snowflake", "bigquery"]),
+    default=None,
+    help="Dialect to write (default: the target's).",
+)
+def compile(opts: Options, dialect: str | None) -> None:
+    """Render and transpile the selected nodes into target/compiled/."""
+    from warehouse_ml.graph.selectors import select
+
+    session = opts.session(read_only=True)
+    try:
+        written = _compile_nodes(session, select(session.graph, opts.select, opts.exclude), dialect)
+    finally:
+        session.close()
+    target_dir = session.project.target_dir
+    opts.reporter().info(f"Compiled {written} nodes to {target_dir / 'compiled'}.")
+
+
+def _compile_nodes(session: t.Any, chosen: set[str], dialect: str | None) -> int:
+    from warehouse_ml.project.nodes import NodeKind
+    from warehouse_ml.run import artifacts
+
+    target_dir = session.project.target_dir
+    written = 0
+    for uid in session.graph.topological_order(chosen):
+        node = session.nodes[uid]
+        _compile_hooks(session, node, dialect)
+        if node.kind is NodeKind.SEED:
+            continue
+        artifacts.write_compiled(target_dir, node, session.compiled_sql(node, dialect=dialect))
+        written += 1
+    artifacts.write_manifest(
+        target_dir, session.nodes.values(), "compile", session.target.redacted()
+    )
+    return written
+
+
+def _compile_hooks(session: t.Any, node: t.Any, dialect: str | None) -> None:
+    """Write the pre- and post-hooks that would run around ``node``, so users can see them."""
+    from warehouse_ml.run import artifacts, hooks
+
+    if not node.kind.builds_relation:
+        return  # tests have no hooks file (a generic test's path is its YAML file's)
+    compiled: list[hooks.Hook] = []
+    if hooks.runs_hooks(node):
+        for phase in (hooks.PRE, hooks.POST):
+            compiled += hooks.compile_hooks(session, node, phase, dialect=dialect)
+    artifacts.write_compiled_hooks(session.project.target_dir, node, compiled)
+
+
+@main.command(name="ls")
+@project_options()
+@click.option("--resource-type", type=click.Choice(["model", "seed", "test"]), default=None)
+@click.option("--output", "output", type=click.Choice(["name", "path", "json"]), default="name")
+def ls_cmd(opts: Options, resource_type: str | None, output: str) -> None:
+    """List the selected nodes in dependency order."""
+    from warehouse_ml.graph.selectors import select
+
+    session = opts.session(read_only=True)
+    graph = session.graph
+    chosen = select(graph, opts.select, opts.exclude)
+    for uid in graph.topological_order(chosen):
+        node = session.nodes[uid]
+        if resource_type and node.kind.value != resource_type:
+            continue
+        if output == "json":
+            click.echo(
+                json.dumps(
+                    {
+                        "unique_id": uid,
+                        "name": node.name,
+                        "resource_type": node.kind.value,
+                        "path": node.fqn_path,
+                        "materialized": node.materialized,
+                        "tags": node.tags,
+                        "depends_on": node.depends_on,
+                    }
+                )
+            )
+        else:
+            click.echo(node.fqn_path if output == "path" else node.name)
+
+
+@main.command()
+@click.argument("directory", type=click.Path(file_okay=False))
+@click.option("--template", default="plain", show_default=True, metavar="NAME",
+              help="plain (dbt basics) or ecommerce (identity, traits, ML, scoring).")  # fmt: skip
+def init(directory: str, template: str) -> None:
+    """Create a new project in DIRECTORY that builds out of the box."""
+    from warehouse_ml.scaffold import create_project
+
+    try:
+        created = create_project(Path(directory), template)
+    except WmlError as exc:
+        _fail(exc, exc.exit_code, False, "text")
+    click.echo(
+        f"Created project in {directory} ({len(created)} files). Next: cd {directory} && wml build"
+    )
+
+
+@main.command()
+@click.argument("name", required=False)
+@click.option("--markdown", is_flag=True, help="The reference as Markdown (macros/README.md).")
+@click.option("--project-dir", default=".", help="Show this project's defaults (vars.wml) too.")
+def macros(name: str | None, markdown: bool, project_dir: str) -> None:
+    """List the package macros (wml.*), or show NAME's arguments and an example."""
+    from warehouse_ml.jinja import macro_docs
+
+    docs = macro_docs.package_macros()
+    if markdown:
+        click.echo(macro_docs.markdown(docs), nl=False)
+    elif name is None:
+        click.echo(macro_docs.text_list(docs))
+    elif (doc := docs.get(name.removeprefix("wml."))) is not None:
+        try:
+            defaults = macro_docs.project_defaults(Path(project_dir), docs).get(doc.name, {})
+        except WmlError as exc:
+            _fail(exc, exc.exit_code, False, "text")
+        click.echo(macro_docs.text_one(doc, defaults))
+    else:
+        import difflib
+
+        close = difflib.get_close_matches(name.removeprefix("wml."), docs, n=3)
+        hint = f"Did you mean {', '.join(close)}? " if close else ""
+        _fail(ConfigError(f"wml.{name.removeprefix('wml.')} is not a package macro.",
+                          hint=hint + f"The macros: {', '.join(docs)}."), 2, False, "text")  # fmt: skip
+

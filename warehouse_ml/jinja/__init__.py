@@ -1,0 +1,1 @@
+"""Rendering models: the Jinja environment, its context, macros and their errors."""

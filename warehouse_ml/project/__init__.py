@@ -1,0 +1,1 @@
+"""Reading a project folder into nodes: settings, profiles, config, YAML, tests."""

@@ -1,0 +1,1 @@
+"""Running nodes: the session, the runner, materializations, hooks, events, artifacts."""

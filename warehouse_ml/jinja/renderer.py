@@ -25,6 +25,8 @@ from warehouse_ml.errors import CompilationError, WmlError, located
 from warehouse_ml.jinja.cache import SingleFileBytecodeCache
 from warehouse_ml.jinja.errors import macro_call_hint, wrap_template_error
 from warehouse_ml.jinja.macro_calls import MacroCall, PackageMacro, project_defaults
+from warehouse_ml.jinja.naming import MACROS as NAMING_MACROS
+from warehouse_ml.jinja.naming import Naming
 from warehouse_ml.project import config as cfg
 from warehouse_ml.project import generic_tests
 from warehouse_ml.project.loader import Project
@@ -69,6 +71,14 @@ class Renderer:
         self.run_started_at = dt.datetime.now(dt.timezone.utc)
         self._sources: dict[str, str] = {}
         self._parsed: dict[str, _Call] = {}
+        self._naming_macros: dict[str, t.Any] = {}  # the root project's overrides
+        self.naming = Naming(
+            getattr(project.settings, "schema_naming", "verbatim"),
+            target.schema,
+            _target_database(target),
+            lambda: self._naming_macros,
+            project.settings.name,
+        )
         self.env = self._make_env()
         self._load_macros()
 
@@ -132,9 +142,13 @@ class Renderer:
             namespace[name] = PackageMacro(macro, defaults[name], self._call_sink, self._sources.__contains__)
         self.env.globals.update(namespace)
         self.env.globals["wml"] = _Namespace(namespace)
+        packages = getattr(self.project.settings, "packages_install_path", "dbt_packages")
         for path in self.project.macro_files:
             rel = path.relative_to(self.project.root).as_posix()
-            self.env.globals.update(self._macro_module(path, rel))
+            module = self._macro_module(path, rel)
+            self.env.globals.update(module)
+            if not rel.startswith(f"{packages}/"):  # dbt: only the root project overrides
+                self._naming_macros.update({k: module[k] for k in NAMING_MACROS if k in module})
 
     def _macro_module(self, path: Path, name: str) -> dict[str, t.Any]:
         try:
@@ -189,8 +203,9 @@ class Renderer:
             raise CompilationError("ref/config/source used outside a model.") from None
 
     def relation_for(self, node: Node) -> Relation:
-        schema = str(node.config.get("schema") or self.target.schema)
-        return Relation(schema, str(node.config.get("alias") or node.name))
+        """The node's relation, named as dbt names it (``jinja/naming.py``)."""
+        database, schema, identifier = self.naming.resolve(node)
+        return Relation(schema, identifier, database)
 
     def _ref(self, name: str, *extra: str, **_: t.Any) -> Relation | str:
         name = extra[-1] if extra else name  # ref('package', 'model'): one package here
@@ -399,6 +414,15 @@ class Renderer:
             body = one_query(inner.sql, self.project.settings.sql_dialect, node=node.name, path=node.fqn_path)
             ctes.append((EPHEMERAL_PREFIX + node.name, body))
         return ctes
+
+
+def _target_database(target: Target) -> str | None:
+    """The target's database as dbt names it (dbt-duckdb: the file's stem, or 'memory')."""
+    public = target.redacted()
+    if public.get("database") or target.type != "duckdb":
+        return public.get("database")
+    path = str(public.get("path") or ":memory:")
+    return "memory" if path == ":memory:" else Path(path).stem
 
 
 def inject_ctes(sql: str, ctes: list[tuple[str, str]]) -> str:

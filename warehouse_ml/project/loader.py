@@ -35,6 +35,9 @@ class ProjectSettings:
     models: dict[str, t.Any] = dataclasses.field(default_factory=dict)
     seeds: dict[str, t.Any] = dataclasses.field(default_factory=dict)
     tests: dict[str, t.Any] = dataclasses.field(default_factory=dict)
+    # How `schema: x` names a schema without a generate_schema_name macro: "verbatim"
+    # (wml: `x`) or "dbt" (`<target.schema>_x`); the dbt reader sets "dbt".
+    schema_naming: str = "verbatim"
 
 
 @dataclasses.dataclass
@@ -70,6 +73,12 @@ def load_settings(root: Path) -> ProjectSettings:
             f"sql_dialect '{settings.sql_dialect}' is not supported.",
             path=path,
             hint=f"Use one of: {', '.join(DIALECTS)}.",
+        )
+    if settings.schema_naming not in ("verbatim", "dbt"):
+        raise ConfigError(
+            f"schema_naming '{settings.schema_naming}' is not supported.",
+            path=path,
+            hint="Use verbatim (schema: x builds in x) or dbt (in <target schema>_x).",
         )
     for attr in ("model_paths", "macro_paths", "seed_paths", "test_paths"):
         value = getattr(settings, attr)

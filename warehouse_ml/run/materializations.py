@@ -55,7 +55,7 @@ def _swap_with(ctx: BuildContext, build: t.Callable[[Relation], t.Any], kind: st
     """:func:`_swap` where ``build(tmp)`` runs whatever statements create ``tmp``."""
     a, cur, rel = ctx.adapter, ctx.cursor, ctx.relation
     tmp = rel.with_suffix(TMP_SUFFIX)
-    a.ensure_schema(rel.schema, cur)
+    a.ensure_schema(rel.schema, cur, rel.database)
     with a.transaction(cur):
         hooks.run(ctx, hooks.PRE)
         for old_kind in ("view", "table"):

@@ -151,14 +151,15 @@ class Runner:
         """Every schema the run builds into, created here, before any worker starts."""
         nodes, adapter = self.session.nodes, self.session.adapter
         schemas = {
-            self.session.relation(nodes[uid]).schema
+            (rel.database or "", rel.schema)
             for uid in runnable
-            if nodes[uid].kind in (NodeKind.MODEL, NodeKind.SEED)
+            if nodes[uid].kind.builds_relation
+            for rel in [self.session.relation(nodes[uid])]
         }
         cursor = adapter.cursor()
-        for schema in sorted(schemas):
+        for database, schema in sorted(schemas):
             try:
-                adapter.ensure_schema(schema, cursor)
+                adapter.ensure_schema(schema, cursor, database or None)
             except Exception as exc:  # e.g. no CREATE privilege: one paragraph, not a traceback
                 raise ExecutionError(
                     f"cannot create schema '{schema}': {self.session.explain_error(exc)}"

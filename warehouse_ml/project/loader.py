@@ -38,6 +38,9 @@ class ProjectSettings:
     # How `schema: x` names a schema without a generate_schema_name macro: "verbatim"
     # (wml: `x`) or "dbt" (`<target.schema>_x`); the dbt reader sets "dbt".
     schema_naming: str = "verbatim"
+    # How seeds' column types are found: "sniff" (DuckDB's sniffer, wml's format) or
+    # "agate" (the types dbt-duckdb gives: integer, float8, ...); the dbt reader sets "agate".
+    seed_type_inference: str = "sniff"
 
 
 @dataclasses.dataclass
@@ -79,6 +82,12 @@ def load_settings(root: Path) -> ProjectSettings:
             f"schema_naming '{settings.schema_naming}' is not supported.",
             path=path,
             hint="Use verbatim (schema: x builds in x) or dbt (in <target schema>_x).",
+        )
+    if settings.seed_type_inference not in ("sniff", "agate"):
+        raise ConfigError(
+            f"seed_type_inference '{settings.seed_type_inference}' is not supported.",
+            path=path,
+            hint="Use sniff (DuckDB's CSV sniffer) or agate (the types dbt-duckdb gives).",
         )
     for attr in ("model_paths", "macro_paths", "seed_paths", "test_paths"):
         value = getattr(settings, attr)

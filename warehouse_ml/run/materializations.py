@@ -243,11 +243,54 @@ _TYPE_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_ ]*(\(\s*\d+\s*(,\s*\d+\s*)?\))?(\
 _CSV_LINE = re.compile(r"(?:CSV Error on Line|line)[: ]+(\d+)", re.I)
 
 
-def seed_select(ctx: BuildContext) -> str:
-    """DuckDB ``read_csv`` with declared ``column_types`` and no surprising guesses."""
+def seed_select(ctx: BuildContext, query: t.Callable[[str], list[tuple]] | None = None) -> str:
+    """The SELECT that reads the seed: DuckDB ``read_csv`` with declared ``column_types``.
+
+    With ``seed_type_inference: agate`` (dbt projects) the columns get the types dbt-duckdb
+    gives them (``run/seed_types.py``), decided by one scan run through ``query``;
+    otherwise DuckDB's sniffer picks them, with no surprising guesses.
+    """
     node = ctx.node
     assert ctx.project_root is not None and node.path is not None
-    path = (ctx.project_root / node.path).as_posix().replace("'", "''")
+    file = ctx.project_root / node.path
+    path = file.as_posix().replace("'", "''")
+    types = _column_types(node)
+    delim = str(node.config.get("delimiter", ","))
+    if _inference(ctx) == "agate":
+        from warehouse_ml.run import seed_types
+
+        header = _seed_header(ctx, file, delim)
+        run = query or (lambda sql: ctx.adapter.execute(sql, cursor=ctx.cursor))
+        row = run(seed_types.infer_sql(file.as_posix(), delim, header))[0]
+        columns = seed_types.pick(row, header, types)
+        return f"select * from {seed_types.reader(file.as_posix(), delim, columns)}"
+    type_struct = ", ".join(
+        f"'{str(c).replace(chr(39), chr(39) * 2)}': '{v}'" for c, v in types.items()
+    )
+    candidates = ", ".join(f"'{t}'" for t in _SEED_TYPES)
+    options = [
+        "header = true",
+        f"delim = '{delim.replace(chr(39), chr(39) * 2)}'",
+        f"auto_type_candidates = [{candidates}]",
+        "dateformat = '%Y-%m-%d'",
+        "sample_size = -1",
+    ]
+    # A declared timestamp column parses any ISO form ('T' or ' ', fractions): the fixed
+    # format is for guessing only, and would reject the values the user typed it for.
+    if not any("timestamp" in str(v).lower() for v in types.values()):
+        options.insert(4, "timestampformat = '%Y-%m-%d %H:%M:%S'")
+    if types:
+        options.append(f"types = {{{type_struct}}}")
+    return f"select * from read_csv('{path}', {', '.join(options)})"
+
+
+def _inference(ctx: BuildContext) -> str:
+    session = ctx.extras.get("session")
+    settings = getattr(getattr(session, "project", None), "settings", None)
+    return str(getattr(settings, "seed_type_inference", "sniff"))
+
+
+def _column_types(node: Node) -> dict[str, str]:
     types = node.config.get("column_types") or {}
     if not isinstance(types, dict):
         raise ConfigError(
@@ -260,22 +303,7 @@ def seed_select(ctx: BuildContext) -> str:
                 path=node.path,
                 node=node.name,
             )
-    type_struct = ", ".join(
-        f"'{str(c).replace(chr(39), chr(39) * 2)}': '{v}'" for c, v in types.items()
-    )
-    delim = str(node.config.get("delimiter", ",")).replace("'", "''")
-    candidates = ", ".join(f"'{t}'" for t in _SEED_TYPES)
-    options = [
-        "header = true",
-        f"delim = '{delim}'",
-        f"auto_type_candidates = [{candidates}]",
-        "dateformat = '%Y-%m-%d'",
-        "timestampformat = '%Y-%m-%d %H:%M:%S'",
-        "sample_size = -1",
-    ]
-    if types:
-        options.append(f"types = {{{type_struct}}}")
-    return f"select * from read_csv('{path}', {', '.join(options)})"
+    return {str(k): str(v) for k, v in types.items()}
 
 
 def _seed_header(ctx: BuildContext, path: Path, delim: str) -> list[str]:
@@ -391,7 +419,7 @@ def _read_seed_locally(ctx: BuildContext) -> pa.Table:
 
     with duckdb.connect() as con:
         con.execute(seed_check_sql(ctx)).fetchall()
-        return con.sql(seed_select(ctx)).to_arrow_table()
+        return con.sql(seed_select(ctx, lambda sql: con.execute(sql).fetchall())).to_arrow_table()
 
 
 MATERIALIZERS: dict[str, t.Callable[[BuildContext], BuildResult]] = {

@@ -112,6 +112,9 @@ class Renderer:
             run_started_at=self.run_started_at,
             tojson=json.dumps,
             exceptions=_Exceptions(),
+            # dbt's hooks that run outside the node's transaction.
+            before_begin=lambda sql: {"sql": sql, "transaction": False},
+            after_commit=lambda sql: {"sql": sql, "transaction": False},
         )
         env.filters["tojson"] = json.dumps
         return env
@@ -231,7 +234,7 @@ class Renderer:
 
     def _find_relation_node(self, name: str) -> Node | None:
         nodes = self.project.nodes
-        return nodes.get(f"model.{name}") or nodes.get(f"seed.{name}")
+        return nodes.get(f"model.{name}") or nodes.get(f"seed.{name}") or nodes.get(f"snapshot.{name}")
 
     def _suggest(self, name: str) -> str:
         import difflib

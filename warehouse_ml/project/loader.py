@@ -11,7 +11,7 @@ from pathlib import Path, PurePosixPath
 
 from warehouse_ml.errors import ConfigError, located
 from warehouse_ml.project import config as cfg
-from warehouse_ml.project import generic_tests
+from warehouse_ml.project import generic_tests, snapshots
 from warehouse_ml.project.nodes import Node, NodeKind, SourceTable
 from warehouse_ml.project.yamlio import ParsedYamlCache, expect_mapping, load_yaml
 
@@ -106,10 +106,10 @@ def load_project(root: str | Path) -> Project:
         _add_unique(nodes, node, root)
     sources: dict[tuple[str, str], SourceTable] = {}
     yaml_cache = ParsedYamlCache(root / settings.target_path / "yaml_cache")
-    for folder in settings.model_paths + settings.seed_paths:
+    for folder in settings.model_paths + settings.seed_paths + snapshots.paths(settings):
         for yml in _files(root, [folder], (".yml", ".yaml")):
             fqn = [settings.name, *yml.parent.relative_to(root / folder).parts]
-            _apply_properties(root, yml, nodes, sources, yaml_cache, fqn)
+            _apply_properties(root, yml, nodes, sources, yaml_cache, fqn, settings)
     macro_files = list(_files(root, settings.macro_paths, (".sql",)))
     return Project(root, settings, nodes, sources, macro_files)
 
@@ -145,6 +145,7 @@ def _discover(root: Path, settings: ProjectSettings) -> t.Iterator[Node]:
                     with located(node.fqn_path, node.name, kind.value):
                         node.raw_sql = path.read_text(encoding="utf-8")
                 yield node
+    yield from snapshots.discover(root, settings)
 
 
 def _add_unique(nodes: dict[str, Node], node: Node, root: Path) -> None:
@@ -164,7 +165,7 @@ def _other_kind_clash(nodes: dict[str, Node], node: Node) -> Node | None:
     """A seed and a model with one name would make ``ref`` ambiguous."""
     if node.kind is NodeKind.TEST:
         return None
-    for kind in (NodeKind.SEED, NodeKind.MODEL):
+    for kind in (NodeKind.SEED, NodeKind.MODEL, NodeKind.SNAPSHOT):
         other = nodes.get(f"{kind.value}.{node.name}")
         if other is not None and other.kind is not node.kind:
             return other
@@ -178,13 +179,19 @@ def _apply_properties(
     sources: dict[tuple[str, str], SourceTable],
     yaml_cache: ParsedYamlCache,
     fqn: list[str],
+    settings: ProjectSettings,
 ) -> None:
     """Descriptions, config and tests from one YAML file; ``fqn`` is its folder's."""
     rel = yml.relative_to(root)
     doc = expect_mapping(yaml_cache.load(yml), rel, "a properties file")
-    for section, kind in (("models", NodeKind.MODEL), ("seeds", NodeKind.SEED)):
+    sections = (("models", NodeKind.MODEL), ("seeds", NodeKind.SEED), ("snapshots", NodeKind.SNAPSHOT))
+    for section, kind in sections:
         for entry in _entries(doc.get(section), rel, section):
             node = nodes.get(f"{kind.value}.{entry['name']}")
+            if node is None and kind is NodeKind.SNAPSHOT and "relation" in entry:
+                node = snapshots.from_yaml(settings, entry, rel, tuple(fqn[1:]))
+                _add_unique(nodes, node, root)
+                entry = {k: v for k, v in entry.items() if k != "config"}  # merged already
             if node is None:
                 raise ConfigError(
                     f"{section} entry '{entry['name']}' has no matching file.",

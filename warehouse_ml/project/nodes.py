@@ -17,10 +17,11 @@ class NodeKind(str, enum.Enum):
     MODEL = "model"  # SQL models and ML models (materialized='ml_model') alike
     TEST = "test"
     SOURCE = "source"
+    SNAPSHOT = "snapshot"  # dbt's type-2 history table of a query (run/snapshots.py)
 
     @property
     def builds_relation(self) -> bool:
-        return self in (NodeKind.SEED, NodeKind.MODEL)
+        return self in (NodeKind.SEED, NodeKind.MODEL, NodeKind.SNAPSHOT)
 
 
 @dataclasses.dataclass

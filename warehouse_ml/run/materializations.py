@@ -18,6 +18,7 @@ from warehouse_ml.adapters.relation import Relation, quote
 from warehouse_ml.errors import ConfigError, ExecutionError, WmlError
 from warehouse_ml.project.nodes import Node
 from warehouse_ml.run import hooks
+from warehouse_ml.run.snapshots import build_snapshot
 
 if t.TYPE_CHECKING:
     import pyarrow as pa
@@ -56,6 +57,7 @@ def _swap_with(ctx: BuildContext, build: t.Callable[[Relation], t.Any], kind: st
     a, cur, rel = ctx.adapter, ctx.cursor, ctx.relation
     tmp = rel.with_suffix(TMP_SUFFIX)
     a.ensure_schema(rel.schema, cur, rel.database)
+    hooks.run_outside(ctx, hooks.PRE)
     with a.transaction(cur):
         hooks.run(ctx, hooks.PRE)
         for old_kind in ("view", "table"):
@@ -67,6 +69,7 @@ def _swap_with(ctx: BuildContext, build: t.Callable[[Relation], t.Any], kind: st
             a.execute(a.drop_sql(rel, existing), cursor=cur)
         a.execute(a.rename_sql(tmp, rel.identifier, kind), cursor=cur)
         hooks.run(ctx, hooks.POST)
+    hooks.run_outside(ctx, hooks.POST)
 
 
 def build_view(ctx: BuildContext) -> BuildResult:
@@ -111,6 +114,7 @@ def build_incremental(ctx: BuildContext) -> BuildResult:
         )
     sql = ctx.render(True)
     tmp = rel.with_suffix(TMP_SUFFIX)
+    hooks.run_outside(ctx, hooks.PRE, incremental=True)
     with a.transaction(cur):
         hooks.run(ctx, hooks.PRE, incremental=True)
         if a.relation_type(tmp, cur):
@@ -129,6 +133,7 @@ def build_incremental(ctx: BuildContext) -> BuildResult:
             _merge(a, cur, rel, tmp, keys, columns)
         a.execute(a.drop_sql(tmp, "table"), cursor=cur)
         hooks.run(ctx, hooks.POST, incremental=True)
+    hooks.run_outside(ctx, hooks.POST, incremental=True)
     return BuildResult(new_rows, f"{strategy} {new_rows} rows into {rel}")
 
 
@@ -427,4 +432,5 @@ MATERIALIZERS: dict[str, t.Callable[[BuildContext], BuildResult]] = {
     "table": build_table,
     "incremental": build_incremental,
     "seed": build_seed,
+    "snapshot": build_snapshot,
 }

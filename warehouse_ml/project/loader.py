@@ -227,6 +227,7 @@ def _describe(node: Node, entry: dict[str, t.Any], rel: Path) -> None:
     node.config = cfg.merge(node.config, layer)
     node.description = str(entry.get("description", ""))
     node.columns = {c["name"]: c for c in _entries(entry.get("columns"), rel, "columns")}
+    node.constraints = list(entry.get("constraints") or [])
 
 
 def _entries(value: t.Any, path: Path, what: str) -> list[dict[str, t.Any]]:

@@ -40,6 +40,8 @@ class Node:
     test_metadata: dict[str, t.Any] | None = None
     description: str = ""
     columns: dict[str, dict[str, t.Any]] = dataclasses.field(default_factory=dict)
+    # dbt's model-level `constraints:` (primary keys over several columns, checks, ...).
+    constraints: list[dict[str, t.Any]] = dataclasses.field(default_factory=list)
     # dbt's fully qualified name: project, folders under the resource path, node name.
     fqn: list[str] = dataclasses.field(default_factory=list)
     # Filled by the renderer.

@@ -17,7 +17,7 @@ from warehouse_ml.adapters.base import Adapter
 from warehouse_ml.adapters.relation import Relation, quote
 from warehouse_ml.errors import ConfigError, ExecutionError, WmlError
 from warehouse_ml.project.nodes import Node
-from warehouse_ml.run import hooks
+from warehouse_ml.run import contracts, hooks
 from warehouse_ml.run.snapshots import build_snapshot
 
 if t.TYPE_CHECKING:
@@ -74,7 +74,14 @@ def _swap_with(ctx: BuildContext, build: t.Callable[[Relation], t.Any], kind: st
 
 def build_view(ctx: BuildContext) -> BuildResult:
     sql = ctx.render(False)
-    _swap(ctx, lambda tmp: ctx.adapter.create_view_sql(tmp, sql), "view")
+
+    def create(tmp: Relation) -> None:
+        if contracts.enforced(ctx.node):
+            contracts.check(ctx, sql)
+            contracts.warn_view_constraints(ctx)
+        ctx.adapter.execute(ctx.adapter.create_view_sql(tmp, sql), cursor=ctx.cursor)
+
+    _swap_with(ctx, create, "view")
     return BuildResult(None, f"created view {ctx.relation}")
 
 
@@ -84,7 +91,12 @@ def build_table(ctx: BuildContext, unique_key: list[str] | None = None) -> Build
     a, sql = ctx.adapter, ctx.render(False)
 
     def create(tmp: Relation) -> None:
-        a.execute(a.create_table_as_sql(tmp, sql), cursor=ctx.cursor)
+        if contracts.enforced(ctx.node):  # checked first: a broken contract writes nothing
+            columns = contracts.check(ctx, sql)
+            for statement in contracts.create_table_sql(ctx, tmp, sql, columns):
+                a.execute(statement, cursor=ctx.cursor)
+        else:
+            a.execute(a.create_table_as_sql(tmp, sql), cursor=ctx.cursor)
         if unique_key:
             _check_unique(ctx, tmp, unique_key)
 
@@ -113,6 +125,8 @@ def build_incremental(ctx: BuildContext) -> BuildResult:
             hint="Add unique_key='id' (or a list) to the model's config, or use 'append'.",
         )
     sql = ctx.render(True)
+    if contracts.enforced(node):
+        contracts.check(ctx, sql)
     tmp = rel.with_suffix(TMP_SUFFIX)
     hooks.run_outside(ctx, hooks.PRE, incremental=True)
     with a.transaction(cur):

@@ -253,9 +253,13 @@ class Renderer:
                 hint=f"Declare it under `sources:` in a YAML file; declared: {known or 'none'}.",
             )
         call.sources.append((source, table))
-        if src.external_location:
-            location = src.external_location.replace("'", "''")
-            return f"'{location}'"
+        if src.external_location:  # dbt-duckdb: a function call or quoted text as written
+            location = src.external_location
+            if "(" in location or location.startswith("'"):
+                return location
+            if "://" not in location and not Path(location).is_absolute():
+                location = (self.project.root / location).as_posix()  # not the process's cwd
+            return "'" + location.replace("'", "''") + "'"
         return str(Relation(src.schema, src.identifier))
 
     def _config(self, **kwargs: t.Any) -> str:

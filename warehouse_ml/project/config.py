@@ -14,7 +14,9 @@ from pathlib import PurePosixPath
 
 from warehouse_ml.errors import ConfigError
 
-MATERIALIZATIONS = ("view", "table", "incremental", "ephemeral", "ml_model", "seed", "snapshot")
+MATERIALIZATIONS = (
+    "view", "table", "incremental", "ephemeral", "ml_model", "seed", "snapshot", "external",
+)  # fmt: skip
 INCREMENTAL_STRATEGIES = ("append", "delete+insert", "merge")
 ON_SCHEMA_CHANGE = ("ignore", "fail", "append_new_columns", "sync_all_columns")
 
@@ -72,7 +74,14 @@ ML_KEYS = frozenset(
         "refit",
     }
 )
-KNOWN_KEYS = COMMON_KEYS | MODEL_KEYS | SEED_KEYS | TEST_KEYS | ML_KEYS | SNAPSHOT_KEYS
+# dbt-duckdb's external materialization (run/external.py).
+EXTERNAL_KEYS = frozenset(
+    {
+        "location", "format", "options", "parquet_read_options", "csv_read_options",
+        "json_read_options", "plugin", "glue_register", "glue_database", "partition_columns",
+    }
+)  # fmt: skip
+KNOWN_KEYS = COMMON_KEYS | MODEL_KEYS | SEED_KEYS | TEST_KEYS | ML_KEYS | SNAPSHOT_KEYS | EXTERNAL_KEYS
 HOOK_KEYS = ("pre_hook", "post_hook")
 
 

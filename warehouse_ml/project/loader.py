@@ -209,9 +209,7 @@ def _apply_properties(
                 name=table["name"],
                 schema=str(table.get("schema", entry.get("schema", entry["name"]))),
                 identifier=str(table.get("identifier", table["name"])),
-                external_location=table.get("meta", {}).get("external_location")
-                or table.get("external_location")
-                or entry.get("external_location"),
+                external_location=_external_location(entry, table, rel),
                 path=rel,
                 columns={c["name"]: c for c in _entries(table.get("columns"), rel, "columns")},
             )
@@ -219,6 +217,39 @@ def _apply_properties(
             for test in generic_tests.from_source(src, table, rel):
                 test.fqn = [*fqn, test.name]
                 _add_unique(nodes, test, root)
+
+
+def _external_location(entry: dict[str, t.Any], table: dict[str, t.Any], rel: Path) -> str | None:
+    """dbt-duckdb's ``external_location`` (table meta/config over the source's), with its
+    ``{name}``, ``{identifier}``, ``{schema}`` and meta placeholders filled (``str.format``)."""
+    meta: dict[str, t.Any] = {}
+    for layer in (entry, table):
+        config = layer.get("config") if isinstance(layer.get("config"), dict) else {}
+        for value in (layer.get("meta"), config, config.get("meta")):
+            if isinstance(value, dict):
+                meta.update({k: v for k, v in value.items() if k != "meta"})
+        if layer.get("external_location"):
+            meta["external_location"] = layer["external_location"]
+    template = meta.get("external_location")
+    if not template:
+        return None
+    values = {
+        "name": table["name"],
+        "identifier": str(table.get("identifier", table["name"])),
+        "schema": str(table.get("schema", entry.get("schema", entry["name"]))),
+        "database": entry.get("database"),
+        "tags": table.get("tags", []),
+        **meta,
+    }
+    try:
+        return str(template).format_map(values)
+    except (KeyError, IndexError, ValueError) as exc:
+        raise ConfigError(
+            f"external_location {template!r} of source '{entry['name']}.{table['name']}' has "
+            f"a placeholder with no value: {exc}.",
+            path=rel,
+            hint="Use {name}, {identifier}, {schema} or a key of the source's meta.",
+        ) from None
 
 
 def _describe(node: Node, entry: dict[str, t.Any], rel: Path) -> None:

@@ -18,6 +18,7 @@ from warehouse_ml.adapters.relation import Relation, quote
 from warehouse_ml.errors import ConfigError, ExecutionError, WmlError
 from warehouse_ml.project.nodes import Node
 from warehouse_ml.run import contracts, hooks
+from warehouse_ml.run.external import build_external
 from warehouse_ml.run.snapshots import build_snapshot
 
 if t.TYPE_CHECKING:
@@ -447,4 +448,5 @@ MATERIALIZERS: dict[str, t.Callable[[BuildContext], BuildResult]] = {
     "incremental": build_incremental,
     "seed": build_seed,
     "snapshot": build_snapshot,
+    "external": build_external,
 }

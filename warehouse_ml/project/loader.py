@@ -6,9 +6,12 @@ This step reads files only; rendering (refs, config) happens in ``jinja/renderer
 from __future__ import annotations
 
 import dataclasses
+import sys
 import typing as t
 from pathlib import Path, PurePosixPath
 
+from warehouse_ml import redaction
+from warehouse_ml.dbt import project_file
 from warehouse_ml.errors import ConfigError, located
 from warehouse_ml.project import config as cfg
 from warehouse_ml.project import generic_tests
@@ -17,11 +20,15 @@ from warehouse_ml.project.yamlio import ParsedYamlCache, expect_mapping, load_ya
 
 PROJECT_FILE = "wml_project.yml"
 DIALECTS = ("duckdb", "redshift", "postgres", "snowflake", "bigquery")
+_PATH_LISTS = (
+    "model_paths", "macro_paths", "seed_paths", "test_paths", "snapshot_paths",
+    "analysis_paths", "docs_paths",
+)  # fmt: skip
 
 
 @dataclasses.dataclass
 class ProjectSettings:
-    """``wml_project.yml``; every key is optional."""
+    """``wml_project.yml`` (every key optional) or ``dbt_project.yml`` (dbt/project_file.py)."""
 
     name: str = "warehouse_ml"
     profile: str | None = None
@@ -35,6 +42,22 @@ class ProjectSettings:
     models: dict[str, t.Any] = dataclasses.field(default_factory=dict)
     seeds: dict[str, t.Any] = dataclasses.field(default_factory=dict)
     tests: dict[str, t.Any] = dataclasses.field(default_factory=dict)
+    # dbt_project.yml keys (warehouse_ml/dbt/project_file.py); wml_project.yml takes them too.
+    snapshot_paths: list[str] = dataclasses.field(default_factory=lambda: ["snapshots"])
+    analysis_paths: list[str] = dataclasses.field(default_factory=lambda: ["analyses"])
+    docs_paths: list[str] = dataclasses.field(default_factory=list)
+    on_run_start: list[str] = dataclasses.field(default_factory=list)
+    on_run_end: list[str] = dataclasses.field(default_factory=list)
+    dispatch: list[dict[str, t.Any]] = dataclasses.field(default_factory=list)
+    flags: dict[str, t.Any] = dataclasses.field(default_factory=dict)
+    query_comment: t.Any = None
+    packages_install_path: str = "dbt_packages"
+    snapshots: dict[str, t.Any] = dataclasses.field(default_factory=dict)
+    sources: dict[str, t.Any] = dataclasses.field(default_factory=dict)
+    data_tests: dict[str, t.Any] = dataclasses.field(default_factory=dict)
+    require_dbt_version: t.Any = None
+    #: The file the settings came from: "wml_project.yml", "dbt_project.yml" or "".
+    source_file: str = ""
 
 
 @dataclasses.dataclass
@@ -50,13 +73,34 @@ class Project:
         return self.root / self.settings.target_path
 
 
-def load_settings(root: Path) -> ProjectSettings:
-    path = root / PROJECT_FILE
-    if not path.is_file():
-        return ProjectSettings(name=root.resolve().name.replace("-", "_") or "warehouse_ml")
+def load_settings(root: Path, warn: t.Callable[[str], None] | None = None) -> ProjectSettings:
+    """The settings of the project at ``root``: wml_project.yml, else dbt_project.yml."""
+    warn = warn or _warn
+    path, dbt_path = root / PROJECT_FILE, root / project_file.FILE
+    if path.is_file():
+        if dbt_path.is_file():
+            warn(
+                f"{root} has both {PROJECT_FILE} and {project_file.FILE}: {PROJECT_FILE} "
+                f"wins and {project_file.FILE} is not read."
+            )
+        return _load_wml_settings(path)
+    if dbt_path.is_file():
+        return project_file.read(dbt_path, warn)
+    raise ConfigError(
+        f"{root} is not a project: it has no {PROJECT_FILE} or {project_file.FILE}.",
+        hint="Run wml in a project folder, pass --project-dir, or create a project with "
+        "`wml init`.",
+    )
+
+
+def _warn(message: str) -> None:
+    print(redaction.mask(f"Warning: {message}"), file=sys.stderr)
+
+
+def _load_wml_settings(path: Path) -> ProjectSettings:
     raw = expect_mapping(load_yaml(path), path, PROJECT_FILE)
-    fields = {f.name for f in dataclasses.fields(ProjectSettings)}
-    values: dict[str, t.Any] = {}
+    fields = {f.name for f in dataclasses.fields(ProjectSettings)} - {"source_file"}
+    values: dict[str, t.Any] = {"source_file": PROJECT_FILE}
     for key, value in raw.items():
         attr = key.replace("-", "_")
         if attr not in fields:
@@ -71,7 +115,7 @@ def load_settings(root: Path) -> ProjectSettings:
             path=path,
             hint=f"Use one of: {', '.join(DIALECTS)}.",
         )
-    for attr in ("model_paths", "macro_paths", "seed_paths", "test_paths"):
+    for attr in _PATH_LISTS:
         value = getattr(settings, attr)
         setattr(settings, attr, [value] if isinstance(value, str) else list(value))
     return settings
@@ -116,6 +160,8 @@ def _discover(root: Path, settings: ProjectSettings) -> t.Iterator[Node]:
                 continue
             for path in sorted(base.rglob(f"*{suffix}")):
                 rel = PurePosixPath(path.relative_to(base).as_posix())
+                if kind is NodeKind.TEST and rel.parts[0] == "generic":
+                    continue  # dbt: generic test definitions ({% test %}), not singular tests
                 config = cfg.merge(cfg.folder_config(tree, rel, settings.name))
                 if kind is NodeKind.SEED:
                     config.setdefault("materialized", "seed")

@@ -149,3 +149,132 @@ def test_a_folder_with_no_project_file_is_an_error(tmp_path: Path) -> None:
     (tmp_path / "models").mkdir()
     result = CliRunner().invoke(main, ["build", "--project-dir", str(tmp_path)])
     assert_clean_error(result, 2, "no wml_project.yml or dbt_project.yml", "wml init")
+
+
+def _shop(dbt: Project, project_yml: str, files: dict[str, str] | None = None) -> Project:
+    return dbt.write(
+        {
+            "dbt_project.yml": "name: shop\nprofile: shop\n" + project_yml,
+            "seeds/raw_people.csv": "id,name\n1,ada\n2,bob\n",
+            "models/people.sql": "select * from {{ ref('raw_people') }}",
+            **(files or {}),
+        }
+    )
+
+
+def test_on_run_start_and_end_run_around_the_nodes(dbt: Project) -> None:
+    _shop(
+        dbt,
+        "on-run-start:\n"
+        "  - create table if not exists main.audit (event varchar, n int)\n"
+        "  - \"insert into main.audit values ('start', {{ var('n', 7) }})\"\n"
+        "on-run-end: \"{% for s in schemas %}insert into main.audit values "
+        "('{{ s }}', {{ results | length }});{% endfor %}\"\n",
+    )
+    result = dbt.wml("build")
+    assert result.exit_code == 0, result.output + result.stderr
+    assert "Running 2 on-run-start hooks" in result.output
+    assert dbt.query("select * from main.audit order by event") == [("main", 2), ("start", 7)]
+    dbt.wml("compile")  # compile and ls run no project hooks, as in dbt
+    dbt.wml("ls")
+    assert dbt.scalar("select count(*) from main.audit") == 2
+    dbt.wml("seed")
+    assert dbt.scalar("select count(*) from main.audit") == 4
+
+
+def test_a_failing_on_run_start_hook_runs_nothing(dbt: Project) -> None:
+    _shop(dbt, "on-run-start: select * from no_such_table\n")
+    result = dbt.wml("build")
+    assert result.exit_code == 1
+    assert "on-run-start #1" in result.output and "no_such_table" in result.output
+    tables = dbt.query("select table_name from information_schema.tables")
+    assert tables == []
+
+
+def test_a_failing_on_run_end_hook_fails_the_command(dbt: Project) -> None:
+    _shop(dbt, "on-run-end: [\"select 1\", \"select * from nope\"]\n")
+    result = dbt.wml("build")
+    assert result.exit_code == 1
+    assert "on-run-end #2" in result.output and "nope" in result.output
+    assert dbt.scalar("select count(*) from main.people") == 2  # the nodes' work stands
+
+
+def test_enabled_false_at_every_level_removes_the_node(dbt: Project) -> None:
+    _shop(
+        dbt,
+        "models:\n  shop:\n    off_by_folder:\n      +enabled: false\n"
+        "seeds:\n  shop:\n    raw_unused: {enabled: false}\n",
+        {
+            "seeds/raw_unused.csv": "x\n1\n",
+            "models/off_by_folder/a.sql": "select 1 as x",
+            "models/off_by_yaml.sql": "select 1 as x",
+            "models/off_by_config.sql": "{{ config(enabled=false) }} select 1 as x",
+            "models/schema.yml": """
+                version: 2
+                models:
+                  - name: off_by_yaml
+                    config: {enabled: false}
+                    columns: [{name: x, data_tests: [not_null]}]
+                  - name: people
+                    columns: [{name: id, tests: [unique]}]
+                sources:
+                  - name: raw
+                    tables:
+                      - name: gone
+                        config: {enabled: false}
+            """,
+        },
+    )
+    result = dbt.wml("build")
+    assert result.exit_code == 0, result.output + result.stderr
+    assert dbt.query("select table_name from information_schema.tables order by 1") == [
+        ("people",), ("raw_people",),
+    ]  # fmt: skip
+    listed = dbt.wml("ls").output.split()
+    assert "off_by_config" not in listed and "not_null_off_by_yaml_x" not in listed
+    assert "unique_people_id" in listed
+
+
+@pytest.mark.parametrize(
+    ("disabled", "fragment"),
+    [
+        ("models/old.sql", "model 'old'"),
+        ("seeds/old.csv", "seed 'old'"),
+    ],
+)
+def test_a_ref_to_a_disabled_node_is_an_error_naming_it(
+    dbt: Project, disabled: str, fragment: str
+) -> None:
+    body = "x\n1\n" if disabled.endswith(".csv") else "select 1 as x"
+    _shop(
+        dbt,
+        "models:\n  shop:\n    old: {+enabled: false}\nseeds:\n  shop:\n    old: {+enabled: false}\n",
+        {disabled: body, "models/uses_old.sql": "select * from {{ ref('old') }}"},
+    )
+    assert_clean_error(dbt.wml("build"), 2, "uses_old", fragment, "disabled")
+
+
+def test_a_source_disabled_in_the_project_file(dbt: Project) -> None:
+    _shop(
+        dbt,
+        "sources:\n  shop:\n    raw:\n      orders: {+enabled: false}\n",
+        {
+            "models/sources.yml": "sources: [{name: raw, tables: [{name: orders}]}]\n",
+            "models/uses.sql": "select * from {{ source('raw', 'orders') }}",
+        },
+    )
+    assert_clean_error(dbt.wml("build"), 2, "uses", "source 'raw.orders'", "disabled")
+
+
+def test_dbt_project_warns_where_wml_format_fails(dbt: Project) -> None:
+    _shop(
+        dbt,
+        "models:\n  shop:\n    +grants: {select: [reporter]}\n    +my_custom_key: 1\n",
+        {"models/schema.yml": "models: [{name: ghost}]\n"},
+    )
+    result = dbt.wml("build")
+    assert result.exit_code == 0, result.output + result.stderr
+    assert "'ghost' has no matching file" in result.stderr
+    assert "config 'grants' is ignored: DuckDB has no GRANT" in result.stderr
+    assert "unknown config key 'my_custom_key' is ignored" in result.stderr
+    assert result.stderr.count("my_custom_key") == 1

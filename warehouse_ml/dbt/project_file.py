@@ -73,7 +73,7 @@ def read(path: Path, warn: t.Callable[[str], None]) -> ProjectSettings:
             path=path,
             hint="dbt requires it: add `name: my_project` at the top of dbt_project.yml.",
         )
-    settings = ProjectSettings(name=name, source_file=FILE)
+    settings = ProjectSettings(name=name, source_file=FILE, strict=False)
     settings.profile = _text(raw.get("profile"), "profile", path)
     for key, (attr, default) in _PATHS.items():
         value = raw.get(key)

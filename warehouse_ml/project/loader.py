@@ -58,6 +58,9 @@ class ProjectSettings:
     require_dbt_version: t.Any = None
     #: The file the settings came from: "wml_project.yml", "dbt_project.yml" or "".
     source_file: str = ""
+    #: wml's own format fails on an unknown config key or a YAML entry for a missing
+    #: file; dbt_project.yml projects get a warning, as dbt gives.
+    strict: bool = True
 
 
 @dataclasses.dataclass
@@ -67,10 +70,21 @@ class Project:
     nodes: dict[str, Node]
     sources: dict[tuple[str, str], SourceTable]
     macro_files: list[Path]
+    _warned: set[str] = dataclasses.field(default_factory=set, repr=False)
 
     @property
     def target_dir(self) -> Path:
         return self.root / self.settings.target_path
+
+    def warn(self, message: str) -> None:
+        """A load-time warning, printed once per project load."""
+        if message not in self._warned:
+            self._warned.add(message)
+            _warn(message)
+
+    def validate_config(self, config: dict[str, t.Any], *, path: t.Any, node: str | None) -> None:
+        """``config.validate`` with this project's policy (see ProjectSettings.strict)."""
+        cfg.validate(config, path=path, node=node, warn=self.warn, strict=self.settings.strict)
 
 
 def load_settings(root: Path, warn: t.Callable[[str], None] | None = None) -> ProjectSettings:
@@ -99,7 +113,7 @@ def _warn(message: str) -> None:
 
 def _load_wml_settings(path: Path) -> ProjectSettings:
     raw = expect_mapping(load_yaml(path), path, PROJECT_FILE)
-    fields = {f.name for f in dataclasses.fields(ProjectSettings)} - {"source_file"}
+    fields = {f.name for f in dataclasses.fields(ProjectSettings)} - {"source_file", "strict"}
     values: dict[str, t.Any] = {"source_file": PROJECT_FILE}
     for key, value in raw.items():
         attr = key.replace("-", "_")
@@ -126,18 +140,28 @@ def load_project(root: str | Path) -> Project:
     root = Path(root).resolve()
     if not root.is_dir():
         raise ConfigError(f"project directory {root} does not exist.", hint="Pass --project-dir.")
-    settings = load_settings(root)
-    nodes: dict[str, Node] = {}
+    project = Project(root, ProjectSettings(), {}, {}, [])
+    settings = project.settings = load_settings(root, project.warn)
+    nodes = project.nodes
     for node in _discover(root, settings):
         _add_unique(nodes, node, root)
-    sources: dict[tuple[str, str], SourceTable] = {}
     yaml_cache = ParsedYamlCache(root / settings.target_path / "yaml_cache")
-    for folder in settings.model_paths + settings.seed_paths:
+    for folder in _properties_paths(settings):
         for yml in _files(root, [folder], (".yml", ".yaml")):
             fqn = [settings.name, *yml.parent.relative_to(root / folder).parts]
-            _apply_properties(root, yml, nodes, sources, yaml_cache, fqn)
-    macro_files = list(_files(root, settings.macro_paths, (".sql",)))
-    return Project(root, settings, nodes, sources, macro_files)
+            _apply_properties(project, yml, yaml_cache, fqn)
+    project.macro_files = list(_files(root, settings.macro_paths, (".sql",)))
+    return project
+
+
+def _properties_paths(settings: ProjectSettings) -> list[str]:
+    """Folders whose YAML files hold properties: models' and seeds' in wml's format; in
+    a dbt project also snapshots', analyses' and tests' (dbt reads YAML in every
+    resource path; macros' YAML documents macros only)."""
+    paths = settings.model_paths + settings.seed_paths
+    if not settings.strict:
+        paths += settings.snapshot_paths + settings.analysis_paths + settings.test_paths
+    return list(dict.fromkeys(paths))
 
 
 def _files(root: Path, folders: list[str], suffixes: tuple[str, ...]) -> t.Iterator[Path]:
@@ -200,51 +224,73 @@ def _other_kind_clash(nodes: dict[str, Node], node: Node) -> Node | None:
 
 
 def _apply_properties(
-    root: Path,
-    yml: Path,
-    nodes: dict[str, Node],
-    sources: dict[tuple[str, str], SourceTable],
-    yaml_cache: ParsedYamlCache,
-    fqn: list[str],
+    project: Project, yml: Path, yaml_cache: ParsedYamlCache, fqn: list[str]
 ) -> None:
     """Descriptions, config and tests from one YAML file; ``fqn`` is its folder's."""
+    root, nodes = project.root, project.nodes
     rel = yml.relative_to(root)
     doc = expect_mapping(yaml_cache.load(yml), rel, "a properties file")
     for section, kind in (("models", NodeKind.MODEL), ("seeds", NodeKind.SEED)):
         for entry in _entries(doc.get(section), rel, section):
             node = nodes.get(f"{kind.value}.{entry['name']}")
             if node is None:
-                raise ConfigError(
-                    f"{section} entry '{entry['name']}' has no matching file.",
-                    path=rel,
-                    hint=f"Create the {kind.value} file or fix the name.",
-                )
-            _describe(node, entry, rel)
+                _missing_file(project, rel, section, kind, entry["name"])
+                continue
+            _describe(project, node, entry, rel)
             for test in generic_tests.from_properties(node, entry, rel):
                 test.fqn = [*fqn, test.name]
                 _add_unique(nodes, test, root)
     for entry in _entries(doc.get("sources"), rel, "sources"):
         for table in _entries(entry.get("tables"), rel, f"source '{entry['name']}' tables"):
-            src = SourceTable(
-                source=entry["name"],
-                name=table["name"],
-                schema=str(table.get("schema", entry.get("schema", entry["name"]))),
-                identifier=str(table.get("identifier", table["name"])),
-                external_location=table.get("meta", {}).get("external_location")
-                or table.get("external_location")
-                or entry.get("external_location"),
-                path=rel,
-                columns={c["name"]: c for c in _entries(table.get("columns"), rel, "columns")},
-            )
-            sources[(src.source, src.name)] = src
+            src = _source_table(project, entry, table, rel, fqn)
+            project.sources[(src.source, src.name)] = src
             for test in generic_tests.from_source(src, table, rel):
                 test.fqn = [*fqn, test.name]
                 _add_unique(nodes, test, root)
 
 
-def _describe(node: Node, entry: dict[str, t.Any], rel: Path) -> None:
+def _missing_file(project: Project, rel: Path, section: str, kind: NodeKind, name: str) -> None:
+    message = f"{section} entry '{name}' has no matching file."
+    hint = f"Create the {kind.value} file or fix the name."
+    if project.settings.strict:
+        raise ConfigError(message, path=rel, hint=hint)
+    project.warn(f"{rel}: {message} {hint}")  # dbt warns and goes on
+
+
+def _source_table(
+    project: Project, entry: dict[str, t.Any], table: dict[str, t.Any], rel: Path,
+    fqn: list[str],
+) -> SourceTable:  # fmt: skip
+    """One source table, its config merged as dbt does: the project's ``sources:`` tree,
+    then the source's ``config:``, then the table's (freshness and loaded_at_field also
+    as plain keys; a table's ``freshness: null`` turns the source's off)."""
+    settings = project.settings
+    table_fqn = [*fqn, entry["name"], table["name"]]
+    tree = cfg.folder_config(settings.sources, PurePosixPath(*table_fqn[1:]), settings.name)
+    layers = [tree]
+    for level in (entry, table):
+        plain = {k: level[k] for k in ("freshness", "loaded_at_field") if k in level}
+        layers += [plain, expect_mapping(level.get("config"), rel, "source config")]
+    config = cfg.merge(*layers)
+    return SourceTable(
+        source=entry["name"],
+        name=table["name"],
+        schema=str(table.get("schema", entry.get("schema", entry["name"]))),
+        identifier=str(table.get("identifier", table["name"])),
+        external_location=table.get("meta", {}).get("external_location")
+        or table.get("external_location")
+        or entry.get("external_location"),
+        path=rel,
+        columns={c["name"]: c for c in _entries(table.get("columns"), rel, "columns")},
+        config=config,
+        fqn=table_fqn,
+        description=str(table.get("description", entry.get("description", "")) or ""),
+    )
+
+
+def _describe(project: Project, node: Node, entry: dict[str, t.Any], rel: Path) -> None:
     layer = expect_mapping(entry.get("config"), rel, f"config of '{node.name}'")
-    cfg.validate(cfg.normalise(layer), path=rel, node=node.name)
+    project.validate_config(cfg.normalise(layer), path=rel, node=node.name)
     node.config = cfg.merge(node.config, layer)
     node.description = str(entry.get("description", ""))
     node.columns = {c["name"]: c for c in _entries(entry.get("columns"), rel, "columns")}

@@ -15,7 +15,9 @@ same database name). Then every relation in every schema of the two files is com
   do not.
 
 A table (project, relation, dbt rows, wml rows, equal?) and a summary are printed, with
-each tool's exit codes and wall times; the exit code is 1 if any relation differs.
+each tool's exit codes, wall times and node outcomes (counted from its
+target/run_results.json: "test pass 20, test fail 1"); the exit code is 1 if any relation
+differs.
 
 Each tool gets a generated profiles.yml (in its own folder, passed as --profiles-dir)
 naming the project's `profile:` with one DuckDB output, so nothing in the project is
@@ -40,7 +42,9 @@ Usage:
 from __future__ import annotations
 
 import argparse
+import collections
 import dataclasses
+import json
 import os
 import shutil
 import subprocess
@@ -88,6 +92,7 @@ class ToolRun:
     codes: list[tuple[str, int]]
     seconds: float
     log: Path
+    outcomes: str = ""
 
 
 # --- reading and comparing two DuckDB files (no dbt needed) -------------------------------
@@ -243,7 +248,22 @@ def run_tool(tool: str, exe: list[str], project: Path, profiles: Path, vars_: st
             out.flush()
             done = subprocess.run([*exe, *step], cwd=project, env=env, stdout=out, stderr=subprocess.STDOUT)
             codes.append((step[0], done.returncode))
-    return ToolRun(tool, codes, time.perf_counter() - started, log)
+    return ToolRun(tool, codes, time.perf_counter() - started, log, outcomes(project))
+
+
+def outcomes(project: Path) -> str:
+    """The build's node outcomes from target/run_results.json, e.g. "model success 5, test pass 20"."""
+    path = project / "target" / "run_results.json"
+    if not path.exists():
+        return "no target/run_results.json"
+    try:
+        results = json.loads(path.read_text()).get("results", [])
+    except (ValueError, AttributeError):
+        return "unreadable target/run_results.json"
+    counts = collections.Counter(
+        (str(r.get("unique_id", "?")).split(".")[0], str(r.get("status"))) for r in results
+    )
+    return ", ".join(f"{kind} {status} {n}" for (kind, status), n in sorted(counts.items()))
 
 
 def tail(path: Path, lines: int = 12) -> str:
@@ -280,7 +300,7 @@ def compare_project(project: Path, dbt: str, wml: list[str], args: argparse.Name
     print_rows(label, rows)
     for run in runs.values():
         codes = ", ".join(f"{step} exit {code}" for step, code in run.codes)
-        print(f"  {run.tool}: {codes}; {run.seconds:.1f} s wall")
+        print(f"  {run.tool}: {codes}; {run.seconds:.1f} s wall; build results: {run.outcomes}")
         if any(code for _, code in run.codes):
             print(tail(run.log))
     same = sum(r.equal for r in rows)

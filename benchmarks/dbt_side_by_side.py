@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import json
 import os
 import random
 import shutil
@@ -340,6 +341,18 @@ def report(results: dict[str, dict[str, t.Any]], counts: dict[str, int], runs: i
         print(f"slowest ratio (time): {worst:.1f}x (goal: >= 5x on every figure)")
 
 
+def _save_results(path: Path, results: dict[str, t.Any], counts: dict[str, int], runs: int) -> None:
+    flat = {tool: {(" ".join(k) if isinstance(k, tuple) else k): v for k, v in res.items()}
+            for tool, res in results.items()}  # fmt: skip
+    path.write_text(json.dumps({"counts": counts, "runs": runs, **flat}, indent=1))
+
+
+def _load_results(path: Path) -> dict[str, t.Any]:
+    data = json.loads(path.read_text())
+    return {tool: {(tuple(k.split(" ")) if " " in k else k): v for k, v in data[tool].items()}
+            for tool in ("dbt", "wml") if tool in data}  # fmt: skip
+
+
 def _fmt(value: float | None, digits: int = 2) -> str:
     return f"{value:8.{digits}f}" if value is not None else f"{'-':>8}"
 
@@ -352,24 +365,36 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dbt", help="the dbt executable (default: $WML_DBT, then PATH)")
     parser.add_argument("--write", type=Path, help="only write the project into this folder")
     parser.add_argument("--keep", action="store_true", help="keep the two copies and print where")
+    parser.add_argument("--dbt-from", type=Path, metavar="DIR",
+                        help="reuse dbt's figures and database from a run kept with --keep "
+                        "(same --models): dbt's side does not change while wml does")  # fmt: skip
     args = parser.parse_args(argv)
     if args.write:
         counts = generate(args.write, args.models, args.threads)
         print(f"wrote {counts} to {args.write}")
         return 0
     dbt = dbt_compare.find_dbt(args.dbt)
-    if dbt is None:
+    if dbt is None and not args.dbt_from:
         print("dbt not found (--dbt PATH, $WML_DBT or PATH): measuring wml only.")
     work = Path(tempfile.mkdtemp(prefix="dbt_side_by_side_"))
-    tools = [("wml", [sys.executable, "-m", "warehouse_ml"])] + ([("dbt", [dbt])] if dbt else [])
-    results, counts = {}, {}
+    tools = [("wml", [sys.executable, "-m", "warehouse_ml"])]
+    if dbt and not args.dbt_from:
+        tools.append(("dbt", [dbt]))
+    results: dict[str, t.Any] = {}
+    counts: dict[str, int] = {}
     for tool, exe in tools:
         counts = generate(work / tool, args.models, args.threads, str(work / tool / "bench.duckdb"))
         print(f"{tool}: measuring in {work / tool}", flush=True)
         results[tool] = measure_tool(tool, exe, work / tool, args.runs)
+    dbt_db = work / "dbt/bench.duckdb"
+    if args.dbt_from:
+        results["dbt"] = _load_results(args.dbt_from / "results.json")["dbt"]
+        dbt_db = args.dbt_from / "dbt/bench.duckdb"
+        print(f"dbt's figures and database from {args.dbt_from}")
+    _save_results(work / "results.json", results, counts, args.runs)
     report(results, counts, args.runs)
-    if dbt:
-        rows = dbt_compare.compare_files(work / "dbt/bench.duckdb", work / "wml/bench.duckdb")
+    if "dbt" in results and dbt_db.exists():
+        rows = dbt_compare.compare_files(dbt_db, work / "wml/bench.duckdb")
         same = sum(r.equal for r in rows)
         print(f"relations after the warm builds: {same} of {len(rows)} equal")
         for row in [r for r in rows if not r.equal][:10]:

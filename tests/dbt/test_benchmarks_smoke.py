@@ -4,6 +4,7 @@ DuckDB files built here, and dbt_side_by_side's generator read by wml."""
 from __future__ import annotations
 
 import importlib.util
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -93,6 +94,15 @@ def test_copy_project_brings_local_packages(tmp_path):
     assert copy == tmp_path / "out/pkg/integration_tests"
     assert (copy.parent / "dbt_project.yml").exists() and not (copy / "target").exists()
     assert compare.profile_name(copy) == "it"
+
+
+def test_outcomes_counts_run_results(tmp_path):
+    assert compare.outcomes(tmp_path) == "no target/run_results.json"
+    (tmp_path / "target").mkdir()
+    results = [{"unique_id": "model.p.a", "status": "success"}, {"unique_id": "test.p.t1", "status": "fail"},
+               {"unique_id": "test.p.t2", "status": "pass"}, {"unique_id": "test.p.t3", "status": "pass"}]  # fmt: skip
+    (tmp_path / "target/run_results.json").write_text(json.dumps({"results": results}))
+    assert compare.outcomes(tmp_path) == "model success 1, test fail 1, test pass 2"
 
 
 def test_main_skips_cleanly_without_dbt(tmp_path, monkeypatch, capsys):

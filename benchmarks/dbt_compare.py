@@ -36,7 +36,7 @@ Usage:
     python benchmarks/dbt_compare.py path/to/dbt/project ... --dbt /tmp/dbtvenv/bin/dbt
     python benchmarks/dbt_compare.py PROJECT --vars '{load_source_data: true}' --keep
 
---keep leaves the two copies (and their logs, dbt.log / wml.log) and prints where.
+--wml CMD runs another wml (e.g. another checkout's `.venv/bin/wml`); --keep leaves the two copies (and their logs, dbt.log / wml.log) and prints where.
 """
 
 from __future__ import annotations
@@ -46,6 +46,7 @@ import collections
 import dataclasses
 import json
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -322,6 +323,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("projects", nargs="*", type=Path, help="dbt project folders")
     parser.add_argument("--dbt", help="the dbt executable (default: $WML_DBT, then PATH)")
+    parser.add_argument("--wml", help="the wml command (default: this Python's -m warehouse_ml)")
     parser.add_argument("--real-dir", type=Path, default=REAL_DIR, help="where the default projects are")
     parser.add_argument("--vars", help="YAML passed as --vars to both tools (every project)")
     parser.add_argument("--threads", type=int, default=4)
@@ -336,7 +338,7 @@ def main(argv: list[str] | None = None) -> int:
     if not projects:
         print(f"no dbt projects given and none of {DEFAULT_PROJECTS} under {args.real_dir}.")
         return 0
-    wml = [sys.executable, "-m", "warehouse_ml"]
+    wml = shlex.split(args.wml) if args.wml else [sys.executable, "-m", "warehouse_ml"]
     results = {p.name: compare_project(p, dbt, wml, args) for p in projects}
     print("\nsummary: " + ", ".join(f"{n}: {'equal' if ok else 'DIFFERS'}" for n, ok in results.items()))
     return 0 if all(results.values()) else 1

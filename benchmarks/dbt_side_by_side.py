@@ -36,6 +36,7 @@ import csv
 import json
 import os
 import random
+import shlex
 import shutil
 import statistics
 import subprocess
@@ -363,6 +364,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 2)
     parser.add_argument("--dbt", help="the dbt executable (default: $WML_DBT, then PATH)")
+    parser.add_argument("--wml", help="the wml command (default: this Python's -m warehouse_ml)")
     parser.add_argument("--write", type=Path, help="only write the project into this folder")
     parser.add_argument("--keep", action="store_true", help="keep the two copies and print where")
     parser.add_argument("--dbt-from", type=Path, metavar="DIR",
@@ -377,7 +379,8 @@ def main(argv: list[str] | None = None) -> int:
     if dbt is None and not args.dbt_from:
         print("dbt not found (--dbt PATH, $WML_DBT or PATH): measuring wml only.")
     work = Path(tempfile.mkdtemp(prefix="dbt_side_by_side_"))
-    tools = [("wml", [sys.executable, "-m", "warehouse_ml"])]
+    wml = shlex.split(args.wml) if args.wml else [sys.executable, "-m", "warehouse_ml"]
+    tools = [("wml", wml)]
     if dbt and not args.dbt_from:
         tools.append(("dbt", [dbt]))
     results: dict[str, t.Any] = {}

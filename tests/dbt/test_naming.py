@@ -119,3 +119,25 @@ def test_each_macro_runs_once_per_node_however_often_it_is_referenced(mode, expe
     assert calls == ["m"]
     node.config["schema"] = "y"  # a later config() changes it: resolved again
     assert custom.resolve(node) == (None, "y", "m")
+
+
+def test_a_dbt_project_gets_dbts_conventions(tmp_path):
+    """dbt_project.yml: schemas as dbt names them, seeds typed as dbt-duckdb, snapshots."""
+    from conftest import PROFILE, Project
+
+    p = Project(tmp_path / "shop")
+    p.root.mkdir()
+    p.write({
+        "profiles.yml": PROFILE.replace("test:", "shop:", 1),
+        "dbt_project.yml": "name: shop\nprofile: shop\nmodels:\n  shop:\n    marts:\n      +schema: marts\n      +materialized: table\n",
+        "seeds/raw.csv": "id,at\n1,2024-01-31T10:00:00\n",
+        "models/marts/fct.sql": "select * from {{ ref('raw') }}",
+        "snapshots/raw_snap.sql": "{% snapshot raw_snap %}{{ config(unique_key='id', strategy='check', check_cols='all') }}"
+                                  "select * from {{ ref('raw') }}{% endsnapshot %}",
+    })  # fmt: skip
+    result = p.wml("build")
+    assert result.exit_code == 0, result.output
+    assert tables(p) == {("main", "raw"), ("main_marts", "fct"), ("main", "raw_snap")}
+    assert p.query("select data_type from information_schema.columns where table_name = 'fct' order by ordinal_position") == [
+        ("INTEGER",), ("TIMESTAMP",)
+    ]  # fmt: skip

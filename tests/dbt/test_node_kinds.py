@@ -81,3 +81,80 @@ def test_a_placeholder_without_a_value_names_the_source(project):
     result = project.wml("compile")
     assert result.exit_code == 2
     assert "raw.orders" in result.output and "nope" in result.output
+
+
+DOCS = {
+    "models_sql/docs.md": """
+        {% docs orders_doc %}
+        One row per **order**.
+        {% enddocs %}
+        {% docs id_doc %}The order's key.{% enddocs %}
+    """,
+    "models_sql/orders.sql": "{{ config(materialized='table', persist_docs={'relation': true, 'columns': true}) }}\nselect 1 as id, 2 as total",
+    "models_sql/orders.yml": """
+        version: 2
+        models:
+          - name: orders
+            description: "{{ doc('orders_doc') }}"
+            columns:
+              - name: id
+                description: "{{ doc('id_doc') }} It's unique."
+              - name: gone
+                description: not in the table
+        exposures:
+          - name: dashboard
+            type: dashboard
+            owner: {name: Ada}
+            description: "Uses {{ doc('orders_doc') }}"
+            depends_on: ["ref('orders')"]
+        semantic_models:
+          - name: orders_sm
+            model: ref('orders')
+        metrics:
+          - name: revenue
+            type: simple
+    """,
+}
+
+
+def test_docs_blocks_render_into_descriptions_and_persist_docs_comments(project):
+    project.write(DOCS)
+    result = project.wml("run")
+    assert result.exit_code == 0, result.output
+    assert project.query("select comment from duckdb_tables() where table_name = 'orders'") == [
+        ("One row per **order**.",)
+    ]
+    assert project.query(
+        "select column_name, comment from duckdb_columns() where table_name = 'orders' order by column_index"
+    ) == [("id", "The order's key. It's unique."), ("total", None)]
+    assert "`semantic_models:` is accepted and ignored" in result.output
+    assert "`metrics:` is accepted and ignored" in result.output
+    from warehouse_ml.project.loader import load_project
+
+    loaded = load_project(project.root)
+    assert loaded.exposures["dashboard"]["description"] == "Uses One row per **order**."
+    assert loaded.nodes["model.orders"].description == "One row per **order**."
+
+
+def test_a_missing_docs_block_names_the_file(project):
+    project.write({**DOCS, "models_sql/docs.md": "{% docs other %}x{% enddocs %}"})
+    result = project.wml("compile")
+    assert result.exit_code == 2
+    assert "doc('orders_doc') names no docs block" in result.output
+    assert "orders.yml" in result.output
+
+
+def test_analyses_are_compiled_and_never_run(project):
+    project.write({
+        "models_sql/base.sql": "select 1 as id",
+        "analyses/explore.sql": "select count(*) as n from {{ ref('base') }} where {{ var('cond', 'true') }}",
+    })  # fmt: skip
+    result = project.wml("build")
+    assert result.exit_code == 0, result.output
+    assert "explore" not in result.output
+    assert project.wml("ls", "--resource-type", "analysis").output.split() == ["explore"]
+    assert project.wml("compile").exit_code == 0
+    compiled = next((project.root / "target/compiled").rglob("explore.sql")).read_text()
+    assert '"main"."base"' in compiled and "true" in compiled
+    tables = project.query("select table_name from information_schema.tables")
+    assert ("explore",) not in tables

@@ -104,7 +104,7 @@ def _compile_hooks(session: t.Any, node: t.Any, dialect: str | None) -> None:
 
 @main.command(name="ls")
 @project_options()
-@click.option("--resource-type", type=click.Choice(["model", "seed", "snapshot", "test"]), default=None)
+@click.option("--resource-type", type=click.Choice(["model", "seed", "snapshot", "test", "analysis"]), default=None)
 @click.option("--output", "output", type=click.Choice(["name", "path", "json"]), default="name")
 def ls_cmd(opts: Options, resource_type: str | None, output: str) -> None:
     """List the selected nodes in dependency order."""

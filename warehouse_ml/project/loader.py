@@ -11,7 +11,7 @@ import typing as t
 from pathlib import Path, PurePosixPath
 
 from warehouse_ml import redaction
-from warehouse_ml.dbt import project_file
+from warehouse_ml.dbt import docs_blocks, project_file
 from warehouse_ml.errors import ConfigError, located
 from warehouse_ml.project import config as cfg
 from warehouse_ml.project import generic_tests, snapshots
@@ -77,6 +77,8 @@ class Project:
     sources: dict[tuple[str, str], SourceTable]
     macro_files: list[Path]
     _warned: set[str] = dataclasses.field(default_factory=set, repr=False)
+    #: dbt's exposures by name: name, type, owner, description, depends_on (as written).
+    exposures: dict[str, dict[str, t.Any]] = dataclasses.field(default_factory=dict)
 
     @property
     def target_dir(self) -> Path:
@@ -169,7 +171,18 @@ def load_project(root: str | Path) -> Project:
             fqn = [settings.name, *yml.parent.relative_to(root / folder).parts]
             _apply_properties(project, yml, yaml_cache, fqn)
     project.macro_files = list(_files(root, settings.macro_paths, (".sql",)))
+    docs_blocks.apply(project)  # {{ doc('...') }} in descriptions
     return project
+
+
+# YAML sections of dbt properties files that wml reads without applying (warned once).
+IGNORED_SECTIONS = {
+    "semantic_models": "dbt's semantic layer (MetricFlow) is not part of wml",
+    "metrics": "dbt's semantic layer (MetricFlow) is not part of wml",
+    "saved_queries": "dbt's semantic layer (MetricFlow) is not part of wml",
+    "groups": "model groups and access are not enforced",
+    "macros": "macro properties are documentation only (wml macros document themselves)",
+}
 
 
 def _properties_paths(settings: ProjectSettings) -> list[str]:
@@ -194,6 +207,7 @@ def _discover(root: Path, settings: ProjectSettings) -> t.Iterator[Node]:
         (settings.model_paths, ".sql", NodeKind.MODEL, settings.models),
         (settings.seed_paths, ".csv", NodeKind.SEED, settings.seeds),
         (settings.test_paths, ".sql", NodeKind.TEST, settings.tests),
+        (settings.analysis_paths, ".sql", NodeKind.ANALYSIS, {}),
     )
     for folders, suffix, kind, tree in kinds:
         for folder in folders:
@@ -233,7 +247,7 @@ def _add_unique(nodes: dict[str, Node], node: Node, root: Path) -> None:
 
 def _other_kind_clash(nodes: dict[str, Node], node: Node) -> Node | None:
     """A seed and a model with one name would make ``ref`` ambiguous."""
-    if node.kind is NodeKind.TEST:
+    if node.kind in (NodeKind.TEST, NodeKind.ANALYSIS):
         return None
     for kind in (NodeKind.SEED, NodeKind.MODEL, NodeKind.SNAPSHOT):
         other = nodes.get(f"{kind.value}.{node.name}")
@@ -249,7 +263,10 @@ def _apply_properties(
     root, nodes = project.root, project.nodes
     rel = yml.relative_to(root)
     doc = expect_mapping(yaml_cache.load(yml), rel, "a properties file")
-    sections = (("models", NodeKind.MODEL), ("seeds", NodeKind.SEED), ("snapshots", NodeKind.SNAPSHOT))
+    sections = (
+        ("models", NodeKind.MODEL), ("seeds", NodeKind.SEED), ("snapshots", NodeKind.SNAPSHOT),
+        ("analyses", NodeKind.ANALYSIS),
+    )  # fmt: skip
     for section, kind in sections:
         for entry in _entries(doc.get(section), rel, section):
             node = nodes.get(f"{kind.value}.{entry['name']}")
@@ -264,6 +281,11 @@ def _apply_properties(
             for test in generic_tests.from_properties(node, entry, rel):
                 test.fqn = [*fqn, test.name]
                 _add_unique(nodes, test, root)
+    for entry in _entries(doc.get("exposures"), rel, "exposures"):
+        project.exposures[entry["name"]] = {**entry, "path": rel, "fqn": [*fqn, entry["name"]]}
+    for section, why in IGNORED_SECTIONS.items():
+        if doc.get(section):
+            project.warn(f"{rel}: `{section}:` is accepted and ignored: {why}.")
     for entry in _entries(doc.get("sources"), rel, "sources"):
         for table in _entries(entry.get("tables"), rel, f"source '{entry['name']}' tables"):
             src = _source_table(project, entry, table, rel, fqn)

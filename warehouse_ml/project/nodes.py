@@ -18,6 +18,7 @@ class NodeKind(str, enum.Enum):
     TEST = "test"
     SOURCE = "source"
     SNAPSHOT = "snapshot"  # dbt's type-2 history table of a query (run/snapshots.py)
+    ANALYSIS = "analysis"  # compiled into target/compiled, never run (dbt's analyses)
 
     @property
     def builds_relation(self) -> bool:

@@ -17,7 +17,7 @@ from warehouse_ml.adapters.base import Adapter
 from warehouse_ml.adapters.relation import Relation, quote
 from warehouse_ml.errors import ConfigError, ExecutionError, WmlError
 from warehouse_ml.project.nodes import Node
-from warehouse_ml.run import contracts, hooks
+from warehouse_ml.run import contracts, hooks, persist_docs
 from warehouse_ml.run.external import build_external
 from warehouse_ml.run.snapshots import build_snapshot
 
@@ -69,6 +69,7 @@ def _swap_with(ctx: BuildContext, build: t.Callable[[Relation], t.Any], kind: st
         if existing:
             a.execute(a.drop_sql(rel, existing), cursor=cur)
         a.execute(a.rename_sql(tmp, rel.identifier, kind), cursor=cur)
+        persist_docs.apply(ctx, kind)
         hooks.run(ctx, hooks.POST)
     hooks.run_outside(ctx, hooks.POST)
 
@@ -147,6 +148,7 @@ def build_incremental(ctx: BuildContext) -> BuildResult:
         else:
             _merge(a, cur, rel, tmp, keys, columns)
         a.execute(a.drop_sql(tmp, "table"), cursor=cur)
+        persist_docs.apply(ctx, "table")
         hooks.run(ctx, hooks.POST, incremental=True)
     hooks.run_outside(ctx, hooks.POST, incremental=True)
     return BuildResult(new_rows, f"{strategy} {new_rows} rows into {rel}")

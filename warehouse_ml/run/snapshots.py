@@ -20,7 +20,7 @@ import typing as t
 
 from warehouse_ml.adapters.relation import Relation, quote
 from warehouse_ml.errors import ConfigError
-from warehouse_ml.run import hooks
+from warehouse_ml.run import hooks, persist_docs
 
 if t.TYPE_CHECKING:
     from warehouse_ml.run.materializations import BuildContext, BuildResult
@@ -219,6 +219,7 @@ def build_snapshot(ctx: BuildContext) -> BuildResult:
             message = f"created snapshot {rel}"
         else:
             message = _merge(ctx, s, sql)
+        persist_docs.apply(ctx, "table")
         hooks.run(ctx, hooks.POST)
     hooks.run_outside(ctx, hooks.POST)
     return BuildResult(a.row_count(rel, cur), message)

@@ -128,6 +128,24 @@ def ls_cmd(opts: Options, resource_type: str | None, output: str) -> None:
 
 
 @main.command()
+@project_options(selection=False)
+@click.option("--upgrade", is_flag=True, help="Resolve versions again instead of package-lock.yml's.")
+def deps(opts: Options, upgrade: bool) -> None:
+    """Install packages.yml's packages into dbt_packages/ (as dbt deps), write package-lock.yml."""
+    from warehouse_ml.dbt import deps as dbt_deps
+    from warehouse_ml.dbt.packages import install_path, spec_file
+    from warehouse_ml.project.loader import load_settings
+
+    root = Path(opts.project_dir).resolve()
+    settings = load_settings(root)
+    installed = dbt_deps.install(root, settings, upgrade=upgrade, echo=click.echo)
+    if spec_file(root) is None:
+        click.echo("No packages.yml or dependencies.yml: nothing to install.")
+    else:
+        click.echo(f"Installed {len(installed)} package(s) into {install_path(root, settings)}.")
+
+
+@main.command()
 @click.argument("directory", type=click.Path(file_okay=False))
 @click.option("--template", default="plain", show_default=True, metavar="NAME",
               help="plain (dbt basics) or ecommerce (identity, traits, ML, scoring).")  # fmt: skip

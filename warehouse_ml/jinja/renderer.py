@@ -13,6 +13,7 @@ import contextvars
 import dataclasses
 import datetime as dt
 import json
+import os
 import re
 import typing as t
 from pathlib import Path
@@ -21,6 +22,7 @@ import jinja2
 from jinja2.runtime import Macro
 
 from warehouse_ml.adapters.relation import Relation, quote
+from warehouse_ml.dbt import macro_namespace, packages
 from warehouse_ml.errors import CompilationError, WmlError, located
 from warehouse_ml.jinja.cache import SingleFileBytecodeCache
 from warehouse_ml.jinja.errors import macro_call_hint, wrap_template_error
@@ -65,7 +67,8 @@ class Renderer:
     def __init__(self, project: Project, target: Target, cli_vars: dict[str, t.Any] | None = None):
         self.project = project
         self.target = target
-        self.vars = {**project.settings.vars, **(cli_vars or {})}
+        self.vars = packages.vars_for(project.settings, None, cli_vars)
+        self._package_vars = {p.name: packages.vars_for(project.settings, p, cli_vars) for p in project.packages}
         self.run_started_at = dt.datetime.now(dt.timezone.utc)
         self._sources: dict[str, str] = {}
         self._parsed: dict[str, _Call] = {}
@@ -132,14 +135,37 @@ class Renderer:
             namespace[name] = PackageMacro(macro, defaults[name], self._call_sink, self._sources.__contains__)
         self.env.globals.update(namespace)
         self.env.globals["wml"] = _Namespace(namespace)
-        for path in self.project.macro_files:
-            rel = path.relative_to(self.project.root).as_posix()
-            self.env.globals.update(self._macro_module(path, rel))
+        self._load_package_macros()
 
-    def _macro_module(self, path: Path, name: str) -> dict[str, t.Any]:
+    def _load_package_macros(self) -> None:
+        """The root project's and each dbt package's macros (see dbt/macro_namespace.py):
+        the root's unqualified, each package's as ``<package>.<macro>``."""
+        settings = self.project.settings
+        self.macros = macro_namespace.MacroRegistry(
+            settings.name, getattr(settings, "dispatch", None), self.env.globals, self._current_package
+        )
+        projects = [(settings.name, self.project.macro_files)]
+        projects += [(p.name, p.macro_files) for p in self.project.packages]
+        for package, files in projects:
+            for path in files:
+                rel = Path(os.path.relpath(path, self.project.root)).as_posix()
+                self.macros.add(package, self._macro_module(path, rel, scope=self.macros.scope))
+        self.env.globals.update(self.macros.packages.get(settings.name, {}))
+        for name, namespace in self.macros.namespaces().items():
+            self.env.globals.setdefault(name, namespace)
+
+    def _current_package(self) -> str | None:
+        current = _current.get(None)
+        return current.node.package_name if current is not None else None
+
+    def _macro_module(
+        self, path: Path, name: str, scope: t.Mapping[str, t.Any] | None = None
+    ) -> dict[str, t.Any]:
         try:
             with located(name, template=name):
-                module = self._template(name, path.read_text(encoding="utf-8")).module
+                template = self._template(name, path.read_text(encoding="utf-8"))
+                # A live scope resolves names when a macro runs (not as the file loads).
+                module = template.module if scope is None else template.make_module(vars=scope, shared=True)  # type: ignore[arg-type]
         except (WmlError, jinja2.TemplateError) as exc:
             raise wrap_template_error(exc, name, None) from None
         return {k: getattr(module, k) for k in dir(module) if not k.startswith("_")}
@@ -193,13 +219,15 @@ class Renderer:
         return Relation(schema, str(node.config.get("alias") or node.name))
 
     def _ref(self, name: str, *extra: str, **_: t.Any) -> Relation | str:
-        name = extra[-1] if extra else name  # ref('package', 'model'): one package here
+        package, name = (name, extra[-1]) if extra else (None, name)  # ref('package', 'model')
         call = self._call()
         node = self._find_relation_node(name)
-        if node is None:
+        if node is None or (package is not None and node.package_name != package):
+            args = f"'{package}', '{name}'" if package else f"'{name}'"
+            where = f" in package '{package}'" if package else ""
             raise CompilationError(
-                f"ref('{name}') names no model or seed.",
-                hint=self._suggest(name),
+                f"ref({args}) names no model or seed{where}.",
+                hint=f"'{name}' is in package '{node.package_name}'." if node else self._suggest(name),
             )
         call.refs.append(node.unique_id)
         relation = self._ref_target(node)
@@ -245,8 +273,9 @@ class Renderer:
         return ""
 
     def _var(self, name: str, default: t.Any = _NO_DEFAULT) -> t.Any:
-        if name in self.vars:
-            return self.vars[name]
+        values = self._package_vars.get(self._current_package() or "", self.vars)
+        if name in values:
+            return values[name]
         if default is not _NO_DEFAULT:  # var('x', none) is a valid default, as in dbt
             return default
         raise CompilationError(
@@ -269,7 +298,8 @@ class Renderer:
                 else:
                     this = self.relation_for(node)
                     call.relations.append((node, str(self._ref_target(node))))
-                    call.sql = self._template(name, node.raw_sql).render(this=this)
+                    local = self.macros.locals_for(node.package_name)  # a package's own macros
+                    call.sql = self._template(name, node.raw_sql).render(local, this=this)
         except (WmlError, jinja2.TemplateError) as exc:
             raise wrap_template_error(exc, name, node.name, display_path=node.fqn_path) from None
         except TypeError as exc:

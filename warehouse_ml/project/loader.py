@@ -6,6 +6,7 @@ This step reads files only; rendering (refs, config) happens in ``jinja/renderer
 from __future__ import annotations
 
 import dataclasses
+import os
 import typing as t
 from pathlib import Path, PurePosixPath
 
@@ -44,6 +45,7 @@ class Project:
     nodes: dict[str, Node]
     sources: dict[tuple[str, str], SourceTable]
     macro_files: list[Path]
+    packages: list[t.Any] = dataclasses.field(default_factory=list)  # dbt/packages.py Package
 
     @property
     def target_dir(self) -> Path:
@@ -93,7 +95,10 @@ def load_project(root: str | Path) -> Project:
             fqn = [settings.name, *yml.parent.relative_to(root / folder).parts]
             _apply_properties(root, yml, nodes, sources, yaml_cache, fqn)
     macro_files = list(_files(root, settings.macro_paths, (".sql",)))
-    return Project(root, settings, nodes, sources, macro_files)
+    from warehouse_ml.dbt.packages import load_package_nodes
+
+    packages = load_package_nodes(root, settings, nodes, sources, yaml_cache)
+    return Project(root, settings, nodes, sources, macro_files, packages)
 
 
 def _files(root: Path, folders: list[str], suffixes: tuple[str, ...]) -> t.Iterator[Path]:
@@ -103,30 +108,43 @@ def _files(root: Path, folders: list[str], suffixes: tuple[str, ...]) -> t.Itera
             yield from sorted(p for p in base.rglob("*") if p.suffix in suffixes and p.is_file())
 
 
-def _discover(root: Path, settings: ProjectSettings) -> t.Iterator[Node]:
+def _discover(
+    root: Path, settings: ProjectSettings, base_dir: Path | None = None,
+    root_settings: ProjectSettings | None = None,
+) -> t.Iterator[Node]:
+    """The files of a project; for a dbt package, ``base_dir`` is its folder and the root
+    project's config blocks (``root_settings``) apply over the package's own."""
+    base_dir = base_dir or root
     kinds = (
-        (settings.model_paths, ".sql", NodeKind.MODEL, settings.models),
-        (settings.seed_paths, ".csv", NodeKind.SEED, settings.seeds),
-        (settings.test_paths, ".sql", NodeKind.TEST, settings.tests),
+        (settings.model_paths, ".sql", NodeKind.MODEL, "models"),
+        (settings.seed_paths, ".csv", NodeKind.SEED, "seeds"),
+        (settings.test_paths, ".sql", NodeKind.TEST, "tests"),
     )
-    for folders, suffix, kind, tree in kinds:
+    for folders, suffix, kind, section in kinds:
+        trees = [getattr(s, section) for s in (settings, root_settings) if s is not None]
         for folder in folders:
-            base = root / folder
+            base = base_dir / folder
             if not base.is_dir():
                 continue
             for path in sorted(base.rglob(f"*{suffix}")):
                 rel = PurePosixPath(path.relative_to(base).as_posix())
-                config = cfg.merge(cfg.folder_config(tree, rel, settings.name))
+                config = cfg.merge(*(cfg.folder_config(tree, rel, settings.name) for tree in trees))
                 if kind is NodeKind.SEED:
                     config.setdefault("materialized", "seed")
                 elif kind is NodeKind.MODEL:
                     config.setdefault("materialized", "view")
-                node = Node(path.stem, kind, path.relative_to(root), config=config)
+                node = Node(path.stem, kind, _relative(path, root), config=config)
                 node.fqn = [settings.name, *rel.parent.parts, path.stem]
+                node.package_name = settings.name
                 if kind is not NodeKind.SEED:
                     with located(node.fqn_path, node.name, kind.value):
                         node.raw_sql = path.read_text(encoding="utf-8")
                 yield node
+
+
+def _relative(path: Path, root: Path) -> Path:
+    """Relative to the project root; a ``local: ../`` package's files get ``../``."""
+    return Path(os.path.relpath(path, root))
 
 
 def _add_unique(nodes: dict[str, Node], node: Node, root: Path) -> None:
@@ -161,8 +179,9 @@ def _apply_properties(
     yaml_cache: ParsedYamlCache,
     fqn: list[str],
 ) -> None:
-    """Descriptions, config and tests from one YAML file; ``fqn`` is its folder's."""
-    rel = yml.relative_to(root)
+    """Descriptions, config and tests from one YAML file; ``fqn`` is its folder's (its
+    first part the project or package the file belongs to)."""
+    rel = _relative(yml, root)
     doc = expect_mapping(yaml_cache.load(yml), rel, "a properties file")
     for section, kind in (("models", NodeKind.MODEL), ("seeds", NodeKind.SEED)):
         for entry in _entries(doc.get(section), rel, section):
@@ -176,6 +195,7 @@ def _apply_properties(
             _describe(node, entry, rel)
             for test in generic_tests.from_properties(node, entry, rel):
                 test.fqn = [*fqn, test.name]
+                test.package_name = fqn[0]
                 _add_unique(nodes, test, root)
     for entry in _entries(doc.get("sources"), rel, "sources"):
         for table in _entries(entry.get("tables"), rel, f"source '{entry['name']}' tables"):
@@ -193,6 +213,7 @@ def _apply_properties(
             sources[(src.source, src.name)] = src
             for test in generic_tests.from_source(src, table, rel):
                 test.fqn = [*fqn, test.name]
+                test.package_name = fqn[0]
                 _add_unique(nodes, test, root)
 
 

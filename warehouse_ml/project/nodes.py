@@ -41,6 +41,8 @@ class Node:
     columns: dict[str, dict[str, t.Any]] = dataclasses.field(default_factory=dict)
     # dbt's fully qualified name: project, folders under the resource path, node name.
     fqn: list[str] = dataclasses.field(default_factory=list)
+    # The project or dbt package the node comes from (the root project's name for its own).
+    package_name: str = ""
     # Filled by the renderer.
     compiled_sql: str | None = None
     source_info: dict[str, t.Any] | None = None  # for sources: schema, table identifiers

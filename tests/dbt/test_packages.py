@@ -11,7 +11,7 @@ import pytest
 
 from tests.conftest import Project, assert_clean_error
 from warehouse_ml.dbt import deps
-from warehouse_ml.dbt.macro_namespace import MacroRegistry
+from warehouse_ml.dbt.macro_namespace import PackageMacros
 
 # A package of our own, using the mechanisms dbt_utils & co. rely on.
 PACKAGE = {
@@ -164,7 +164,7 @@ def test_local_package_loads_without_deps_and_integration_tests_layout(tmp_path:
 
 
 def test_dispatch_search_order_follows_the_dispatch_block() -> None:
-    registry = MacroRegistry(
+    registry = PackageMacros(
         "root", [{"macro_namespace": "dbt_utils", "search_order": ["root", "dbt_utils"]}], {},
         lambda: None,
     )
@@ -284,3 +284,12 @@ def test_pick_version() -> None:
     assert deps.pick_version(tags, "1.1.1") == "1.1.1"
     assert deps.pick_version(tags, ">3") is None
     assert deps.hub_url("dbt-labs/dbt_utils").endswith("/dbt-labs/dbt-utils.git")
+
+
+def test_package_selector(with_package: Project) -> None:
+    listed = with_package.wml("ls", "--select", "package:mypkg", "--resource-type", "model")
+    assert listed.output.split() == ["pkg_model"]
+    listed = with_package.wml("ls", "--select", "package:test")
+    assert listed.output.split() == ["uses_pkg"]
+    assert_clean_error(with_package.wml("ls", "--select", "package:mypgk"), 2,
+                       "no node comes from the package", "Did you mean 'mypkg'?")

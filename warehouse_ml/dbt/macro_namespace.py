@@ -25,7 +25,7 @@ GLOBAL_PACKAGE = "dbt"  # dbt's own macros (dbt.type_string(), dbt.dateadd(), ..
 class MacroScope(Mapping):  # type: ignore[type-arg]
     """What a macro file sees: the rendering node's package macros over ``env.globals``."""
 
-    def __init__(self, registry: MacroRegistry, globals_: dict[str, t.Any]):
+    def __init__(self, registry: PackageMacros, globals_: dict[str, t.Any]):
         self._registry = registry
         self._globals = globals_
 
@@ -77,7 +77,7 @@ class PackageNamespace:
         return f"<macros of package {self._package}>"
 
 
-class MacroRegistry:
+class PackageMacros:
     """Every project's and package's macros; the root project's name is ``root``."""
 
     def __init__(

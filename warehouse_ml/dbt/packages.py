@@ -57,7 +57,9 @@ class Package:
 
     @property
     def macro_files(self) -> list[Path]:
-        return _files(self.root, self.settings.macro_paths, (".sql",))
+        """Its macro-paths, and ``{% test %}`` blocks in ``<test path>/generic/`` (dbt's)."""
+        generic = [f"{p}/generic" for p in self.settings.test_paths]
+        return _files(self.root, self.settings.macro_paths + generic, (".sql",))
 
 
 def spec_file(root: Path) -> Path | None:

@@ -7,6 +7,7 @@ Syntax (https://docs.getdbt.com/reference/node-selection/syntax), per CLI argume
 - a part is ``name`` (a glob such as ``stg_*`` works; a value with ``/`` or a file suffix is a
   path), or ``method:value`` with method ``tag``, ``path``, ``fqn`` (``fqn:project.staging``,
   ``fqn:staging.stg_*``: a dotted prefix of project, folders and name, the project optional),
+  ``package`` (``package:dbt_utils``: the nodes of a dbt package, or of the root project),
   ``resource_type``, ``source`` or ``config.KEY`` (``config.materialized:ml_model``);
 - graph operators wrap any part: ``+x`` (x and its ancestors), ``x+`` (and descendants),
   ``2+x`` / ``x+3`` (limited to that many generations), ``@x`` (x, its descendants and all
@@ -44,7 +45,7 @@ from warehouse_ml.project.nodes import Node, NodeKind
 
 log = logging.getLogger(__name__)
 
-METHODS = ("tag", "path", "fqn", "resource_type", "source", "config.<key>")
+METHODS = ("tag", "path", "fqn", "package", "resource_type", "source", "config.<key>")
 _GLOB_CHARS = frozenset("*?[")
 _PATH_SUFFIXES = (".sql", ".csv", ".py", ".yml", ".yaml")
 _PART = re.compile(
@@ -125,7 +126,7 @@ def _check_method(method: str, value: str, part: str, text: str) -> tuple[str, s
         if not key or any(not k for k in key.split(".")):
             raise _parse_error(part, text, "write the config key after 'config.'")
         return "config", key
-    if method in ("name", "tag", "path", "fqn", "source"):
+    if method in ("name", "tag", "path", "fqn", "source", "package"):
         return method, None
     if method == "resource_type":
         kinds = [k.value for k in NodeKind]
@@ -228,6 +229,8 @@ def _matches(crit: Criterion, node: Node) -> bool:
         return _fqn_matches(node.fqn or [node.name], value)
     if crit.method == "resource_type":
         return node.kind.value == value
+    if crit.method == "package":  # the project or dbt package the node comes from
+        return _glob(node.package_name, value)
     if crit.method == "source":
         return node.kind is NodeKind.SOURCE and (
             _glob(node.name, value) or node.name.startswith(value + ".")
@@ -323,6 +326,7 @@ def _what_is_missing(crit: Criterion) -> str:
         "fqn": "no node's fully qualified name starts with",
         "resource_type": "the project has no node of type",
         "source": "no source is named",
+        "package": "no node comes from the package",
     }
     if crit.method == "config":
         return f"no node has config {crit.config_key} = '{crit.value}'"
@@ -340,6 +344,8 @@ def _candidates(graph: Graph, crit: Criterion) -> list[str]:
         return [str(p) for p in paths] + [str(parent) for p in paths for parent in p.parents]
     if crit.method == "source":
         return [n.name for n in nodes if n.kind is NodeKind.SOURCE]
+    if crit.method == "package":
+        return [n.package_name for n in nodes]
     if crit.method == "fqn":  # every dotted prefix, with and without the project
         return [".".join(f[a:b]) for n in nodes if (f := n.fqn) for a in (0, 1)
                 for b in range(a + 1, len(f) + 1)]  # fmt: skip

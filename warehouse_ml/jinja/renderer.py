@@ -141,7 +141,7 @@ class Renderer:
         """The root project's and each dbt package's macros (see dbt/macro_namespace.py):
         the root's unqualified, each package's as ``<package>.<macro>``."""
         settings = self.project.settings
-        self.macros = macro_namespace.MacroRegistry(
+        self.macros = macro_namespace.PackageMacros(
             settings.name, getattr(settings, "dispatch", None), self.env.globals, self._current_package
         )
         projects = [(settings.name, self.project.macro_files)]

@@ -293,3 +293,18 @@ def test_package_selector(with_package: Project) -> None:
     assert listed.output.split() == ["uses_pkg"]
     assert_clean_error(with_package.wml("ls", "--select", "package:mypgk"), 2,
                        "no node comes from the package", "Did you mean 'mypkg'?")
+
+
+def test_root_folder_config_does_not_reach_package_folders(with_package: Project) -> None:
+    # The root's `staging` folder block is the root's; the package's staging/ is not in it.
+    with_package.write({"wml_project.yml": """
+        name: test
+        models:
+          +tags: [everywhere]
+          staging:
+            +tags: [root_staging]
+    """})
+    from warehouse_ml.project.loader import load_project
+
+    node = load_project(with_package.root).nodes["model.pkg_model"]
+    assert node.tags == ["pkg_staging", "everywhere"]

@@ -245,13 +245,25 @@ def load_package_nodes(
 
     packages = discover(root, settings)
     for package in packages:
-        for node in loader._discover(root, package.settings, package.root, settings):
+        overrides = {k: root_tree(getattr(settings, k), package.name) for k in ("models", "seeds", "tests")}
+        for node in loader._discover(root, package.settings, package.root, overrides):
             loader._add_unique(nodes, node, root)
         for folder in package.settings.model_paths + package.settings.seed_paths:
             for yml in _files(package.root, [folder], (".yml", ".yaml")):
                 fqn = [package.name, *yml.parent.relative_to(package.root / folder).parts]
                 loader._apply_properties(root, yml, nodes, sources, yaml_cache, fqn)
     return packages
+
+
+def root_tree(tree: t.Any, package: str) -> dict[str, t.Any]:
+    """What of the root project's config tree applies to ``package``'s nodes: its
+    top-level ``+`` keys and the block under the package's name (not its own folders)."""
+    if not isinstance(tree, dict):
+        return {}
+    out = {k: v for k, v in tree.items() if isinstance(k, str) and k.startswith("+")}
+    if isinstance(tree.get(package), dict):
+        out[package] = tree[package]
+    return out
 
 
 # -- vars --------------------------------------------------------------------------------

@@ -98,6 +98,8 @@ def load_project(root: str | Path) -> Project:
     from warehouse_ml.dbt.packages import load_package_nodes
 
     packages = load_package_nodes(root, settings, nodes, sources, yaml_cache)
+    for node in nodes.values():  # every node kind: the root project's unless a package's
+        node.package_name = node.package_name or settings.name
     return Project(root, settings, nodes, sources, macro_files, packages)
 
 
@@ -110,10 +112,10 @@ def _files(root: Path, folders: list[str], suffixes: tuple[str, ...]) -> t.Itera
 
 def _discover(
     root: Path, settings: ProjectSettings, base_dir: Path | None = None,
-    root_settings: ProjectSettings | None = None,
+    overrides: dict[str, t.Any] | None = None,
 ) -> t.Iterator[Node]:
-    """The files of a project; for a dbt package, ``base_dir`` is its folder and the root
-    project's config blocks (``root_settings``) apply over the package's own."""
+    """The files of a project; for a dbt package, ``base_dir`` is its folder and
+    ``overrides`` the root project's config trees that apply over the package's own."""
     base_dir = base_dir or root
     kinds = (
         (settings.model_paths, ".sql", NodeKind.MODEL, "models"),
@@ -121,7 +123,7 @@ def _discover(
         (settings.test_paths, ".sql", NodeKind.TEST, "tests"),
     )
     for folders, suffix, kind, section in kinds:
-        trees = [getattr(s, section) for s in (settings, root_settings) if s is not None]
+        trees = [getattr(settings, section), *([overrides[section]] if overrides else [])]
         for folder in folders:
             base = base_dir / folder
             if not base.is_dir():

@@ -27,9 +27,11 @@ PACKAGE = {
             staging:
               +tags: [pkg_staging]
     """,
-    # Qualified calls across files, and an unqualified call to a sibling file's macro.
+    # Qualified calls across files (a _private macro too, as dbt_utils._is_relation), and
+    # an unqualified call to a macro of a file that loads later.
     "macros/a.sql": """
-        {% macro greet(x) %}{{ mypkg.quote_it(x) }}{% endmacro %}
+        {% macro greet(x) %}{{ mypkg._quote(x) }}{% endmacro %}
+        {% macro _quote(x) %}{{ mypkg.quote_it(x) }}{% endmacro %}
         {% macro local_only() %}{{ quote_it('local') }}{% endmacro %}
         {% macro kind() %}'package'{% endmacro %}
     """,

@@ -49,6 +49,16 @@ class MacroScope(Mapping):  # type: ignore[type-arg]
         return len(self._globals)
 
 
+def file_macros(template: t.Any, scope: MacroScope) -> dict[str, t.Any]:
+    """A macro file's top-level names, ``_private`` ones too (dbt_utils calls its own
+    ``dbt_utils._is_relation``; Jinja's module would hide them), resolving names in
+    ``scope`` when each macro runs."""
+    context = template.new_context(vars=scope, shared=True)
+    for _ in template.root_render_func(context):
+        pass
+    return dict(context.vars)
+
+
 class PackageNamespace:
     """``dbt_utils.star(...)``: one package's macros as attributes (looked up when called)."""
 

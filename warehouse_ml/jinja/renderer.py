@@ -164,8 +164,9 @@ class Renderer:
         try:
             with located(name, template=name):
                 template = self._template(name, path.read_text(encoding="utf-8"))
-                # A live scope resolves names when a macro runs (not as the file loads).
-                module = template.module if scope is None else template.make_module(vars=scope, shared=True)  # type: ignore[arg-type]
+                if scope is not None:  # a project's or dbt package's file (dbt/macro_namespace.py)
+                    return macro_namespace.file_macros(template, scope)
+                module = template.module
         except (WmlError, jinja2.TemplateError) as exc:
             raise wrap_template_error(exc, name, None) from None
         return {k: getattr(module, k) for k in dir(module) if not k.startswith("_")}

@@ -248,7 +248,7 @@ def test_deps_resolves_hub_packages_to_their_repository(
     assert result.exit_code == 0, result.output
     assert "dbt_utils (version 1.3.0)" in result.output
     lock = (project.root / "package-lock.yml").read_text()
-    assert "package: dbt-labs/dbt_utils\n  version: 1.3.0" in lock
+    assert "- name: dbt_utils\n    package: dbt-labs/dbt_utils\n    version: 1.3.0" in lock
 
 
 def test_failed_deps_leaves_dbt_packages_as_it_was(project: Project, tmp_path: Path) -> None:
@@ -310,3 +310,48 @@ def test_root_folder_config_does_not_reach_package_folders(with_package: Project
 
     node = load_project(with_package.root).nodes["model.pkg_model"]
     assert node.tags == ["pkg_staging", "everywhere"]
+
+
+def test_lock_hash_is_dbts(tmp_path: Path) -> None:
+    # dbt-core 1.11's `dbt deps` wrote this sha1_hash for exactly this packages.yml, so each
+    # tool takes the other's package-lock.yml as current.
+    (tmp_path / "packages.yml").write_text(
+        "packages:\n  - local: ../localpkg\n  - git: /tmp/pk/gitpkg\n"
+        "    revision: 1.0.0\n    subdirectory: sub\n"
+    )
+    from warehouse_ml.dbt.packages import read_specs
+
+    assert deps.spec_hash(read_specs(tmp_path)) == "8572ca4bf3d65d3087b9aa1fb888777db10d325b"
+
+
+def test_deps_installs_dependencies_of_packages(project: Project, tmp_path: Path) -> None:
+    # dbt_expectations-style: a package whose own packages.yml needs another (installed flat).
+    repo = git_package(tmp_path / "date_repo", "datepkg", ["0.1.0"])
+    write_package(tmp_path / "src" / "expect", {
+        "dbt_project.yml": "name: expect\n",
+        "packages.yml": f"packages:\n  - git: '{repo}'\n    revision: 0.1.0\n",
+        "macros/e.sql": "{% macro e() %}{{ datepkg.version() }}{% endmacro %}\n",
+    })
+    project.write({
+        "dependencies.yml": "packages:\n  - local: ../src/expect\n",
+        "models_sql/m.sql": "select {{ expect.e() }} as v\n",
+    })
+    result = project.wml("deps")
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in (project.root / "dbt_packages").iterdir()) == ["datepkg", "expect"]
+    assert "name: datepkg" in (project.root / "package-lock.yml").read_text()
+    assert project.wml("build").exit_code == 0
+    assert project.query("select v from main.m") == [("0.1.0",)]
+
+
+def test_packages_in_both_files_is_an_error(project: Project) -> None:
+    entry = "packages:\n  - local: ../x\n"
+    project.write({"packages.yml": entry, "dependencies.yml": entry})
+    assert_clean_error(project.wml("deps"), 2, "both packages.yml and dependencies.yml list packages")
+
+
+def test_deps_without_a_packages_file(project: Project) -> None:
+    result = project.wml("deps")
+    assert result.exit_code == 0 and "nothing to install" in result.output
+    assert not (project.root / "package-lock.yml").exists()
+    assert not (project.root / "dbt_packages").exists()

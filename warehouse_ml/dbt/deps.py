@@ -79,6 +79,8 @@ def install(
     """Install every package of ``root``'s packages.yml; returns them in install order."""
     root = root.resolve()
     specs = pkgs.read_specs(root)
+    if not specs:
+        return []  # dbt: "no packages found"; dbt_packages/ untouched
     target = pkgs.install_path(root, settings)
     locked = [] if upgrade else _locked_specs(root, specs)
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -90,8 +92,7 @@ def install(
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    if specs:
-        _write_lock(root, specs, installed)
+    _write_lock(root, specs, installed)
     return installed
 
 
@@ -133,7 +134,7 @@ def _install_one(root: Path, spec: pkgs.PackageSpec, base: Path, staging: Path) 
         return _install_hub(spec, staging)
     raise ConfigError(
         f"`{spec.kind}:` packages ({spec.value}) are not installed by wml deps.",
-        path=LOCK_FILE if spec.raw.get("_locked") else "packages.yml",
+        path="packages.yml",
         hint="Run `dbt deps` (wml loads dbt_packages/ as it leaves it), or use a git: entry.",
     )
 
@@ -311,15 +312,40 @@ def _satisfies(version: str, rule: str) -> bool:
 
 
 # -- package-lock.yml --------------------------------------------------------------------
+# The fields dbt's PackageSpec classes serialize, per kind, with their defaults: the lock's
+# sha1_hash is over them, so dbt and wml accept each other's package-lock.yml.
+_HASH_FIELDS: dict[str, dict[str, t.Any]] = {
+    "local": {},
+    "git": {"revision": None, "subdirectory": None, "warn-unpinned": None},
+    "package": {"install_prerelease": False, "version": None},
+    "tarball": {"name": None},
+    "private": {"provider": None, "revision": None, "subdirectory": None, "warn-unpinned": None},
+}
+
+
 def spec_hash(specs: list[pkgs.PackageSpec]) -> str:
-    """The packages.yml digest a lock file is valid for (order-independent)."""
-    rows = sorted(json.dumps(s.raw, sort_keys=True, default=str) for s in specs)
-    return hashlib.sha1("\n".join(rows).encode()).hexdigest()
+    """The packages.yml digest a lock file is valid for, computed as dbt computes it
+    (dbt-core ``task/deps.py``: sorted JSON of each rendered entry and its unrendered form)."""
+    rows = []
+    for spec in specs:
+        entry = {**_HASH_FIELDS[spec.kind], **spec.raw, spec.kind: spec.value, "unrendered": spec.raw}
+        if "revision" in spec.raw:
+            entry["revision"] = spec.revision
+        rows.append(json.dumps(entry, sort_keys=True, default=str))
+    return hashlib.sha1("\n".join(sorted(rows)).encode()).hexdigest()
+
+
+class _LockDumper(yaml.SafeDumper):
+    """Lists indented under their key, as dbt writes package-lock.yml."""
+
+    def increase_indent(self, flow: bool = False, indentless: bool = False) -> t.Any:
+        return super().increase_indent(flow, False)
 
 
 def _write_lock(root: Path, specs: list[pkgs.PackageSpec], installed: list[Installed]) -> None:
-    doc = {"packages": [i.lock for i in installed], "sha1_hash": spec_hash(specs)}
-    text = yaml.safe_dump(doc, sort_keys=False, default_flow_style=False)
+    entries = [{**i.lock, "name": i.name} for i in installed]
+    doc = {"packages": entries, "sha1_hash": spec_hash(specs)}
+    text = yaml.dump(doc, Dumper=_LockDumper, sort_keys=True, default_flow_style=False)
     write_atomically(root / LOCK_FILE, text.encode())
 
 
@@ -336,6 +362,6 @@ def _locked_specs(root: Path, specs: list[pkgs.PackageSpec]) -> list[pkgs.Packag
         spec = pkgs._spec(entry, path, i)
         if spec.kind == "package":  # a hub pin: exactly the version installed before
             spec.version = str(spec.version)
-        spec.raw = {**entry, "_locked": True}
+        spec.raw = {k: v for k, v in entry.items() if k != "name"}
         out.append(spec)
     return out

@@ -355,3 +355,37 @@ def test_deps_without_a_packages_file(project: Project) -> None:
     assert result.exit_code == 0 and "nothing to install" in result.output
     assert not (project.root / "package-lock.yml").exists()
     assert not (project.root / "dbt_packages").exists()
+
+
+def test_dbt_root_project_disables_and_configures_package_models(tmp_path: Path) -> None:
+    root = Project(tmp_path / "dbt_proj")
+    root.root.mkdir()
+    write_package(root.root / "dbt_packages" / "mypkg")
+    write_package(root.root / "dbt_packages" / "other", {
+        "dbt_project.yml": "name: other\n",
+        "models/other_model.sql": "select 1 as x\n",
+    })
+    root.write({
+        "dbt_project.yml": """
+            name: dbt_proj
+            profile: dbt_proj
+            vars:
+              mypkg:
+                pkg_var: scoped_in_root
+            models:
+              mypkg:
+                staging:
+                  materialized: view   # dbt's form without +
+              other:
+                +enabled: false
+        """,
+        "profiles.yml": "dbt_proj:\n  target: dev\n  outputs:\n    dev: {type: duckdb, path: warehouse.duckdb}\n",
+        "models/mine.sql": "select * from {{ ref('pkg_model') }}\n",
+    })
+    result = root.wml("build")
+    assert result.exit_code == 0, result.output
+    assert "other_model" not in result.output
+    assert root.query("select pv, sv from main.mine") == [("scoped_in_root", "from_pkg")]
+    assert root.query(
+        "select table_type from information_schema.tables where table_name = 'pkg_model'"
+    ) == [("VIEW",)]

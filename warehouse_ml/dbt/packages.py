@@ -22,7 +22,7 @@ from warehouse_ml.errors import ConfigError
 from warehouse_ml.project.yamlio import expect_mapping, load_yaml
 
 if t.TYPE_CHECKING:
-    from warehouse_ml.project.loader import ProjectSettings
+    from warehouse_ml.project.loader import Project, ProjectSettings
 
 log = logging.getLogger("warehouse_ml")
 
@@ -200,28 +200,10 @@ def _load_package(folder: Path, *, local: bool) -> Package:
 
 def read_package_settings(folder: Path) -> ProjectSettings:
     """A package's ``dbt_project.yml`` as our settings (dbt's default folders)."""
-    from warehouse_ml.project.loader import ProjectSettings
+    from warehouse_ml.dbt import project_file
 
-    path = folder / "dbt_project.yml"
-    raw = expect_mapping(load_yaml(path), path, "dbt_project.yml")
-    if not raw.get("name"):
-        raise ConfigError("a package's dbt_project.yml has no `name:`.", path=path)
-
-    def paths(key: str, default: str) -> list[str]:
-        value = raw.get(key, [default])
-        return [value] if isinstance(value, str) else [str(v) for v in value]
-
-    return ProjectSettings(
-        name=str(raw["name"]),
-        model_paths=paths("model-paths", "models"),
-        macro_paths=paths("macro-paths", "macros"),
-        seed_paths=paths("seed-paths", "seeds"),
-        test_paths=paths("test-paths", "tests"),
-        vars=dict(raw.get("vars") or {}),
-        models=dict(raw.get("models") or {}),
-        seeds=dict(raw.get("seeds") or {}),
-        tests=dict(raw.get("data_tests") or raw.get("tests") or {}),
-    )
+    # Keys such as clean-targets or log-path concern the package's own development.
+    return project_file.read(folder / project_file.FILE, lambda message: log.debug("%s: %s", folder.name, message))
 
 
 def _files(root: Path, folders: list[str], suffixes: tuple[str, ...]) -> list[Path]:
@@ -233,25 +215,20 @@ def _files(root: Path, folders: list[str], suffixes: tuple[str, ...]) -> list[Pa
     return out
 
 
-def load_package_nodes(
-    root: Path,
-    settings: ProjectSettings,
-    nodes: dict[str, t.Any],
-    sources: dict[tuple[str, str], t.Any],
-    yaml_cache: t.Any,
-) -> list[Package]:
-    """Add every package's models, seeds, tests and YAML properties to ``nodes``."""
+def load_package_nodes(project: Project, yaml_cache: t.Any) -> list[Package]:
+    """Add every package's models, seeds, tests and YAML properties to ``project``."""
     from warehouse_ml.project import loader
 
+    root, settings = project.root, project.settings
     packages = discover(root, settings)
     for package in packages:
         overrides = {k: root_tree(getattr(settings, k), package.name) for k in ("models", "seeds", "tests")}
         for node in loader._discover(root, package.settings, package.root, overrides):
-            loader._add_unique(nodes, node, root)
-        for folder in package.settings.model_paths + package.settings.seed_paths:
+            loader._add_unique(project.nodes, node, root)
+        for folder in loader._properties_paths(package.settings):
             for yml in _files(package.root, [folder], (".yml", ".yaml")):
                 fqn = [package.name, *yml.parent.relative_to(package.root / folder).parts]
-                loader._apply_properties(root, yml, nodes, sources, yaml_cache, fqn)
+                loader._apply_properties(project, yml, yaml_cache, fqn)
     return packages
 
 

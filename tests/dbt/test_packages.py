@@ -389,3 +389,20 @@ def test_dbt_root_project_disables_and_configures_package_models(tmp_path: Path)
     assert root.query(
         "select table_type from information_schema.tables where table_name = 'pkg_model'"
     ) == [("VIEW",)]
+
+
+def test_packages_install_path(tmp_path: Path) -> None:
+    root = Project(tmp_path / "proj")
+    root.root.mkdir()
+    root.write({
+        "dbt_project.yml": "name: proj\nprofile: proj\npackages-install-path: vendor\n",
+        "profiles.yml": "proj:\n  target: dev\n  outputs:\n    dev: {type: duckdb, path: warehouse.duckdb}\n",
+        "packages.yml": f"packages:\n  - git: '{git_package(tmp_path / 'repo', 'gitpkg', ['1.0.0'])}'\n"
+                        "    revision: 1.0.0\n",
+        "models/m.sql": "select {{ gitpkg.version() }} as v\n",
+    })
+    assert root.wml("deps").exit_code == 0
+    assert (root.root / "vendor/gitpkg/dbt_project.yml").is_file()
+    assert not (root.root / "dbt_packages").exists()
+    assert root.wml("build").exit_code == 0
+    assert root.query("select v from main.m") == [("1.0.0",)]

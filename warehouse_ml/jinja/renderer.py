@@ -330,7 +330,8 @@ class Renderer:
         try:
             with located(node.fqn_path, node.name, node.kind.value, template=name):
                 return self._template(name, sql).render(
-                    this=self.relation_for(node), **(context or {})
+                    self.macros.locals_for(node.package_name), this=self.relation_for(node),
+                    **(context or {}),
                 )
         except (WmlError, jinja2.TemplateError) as exc:
             err = wrap_template_error(exc, name, node.name, display_path=node.fqn_path)

@@ -308,8 +308,9 @@ def open_session(
     profiles_dir: str | Path | None = None,
     cli_vars: dict[str, t.Any] | None = None,
     read_only: bool = False,
+    profile: str | None = None,
 ) -> Session:
     project = load_project(project_dir)
-    profile = project.settings.profile or project.settings.name
-    resolved = load_target(project.root, profile, profiles_dir, target)
+    profile = profile or project.settings.profile or project.settings.name
+    resolved = load_target(project.root, profile, profiles_dir, target, project.warn)
     return Session(project, resolved, cli_vars, read_only=read_only)

@@ -72,7 +72,7 @@ def _compile_nodes(session: t.Any, chosen: set[str], dialect: str | None) -> int
     for uid in session.graph.topological_order(chosen):
         node = session.nodes[uid]
         _compile_hooks(session, node, dialect)
-        if node.kind is NodeKind.SEED:
+        if node.kind in (NodeKind.SEED, NodeKind.SOURCE):
             continue
         artifacts.write_compiled(target_dir, node, session.compiled_sql(node, dialect=dialect))
         written += 1
@@ -97,7 +97,9 @@ def _compile_hooks(session: t.Any, node: t.Any, dialect: str | None) -> None:
 
 @main.command(name="ls")
 @project_options()
-@click.option("--resource-type", type=click.Choice(["model", "seed", "test"]), default=None)
+@click.option(
+    "--resource-type", type=click.Choice(["model", "seed", "test", "source"]), default=None
+)
 @click.option("--output", "output", type=click.Choice(["name", "path", "json"]), default="name")
 def ls_cmd(opts: Options, resource_type: str | None, output: str) -> None:
     """List the selected nodes in dependency order."""
@@ -125,7 +127,9 @@ def ls_cmd(opts: Options, resource_type: str | None, output: str) -> None:
                 )
             )
         else:
-            click.echo(node.fqn_path if output == "path" else node.name)
+            source = node.kind.value == "source"  # as dbt lists it: a selector
+            name = f"source:{node.name}" if source else node.name
+            click.echo(node.fqn_path if output == "path" else name)
 
 
 @main.command()

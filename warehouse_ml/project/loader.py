@@ -272,6 +272,9 @@ def _source_table(
         plain = {k: level[k] for k in ("freshness", "loaded_at_field") if k in level}
         layers += [plain, expect_mapping(level.get("config"), rel, "source config")]
     config = cfg.merge(*layers)
+    freshness = _merge_freshness([layer for layer in layers if "freshness" in layer])
+    if freshness is not None or "freshness" in config:
+        config["freshness"] = freshness
     return SourceTable(
         source=entry["name"],
         name=table["name"],
@@ -286,6 +289,23 @@ def _source_table(
         fqn=table_fqn,
         description=str(table.get("description", entry.get("description", "")) or ""),
     )
+
+
+def _merge_freshness(layers: list[dict[str, t.Any]]) -> dict[str, t.Any] | None:
+    """dbt merges freshness key by key (warn_after and error_after one level deeper);
+    ``freshness: null`` at a level turns it off there and below."""
+    merged: dict[str, t.Any] | None = None
+    for layer in layers:
+        value = layer["freshness"]
+        if value is None or not isinstance(value, dict):
+            merged = None
+            continue
+        merged = dict(merged or {})
+        for key, sub in value.items():
+            old = merged.get(key)
+            both = isinstance(old, dict) and isinstance(sub, dict)
+            merged[key] = {**old, **sub} if both else sub
+    return merged
 
 
 def _describe(project: Project, node: Node, entry: dict[str, t.Any], rel: Path) -> None:

@@ -47,7 +47,11 @@ class Runner:
 
     def run(self, selected: set[str], *, gate_on_tests: bool = False) -> list[NodeResult]:
         nodes = self.session.nodes
-        runnable = {uid for uid in selected if nodes[uid].materialized != "ephemeral"}
+        runnable = {
+            uid
+            for uid in selected
+            if nodes[uid].materialized != "ephemeral" and nodes[uid].kind is not NodeKind.SOURCE
+        }  # nothing builds a source, and an ephemeral model is inlined
         graph = self.session.graph.with_test_gates() if gate_on_tests else self.session.graph
         order = {uid: i for i, uid in enumerate(graph.topological_order(runnable), start=1)}
         scheduler = Scheduler(graph, runnable)

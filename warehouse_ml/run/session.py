@@ -22,6 +22,8 @@ from warehouse_ml.project.nodes import Node, NodeKind
 from warehouse_ml.project.profiles import Target, load_target
 from warehouse_ml.run.statements import one_query
 
+_RECOMMENDERS = ("recommender", "matrix_factorization")  # ml/recs/spec.py is_recommender
+
 
 class Session:
     def __init__(
@@ -82,7 +84,10 @@ class Session:
         for node in self.nodes.values():
             if node.is_ml_model:
                 fn = str(node.config.get("function") or f"predict_{node.name}")
-                for name in (fn, f"{fn}_prob"):
+                names = (fn, f"{fn}_prob")
+                if str(node.config.get("model_type") or "").lower() in _RECOMMENDERS:
+                    names = (f"recommend_{node.name}", f"similar_{node.name}")
+                for name in names:
                     other = functions.get(name.lower())
                     if other is not None and other.unique_id != node.unique_id:
                         raise ConfigError(

@@ -265,11 +265,18 @@ def show_model_fields(v: registry.ModelVersion) -> list[tuple[str, str]]:
         ("Function Parameter Types", " ".join(ty.lower() for _, ty in v.features)),
         ("Training Rows", str(v.rows_train)),
         ("Evaluation Rows", str(v.rows_eval)),
-        *_evaluation_fields(evaluation_summary(v)),
+        *(_recs_card().fields(v) if v.problem_type == "recommendation"
+          else _evaluation_fields(evaluation_summary(v))),
         ("Training Seconds", _fmt(v.training_seconds)),
     ]
     fields += [(f"{k} (ignored locally)", str(val)) for k, val in ignored.items()]
     return fields
+
+
+def _recs_card() -> t.Any:
+    from warehouse_ml.ml.recs import card
+
+    return card
 
 
 def _pinned(v: registry.ModelVersion) -> str:
@@ -284,6 +291,8 @@ def evaluation_summary(v: registry.ModelVersion) -> dict[str, t.Any]:
     Read from the version's metrics; versions trained before the split was recorded, and
     imported models, simply have fewer keys.
     """
+    if v.problem_type == "recommendation":
+        return _recs_card().evaluation(v)
     metrics = v.metrics or {}
     split, fit = metrics.get("split") or {}, metrics.get("deployed_fit") or {}
     out: dict[str, t.Any] = {

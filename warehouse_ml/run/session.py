@@ -115,6 +115,8 @@ class Session:
                     )
                 node.config["materialized"] = "ml_model"
                 node.config["function"] = stmt.spec.function
+                if hasattr(stmt.spec, "similar_function"):  # BigQuery ML's form: a recommender
+                    node.config["model_type"] = "recommender"
                 node.compiled_sql = stmt.spec.query
                 self.create_models[node.unique_id] = stmt
 

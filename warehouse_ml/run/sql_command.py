@@ -19,6 +19,7 @@ from warehouse_ml.adapters import dialects
 from warehouse_ml.errors import ExecutionError, TrainingError, WmlError
 from warehouse_ml.ml import registry
 from warehouse_ml.ml.create_model import CreateModel, DropModel, ShowModel, split_statements
+from warehouse_ml.ml.spec import TrainingSpec
 
 
 @dataclasses.dataclass
@@ -185,7 +186,9 @@ def _create_model(
     from warehouse_ml.ml.materialize import describe, train_and_register
 
     spec = stmt.spec
-    spec.function = spec.function.split(".")[-1]
+    recommender = not isinstance(spec, TrainingSpec)
+    if not recommender:
+        spec.function = spec.function.split(".")[-1]
     spec.query = dialects.transpile(spec.query, read, session.adapter.dialect)
     for warning in stmt.warnings:
         (warn or messages.append)(warning)
@@ -203,7 +206,11 @@ def _create_model(
     version = train_and_register(
         session, spec, source="create_model", check=check, progress=progress
     )
-    messages.append(f"model {spec.name}: {describe(version)}; call it as {spec.function}(...)")
+    call = (
+        f"select * from {spec.function}(user, k) and {spec.similar_function}(item, k)"
+        if recommender else f"call it as {spec.function}(...)"
+    )
+    messages.append(f"model {spec.name}: {describe(version)}; {call}")
     return pa.table({"status": [f"model {spec.name} version {version.version} is READY"]})
 
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import typing as t
+import warnings
 
 import numpy as np
 
@@ -125,7 +126,9 @@ def _factorise(algorithm: str, x: sp.csr_matrix, spec: RecSpec) -> Fitted:
     from threadpoolctl import threadpool_limits
 
     params: dict[str, t.Any] = {"factors": spec.factors, "regularization": spec.regularization}
-    with threadpool_limits(1, "blas"):
+    with threadpool_limits(1, "blas"), warnings.catch_warnings():
+        # implicit warns about OpenBLAS threads when the model is made: held to one here.
+        warnings.filterwarnings("ignore", message="OpenBLAS is configured", category=RuntimeWarning)
         if algorithm == "als":
             from implicit.cpu.als import AlternatingLeastSquares
 

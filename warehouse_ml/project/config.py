@@ -61,6 +61,21 @@ ML_KEYS = frozenset(
         "min_rows",
         "auto_deploy",
         "refit",
+        # model_type='recommender' (warehouse_ml/ml/recs/spec.py: KEYS)
+        "user_column",
+        "item_column",
+        "weight_column",
+        "event_column",
+        "event_weights",
+        "timestamp_column",
+        "half_life_days",
+        "algorithm",
+        "neighbors",
+        "factors",
+        "iterations",
+        "regularization",
+        "holdout_fraction",
+        "feedback_type",
     }
 )
 # dbt configs wml accepts and does not apply: each warns, saying why, when set.

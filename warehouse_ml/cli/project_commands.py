@@ -27,6 +27,13 @@ def seed(opts: Options) -> None:
     _execute(opts, "seed", {"seed"})
 
 
+@main.command()
+@project_options()
+def snapshot(opts: Options) -> None:
+    """Record the selected snapshots: a new version of each changed row (dbt snapshots)."""
+    _execute(opts, "snapshot", {"snapshot"})
+
+
 @main.command(name="test")
 @project_options()
 def test_cmd(opts: Options) -> None:
@@ -98,7 +105,9 @@ def _compile_hooks(session: t.Any, node: t.Any, dialect: str | None) -> None:
 @main.command(name="ls")
 @project_options()
 @click.option(
-    "--resource-type", type=click.Choice(["model", "seed", "test", "source"]), default=None
+    "--resource-type",
+    type=click.Choice(["model", "seed", "snapshot", "test", "source", "analysis"]),
+    default=None,
 )
 @click.option("--output", "output", type=click.Choice(["name", "path", "json"]), default="name")
 def ls_cmd(opts: Options, resource_type: str | None, output: str) -> None:

@@ -40,7 +40,12 @@ MODEL_KEYS = frozenset(
     {"unique_key", "incremental_strategy", "on_schema_change", "deploy", "contract"}
 )
 SEED_KEYS = frozenset({"column_types", "delimiter", "quote_columns"})
-TEST_KEYS = frozenset({"severity", "where", "error_if", "warn_if", "limit", "store_failures"})
+TEST_KEYS = frozenset(
+    {
+        "severity", "where", "error_if", "warn_if", "limit", "fail_calc", "store_failures",
+        "store_failures_as", "database",
+    }
+)  # fmt: skip
 # ML options mirror Redshift ML and BigQuery ML (see warehouse_ml/ml/spec.py).
 ML_KEYS = frozenset(
     {
@@ -89,6 +94,7 @@ def validate(config: dict[str, t.Any], *, path: t.Any, node: str | None) -> None
     _check_choice(config, "on_schema_change", ON_SCHEMA_CHANGE, path, node)
     _check_choice(config, "severity", ("warn", "error"), path, node, lower=True)
     _check_choice(config, "deploy", ("auto", "sql", "udf"), path, node)
+    _check_choice(config, "store_failures_as", ("table", "view", "ephemeral"), path, node)
     for key in HOOK_KEYS:
         _check_hooks(config.get(key), key, path, node)
 

@@ -11,7 +11,7 @@ from pathlib import Path, PurePosixPath
 
 from warehouse_ml.errors import ConfigError, located
 from warehouse_ml.project import config as cfg
-from warehouse_ml.project import generic_tests
+from warehouse_ml.project import generic_tests, unit_test_specs
 from warehouse_ml.project.nodes import Node, NodeKind, SourceTable
 from warehouse_ml.project.yamlio import ParsedYamlCache, expect_mapping, load_yaml
 
@@ -91,8 +91,10 @@ def load_project(root: str | Path) -> Project:
     for folder in settings.model_paths + settings.seed_paths:
         for yml in _files(root, [folder], (".yml", ".yaml")):
             fqn = [settings.name, *yml.parent.relative_to(root / folder).parts]
-            _apply_properties(root, yml, nodes, sources, yaml_cache, fqn)
+            _apply_properties(root, yml, nodes, sources, yaml_cache, fqn, settings)
     macro_files = list(_files(root, settings.macro_paths, (".sql",)))
+    # `{% test %}` blocks in <test path>/generic/ are macros, as in dbt.
+    macro_files += _files(root, [f"{p}/generic" for p in settings.test_paths], (".sql",))
     return Project(root, settings, nodes, sources, macro_files)
 
 
@@ -107,7 +109,7 @@ def _discover(root: Path, settings: ProjectSettings) -> t.Iterator[Node]:
     kinds = (
         (settings.model_paths, ".sql", NodeKind.MODEL, settings.models),
         (settings.seed_paths, ".csv", NodeKind.SEED, settings.seeds),
-        (settings.test_paths, ".sql", NodeKind.TEST, settings.tests),
+        (settings.test_paths, ".sql", NodeKind.TEST, tests_config_tree(settings)),
     )
     for folders, suffix, kind, tree in kinds:
         for folder in folders:
@@ -116,6 +118,8 @@ def _discover(root: Path, settings: ProjectSettings) -> t.Iterator[Node]:
                 continue
             for path in sorted(base.rglob(f"*{suffix}")):
                 rel = PurePosixPath(path.relative_to(base).as_posix())
+                if kind is NodeKind.TEST and rel.parts[0] in ("generic", "fixtures"):
+                    continue  # generic test definitions (macros) and unit test fixtures
                 config = cfg.merge(cfg.folder_config(tree, rel, settings.name))
                 if kind is NodeKind.SEED:
                     config.setdefault("materialized", "seed")
@@ -160,10 +164,12 @@ def _apply_properties(
     sources: dict[tuple[str, str], SourceTable],
     yaml_cache: ParsedYamlCache,
     fqn: list[str],
+    settings: ProjectSettings,
 ) -> None:
     """Descriptions, config and tests from one YAML file; ``fqn`` is its folder's."""
     rel = yml.relative_to(root)
     doc = expect_mapping(yaml_cache.load(yml), rel, "a properties file")
+    tests_tree, name = tests_config_tree(settings), settings.name
     for section, kind in (("models", NodeKind.MODEL), ("seeds", NodeKind.SEED)):
         for entry in _entries(doc.get(section), rel, section):
             node = nodes.get(f"{kind.value}.{entry['name']}")
@@ -174,8 +180,7 @@ def _apply_properties(
                     hint=f"Create the {kind.value} file or fix the name.",
                 )
             _describe(node, entry, rel)
-            for test in generic_tests.from_properties(node, entry, rel):
-                test.fqn = [*fqn, test.name]
+            for test in generic_tests.from_properties(node, entry, rel, fqn, tests_tree, name):
                 _add_unique(nodes, test, root)
     for entry in _entries(doc.get("sources"), rel, "sources"):
         for table in _entries(entry.get("tables"), rel, f"source '{entry['name']}' tables"):
@@ -191,9 +196,21 @@ def _apply_properties(
                 columns={c["name"]: c for c in _entries(table.get("columns"), rel, "columns")},
             )
             sources[(src.source, src.name)] = src
-            for test in generic_tests.from_source(src, table, rel):
-                test.fqn = [*fqn, test.name]
+            for test in generic_tests.from_source(src, table, rel, fqn, tests_tree, name):
                 _add_unique(nodes, test, root)
+    for test in unit_test_specs.from_properties(
+        doc.get("unit_tests"), rel, nodes, fqn, [root / p / "fixtures" for p in settings.test_paths]
+    ):
+        _add_unique(nodes, test, root)
+
+
+def tests_config_tree(settings: ProjectSettings) -> dict[str, t.Any]:
+    """The project file's ``tests:`` and ``data_tests:`` blocks as one config tree."""
+    tree = dict(settings.tests or {})
+    for key, value in (getattr(settings, "data_tests", None) or {}).items():
+        both = tree.get(key)
+        tree[key] = {**both, **value} if isinstance(both, dict) and isinstance(value, dict) else value
+    return tree
 
 
 def _describe(node: Node, entry: dict[str, t.Any], rel: Path) -> None:

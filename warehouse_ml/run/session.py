@@ -191,6 +191,7 @@ class Session:
         for node in self.nodes.values():
             if (
                 node.kind is NodeKind.TEST
+                and node.unit_test is None
                 and not node.depends_on
                 and not node.source_info.get("sources")
             ):

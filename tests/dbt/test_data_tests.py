@@ -290,6 +290,21 @@ def test_store_failures_writes_the_audit_table_and_replaces_it(project: Project)
     project.write({"seeds/raw_orders.csv": "id,customer_id,status,amount\n1,10,placed,5\n"})
     assert project.wml("build").exit_code == 0
     assert project.scalar(f"select count(*) from {table}") == 0
+    # --store-failures stores every test whose config does not say otherwise.
+    project.write(
+        {
+            "models_sql/schema.yml": """
+                models:
+                  - name: orders
+                    columns:
+                      - name: order_id
+                        data_tests: [unique, {not_null: {config: {store_failures: false}}}]
+            """
+        }
+    )
+    assert project.wml("test", "--store-failures").exit_code == 0
+    stored = {r[0] for r in project.query("select table_name from information_schema.tables")}
+    assert "unique_orders_order_id" in stored and "not_null_orders_order_id" not in stored
 
 
 def test_folder_config_for_tests_and_enabled_false(project: Project) -> None:

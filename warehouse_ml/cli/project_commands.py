@@ -27,19 +27,31 @@ def seed(opts: Options) -> None:
     _execute(opts, "seed", {"seed"})
 
 
+_STORE_FAILURES = click.option(
+    "--store-failures",
+    is_flag=True,
+    help="Store every test's failing rows in <schema>_dbt_test__audit (unless its config says no).",
+)
+
+
 @main.command(name="test")
 @project_options()
-def test_cmd(opts: Options) -> None:
-    """Run the selected data tests."""
-    _execute(opts, "test", {"test"})
+@_STORE_FAILURES
+def test_cmd(opts: Options, store_failures: bool) -> None:
+    """Run the selected data tests and unit tests."""
+    _execute(opts, "test", {"test"}, store_failures=store_failures)
 
 
 @main.command()
 @project_options()
 @click.option("--full-refresh", is_flag=True, help="Rebuild incremental models from scratch.")
-def build(opts: Options, full_refresh: bool) -> None:
+@_STORE_FAILURES
+def build(opts: Options, full_refresh: bool, store_failures: bool) -> None:
     """Seeds, models, ML models and tests in DAG order; a failing test skips downstream."""
-    _execute(opts, "build", None, full_refresh=full_refresh, gate_on_tests=True)
+    _execute(
+        opts, "build", None, full_refresh=full_refresh, gate_on_tests=True,
+        store_failures=store_failures,
+    )  # fmt: skip
 
 
 @main.command()

@@ -54,16 +54,13 @@ def find_macro(renderer: Renderer, node: Node) -> t.Any:
     without Jinja. Raises CompilationError for an unknown test."""
     meta = t.cast(dict, node.test_metadata)
     name, namespace = meta["name"], meta.get("namespace")
-    macros = renderer.env.globals
-    if namespace:
-        found = _member(macros.get(namespace), f"test_{name}")
-    else:
-        found = macros.get(f"test_{name}")
-        if name in generic_tests.GENERIC_TESTS and not _is_root_project_macro(renderer, found):
-            return None  # the built-in, unless the root project overrides it
+    found = _lookup(renderer, namespace, f"test_{name}")
+    builtin = not namespace and name in generic_tests.GENERIC_TESTS
+    if builtin and not _is_root_project_macro(renderer, found):
+        return None  # the built-in, unless the root project overrides it
     if found is None:
         label = f"{namespace}.{name}" if namespace else name
-        raise CompilationError(
+        err = CompilationError(
             f"unknown generic test '{label}'.",
             path=node.path,
             node=node.name,
@@ -74,7 +71,26 @@ def find_macro(renderer: Renderer, node: Node) -> t.Any:
                 + f"; built-in tests: {', '.join(generic_tests.GENERIC_TESTS)}."
             ),
         )
+        err.node_kind = "test"
+        raise err
     return found
+
+
+def _lookup(renderer: Renderer, namespace: str | None, name: str) -> t.Any:
+    """A macro as the node being rendered sees it: through the package registry when the
+    renderer has one (a package's own tests resolve in that package first), else the
+    Jinja globals and their package namespaces."""
+    registry = getattr(renderer, "macros", None)
+    if registry is not None and hasattr(registry, "get_from_package"):
+        try:
+            found = registry.get_from_package(namespace, name)
+        except Exception:  # an unknown package or name: not found
+            found = None
+        if found is not None:
+            return found
+    if namespace:
+        return _member(renderer.env.globals.get(namespace), name)
+    return renderer.env.globals.get(name)
 
 
 def _member(namespace: t.Any, name: str) -> t.Any:

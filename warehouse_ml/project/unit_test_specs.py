@@ -22,6 +22,13 @@ FORMATS = ("dict", "csv", "sql")
 _INPUT = re.compile(r"""^\s*(ref|source)\s*\((.*)\)\s*$""")
 _ARG = re.compile(r"""\s*(?:(\w+)\s*=\s*)?(['"])(.*?)\2\s*(?:,|$)""")
 _CONFIG_KEYS = ("tags", "meta", "enabled")
+_KEYS = ("name", "model", "given", "expect", "overrides", "config", "description", "versions")
+
+
+def _stderr(message: str) -> None:
+    import sys
+
+    print(f"Warning: {message}", file=sys.stderr)
 
 
 @dataclasses.dataclass
@@ -74,6 +81,7 @@ def from_properties(
     nodes: dict[str, Node],
     fqn: list[str],
     fixture_dirs: t.Sequence[Path] = (),
+    warn: t.Callable[[str], None] = _stderr,
 ) -> list[Node]:
     """Test nodes for a properties file's ``unit_tests:`` (disabled ones left out).
 
@@ -87,7 +95,7 @@ def from_properties(
         raise ConfigError("unit_tests must be a list of mappings, each with a 'name'.", path=path)
     out = []
     for entry in entries:
-        node = _node(entry, path, nodes, fqn, fixture_dirs)
+        node = _node(entry, path, nodes, fqn, fixture_dirs, warn)
         if node is not None:
             out.append(node)
     return out
@@ -99,8 +107,13 @@ def _node(
     nodes: dict[str, Node],
     fqn: list[str],
     fixture_dirs: t.Sequence[Path],
+    warn: t.Callable[[str], None],
 ) -> Node | None:
     name = str(entry["name"])
+    for key in sorted(set(entry) - set(_KEYS)):
+        warn(f"{path}: unit test '{name}': unknown key '{key}' is ignored.")
+    if entry.get("versions") is not None:
+        warn(f"{path}: unit test '{name}': 'versions' is ignored: wml has no model versions.")
     model = entry.get("model")
     if not model or f"model.{model}" not in nodes:
         raise ConfigError(
@@ -125,6 +138,11 @@ def _node(
         ),
     )
     _overrides(spec, entry.get("overrides"), path, name)
+    for macro in sorted(m for m in spec.macros if "." in m):
+        warn(
+            f"{path}: unit test '{name}': the override of {macro} is ignored: only macros "
+            "called without a package name (and is_incremental) can be overridden."
+        )
     node = Node(name, NodeKind.TEST, path, config=cfg.merge({"tags": config.get("tags") or []}))
     if config.get("meta"):
         node.config["meta"] = config["meta"]

@@ -34,7 +34,7 @@ def run(session: Session, node: Node, cursor: t.Any) -> Outcome:
     sql = session.compiled_sql(node)
     config = node.config
     stored = None
-    if stores_failures(node):
+    if stores_failures(node, session.store_failures):
         stored = store_failures(session, node, sql, cursor)
     limit = config.get("limit")
     inner = f"{sql}\nlimit {_int(limit, 'limit', node)}" if limit is not None else sql
@@ -66,12 +66,14 @@ def _int(value: t.Any, key: str, node: Node) -> int:
         ) from None
 
 
-def stores_failures(node: Node) -> bool:
-    """dbt: ``store_failures_as`` (table, view) wins over ``store_failures``; ephemeral stores none."""
+def stores_failures(node: Node, flag: bool = False) -> bool:
+    """dbt: ``store_failures_as`` (table, view) wins over ``store_failures``, which wins
+    over the ``--store-failures`` flag; ``store_failures_as: ephemeral`` stores none."""
     kind = node.config.get("store_failures_as")
     if kind is not None:
         return str(kind) in ("table", "view")
-    return bool(node.config.get("store_failures"))
+    configured = node.config.get("store_failures")
+    return flag if configured is None else bool(configured)
 
 
 def audit_relation(session: Session, node: Node) -> Relation:

@@ -202,7 +202,7 @@ def _execute(
     store_failures: bool = False,
 ) -> None:
     from warehouse_ml.graph.selectors import select
-    from warehouse_ml.run import artifacts
+    from warehouse_ml.run import artifacts, project_hooks
     from warehouse_ml.run.runner import Runner, counts
 
     started = time.perf_counter()
@@ -222,8 +222,15 @@ def _execute(
             target_dir, session.nodes.values(), command, session.target.redacted()
         )
         runner = Runner(session, reporter, full_refresh=full_refresh, threads=opts.threads)
+        hooked = command in project_hooks.COMMANDS
         try:
-            results = runner.run(chosen, gate_on_tests=gate_on_tests)
+            results = project_hooks.run(session, project_hooks.START, reporter) if hooked else []
+            if any(r.status == "error" for r in results):
+                results += project_hooks.skipped(chosen, "not run: an on-run-start hook failed")
+            else:
+                results += runner.run(chosen, gate_on_tests=gate_on_tests)
+                if hooked:
+                    results += project_hooks.run(session, project_hooks.END, reporter, results)
         except Interrupted as stop:  # record what ran and what did not, then exit 130
             artifacts.write_run_results(
                 target_dir,

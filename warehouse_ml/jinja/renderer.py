@@ -322,19 +322,22 @@ class Renderer:
 
     def render_hook(
         self, node: Node, sql: str, label: str, *, incremental: bool = False,
-        dialect: str | None = None,
+        dialect: str | None = None, context: dict[str, t.Any] | None = None,
     ) -> str:
         """One hook's SQL, rendered with the model's context (``this``, target, vars, macros).
 
         dbt renders hooks when the model runs, so ``{{ this }}`` in a ``config(pre_hook=
-        "...")`` string is the model's final relation.
+        "...")`` string is the model's final relation. ``context`` adds variables
+        (``results`` and ``schemas`` for on-run-end, run/project_hooks.py).
         """
         call = _Call(node, False, incremental, dialect or self.target.dialect)
         name = f"{node.fqn_path} ({label})"  # its own template: the error names the hook
         token = _current.set(call)
         try:
             with located(node.fqn_path, node.name, node.kind.value, template=name):
-                return self._template(name, sql).render(this=self.relation_for(node))
+                return self._template(name, sql).render(
+                    this=self.relation_for(node), **(context or {})
+                )
         except (WmlError, jinja2.TemplateError) as exc:
             err = wrap_template_error(exc, name, node.name, display_path=node.fqn_path)
             err.message = f"{label}: {err.message}"
@@ -353,11 +356,11 @@ class Renderer:
                 call = self._render(node, parse=True, incremental=False)
                 calls.append(call)
                 if call.config and node.unit_test is None:
-                    cfg.validate(call.config, path=node.path, node=node.name)
+                    self.project.validate_config(call.config, path=node.path, node=node.name)
                     # A generic test's own config() is a default its YAML overrides (dbt).
                     layers = (call.config, node.config) if node.test_metadata else (node.config, call.config)
                     node.config = cfg.merge(*layers)
-                cfg.validate(node.config, path=node.path, node=node.name)
+                self.project.validate_config(node.config, path=node.path, node=node.name)
                 node.depends_on = list(dict.fromkeys(call.refs))
                 node.source_info = {"sources": sorted(set(call.sources))}
                 node.compiled_sql = call.sql

@@ -68,7 +68,18 @@ ML_KEYS = frozenset(
         "refit",
     }
 )
-KNOWN_KEYS = COMMON_KEYS | MODEL_KEYS | SEED_KEYS | TEST_KEYS | ML_KEYS
+# dbt configs wml accepts and does not apply: each warns, saying why, when set.
+IGNORED_KEYS = {
+    "grants": "DuckDB has no GRANT",
+    "access": "model access (groups) is not enforced",
+    "group": "model groups are not enforced",
+    "on_configuration_change": "materialized views are not supported",
+    "sql_header": "sql_header is not applied yet",
+    "incremental_predicates": "incremental_predicates are not applied yet",
+    "packages": "Python models are not supported",
+    "submission_method": "Python models are not supported",
+}
+KNOWN_KEYS = COMMON_KEYS | MODEL_KEYS | SEED_KEYS | TEST_KEYS | ML_KEYS | set(IGNORED_KEYS)
 HOOK_KEYS = ("pre_hook", "post_hook")
 
 
@@ -82,13 +93,29 @@ def normalise(config: dict[str, t.Any]) -> dict[str, t.Any]:
     return out
 
 
-def validate(config: dict[str, t.Any], *, path: t.Any, node: str | None) -> None:
-    """Reject unknown keys and values early, naming the file and the model."""
+def validate(
+    config: dict[str, t.Any],
+    *,
+    path: t.Any,
+    node: str | None,
+    warn: t.Callable[[str], None] | None = None,
+    strict: bool = True,
+) -> None:
+    """Reject unknown keys and values early, naming the file and the model.
+
+    Keys in :data:`IGNORED_KEYS` are reported to ``warn``; so is an unknown key when
+    not ``strict`` (a dbt project: dbt keeps any key as a custom config).
+    """
     for key in config:
-        if key not in KNOWN_KEYS:
+        where = f"{path}: {node}" if node else str(path)
+        if key in IGNORED_KEYS and warn is not None:
+            warn(f"{where}: config '{key}' is ignored: {IGNORED_KEYS[key]}.")
+        elif key not in KNOWN_KEYS:
             close = difflib.get_close_matches(key, sorted(KNOWN_KEYS), n=1)
             hint = f"Did you mean '{close[0]}'?" if close else "Remove it or check the spelling."
-            raise ConfigError(f"unknown config key '{key}'.", path=path, node=node, hint=hint)
+            if strict or warn is None:
+                raise ConfigError(f"unknown config key '{key}'.", path=path, node=node, hint=hint)
+            warn(f"{where}: unknown config key '{key}' is ignored. {hint}")
     _check_choice(config, "materialized", MATERIALIZATIONS, path, node)
     _check_choice(config, "incremental_strategy", INCREMENTAL_STRATEGIES, path, node)
     _check_choice(config, "on_schema_change", ON_SCHEMA_CHANGE, path, node)
@@ -97,6 +124,12 @@ def validate(config: dict[str, t.Any], *, path: t.Any, node: str | None) -> None
     _check_choice(config, "store_failures_as", ("table", "view", "ephemeral"), path, node)
     for key in HOOK_KEYS:
         _check_hooks(config.get(key), key, path, node)
+
+
+def is_enabled(config: dict[str, t.Any]) -> bool:
+    """``enabled`` as dbt reads it: false (or the text 'false') disables the node."""
+    value = config.get("enabled", True)
+    return not (value is False or (isinstance(value, str) and value.strip().lower() == "false"))
 
 
 def hook_list(value: t.Any) -> list[t.Any]:

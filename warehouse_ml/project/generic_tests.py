@@ -294,7 +294,7 @@ def _make(
     test_fqn = [*fqn, node_name]
     folder = cfg.folder_config(tree, PurePosixPath(*test_fqn[1:]), project_name) if tree else {}
     merged = cfg.merge(folder, config)
-    if merged.get("enabled") is False:
+    if not cfg.is_enabled(merged):
         return None
     node = Node(node_name, NodeKind.TEST, path, config=merged)
     node.fqn = test_fqn
@@ -330,8 +330,7 @@ def _config_layer(args: dict[str, t.Any], path: Path, owner: str) -> dict[str, t
     for key in CONFIG_ARGS:
         if key in args:
             config[key] = args.pop(key)
-    cfg.validate(config, path=path, node=owner)
-    return config
+    return config  # validated with the node's whole config when the project is parsed
 
 
 def test_names(test: str, owner: Owner, args: dict[str, t.Any]) -> tuple[str, str]:

@@ -78,3 +78,8 @@ class SourceTable:
     external_location: str | None
     path: Path
     columns: dict[str, dict[str, t.Any]]
+    # Merged config (enabled, freshness, loaded_at_field, meta, tags, ...) and dbt's fqn:
+    # project, folders of the YAML file, source name, table name.
+    config: dict[str, t.Any] = dataclasses.field(default_factory=dict)
+    fqn: list[str] = dataclasses.field(default_factory=list)
+    description: str = ""

@@ -127,7 +127,7 @@ def _node(
         raise ConfigError(
             f"unit test '{name}': config accepts {', '.join(_CONFIG_KEYS)}.", path=path, node=name
         )
-    if config.get("enabled") is False:
+    if not cfg.is_enabled(config):
         return None
     root = list(fixture_dirs)
     spec = UnitTestSpec(

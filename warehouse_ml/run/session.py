@@ -16,7 +16,7 @@ from warehouse_ml.adapters.relation import Relation
 from warehouse_ml.errors import CompilationError, ConfigError, WmlError
 from warehouse_ml.graph.dag import Graph
 from warehouse_ml.jinja.renderer import Renderer
-from warehouse_ml.project import generic_tests
+from warehouse_ml.project import enabled, generic_tests
 from warehouse_ml.project.loader import Project, load_project
 from warehouse_ml.project.nodes import Node, NodeKind
 from warehouse_ml.project.profiles import Target, load_target
@@ -64,6 +64,7 @@ class Session:
     def graph(self) -> Graph:
         if self._graph is None:
             self.renderer.parse()
+            enabled.drop_disabled(self.project)
             self._adopt_create_model_files()
             self._warn_ignored_hooks()
             self._add_function_dependencies()

@@ -84,6 +84,9 @@ def test_unit_tests_pass_with_mock_rows_cast_to_the_inputs_types(project: Projec
     }
     assert project.wml("run").exit_code == 0
     assert not any("test_" in uid for uid in _results(project))
+    # A unit test's SQL needs its inputs' types: compile writes none (and no file per YAML).
+    assert project.wml("compile").exit_code == 0
+    assert not list((project.root / "target/compiled").rglob("*.yml"))
 
 
 def test_a_failing_unit_test_shows_the_diff_and_stops_the_model_in_build(project: Project) -> None:

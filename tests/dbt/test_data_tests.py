@@ -365,3 +365,30 @@ def test_selecting_a_test_by_name_and_unknown_tests(project: Project) -> None:
         }
     )
     assert_clean_error(project.wml("test"), 2, "unknown generic test 'dbt_utils.not_constant'")
+
+
+def test_a_project_get_where_subquery_shapes_the_tested_relation(project: Project) -> None:
+    """dbt passes `model` through get_where_subquery; a project may override it."""
+    project.write(
+        {
+            **ORDERS,
+            "macros/where.sql": """
+                {% macro get_where_subquery(relation) -%}
+                (select * from {{ relation }} where status <> 'returned') as only_open
+                {%- endmacro %}
+                {% test small(model, column_name) %}
+                select * from {{ model }} where {{ column_name }} < 2
+                {% endtest %}
+            """,
+            "models_sql/schema.yml": """
+                models:
+                  - name: orders
+                    columns:
+                      - name: amount
+                        data_tests: [small]
+            """,
+        }
+    )
+    result = project.wml("build")
+    assert result.exit_code == 0, result.output  # the returned order (amount 1) is filtered out
+    assert _statuses(project)["small_orders_amount"] == "pass"

@@ -143,8 +143,13 @@ def render(renderer: Renderer, node: Node) -> str:
     meta["builtin_sql"] = False
     kwargs = {k: _render_argument(renderer, k, v) for k, v in meta["kwargs"].items()}
     relation = renderer.resolve_relation(meta["model"])
-    where = node.config.get("where")
-    kwargs["model"] = generic_tests.where_subquery(str(relation), where) if where else relation
+    override = _lookup(renderer, None, "get_where_subquery")
+    if _is_root_project_macro(renderer, override):  # the project's own, as dbt calls it
+        kwargs["model"] = override(relation)
+    elif where := node.config.get("where"):
+        kwargs["model"] = generic_tests.where_subquery(str(relation), where)
+    else:
+        kwargs["model"] = relation
     return str(macro(**kwargs))
 
 

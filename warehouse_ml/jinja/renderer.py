@@ -21,6 +21,7 @@ import jinja2
 from jinja2.runtime import Macro
 
 from warehouse_ml.adapters.relation import Relation, quote
+from warehouse_ml.dbt import test_blocks
 from warehouse_ml.errors import CompilationError, WmlError, located
 from warehouse_ml.jinja.cache import SingleFileBytecodeCache
 from warehouse_ml.jinja.errors import macro_call_hint, wrap_template_error
@@ -28,7 +29,6 @@ from warehouse_ml.jinja.macro_calls import MacroCall, PackageMacro, project_defa
 from warehouse_ml.jinja.naming import MACROS as NAMING_MACROS
 from warehouse_ml.jinja.naming import Naming
 from warehouse_ml.project import config as cfg
-from warehouse_ml.project import generic_tests
 from warehouse_ml.project.loader import Project
 from warehouse_ml.project.nodes import Node, NodeKind
 from warehouse_ml.project.profiles import Target, env_var
@@ -56,6 +56,8 @@ class _Call:
     record: bool = False  # keep the package macro calls (to explain a database error)
     macro_calls: list[MacroCall] = dataclasses.field(default_factory=list)
     sql: str = ""
+    # A unit test's overrides: {'vars': {...}, 'env_vars': {...}}.
+    overrides: dict[str, t.Any] = dataclasses.field(default_factory=dict)
 
 
 _current: contextvars.ContextVar[_Call] = contextvars.ContextVar("wml_render_call")
@@ -97,14 +99,14 @@ class Renderer:
             # Constant folding at compile time costs ~13% of a first run's template
             # compiles and saves nothing measurable when rendering model-sized templates.
             optimized=False,
-            extensions=["jinja2.ext.do", "jinja2.ext.loopcontrols"],
+            extensions=["jinja2.ext.do", "jinja2.ext.loopcontrols", test_blocks.TestBlocks],
         )
         env.globals.update(
             ref=self._ref,
             source=self._source,
             config=self._config,
             var=self._var,
-            env_var=env_var,
+            env_var=self._env_var,
             is_incremental=lambda: self._call().incremental,
             target=self._target_context(),
             sql_dialect=self.project.settings.sql_dialect,
@@ -267,6 +269,9 @@ class Renderer:
         return ""
 
     def _var(self, name: str, default: t.Any = _NO_DEFAULT) -> t.Any:
+        overrides = self._overrides("vars")
+        if name in overrides:
+            return overrides[name]
         if name in self.vars:
             return self.vars[name]
         if default is not _NO_DEFAULT:  # var('x', none) is a valid default, as in dbt
@@ -275,6 +280,24 @@ class Renderer:
             f"var('{name}') has no value and no default.",
             hint=f"Set it under `vars:` in wml_project.yml, pass --vars '{{{name}: ...}}', or give a default.",
         )
+
+    def _overrides(self, kind: str) -> dict[str, t.Any]:
+        current = _current.get(None)
+        return current.overrides.get(kind) or {} if current is not None else {}
+
+    def _env_var(self, name: str, default: t.Any = None) -> t.Any:
+        overrides = self._overrides("env_vars")
+        if name in overrides:  # a unit test's override
+            return str(overrides[name])
+        return env_var(name, default)
+
+    def resolve_relation(self, reference: list[str]) -> Relation | str:
+        """``['ref', name]`` or ``['source', s, t]`` resolved for the node being rendered."""
+        kind, *names = reference
+        return self._ref(*names) if kind == "ref" else self._source(*names)
+
+    def resolve_reference(self, reference: list[str]) -> str:
+        return str(self.resolve_relation(reference))
 
     # -- rendering -------------------------------------------------------------------
     def _render(
@@ -287,7 +310,9 @@ class Renderer:
         try:
             with located(node.fqn_path, node.name, node.kind.value, template=name):
                 if node.test_metadata:
-                    call.sql = generic_tests.render_sql(node, self._resolve)
+                    call.sql = test_blocks.render(self, node)
+                elif node.unit_test is not None:
+                    call.sql = self._render_unit_test(node, call)
                 else:
                     this = self.relation_for(node)
                     call.relations.append((node, str(self._ref_target(node))))
@@ -304,6 +329,18 @@ class Renderer:
         finally:
             _current.reset(token)
         return call
+
+    def _render_unit_test(self, node: Node, call: _Call) -> str:
+        """A unit test's model rendered with the test's overrides (its refs are the test's)."""
+        spec = node.unit_test
+        model = self.project.nodes[f"model.{spec.model}"]
+        call.incremental = spec.is_incremental
+        call.overrides = {"vars": spec.vars, "env_vars": spec.env_vars}
+        # Other macro overrides shadow the macro in the model's own file, as in dbt.
+        extra = {k: _constant(v) for k, v in spec.macros.items() if "." not in k}
+        this = self.relation_for(model)
+        call.relations.append((model, str(self._ref_target(model))))
+        return self._template(model.fqn_path, model.raw_sql).render(this=this, **extra)
 
     def render_hook(
         self, node: Node, sql: str, label: str, *, incremental: bool = False,
@@ -331,10 +368,6 @@ class Renderer:
         finally:
             _current.reset(token)
 
-    def _resolve(self, reference: list[str]) -> str:
-        kind, *names = reference
-        return str(self._ref(*names) if kind == "ref" else self._source(*names))
-
     def parse(self) -> None:
         """Render every node once to learn its refs, sources and in-file config."""
         calls = []
@@ -344,9 +377,11 @@ class Renderer:
                     continue
                 call = self._render(node, parse=True, incremental=False)
                 calls.append(call)
-                if call.config:
+                if call.config and node.unit_test is None:
                     self.project.validate_config(call.config, path=node.path, node=node.name)
-                    node.config = cfg.merge(node.config, call.config)
+                    # A generic test's own config() is a default its YAML overrides (dbt).
+                    layers = (call.config, node.config) if node.test_metadata else (node.config, call.config)
+                    node.config = cfg.merge(*layers)
                 self.project.validate_config(node.config, path=node.path, node=node.name)
                 node.depends_on = list(dict.fromkeys(call.refs))
                 node.source_info = {"sources": sorted(set(call.sources))}
@@ -433,6 +468,11 @@ def _target_database(target: Target) -> str | None:
         return public.get("database")
     path = str(public.get("path") or ":memory:")
     return "memory" if path == ":memory:" else Path(path).stem
+
+
+def _constant(value: t.Any) -> t.Callable[..., t.Any]:
+    """A macro replaced by a unit test's override: any call returns the value."""
+    return lambda *args, **kwargs: value
 
 
 def inject_ctes(sql: str, ctes: list[tuple[str, str]]) -> str:

@@ -51,7 +51,12 @@ SNAPSHOT_KEYS = frozenset(
         "dbt_valid_to_current",
     }
 )  # fmt: skip
-TEST_KEYS = frozenset({"severity", "where", "error_if", "warn_if", "limit", "store_failures"})
+TEST_KEYS = frozenset(
+    {
+        "severity", "where", "error_if", "warn_if", "limit", "fail_calc", "store_failures",
+        "store_failures_as", "database",
+    }
+)  # fmt: skip
 # ML options mirror Redshift ML and BigQuery ML (see warehouse_ml/ml/spec.py).
 ML_KEYS = frozenset(
     {
@@ -154,6 +159,7 @@ def validate(
     _check_choice(config, "deploy", ("auto", "sql", "udf"), path, node)
     _check_choice(config, "strategy", ("timestamp", "check"), path, node)
     _check_choice(config, "hard_deletes", ("ignore", "invalidate", "new_record"), path, node)
+    _check_choice(config, "store_failures_as", ("table", "view", "ephemeral"), path, node)
     for key in HOOK_KEYS:
         _check_hooks(config.get(key), key, path, node)
 

@@ -14,7 +14,7 @@ from warehouse_ml import redaction
 from warehouse_ml.dbt import docs_blocks, project_file
 from warehouse_ml.errors import ConfigError, located
 from warehouse_ml.project import config as cfg
-from warehouse_ml.project import generic_tests, snapshots
+from warehouse_ml.project import generic_tests, snapshots, unit_test_specs
 from warehouse_ml.project.nodes import Node, NodeKind, SourceTable
 from warehouse_ml.project.yamlio import ParsedYamlCache, expect_mapping, load_yaml
 
@@ -171,6 +171,8 @@ def load_project(root: str | Path) -> Project:
             fqn = [settings.name, *yml.parent.relative_to(root / folder).parts]
             _apply_properties(project, yml, yaml_cache, fqn)
     project.macro_files = list(_files(root, settings.macro_paths, (".sql",)))
+    # `{% test %}` blocks in <test path>/generic/ are macros, as in dbt.
+    project.macro_files += _files(root, [f"{p}/generic" for p in settings.test_paths], (".sql",))
     docs_blocks.apply(project)  # {{ doc('...') }} in descriptions
     return project
 
@@ -206,7 +208,7 @@ def _discover(root: Path, settings: ProjectSettings) -> t.Iterator[Node]:
     kinds = (
         (settings.model_paths, ".sql", NodeKind.MODEL, settings.models),
         (settings.seed_paths, ".csv", NodeKind.SEED, settings.seeds),
-        (settings.test_paths, ".sql", NodeKind.TEST, settings.tests),
+        (settings.test_paths, ".sql", NodeKind.TEST, tests_config_tree(settings)),
         (settings.analysis_paths, ".sql", NodeKind.ANALYSIS, {}),
     )
     for folders, suffix, kind, tree in kinds:
@@ -216,8 +218,8 @@ def _discover(root: Path, settings: ProjectSettings) -> t.Iterator[Node]:
                 continue
             for path in sorted(base.rglob(f"*{suffix}")):
                 rel = PurePosixPath(path.relative_to(base).as_posix())
-                if kind is NodeKind.TEST and rel.parts[0] == "generic":
-                    continue  # dbt: generic test definitions ({% test %}), not singular tests
+                if kind is NodeKind.TEST and rel.parts[0] in ("generic", "fixtures"):
+                    continue  # dbt: generic test definitions ({% test %}) and unit test fixtures
                 config = cfg.merge(cfg.folder_config(tree, rel, settings.name))
                 if kind is NodeKind.SEED:
                     config.setdefault("materialized", "seed")
@@ -263,6 +265,8 @@ def _apply_properties(
     root, nodes = project.root, project.nodes
     rel = yml.relative_to(root)
     doc = expect_mapping(yaml_cache.load(yml), rel, "a properties file")
+    settings = project.settings
+    tests_tree, name = tests_config_tree(settings), settings.name
     sections = (
         ("models", NodeKind.MODEL), ("seeds", NodeKind.SEED), ("snapshots", NodeKind.SNAPSHOT),
         ("analyses", NodeKind.ANALYSIS),
@@ -278,8 +282,7 @@ def _apply_properties(
                 _missing_file(project, rel, section, kind, entry["name"])
                 continue
             _describe(project, node, entry, rel)
-            for test in generic_tests.from_properties(node, entry, rel):
-                test.fqn = [*fqn, test.name]
+            for test in generic_tests.from_properties(node, entry, rel, fqn, tests_tree, name):
                 _add_unique(nodes, test, root)
     for entry in _entries(doc.get("exposures"), rel, "exposures"):
         project.exposures[entry["name"]] = {**entry, "path": rel, "fqn": [*fqn, entry["name"]]}
@@ -290,9 +293,26 @@ def _apply_properties(
         for table in _entries(entry.get("tables"), rel, f"source '{entry['name']}' tables"):
             src = _source_table(project, entry, table, rel, fqn)
             project.sources[(src.source, src.name)] = src
-            for test in generic_tests.from_source(src, table, rel):
-                test.fqn = [*fqn, test.name]
+            for test in generic_tests.from_source(src, table, rel, fqn, tests_tree, name):
                 _add_unique(nodes, test, root)
+    for test in unit_test_specs.from_properties(
+        doc.get("unit_tests"),
+        rel,
+        nodes,
+        fqn,
+        [root / p / "fixtures" for p in settings.test_paths],
+        project.warn,
+    ):
+        _add_unique(nodes, test, root)
+
+
+def tests_config_tree(settings: ProjectSettings) -> dict[str, t.Any]:
+    """The project file's ``tests:`` and ``data_tests:`` blocks as one config tree."""
+    tree = dict(settings.tests or {})
+    for key, value in (getattr(settings, "data_tests", None) or {}).items():
+        both = tree.get(key)
+        tree[key] = {**both, **value} if isinstance(both, dict) and isinstance(value, dict) else value
+    return tree
 
 
 def _external_location(entry: dict[str, t.Any], table: dict[str, t.Any], rel: Path) -> str | None:

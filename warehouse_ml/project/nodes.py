@@ -39,6 +39,8 @@ class Node:
     attached_to: str | None = None
     # For generic tests: test name and keyword arguments (column_name, values, ...).
     test_metadata: dict[str, t.Any] | None = None
+    # For unit tests (dbt 1.8+): the parsed spec (warehouse_ml/project/unit_test_specs.py).
+    unit_test: t.Any = None
     description: str = ""
     columns: dict[str, dict[str, t.Any]] = dataclasses.field(default_factory=dict)
     # dbt's model-level `constraints:` (primary keys over several columns, checks, ...).

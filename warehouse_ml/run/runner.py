@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import datetime as dt
-import re
 import time
 import typing as t
 
@@ -240,21 +239,12 @@ class Runner:
         )
 
     def _run_test(self, node: Node) -> tuple[str, int | None, str, int]:
-        sql = self.session.compiled_sql(node)
-        limit = node.config.get("limit")
-        inner = f"{sql}\nlimit {int(limit)}" if limit else sql
-        adapter = self.session.adapter
-        failures = int(
-            adapter.execute(
-                f"select count(*) from (\n{inner}\n) as wml_test", cursor=adapter.cursor()
-            )[0][0]
-        )
-        severity = str(node.config.get("severity", "error")).lower()
-        if _breaches(node.config.get("error_if", "!=0"), failures) and severity == "error":
-            return "fail", None, f"got {failures} failing rows", failures
-        if _breaches(node.config.get("warn_if", "!=0"), failures):
-            return "warn", None, f"got {failures} failing rows", failures
-        return "pass", None, "", failures
+        """A data test (``run/data_tests.py``) or a unit test (``run/unit_tests.py``)."""
+        from warehouse_ml.run import data_tests, unit_tests
+
+        runner = unit_tests if node.unit_test is not None else data_tests
+        outcome = runner.run(self.session, node, self.session.adapter.cursor())
+        return outcome.status, None, outcome.message, outcome.failures
 
     # -- reporting -----------------------------------------------------------------------
     def _report(self, node: Node, result: NodeResult, index: int, total: int) -> None:
@@ -276,27 +266,6 @@ class Runner:
         )
         self._report(node, result, order.get(node.unique_id, 0), total)
         return result
-
-
-_CONDITION = re.compile(r"^\s*(!=|<>|>=|<=|==|=|>|<)\s*(\d+)\s*$")
-
-
-def _breaches(condition: t.Any, failures: int) -> bool:
-    """dbt's ``error_if`` / ``warn_if``: a comparison such as '!=0' or '>10'."""
-    match = _CONDITION.match(str(condition))
-    if not match:
-        raise ExecutionError(f"cannot read the test condition {condition!r}; write it like '>10'.")
-    op, n = match.group(1), int(match.group(2))
-    return {
-        "!=": failures != n,
-        "<>": failures != n,
-        ">=": failures >= n,
-        "<=": failures <= n,
-        "==": failures == n,
-        "=": failures == n,
-        ">": failures > n,
-        "<": failures < n,
-    }[op]
 
 
 def _kind(node: Node) -> str:

@@ -42,6 +42,7 @@ class Session:
         self.renderer = Renderer(project, target, cli_vars)
         self._graph: Graph | None = None
         self._functions_bound = False
+        self.store_failures = False  # `--store-failures`: tests whose config does not say
         # ML-model nodes written as Redshift ML's CREATE MODEL: unique id -> the statement.
         self.create_models: dict[str, t.Any] = {}
         self.transpile_cache = dialects.TranspileCache(project.target_dir / "transpile_cache.json")
@@ -200,6 +201,7 @@ class Session:
         for node in self.nodes.values():
             if (
                 node.kind is NodeKind.TEST
+                and node.unit_test is None
                 and not node.depends_on
                 and not node.source_info.get("sources")
             ):

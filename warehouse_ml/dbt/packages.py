@@ -222,13 +222,14 @@ def load_package_nodes(project: Project, yaml_cache: t.Any) -> list[Package]:
     root, settings = project.root, project.settings
     packages = discover(root, settings)
     for package in packages:
-        overrides = {k: root_tree(getattr(settings, k), package.name) for k in ("models", "seeds", "tests")}
+        trees = {"models": settings.models, "seeds": settings.seeds, "tests": loader.tests_config_tree(settings)}
+        overrides = {k: root_tree(tree, package.name) for k, tree in trees.items()}
         for node in loader._discover(root, package.settings, package.root, overrides):
             loader._add_unique(project.nodes, node, root)
         for folder in loader._properties_paths(package.settings):
             for yml in _files(package.root, [folder], (".yml", ".yaml")):
                 fqn = [package.name, *yml.parent.relative_to(package.root / folder).parts]
-                loader._apply_properties(project, yml, yaml_cache, fqn)
+                loader._apply_properties(project, yml, yaml_cache, fqn, package.settings)
     return packages
 
 

@@ -406,3 +406,40 @@ def test_packages_install_path(tmp_path: Path) -> None:
     assert not (root.root / "dbt_packages").exists()
     assert root.wml("build").exit_code == 0
     assert root.query("select v from main.m") == [("1.0.0",)]
+
+
+def test_package_generic_tests_run_qualified_and_in_the_package(with_package: Project) -> None:
+    pkg = with_package.root / "dbt_packages" / "mypkg"
+    write_package(pkg, {
+        # A test block calling a helper of its own package, qualified.
+        "macros/tests.sql": """
+            {% test at_least(model, column_name, value) %}
+              {{ mypkg.below(model, column_name, value) }}
+            {% endtest %}
+            {% macro below(model, column_name, value) %}
+              select * from {{ model }} where {{ column_name }} < {{ value }}
+            {% endmacro %}
+        """,
+        "models/schema.yml": """
+            version: 2
+            models:
+              - name: pkg_model
+                columns:
+                  - name: n
+                    tests:
+                      - at_least: {value: 2}
+        """,
+    })
+    with_package.write({"models_sql/schema.yml": """
+        version: 2
+        models:
+          - name: uses_pkg
+            columns:
+              - name: n
+                tests:
+                  - mypkg.at_least: {value: 3}
+    """})
+    result = with_package.wml("build")
+    assert result.exit_code == 1, result.output
+    assert "PASS    test at_least_pkg_model_n__2" in result.output
+    assert "FAIL    test mypkg_at_least_uses_pkg_n__3" in result.output

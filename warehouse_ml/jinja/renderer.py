@@ -12,15 +12,17 @@ import contextlib
 import contextvars
 import dataclasses
 import datetime as dt
-import json
 import re
 import typing as t
 from pathlib import Path
 
 import jinja2
+from jinja2.environment import TemplateModule
 from jinja2.runtime import Macro
 
 from warehouse_ml.adapters.relation import Relation, quote
+from warehouse_ml.dbt.context import DbtContext, DbtTemplate, PackageNamespace
+from warehouse_ml.dbt.relation import CteRelation, DbtRelation
 from warehouse_ml.errors import CompilationError, WmlError, located
 from warehouse_ml.jinja.cache import SingleFileBytecodeCache
 from warehouse_ml.jinja.errors import macro_call_hint, wrap_template_error
@@ -54,6 +56,9 @@ class _Call:
     record: bool = False  # keep the package macro calls (to explain a database error)
     macro_calls: list[MacroCall] = dataclasses.field(default_factory=list)
     sql: str = ""
+    # It read `execute`, queried or read `graph`: render again when it runs (dbt/context.py).
+    dynamic: bool = False
+    results: dict[str, t.Any] = dataclasses.field(default_factory=dict)  # statement() results
 
 
 _current: contextvars.ContextVar[_Call] = contextvars.ContextVar("wml_render_call")
@@ -69,6 +74,9 @@ class Renderer:
         self.run_started_at = dt.datetime.now(dt.timezone.utc)
         self._sources: dict[str, str] = {}
         self._parsed: dict[str, _Call] = {}
+        #: The live database adapter (set by the Session); what `run_query` and friends use.
+        self.connect: t.Callable[[], t.Any] | None = None
+        self.dbt = DbtContext(self, lambda: _current.get(None))
         self.env = self._make_env()
         self._load_macros()
 
@@ -89,21 +97,19 @@ class Renderer:
             optimized=False,
             extensions=["jinja2.ext.do", "jinja2.ext.loopcontrols"],
         )
+        env.template_class = DbtTemplate  # `{{ return(x) }}` in macros, as in dbt
+        env.globals.update(self.dbt.globals())
+        env.filters.update(self.dbt.filters())
         env.globals.update(
             ref=self._ref,
             source=self._source,
-            config=self._config,
-            var=self._var,
             env_var=env_var,
             is_incremental=lambda: self._call().incremental,
             target=self._target_context(),
             sql_dialect=self.project.settings.sql_dialect,
             output_dialect=lambda: self._call().dialect,
             run_started_at=self.run_started_at,
-            tojson=json.dumps,
-            exceptions=_Exceptions(),
         )
-        env.filters["tojson"] = json.dumps
         return env
 
     def _load_source(self, name: str) -> tuple[str, str, t.Callable[[], bool]]:
@@ -114,7 +120,12 @@ class Renderer:
         return self.env.get_template(name)
 
     def _target_context(self) -> TargetContext:
-        return TargetContext(self.target.redacted())
+        public = self.target.redacted()
+        if self.dbt.database is not None:
+            public.setdefault("database", self.dbt.database)  # dbt-duckdb: the file's stem
+        public.setdefault("target_name", self.target.name)
+        public.setdefault("profile_name", self.project.settings.profile or self.project.settings.name)
+        return TargetContext(public)
 
     def _load_macros(self) -> None:
         """Package macros under ``wml.`` (and top level), project macros at top level."""
@@ -132,14 +143,33 @@ class Renderer:
             namespace[name] = PackageMacro(macro, defaults[name], self._call_sink, self._sources.__contains__)
         self.env.globals.update(namespace)
         self.env.globals["wml"] = _Namespace(namespace)
+        self.dbt.macros.add_package("wml", namespace)
+        # dbt's global macros (dbt.*, and bare), then the project's, which override them.
+        for path in self.dbt.macro_files():
+            module = self._macro_module(path, f"dbt/{path.name}", live=True)
+            self.dbt.macros.internal.update(module)
+            self.env.globals.update(module)
         for path in self.project.macro_files:
             rel = path.relative_to(self.project.root).as_posix()
-            self.env.globals.update(self._macro_module(path, rel))
+            module = self._macro_module(path, rel, live=True)
+            self.dbt.macros.root.update(module)
+            self.env.globals.update(module)
+        if self.dbt.root_name not in self.env.globals:  # `my_project.my_macro()`
+            self.env.globals[self.dbt.root_name] = PackageNamespace(self.dbt.root_name, self.dbt.macros.root)
 
-    def _macro_module(self, path: Path, name: str) -> dict[str, t.Any]:
+    def _macro_module(self, path: Path, name: str, live: bool = False) -> dict[str, t.Any]:
+        """A macro file's macros. ``live``: names they use are looked up when they run
+        (dbt's macros and the project's may call macros of files loaded after theirs,
+        and dbt's see the project's overrides); else in the globals as they are now."""
         try:
             with located(name, template=name):
-                module = self._template(name, path.read_text(encoding="utf-8")).module
+                template = self._template(name, path.read_text(encoding="utf-8"))
+                if live:
+                    context = template.new_context(template.globals, shared=True)
+                    TemplateModule(template, context)  # runs the file: defines its macros
+                    # dbt's `_private` macros are macros too (dbt_utils._is_relation).
+                    return {k: v for k, v in context.vars.items() if isinstance(v, Macro)}
+                module = template.module
         except (WmlError, jinja2.TemplateError) as exc:
             raise wrap_template_error(exc, name, None) from None
         return {k: getattr(module, k) for k in dir(module) if not k.startswith("_")}
@@ -188,9 +218,13 @@ class Renderer:
         except LookupError:
             raise CompilationError("ref/config/source used outside a model.") from None
 
-    def relation_for(self, node: Node) -> Relation:
+    def relation_for(self, node: Node) -> DbtRelation:
         schema = str(node.config.get("schema") or self.target.schema)
-        return Relation(schema, str(node.config.get("alias") or node.name))
+        kind = {"view": "view", "ephemeral": "cte"}.get(str(node.config.get("materialized")), "table")
+        return DbtRelation(
+            schema, str(node.config.get("alias") or node.name), self.dbt.database, kind,
+            self.dbt.include_policy,
+        )
 
     def _ref(self, name: str, *extra: str, **_: t.Any) -> Relation | str:
         name = extra[-1] if extra else name  # ref('package', 'model'): one package here
@@ -211,7 +245,7 @@ class Renderer:
     def _ref_target(self, node: Node) -> Relation | str:
         """What ref() to ``node`` puts in the SQL: its relation, or its CTE if ephemeral."""
         if node.config.get("materialized") == "ephemeral":
-            return EPHEMERAL_PREFIX + node.name
+            return CteRelation(EPHEMERAL_PREFIX + node.name)
         return self.relation_for(node)
 
     def _find_relation_node(self, name: str) -> Node | None:
@@ -225,7 +259,7 @@ class Renderer:
         close = difflib.get_close_matches(name, names, n=3)
         return f"Did you mean {', '.join(repr(c) for c in close)}?" if close else "Check the name."
 
-    def _source(self, source: str, table: str) -> str:
+    def _source(self, source: str, table: str) -> str | DbtRelation:
         call = self._call()
         src = self.project.sources.get((source, table))
         if src is None:
@@ -238,7 +272,7 @@ class Renderer:
         if src.external_location:
             location = src.external_location.replace("'", "''")
             return f"'{location}'"
-        return str(Relation(src.schema, src.identifier))
+        return DbtRelation(src.schema, src.identifier, self.dbt.database, "table", self.dbt.include_policy)
 
     def _config(self, **kwargs: t.Any) -> str:
         self._call().config.update(kwargs)
@@ -270,15 +304,22 @@ class Renderer:
                     this = self.relation_for(node)
                     call.relations.append((node, str(self._ref_target(node))))
                     call.sql = self._template(name, node.raw_sql).render(this=this)
-        except (WmlError, jinja2.TemplateError) as exc:
+                    if call.dynamic and not parse:
+                        self.dbt.check_refs(call)
+        except (WmlError, jinja2.TemplateError, TypeError) as exc:
+            if parse and call.dynamic:
+                # It depends on query results that parsing does not have (dbt parses
+                # leniently too): rendered, and any error told, when it runs.
+                call.sql = ""
+                return call
+            if isinstance(exc, TypeError):
+                hint = macro_call_hint(exc, self._macros())
+                if hint is None:
+                    raise  # not a macro call: the CLI's handler explains it by its place
+                raise wrap_template_error(
+                    exc, name, node.name, display_path=node.fqn_path, hint=hint
+                ) from None
             raise wrap_template_error(exc, name, node.name, display_path=node.fqn_path) from None
-        except TypeError as exc:
-            hint = macro_call_hint(exc, self._macros())
-            if hint is None:
-                raise  # not a macro call: the CLI's handler explains it by its place
-            raise wrap_template_error(
-                exc, name, node.name, display_path=node.fqn_path, hint=hint
-            ) from None
         finally:
             _current.reset(token)
         return call
@@ -333,7 +374,7 @@ class Renderer:
         self._parsed = {
             call.node.unique_id: call
             for call in calls
-            if all(str(self._ref_target(n)) == text for n, text in call.relations)
+            if not call.dynamic and all(str(self._ref_target(n)) == text for n, text in call.relations)
         }
 
     def render(self, node: Node, *, incremental: bool = False, dialect: str | None = None) -> str:
@@ -460,18 +501,3 @@ class _Namespace:
                 f"wml.{name} is not a built-in macro.",
                 hint=f"Built-ins: {', '.join(sorted(self._items)) or 'none'}.",
             ) from None
-
-
-class _Exceptions:
-    """``{{ exceptions.raise_compiler_error('...') }}`` as in dbt."""
-
-    @staticmethod
-    def raise_compiler_error(message: str) -> t.NoReturn:
-        raise CompilationError(str(message))
-
-    @staticmethod
-    def warn(message: str) -> str:
-        import logging
-
-        logging.getLogger("warehouse_ml").warning(message)
-        return ""

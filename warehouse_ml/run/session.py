@@ -38,6 +38,7 @@ class Session:
         self.read_only = read_only
         self._adapter: Adapter | None = None
         self.renderer = Renderer(project, target, cli_vars)
+        self.renderer.connect = self._live_adapter  # run_query & co. when a node runs
         self._graph: Graph | None = None
         self._functions_bound = False
         # ML-model nodes written as Redshift ML's CREATE MODEL: unique id -> the statement.
@@ -53,6 +54,10 @@ class Session:
         if self._adapter is None:
             self._adapter = make_adapter(self.target, read_only=self.read_only)
         return self._adapter
+
+    def _live_adapter(self) -> Adapter:
+        self.connection()  # opened, with the deployed models' functions bound
+        return self.adapter
 
     @property
     def target_dialect(self) -> str:

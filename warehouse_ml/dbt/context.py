@@ -397,7 +397,14 @@ class DbtContext:
 
     def this(self) -> DbtRelation | None:
         node = self.node()
-        return self.r.relation_for(node) if node is not None and node.path is not None else None
+        return self.r.jinja_relation(node) if node is not None and node.path is not None else None
+
+    def relation(self, relation: t.Any, kind: str | None) -> DbtRelation:
+        """The engine's relation (database None: the target's) as dbt's relation API."""
+        include = (relation.database is not None or self.include_policy[0], True, True)
+        return DbtRelation(
+            relation.schema, relation.identifier, relation.database or self.database, kind, include
+        )
 
     def merged_config(self) -> dict[str, t.Any]:
         call = self._current()

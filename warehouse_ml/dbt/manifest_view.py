@@ -54,7 +54,7 @@ def node_dict(ctx: DbtContext, node: Node, config: dict[str, t.Any] | None = Non
         "batch": None,
     }
     if node.kind.builds_relation:
-        relation = ctx.r.relation_for(node)
+        relation = ctx.r.jinja_relation(node)
         out.update(schema=relation.schema, alias=relation.identifier, relation_name=str(relation))
     else:
         out.update(schema=ctx.r.target.schema, alias=node.name, relation_name=None)

@@ -21,14 +21,16 @@ from jinja2.environment import TemplateModule
 from jinja2.runtime import Macro
 
 from warehouse_ml.adapters.relation import Relation, quote
+from warehouse_ml.dbt import test_blocks
 from warehouse_ml.dbt.context import DbtContext, DbtTemplate, PackageNamespace
 from warehouse_ml.dbt.relation import CteRelation, DbtRelation
 from warehouse_ml.errors import CompilationError, WmlError, located
 from warehouse_ml.jinja.cache import SingleFileBytecodeCache
 from warehouse_ml.jinja.errors import macro_call_hint, wrap_template_error
 from warehouse_ml.jinja.macro_calls import MacroCall, PackageMacro, project_defaults
+from warehouse_ml.jinja.naming import MACROS as NAMING_MACROS
+from warehouse_ml.jinja.naming import Naming
 from warehouse_ml.project import config as cfg
-from warehouse_ml.project import generic_tests
 from warehouse_ml.project.loader import Project
 from warehouse_ml.project.nodes import Node, NodeKind
 from warehouse_ml.project.profiles import Target, env_var
@@ -59,6 +61,8 @@ class _Call:
     # It read `execute`, queried or read `graph`: render again when it runs (dbt/context.py).
     dynamic: bool = False
     results: dict[str, t.Any] = dataclasses.field(default_factory=dict)  # statement() results
+    # A unit test's overrides: {'vars': {...}, 'env_vars': {...}}.
+    overrides: dict[str, t.Any] = dataclasses.field(default_factory=dict)
 
 
 _current: contextvars.ContextVar[_Call] = contextvars.ContextVar("wml_render_call")
@@ -77,6 +81,14 @@ class Renderer:
         #: The live database adapter (set by the Session); what `run_query` and friends use.
         self.connect: t.Callable[[], t.Any] | None = None
         self.dbt = DbtContext(self, lambda: _current.get(None))
+        self._naming_macros: dict[str, t.Any] = {}  # the root project's overrides
+        self.naming = Naming(
+            getattr(project.settings, "schema_naming", "verbatim"),
+            target.schema,
+            self.dbt.database,
+            lambda: self._naming_macros,
+            project.settings.name,
+        )
         self.env = self._make_env()
         self._load_macros()
 
@@ -95,7 +107,7 @@ class Renderer:
             # Constant folding at compile time costs ~13% of a first run's template
             # compiles and saves nothing measurable when rendering model-sized templates.
             optimized=False,
-            extensions=["jinja2.ext.do", "jinja2.ext.loopcontrols"],
+            extensions=["jinja2.ext.do", "jinja2.ext.loopcontrols", test_blocks.TestBlocks],
         )
         env.template_class = DbtTemplate  # `{{ return(x) }}` in macros, as in dbt
         env.globals.update(self.dbt.globals())
@@ -103,12 +115,15 @@ class Renderer:
         env.globals.update(
             ref=self._ref,
             source=self._source,
-            env_var=env_var,
+            env_var=self._env_var,
             is_incremental=lambda: self._call().incremental,
             target=self._target_context(),
             sql_dialect=self.project.settings.sql_dialect,
             output_dialect=lambda: self._call().dialect,
             run_started_at=self.run_started_at,
+            # dbt's hooks that run outside the node's transaction.
+            before_begin=lambda sql: {"sql": sql, "transaction": False},
+            after_commit=lambda sql: {"sql": sql, "transaction": False},
         )
         return env
 
@@ -149,11 +164,14 @@ class Renderer:
             module = self._macro_module(path, f"dbt/{path.name}", live=True)
             self.dbt.macros.internal.update(module)
             self.env.globals.update(module)
+        packages = getattr(self.project.settings, "packages_install_path", "dbt_packages")
         for path in self.project.macro_files:
             rel = path.relative_to(self.project.root).as_posix()
             module = self._macro_module(path, rel, live=True)
-            self.dbt.macros.root.update(module)
             self.env.globals.update(module)
+            if not rel.startswith(f"{packages}/"):  # dbt: only the root project overrides
+                self.dbt.macros.root.update(module)
+                self._naming_macros.update({k: module[k] for k in NAMING_MACROS if k in module})
         if self.dbt.root_name not in self.env.globals:  # `my_project.my_macro()`
             self.env.globals[self.dbt.root_name] = PackageNamespace(self.dbt.root_name, self.dbt.macros.root)
 
@@ -218,13 +236,15 @@ class Renderer:
         except LookupError:
             raise CompilationError("ref/config/source used outside a model.") from None
 
-    def relation_for(self, node: Node) -> DbtRelation:
-        schema = str(node.config.get("schema") or self.target.schema)
+    def relation_for(self, node: Node) -> Relation:
+        """The node's relation, named as dbt names it (``jinja/naming.py``)."""
+        database, schema, identifier = self.naming.resolve(node)
+        return Relation(schema, identifier, database)
+
+    def jinja_relation(self, node: Node) -> DbtRelation:
+        """``this`` / ``ref()`` as models see them: dbt's relation API (dbt/relation.py)."""
         kind = {"view": "view", "ephemeral": "cte"}.get(str(node.config.get("materialized")), "table")
-        return DbtRelation(
-            schema, str(node.config.get("alias") or node.name), self.dbt.database, kind,
-            self.dbt.include_policy,
-        )
+        return self.dbt.relation(self.relation_for(node), kind)
 
     def _ref(self, name: str, *extra: str, **_: t.Any) -> Relation | str:
         name = extra[-1] if extra else name  # ref('package', 'model'): one package here
@@ -246,11 +266,11 @@ class Renderer:
         """What ref() to ``node`` puts in the SQL: its relation, or its CTE if ephemeral."""
         if node.config.get("materialized") == "ephemeral":
             return CteRelation(EPHEMERAL_PREFIX + node.name)
-        return self.relation_for(node)
+        return self.jinja_relation(node)
 
     def _find_relation_node(self, name: str) -> Node | None:
         nodes = self.project.nodes
-        return nodes.get(f"model.{name}") or nodes.get(f"seed.{name}")
+        return nodes.get(f"model.{name}") or nodes.get(f"seed.{name}") or nodes.get(f"snapshot.{name}")
 
     def _suggest(self, name: str) -> str:
         import difflib
@@ -269,16 +289,23 @@ class Renderer:
                 hint=f"Declare it under `sources:` in a YAML file; declared: {known or 'none'}.",
             )
         call.sources.append((source, table))
-        if src.external_location:
-            location = src.external_location.replace("'", "''")
-            return f"'{location}'"
-        return DbtRelation(src.schema, src.identifier, self.dbt.database, "table", self.dbt.include_policy)
+        if src.external_location:  # dbt-duckdb: a function call or quoted text as written
+            location = src.external_location
+            if "(" in location or location.startswith("'"):
+                return location
+            if "://" not in location and not Path(location).is_absolute():
+                location = (self.project.root / location).as_posix()  # not the process's cwd
+            return "'" + location.replace("'", "''") + "'"
+        return self.dbt.relation(Relation(src.schema, src.identifier), "table")
 
     def _config(self, **kwargs: t.Any) -> str:
         self._call().config.update(kwargs)
         return ""
 
     def _var(self, name: str, default: t.Any = _NO_DEFAULT) -> t.Any:
+        overrides = self._overrides("vars")
+        if name in overrides:
+            return overrides[name]
         if name in self.vars:
             return self.vars[name]
         if default is not _NO_DEFAULT:  # var('x', none) is a valid default, as in dbt
@@ -287,6 +314,24 @@ class Renderer:
             f"var('{name}') has no value and no default.",
             hint=f"Set it under `vars:` in wml_project.yml, pass --vars '{{{name}: ...}}', or give a default.",
         )
+
+    def _overrides(self, kind: str) -> dict[str, t.Any]:
+        current = _current.get(None)
+        return current.overrides.get(kind) or {} if current is not None else {}
+
+    def _env_var(self, name: str, default: t.Any = None) -> t.Any:
+        overrides = self._overrides("env_vars")
+        if name in overrides:  # a unit test's override
+            return str(overrides[name])
+        return env_var(name, default)
+
+    def resolve_relation(self, reference: list[str]) -> Relation | str:
+        """``['ref', name]`` or ``['source', s, t]`` resolved for the node being rendered."""
+        kind, *names = reference
+        return self._ref(*names) if kind == "ref" else self._source(*names)
+
+    def resolve_reference(self, reference: list[str]) -> str:
+        return str(self.resolve_relation(reference))
 
     # -- rendering -------------------------------------------------------------------
     def _render(
@@ -299,9 +344,11 @@ class Renderer:
         try:
             with located(node.fqn_path, node.name, node.kind.value, template=name):
                 if node.test_metadata:
-                    call.sql = generic_tests.render_sql(node, self._resolve)
+                    call.sql = test_blocks.render(self, node)
+                elif node.unit_test is not None:
+                    call.sql = self._render_unit_test(node, call)
                 else:
-                    this = self.relation_for(node)
+                    this = self.jinja_relation(node)
                     call.relations.append((node, str(self._ref_target(node))))
                     call.sql = self._template(name, node.raw_sql).render(this=this)
                     if call.dynamic and not parse:
@@ -324,21 +371,36 @@ class Renderer:
             _current.reset(token)
         return call
 
+    def _render_unit_test(self, node: Node, call: _Call) -> str:
+        """A unit test's model rendered with the test's overrides (its refs are the test's)."""
+        spec = node.unit_test
+        model = self.project.nodes[f"model.{spec.model}"]
+        call.incremental = spec.is_incremental
+        call.overrides = {"vars": spec.vars, "env_vars": spec.env_vars}
+        # Other macro overrides shadow the macro in the model's own file, as in dbt.
+        extra = {k: _constant(v) for k, v in spec.macros.items() if "." not in k}
+        this = self.jinja_relation(model)
+        call.relations.append((model, str(self._ref_target(model))))
+        return self._template(model.fqn_path, model.raw_sql).render(this=this, **extra)
+
     def render_hook(
         self, node: Node, sql: str, label: str, *, incremental: bool = False,
-        dialect: str | None = None,
+        dialect: str | None = None, context: dict[str, t.Any] | None = None,
     ) -> str:
         """One hook's SQL, rendered with the model's context (``this``, target, vars, macros).
 
         dbt renders hooks when the model runs, so ``{{ this }}`` in a ``config(pre_hook=
-        "...")`` string is the model's final relation.
+        "...")`` string is the model's final relation. ``context`` adds variables
+        (``results`` and ``schemas`` for on-run-end, run/project_hooks.py).
         """
         call = _Call(node, False, incremental, dialect or self.target.dialect)
         name = f"{node.fqn_path} ({label})"  # its own template: the error names the hook
         token = _current.set(call)
         try:
             with located(node.fqn_path, node.name, node.kind.value, template=name):
-                return self._template(name, sql).render(this=self.relation_for(node))
+                return self._template(name, sql).render(
+                    this=self.jinja_relation(node), **(context or {})
+                )
         except (WmlError, jinja2.TemplateError) as exc:
             err = wrap_template_error(exc, name, node.name, display_path=node.fqn_path)
             err.message = f"{label}: {err.message}"
@@ -346,10 +408,6 @@ class Renderer:
             raise err from None
         finally:
             _current.reset(token)
-
-    def _resolve(self, reference: list[str]) -> str:
-        kind, *names = reference
-        return str(self._ref(*names) if kind == "ref" else self._source(*names))
 
     def parse(self) -> None:
         """Render every node once to learn its refs, sources and in-file config."""
@@ -360,10 +418,12 @@ class Renderer:
                     continue
                 call = self._render(node, parse=True, incremental=False)
                 calls.append(call)
-                if call.config:
-                    cfg.validate(call.config, path=node.path, node=node.name)
-                    node.config = cfg.merge(node.config, call.config)
-                cfg.validate(node.config, path=node.path, node=node.name)
+                if call.config and node.unit_test is None:
+                    self.project.validate_config(call.config, path=node.path, node=node.name)
+                    # A generic test's own config() is a default its YAML overrides (dbt).
+                    layers = (call.config, node.config) if node.test_metadata else (node.config, call.config)
+                    node.config = cfg.merge(*layers)
+                self.project.validate_config(node.config, path=node.path, node=node.name)
                 node.depends_on = list(dict.fromkeys(call.refs))
                 node.source_info = {"sources": sorted(set(call.sources))}
                 node.compiled_sql = call.sql
@@ -440,6 +500,11 @@ class Renderer:
             body = one_query(inner.sql, self.project.settings.sql_dialect, node=node.name, path=node.fqn_path)
             ctes.append((EPHEMERAL_PREFIX + node.name, body))
         return ctes
+
+
+def _constant(value: t.Any) -> t.Callable[..., t.Any]:
+    """A macro replaced by a unit test's override: any call returns the value."""
+    return lambda *args, **kwargs: value
 
 
 def inject_ctes(sql: str, ctes: list[tuple[str, str]]) -> str:

@@ -203,6 +203,7 @@ def _execute(
     full_refresh: bool = False,
     gate_on_tests: bool = False,
     only_ml: bool = False,
+    store_failures: bool = False,
 ) -> None:
     from warehouse_ml.graph.selectors import select
     from warehouse_ml.run import artifacts, project_hooks
@@ -210,6 +211,7 @@ def _execute(
 
     started = time.perf_counter()
     session = opts.session()
+    session.store_failures = store_failures  # dbt's --store-failures: tests that do not say
     reporter = opts.reporter()
     try:
         graph = session.graph

@@ -21,12 +21,14 @@ import jinja2
 from jinja2.runtime import Macro
 
 from warehouse_ml.adapters.relation import Relation, quote
+from warehouse_ml.dbt import test_blocks
 from warehouse_ml.errors import CompilationError, WmlError, located
 from warehouse_ml.jinja.cache import SingleFileBytecodeCache
 from warehouse_ml.jinja.errors import macro_call_hint, wrap_template_error
 from warehouse_ml.jinja.macro_calls import MacroCall, PackageMacro, project_defaults
+from warehouse_ml.jinja.naming import MACROS as NAMING_MACROS
+from warehouse_ml.jinja.naming import Naming
 from warehouse_ml.project import config as cfg
-from warehouse_ml.project import generic_tests
 from warehouse_ml.project.loader import Project
 from warehouse_ml.project.nodes import Node, NodeKind
 from warehouse_ml.project.profiles import Target, env_var
@@ -54,6 +56,8 @@ class _Call:
     record: bool = False  # keep the package macro calls (to explain a database error)
     macro_calls: list[MacroCall] = dataclasses.field(default_factory=list)
     sql: str = ""
+    # A unit test's overrides: {'vars': {...}, 'env_vars': {...}}.
+    overrides: dict[str, t.Any] = dataclasses.field(default_factory=dict)
 
 
 _current: contextvars.ContextVar[_Call] = contextvars.ContextVar("wml_render_call")
@@ -69,6 +73,14 @@ class Renderer:
         self.run_started_at = dt.datetime.now(dt.timezone.utc)
         self._sources: dict[str, str] = {}
         self._parsed: dict[str, _Call] = {}
+        self._naming_macros: dict[str, t.Any] = {}  # the root project's overrides
+        self.naming = Naming(
+            getattr(project.settings, "schema_naming", "verbatim"),
+            target.schema,
+            _target_database(target),
+            lambda: self._naming_macros,
+            project.settings.name,
+        )
         self.env = self._make_env()
         self._load_macros()
 
@@ -87,14 +99,14 @@ class Renderer:
             # Constant folding at compile time costs ~13% of a first run's template
             # compiles and saves nothing measurable when rendering model-sized templates.
             optimized=False,
-            extensions=["jinja2.ext.do", "jinja2.ext.loopcontrols"],
+            extensions=["jinja2.ext.do", "jinja2.ext.loopcontrols", test_blocks.TestBlocks],
         )
         env.globals.update(
             ref=self._ref,
             source=self._source,
             config=self._config,
             var=self._var,
-            env_var=env_var,
+            env_var=self._env_var,
             is_incremental=lambda: self._call().incremental,
             target=self._target_context(),
             sql_dialect=self.project.settings.sql_dialect,
@@ -102,6 +114,9 @@ class Renderer:
             run_started_at=self.run_started_at,
             tojson=json.dumps,
             exceptions=_Exceptions(),
+            # dbt's hooks that run outside the node's transaction.
+            before_begin=lambda sql: {"sql": sql, "transaction": False},
+            after_commit=lambda sql: {"sql": sql, "transaction": False},
         )
         env.filters["tojson"] = json.dumps
         return env
@@ -132,9 +147,13 @@ class Renderer:
             namespace[name] = PackageMacro(macro, defaults[name], self._call_sink, self._sources.__contains__)
         self.env.globals.update(namespace)
         self.env.globals["wml"] = _Namespace(namespace)
+        packages = getattr(self.project.settings, "packages_install_path", "dbt_packages")
         for path in self.project.macro_files:
             rel = path.relative_to(self.project.root).as_posix()
-            self.env.globals.update(self._macro_module(path, rel))
+            module = self._macro_module(path, rel)
+            self.env.globals.update(module)
+            if not rel.startswith(f"{packages}/"):  # dbt: only the root project overrides
+                self._naming_macros.update({k: module[k] for k in NAMING_MACROS if k in module})
 
     def _macro_module(self, path: Path, name: str) -> dict[str, t.Any]:
         try:
@@ -189,8 +208,9 @@ class Renderer:
             raise CompilationError("ref/config/source used outside a model.") from None
 
     def relation_for(self, node: Node) -> Relation:
-        schema = str(node.config.get("schema") or self.target.schema)
-        return Relation(schema, str(node.config.get("alias") or node.name))
+        """The node's relation, named as dbt names it (``jinja/naming.py``)."""
+        database, schema, identifier = self.naming.resolve(node)
+        return Relation(schema, identifier, database)
 
     def _ref(self, name: str, *extra: str, **_: t.Any) -> Relation | str:
         name = extra[-1] if extra else name  # ref('package', 'model'): one package here
@@ -216,7 +236,7 @@ class Renderer:
 
     def _find_relation_node(self, name: str) -> Node | None:
         nodes = self.project.nodes
-        return nodes.get(f"model.{name}") or nodes.get(f"seed.{name}")
+        return nodes.get(f"model.{name}") or nodes.get(f"seed.{name}") or nodes.get(f"snapshot.{name}")
 
     def _suggest(self, name: str) -> str:
         import difflib
@@ -235,9 +255,13 @@ class Renderer:
                 hint=f"Declare it under `sources:` in a YAML file; declared: {known or 'none'}.",
             )
         call.sources.append((source, table))
-        if src.external_location:
-            location = src.external_location.replace("'", "''")
-            return f"'{location}'"
+        if src.external_location:  # dbt-duckdb: a function call or quoted text as written
+            location = src.external_location
+            if "(" in location or location.startswith("'"):
+                return location
+            if "://" not in location and not Path(location).is_absolute():
+                location = (self.project.root / location).as_posix()  # not the process's cwd
+            return "'" + location.replace("'", "''") + "'"
         return str(Relation(src.schema, src.identifier))
 
     def _config(self, **kwargs: t.Any) -> str:
@@ -245,6 +269,9 @@ class Renderer:
         return ""
 
     def _var(self, name: str, default: t.Any = _NO_DEFAULT) -> t.Any:
+        overrides = self._overrides("vars")
+        if name in overrides:
+            return overrides[name]
         if name in self.vars:
             return self.vars[name]
         if default is not _NO_DEFAULT:  # var('x', none) is a valid default, as in dbt
@@ -253,6 +280,24 @@ class Renderer:
             f"var('{name}') has no value and no default.",
             hint=f"Set it under `vars:` in wml_project.yml, pass --vars '{{{name}: ...}}', or give a default.",
         )
+
+    def _overrides(self, kind: str) -> dict[str, t.Any]:
+        current = _current.get(None)
+        return current.overrides.get(kind) or {} if current is not None else {}
+
+    def _env_var(self, name: str, default: t.Any = None) -> t.Any:
+        overrides = self._overrides("env_vars")
+        if name in overrides:  # a unit test's override
+            return str(overrides[name])
+        return env_var(name, default)
+
+    def resolve_relation(self, reference: list[str]) -> Relation | str:
+        """``['ref', name]`` or ``['source', s, t]`` resolved for the node being rendered."""
+        kind, *names = reference
+        return self._ref(*names) if kind == "ref" else self._source(*names)
+
+    def resolve_reference(self, reference: list[str]) -> str:
+        return str(self.resolve_relation(reference))
 
     # -- rendering -------------------------------------------------------------------
     def _render(
@@ -265,7 +310,9 @@ class Renderer:
         try:
             with located(node.fqn_path, node.name, node.kind.value, template=name):
                 if node.test_metadata:
-                    call.sql = generic_tests.render_sql(node, self._resolve)
+                    call.sql = test_blocks.render(self, node)
+                elif node.unit_test is not None:
+                    call.sql = self._render_unit_test(node, call)
                 else:
                     this = self.relation_for(node)
                     call.relations.append((node, str(self._ref_target(node))))
@@ -282,6 +329,18 @@ class Renderer:
         finally:
             _current.reset(token)
         return call
+
+    def _render_unit_test(self, node: Node, call: _Call) -> str:
+        """A unit test's model rendered with the test's overrides (its refs are the test's)."""
+        spec = node.unit_test
+        model = self.project.nodes[f"model.{spec.model}"]
+        call.incremental = spec.is_incremental
+        call.overrides = {"vars": spec.vars, "env_vars": spec.env_vars}
+        # Other macro overrides shadow the macro in the model's own file, as in dbt.
+        extra = {k: _constant(v) for k, v in spec.macros.items() if "." not in k}
+        this = self.relation_for(model)
+        call.relations.append((model, str(self._ref_target(model))))
+        return self._template(model.fqn_path, model.raw_sql).render(this=this, **extra)
 
     def render_hook(
         self, node: Node, sql: str, label: str, *, incremental: bool = False,
@@ -309,10 +368,6 @@ class Renderer:
         finally:
             _current.reset(token)
 
-    def _resolve(self, reference: list[str]) -> str:
-        kind, *names = reference
-        return str(self._ref(*names) if kind == "ref" else self._source(*names))
-
     def parse(self) -> None:
         """Render every node once to learn its refs, sources and in-file config."""
         calls = []
@@ -322,9 +377,11 @@ class Renderer:
                     continue
                 call = self._render(node, parse=True, incremental=False)
                 calls.append(call)
-                if call.config:
+                if call.config and node.unit_test is None:
                     self.project.validate_config(call.config, path=node.path, node=node.name)
-                    node.config = cfg.merge(node.config, call.config)
+                    # A generic test's own config() is a default its YAML overrides (dbt).
+                    layers = (call.config, node.config) if node.test_metadata else (node.config, call.config)
+                    node.config = cfg.merge(*layers)
                 self.project.validate_config(node.config, path=node.path, node=node.name)
                 node.depends_on = list(dict.fromkeys(call.refs))
                 node.source_info = {"sources": sorted(set(call.sources))}
@@ -402,6 +459,20 @@ class Renderer:
             body = one_query(inner.sql, self.project.settings.sql_dialect, node=node.name, path=node.fqn_path)
             ctes.append((EPHEMERAL_PREFIX + node.name, body))
         return ctes
+
+
+def _target_database(target: Target) -> str | None:
+    """The target's database as dbt names it (dbt-duckdb: the file's stem, or 'memory')."""
+    public = target.redacted()
+    if public.get("database") or target.type != "duckdb":
+        return public.get("database")
+    path = str(public.get("path") or ":memory:")
+    return "memory" if path == ":memory:" else Path(path).stem
+
+
+def _constant(value: t.Any) -> t.Callable[..., t.Any]:
+    """A macro replaced by a unit test's override: any call returns the value."""
+    return lambda *args, **kwargs: value
 
 
 def inject_ctes(sql: str, ctes: list[tuple[str, str]]) -> str:

@@ -11,10 +11,10 @@ import typing as t
 from pathlib import Path, PurePosixPath
 
 from warehouse_ml import redaction
-from warehouse_ml.dbt import project_file
+from warehouse_ml.dbt import docs_blocks, project_file
 from warehouse_ml.errors import ConfigError, located
 from warehouse_ml.project import config as cfg
-from warehouse_ml.project import generic_tests
+from warehouse_ml.project import generic_tests, snapshots, unit_test_specs
 from warehouse_ml.project.nodes import Node, NodeKind, SourceTable
 from warehouse_ml.project.yamlio import ParsedYamlCache, expect_mapping, load_yaml
 
@@ -61,6 +61,12 @@ class ProjectSettings:
     #: wml's own format fails on an unknown config key or a YAML entry for a missing
     #: file; dbt_project.yml projects get a warning, as dbt gives.
     strict: bool = True
+    # How `schema: x` names a schema without a generate_schema_name macro: "verbatim"
+    # (wml: `x`) or "dbt" (`<target.schema>_x`); the dbt reader sets "dbt".
+    schema_naming: str = "verbatim"
+    # How seeds' column types are found: "sniff" (DuckDB's sniffer, wml's format) or
+    # "agate" (the types dbt-duckdb gives: integer, float8, ...); the dbt reader sets "agate".
+    seed_type_inference: str = "sniff"
 
 
 @dataclasses.dataclass
@@ -71,6 +77,8 @@ class Project:
     sources: dict[tuple[str, str], SourceTable]
     macro_files: list[Path]
     _warned: set[str] = dataclasses.field(default_factory=set, repr=False)
+    #: dbt's exposures by name: name, type, owner, description, depends_on (as written).
+    exposures: dict[str, dict[str, t.Any]] = dataclasses.field(default_factory=dict)
 
     @property
     def target_dir(self) -> Path:
@@ -152,6 +160,18 @@ def _load_wml_settings(path: Path) -> ProjectSettings:
             path=path,
             hint=f"Use one of: {', '.join(DIALECTS)}.",
         )
+    if settings.schema_naming not in ("verbatim", "dbt"):
+        raise ConfigError(
+            f"schema_naming '{settings.schema_naming}' is not supported.",
+            path=path,
+            hint="Use verbatim (schema: x builds in x) or dbt (in <target schema>_x).",
+        )
+    if settings.seed_type_inference not in ("sniff", "agate"):
+        raise ConfigError(
+            f"seed_type_inference '{settings.seed_type_inference}' is not supported.",
+            path=path,
+            hint="Use sniff (DuckDB's CSV sniffer) or agate (the types dbt-duckdb gives).",
+        )
     for attr in _PATH_LISTS:
         value = getattr(settings, attr)
         setattr(settings, attr, [value] if isinstance(value, str) else list(value))
@@ -179,16 +199,29 @@ def load_project(
             fqn = [settings.name, *yml.parent.relative_to(root / folder).parts]
             _apply_properties(project, yml, yaml_cache, fqn)
     project.macro_files = list(_files(root, settings.macro_paths, (".sql",)))
+    # `{% test %}` blocks in <test path>/generic/ are macros, as in dbt.
+    project.macro_files += _files(root, [f"{p}/generic" for p in settings.test_paths], (".sql",))
+    docs_blocks.apply(project)  # {{ doc('...') }} in descriptions
     return project
 
 
+# YAML sections of dbt properties files that wml reads without applying (warned once).
+IGNORED_SECTIONS = {
+    "semantic_models": "dbt's semantic layer (MetricFlow) is not part of wml",
+    "metrics": "dbt's semantic layer (MetricFlow) is not part of wml",
+    "saved_queries": "dbt's semantic layer (MetricFlow) is not part of wml",
+    "groups": "model groups and access are not enforced",
+    "macros": "macro properties are documentation only (wml macros document themselves)",
+}
+
+
 def _properties_paths(settings: ProjectSettings) -> list[str]:
-    """Folders whose YAML files hold properties: models' and seeds' in wml's format; in
-    a dbt project also snapshots', analyses' and tests' (dbt reads YAML in every
+    """Folders whose YAML files hold properties: models', seeds' and snapshots' in wml's
+    format; in a dbt project also analyses' and tests' (dbt reads YAML in every
     resource path; macros' YAML documents macros only)."""
-    paths = settings.model_paths + settings.seed_paths
+    paths = settings.model_paths + settings.seed_paths + settings.snapshot_paths
     if not settings.strict:
-        paths += settings.snapshot_paths + settings.analysis_paths + settings.test_paths
+        paths += settings.analysis_paths + settings.test_paths
     return list(dict.fromkeys(paths))
 
 
@@ -203,7 +236,8 @@ def _discover(root: Path, settings: ProjectSettings) -> t.Iterator[Node]:
     kinds = (
         (settings.model_paths, ".sql", NodeKind.MODEL, settings.models),
         (settings.seed_paths, ".csv", NodeKind.SEED, settings.seeds),
-        (settings.test_paths, ".sql", NodeKind.TEST, settings.tests),
+        (settings.test_paths, ".sql", NodeKind.TEST, tests_config_tree(settings)),
+        (settings.analysis_paths, ".sql", NodeKind.ANALYSIS, {}),
     )
     for folders, suffix, kind, tree in kinds:
         for folder in folders:
@@ -212,8 +246,8 @@ def _discover(root: Path, settings: ProjectSettings) -> t.Iterator[Node]:
                 continue
             for path in sorted(base.rglob(f"*{suffix}")):
                 rel = PurePosixPath(path.relative_to(base).as_posix())
-                if kind is NodeKind.TEST and rel.parts[0] == "generic":
-                    continue  # dbt: generic test definitions ({% test %}), not singular tests
+                if kind is NodeKind.TEST and rel.parts[0] in ("generic", "fixtures"):
+                    continue  # dbt: generic test definitions ({% test %}) and unit test fixtures
                 config = cfg.merge(cfg.folder_config(tree, rel, settings.name))
                 if kind is NodeKind.SEED:
                     config.setdefault("materialized", "seed")
@@ -225,6 +259,7 @@ def _discover(root: Path, settings: ProjectSettings) -> t.Iterator[Node]:
                     with located(node.fqn_path, node.name, kind.value):
                         node.raw_sql = path.read_text(encoding="utf-8")
                 yield node
+    yield from snapshots.discover(root, settings)
 
 
 def _add_unique(nodes: dict[str, Node], node: Node, root: Path) -> None:
@@ -242,9 +277,9 @@ def _add_unique(nodes: dict[str, Node], node: Node, root: Path) -> None:
 
 def _other_kind_clash(nodes: dict[str, Node], node: Node) -> Node | None:
     """A seed and a model with one name would make ``ref`` ambiguous."""
-    if node.kind is NodeKind.TEST:
+    if node.kind in (NodeKind.TEST, NodeKind.ANALYSIS):
         return None
-    for kind in (NodeKind.SEED, NodeKind.MODEL):
+    for kind in (NodeKind.SEED, NodeKind.MODEL, NodeKind.SNAPSHOT):
         other = nodes.get(f"{kind.value}.{node.name}")
         if other is not None and other.kind is not node.kind:
             return other
@@ -258,23 +293,87 @@ def _apply_properties(
     root, nodes = project.root, project.nodes
     rel = yml.relative_to(root)
     doc = expect_mapping(yaml_cache.load(yml), rel, "a properties file")
-    for section, kind in (("models", NodeKind.MODEL), ("seeds", NodeKind.SEED)):
+    settings = project.settings
+    tests_tree, name = tests_config_tree(settings), settings.name
+    sections = (
+        ("models", NodeKind.MODEL), ("seeds", NodeKind.SEED), ("snapshots", NodeKind.SNAPSHOT),
+        ("analyses", NodeKind.ANALYSIS),
+    )  # fmt: skip
+    for section, kind in sections:
         for entry in _entries(doc.get(section), rel, section):
             node = nodes.get(f"{kind.value}.{entry['name']}")
+            if node is None and kind is NodeKind.SNAPSHOT and "relation" in entry:
+                node = snapshots.from_yaml(project.settings, entry, rel, tuple(fqn[1:]))
+                _add_unique(nodes, node, root)
+                entry = {k: v for k, v in entry.items() if k != "config"}  # merged already
             if node is None:
                 _missing_file(project, rel, section, kind, entry["name"])
                 continue
             _describe(project, node, entry, rel)
-            for test in generic_tests.from_properties(node, entry, rel):
-                test.fqn = [*fqn, test.name]
+            for test in generic_tests.from_properties(node, entry, rel, fqn, tests_tree, name):
                 _add_unique(nodes, test, root)
+    for entry in _entries(doc.get("exposures"), rel, "exposures"):
+        project.exposures[entry["name"]] = {**entry, "path": rel, "fqn": [*fqn, entry["name"]]}
+    for section, why in IGNORED_SECTIONS.items():
+        if doc.get(section):
+            project.warn(f"{rel}: `{section}:` is accepted and ignored: {why}.")
     for entry in _entries(doc.get("sources"), rel, "sources"):
         for table in _entries(entry.get("tables"), rel, f"source '{entry['name']}' tables"):
             src = _source_table(project, entry, table, rel, fqn)
             project.sources[(src.source, src.name)] = src
-            for test in generic_tests.from_source(src, table, rel):
-                test.fqn = [*fqn, test.name]
+            for test in generic_tests.from_source(src, table, rel, fqn, tests_tree, name):
                 _add_unique(nodes, test, root)
+    for test in unit_test_specs.from_properties(
+        doc.get("unit_tests"),
+        rel,
+        nodes,
+        fqn,
+        [root / p / "fixtures" for p in settings.test_paths],
+        project.warn,
+    ):
+        _add_unique(nodes, test, root)
+
+
+def tests_config_tree(settings: ProjectSettings) -> dict[str, t.Any]:
+    """The project file's ``tests:`` and ``data_tests:`` blocks as one config tree."""
+    tree = dict(settings.tests or {})
+    for key, value in (getattr(settings, "data_tests", None) or {}).items():
+        both = tree.get(key)
+        tree[key] = {**both, **value} if isinstance(both, dict) and isinstance(value, dict) else value
+    return tree
+
+
+def _external_location(entry: dict[str, t.Any], table: dict[str, t.Any], rel: Path) -> str | None:
+    """dbt-duckdb's ``external_location`` (table meta/config over the source's), with its
+    ``{name}``, ``{identifier}``, ``{schema}`` and meta placeholders filled (``str.format``)."""
+    meta: dict[str, t.Any] = {}
+    for layer in (entry, table):
+        config = layer.get("config") if isinstance(layer.get("config"), dict) else {}
+        for value in (layer.get("meta"), config, config.get("meta")):
+            if isinstance(value, dict):
+                meta.update({k: v for k, v in value.items() if k != "meta"})
+        if layer.get("external_location"):
+            meta["external_location"] = layer["external_location"]
+    template = meta.get("external_location")
+    if not template:
+        return None
+    values = {
+        "name": table["name"],
+        "identifier": str(table.get("identifier", table["name"])),
+        "schema": str(table.get("schema", entry.get("schema", entry["name"]))),
+        "database": entry.get("database"),
+        "tags": table.get("tags", []),
+        **meta,
+    }
+    try:
+        return str(template).format_map(values)
+    except (KeyError, IndexError, ValueError) as exc:
+        raise ConfigError(
+            f"external_location {template!r} of source '{entry['name']}.{table['name']}' has "
+            f"a placeholder with no value: {exc}.",
+            path=rel,
+            hint="Use {name}, {identifier}, {schema} or a key of the source's meta.",
+        ) from None
 
 
 def _missing_file(project: Project, rel: Path, section: str, kind: NodeKind, name: str) -> None:
@@ -308,9 +407,7 @@ def _source_table(
         name=table["name"],
         schema=str(table.get("schema", entry.get("schema", entry["name"]))),
         identifier=str(table.get("identifier", table["name"])),
-        external_location=table.get("meta", {}).get("external_location")
-        or table.get("external_location")
-        or entry.get("external_location"),
+        external_location=_external_location(entry, table, rel),
         path=rel,
         columns={c["name"]: c for c in _entries(table.get("columns"), rel, "columns")},
         config=config,
@@ -342,6 +439,7 @@ def _describe(project: Project, node: Node, entry: dict[str, t.Any], rel: Path) 
     node.config = cfg.merge(node.config, layer)
     node.description = str(entry.get("description", ""))
     node.columns = {c["name"]: c for c in _entries(entry.get("columns"), rel, "columns")}
+    node.constraints = list(entry.get("constraints") or [])
 
 
 def _entries(value: t.Any, path: Path, what: str) -> list[dict[str, t.Any]]:

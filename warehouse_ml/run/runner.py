@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import datetime as dt
-import re
 import time
 import typing as t
 
@@ -50,8 +49,9 @@ class Runner:
         runnable = {
             uid
             for uid in selected
-            if nodes[uid].materialized != "ephemeral" and nodes[uid].kind is not NodeKind.SOURCE
-        }  # nothing builds a source, and an ephemeral model is inlined
+            if nodes[uid].materialized != "ephemeral"
+            and nodes[uid].kind not in (NodeKind.SOURCE, NodeKind.ANALYSIS)
+        }  # nothing builds a source or an analysis, and an ephemeral model is inlined
         graph = self.session.graph.with_test_gates() if gate_on_tests else self.session.graph
         order = {uid: i for i, uid in enumerate(graph.topological_order(runnable), start=1)}
         scheduler = Scheduler(graph, runnable)
@@ -155,14 +155,15 @@ class Runner:
         """Every schema the run builds into, created here, before any worker starts."""
         nodes, adapter = self.session.nodes, self.session.adapter
         schemas = {
-            self.session.relation(nodes[uid]).schema
+            (rel.database or "", rel.schema)
             for uid in runnable
-            if nodes[uid].kind in (NodeKind.MODEL, NodeKind.SEED)
+            if nodes[uid].kind.builds_relation
+            for rel in [self.session.relation(nodes[uid])]
         }
         cursor = adapter.cursor()
-        for schema in sorted(schemas):
+        for database, schema in sorted(schemas):
             try:
-                adapter.ensure_schema(schema, cursor)
+                adapter.ensure_schema(schema, cursor, database or None)
             except Exception as exc:  # e.g. no CREATE privilege: one paragraph, not a traceback
                 raise ExecutionError(
                     f"cannot create schema '{schema}': {self.session.explain_error(exc)}"
@@ -238,21 +239,12 @@ class Runner:
         )
 
     def _run_test(self, node: Node) -> tuple[str, int | None, str, int]:
-        sql = self.session.compiled_sql(node)
-        limit = node.config.get("limit")
-        inner = f"{sql}\nlimit {int(limit)}" if limit else sql
-        adapter = self.session.adapter
-        failures = int(
-            adapter.execute(
-                f"select count(*) from (\n{inner}\n) as wml_test", cursor=adapter.cursor()
-            )[0][0]
-        )
-        severity = str(node.config.get("severity", "error")).lower()
-        if _breaches(node.config.get("error_if", "!=0"), failures) and severity == "error":
-            return "fail", None, f"got {failures} failing rows", failures
-        if _breaches(node.config.get("warn_if", "!=0"), failures):
-            return "warn", None, f"got {failures} failing rows", failures
-        return "pass", None, "", failures
+        """A data test (``run/data_tests.py``) or a unit test (``run/unit_tests.py``)."""
+        from warehouse_ml.run import data_tests, unit_tests
+
+        runner = unit_tests if node.unit_test is not None else data_tests
+        outcome = runner.run(self.session, node, self.session.adapter.cursor())
+        return outcome.status, None, outcome.message, outcome.failures
 
     # -- reporting -----------------------------------------------------------------------
     def _report(self, node: Node, result: NodeResult, index: int, total: int) -> None:
@@ -274,27 +266,6 @@ class Runner:
         )
         self._report(node, result, order.get(node.unique_id, 0), total)
         return result
-
-
-_CONDITION = re.compile(r"^\s*(!=|<>|>=|<=|==|=|>|<)\s*(\d+)\s*$")
-
-
-def _breaches(condition: t.Any, failures: int) -> bool:
-    """dbt's ``error_if`` / ``warn_if``: a comparison such as '!=0' or '>10'."""
-    match = _CONDITION.match(str(condition))
-    if not match:
-        raise ExecutionError(f"cannot read the test condition {condition!r}; write it like '>10'.")
-    op, n = match.group(1), int(match.group(2))
-    return {
-        "!=": failures != n,
-        "<>": failures != n,
-        ">=": failures >= n,
-        "<=": failures <= n,
-        "==": failures == n,
-        "=": failures == n,
-        ">": failures > n,
-        "<": failures < n,
-    }[op]
 
 
 def _kind(node: Node) -> str:

@@ -22,6 +22,8 @@ from warehouse_ml.project.nodes import Node, NodeKind
 from warehouse_ml.project.profiles import Target, load_target
 from warehouse_ml.run.statements import one_query
 
+_RECOMMENDERS = ("recommender", "matrix_factorization")  # ml/recs/spec.py is_recommender
+
 
 class Session:
     def __init__(
@@ -40,6 +42,7 @@ class Session:
         self.renderer = Renderer(project, target, cli_vars)
         self._graph: Graph | None = None
         self._functions_bound = False
+        self.store_failures = False  # `--store-failures`: tests whose config does not say
         # ML-model nodes written as Redshift ML's CREATE MODEL: unique id -> the statement.
         self.create_models: dict[str, t.Any] = {}
         self.transpile_cache = dialects.TranspileCache(project.target_dir / "transpile_cache.json")
@@ -84,7 +87,10 @@ class Session:
         for node in self.nodes.values():
             if node.is_ml_model:
                 fn = str(node.config.get("function") or f"predict_{node.name}")
-                for name in (fn, f"{fn}_prob"):
+                names = (fn, f"{fn}_prob")
+                if str(node.config.get("model_type") or "").lower() in _RECOMMENDERS:
+                    names = (f"recommend_{node.name}", f"similar_{node.name}")
+                for name in names:
                     other = functions.get(name.lower())
                     if other is not None and other.unique_id != node.unique_id:
                         raise ConfigError(
@@ -112,6 +118,8 @@ class Session:
                     )
                 node.config["materialized"] = "ml_model"
                 node.config["function"] = stmt.spec.function
+                if hasattr(stmt.spec, "similar_function"):  # BigQuery ML's form: a recommender
+                    node.config["model_type"] = "recommender"
                 node.compiled_sql = stmt.spec.query
                 self.create_models[node.unique_id] = stmt
 
@@ -193,6 +201,7 @@ class Session:
         for node in self.nodes.values():
             if (
                 node.kind is NodeKind.TEST
+                and node.unit_test is None
                 and not node.depends_on
                 and not node.source_info.get("sources")
             ):

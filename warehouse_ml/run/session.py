@@ -17,7 +17,7 @@ from warehouse_ml.errors import CompilationError, ConfigError, WmlError
 from warehouse_ml.graph.dag import Graph
 from warehouse_ml.jinja.renderer import Renderer
 from warehouse_ml.project import enabled, generic_tests, sources
-from warehouse_ml.project.loader import Project, load_project
+from warehouse_ml.project.loader import Project, load_project, profile_name
 from warehouse_ml.project.nodes import Node, NodeKind
 from warehouse_ml.project.profiles import Target, load_target
 from warehouse_ml.run.statements import one_query
@@ -325,7 +325,8 @@ def open_session(
     read_only: bool = False,
     profile: str | None = None,
 ) -> Session:
-    project = load_project(project_dir)
-    profile = profile or project.settings.profile or project.settings.name
-    resolved = load_target(project.root, profile, profiles_dir, target, project.warn)
+    # The profile first, as dbt does: dbt_project.yml may read `target` when rendered.
+    root = Path(project_dir).resolve()
+    resolved = load_target(root, profile or profile_name(root), profiles_dir, target)
+    project = load_project(root, cli_vars, resolved.redacted())
     return Session(project, resolved, cli_vars, read_only=read_only)

@@ -15,7 +15,7 @@ import typing as t
 
 from warehouse_ml.adapters.relation import Relation
 from warehouse_ml.errors import ConfigError
-from warehouse_ml.project.nodes import Node
+from warehouse_ml.project.nodes import Node, NodeKind
 
 if t.TYPE_CHECKING:
     from warehouse_ml.run.session import Session
@@ -85,6 +85,18 @@ def audit_relation(session: Session, node: Node) -> Relation:
         # wml's own verbatim schema naming: dbt's default is the target schema plus the suffix.
         relation = dataclasses.replace(relation, schema=f"{session.target.schema}_{AUDIT_SCHEMA}")
     return relation
+
+
+def audit_schemas(session: Session, nodes: t.Iterable[Node]) -> set[str]:
+    """The schemas the tests among ``nodes`` store failures in (created before the run
+    starts: two threads creating one schema conflict)."""
+    return {
+        audit_relation(session, node).schema
+        for node in nodes
+        if node.kind is NodeKind.TEST
+        and node.unit_test is None
+        and stores_failures(node, session.store_failures)
+    }
 
 
 def store_failures(session: Session, node: Node, sql: str, cursor: t.Any) -> Relation:

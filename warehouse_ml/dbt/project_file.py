@@ -74,6 +74,8 @@ def read(path: Path, warn: t.Callable[[str], None]) -> ProjectSettings:
             hint="dbt requires it: add `name: my_project` at the top of dbt_project.yml.",
         )
     settings = ProjectSettings(name=name, source_file=FILE, strict=False)
+    # dbt's conventions: `schema: x` builds in <target schema>_x; seeds typed as dbt-duckdb.
+    settings.schema_naming, settings.seed_type_inference = "dbt", "agate"
     settings.profile = _text(raw.get("profile"), "profile", path)
     for key, (attr, default) in _PATHS.items():
         value = raw.get(key)

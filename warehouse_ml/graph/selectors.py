@@ -320,7 +320,8 @@ def _tests_of(graph: Graph, ids: set[str], *, all_parents: bool) -> set[str]:
             if node.attached_to in ids:
                 tests.add(uid)
             continue
-        deps = node.depends_on
+        # A source is always there to read: only a test of sources alone needs one selected.
+        deps = [d for d in node.depends_on if not d.startswith("source.")] or node.depends_on
         in_ids = all(d in ids for d in deps) if all_parents else any(d in ids for d in deps)
         if (not all_parents and node.attached_to in ids) or (deps and in_ids):
             tests.add(uid)

@@ -11,10 +11,10 @@ import typing as t
 from pathlib import Path, PurePosixPath
 
 from warehouse_ml import redaction
-from warehouse_ml.dbt import project_file
+from warehouse_ml.dbt import docs_blocks, project_file
 from warehouse_ml.errors import ConfigError, located
 from warehouse_ml.project import config as cfg
-from warehouse_ml.project import generic_tests, unit_test_specs
+from warehouse_ml.project import generic_tests, snapshots, unit_test_specs
 from warehouse_ml.project.nodes import Node, NodeKind, SourceTable
 from warehouse_ml.project.yamlio import ParsedYamlCache, expect_mapping, load_yaml
 
@@ -61,6 +61,12 @@ class ProjectSettings:
     #: wml's own format fails on an unknown config key or a YAML entry for a missing
     #: file; dbt_project.yml projects get a warning, as dbt gives.
     strict: bool = True
+    # How `schema: x` names a schema without a generate_schema_name macro: "verbatim"
+    # (wml: `x`) or "dbt" (`<target.schema>_x`); the dbt reader sets "dbt".
+    schema_naming: str = "verbatim"
+    # How seeds' column types are found: "sniff" (DuckDB's sniffer, wml's format) or
+    # "agate" (the types dbt-duckdb gives: integer, float8, ...); the dbt reader sets "agate".
+    seed_type_inference: str = "sniff"
 
 
 @dataclasses.dataclass
@@ -71,6 +77,8 @@ class Project:
     sources: dict[tuple[str, str], SourceTable]
     macro_files: list[Path]
     _warned: set[str] = dataclasses.field(default_factory=set, repr=False)
+    #: dbt's exposures by name: name, type, owner, description, depends_on (as written).
+    exposures: dict[str, dict[str, t.Any]] = dataclasses.field(default_factory=dict)
 
     @property
     def target_dir(self) -> Path:
@@ -129,6 +137,18 @@ def _load_wml_settings(path: Path) -> ProjectSettings:
             path=path,
             hint=f"Use one of: {', '.join(DIALECTS)}.",
         )
+    if settings.schema_naming not in ("verbatim", "dbt"):
+        raise ConfigError(
+            f"schema_naming '{settings.schema_naming}' is not supported.",
+            path=path,
+            hint="Use verbatim (schema: x builds in x) or dbt (in <target schema>_x).",
+        )
+    if settings.seed_type_inference not in ("sniff", "agate"):
+        raise ConfigError(
+            f"seed_type_inference '{settings.seed_type_inference}' is not supported.",
+            path=path,
+            hint="Use sniff (DuckDB's CSV sniffer) or agate (the types dbt-duckdb gives).",
+        )
     for attr in _PATH_LISTS:
         value = getattr(settings, attr)
         setattr(settings, attr, [value] if isinstance(value, str) else list(value))
@@ -153,16 +173,27 @@ def load_project(root: str | Path) -> Project:
     project.macro_files = list(_files(root, settings.macro_paths, (".sql",)))
     # `{% test %}` blocks in <test path>/generic/ are macros, as in dbt.
     project.macro_files += _files(root, [f"{p}/generic" for p in settings.test_paths], (".sql",))
+    docs_blocks.apply(project)  # {{ doc('...') }} in descriptions
     return project
 
 
+# YAML sections of dbt properties files that wml reads without applying (warned once).
+IGNORED_SECTIONS = {
+    "semantic_models": "dbt's semantic layer (MetricFlow) is not part of wml",
+    "metrics": "dbt's semantic layer (MetricFlow) is not part of wml",
+    "saved_queries": "dbt's semantic layer (MetricFlow) is not part of wml",
+    "groups": "model groups and access are not enforced",
+    "macros": "macro properties are documentation only (wml macros document themselves)",
+}
+
+
 def _properties_paths(settings: ProjectSettings) -> list[str]:
-    """Folders whose YAML files hold properties: models' and seeds' in wml's format; in
-    a dbt project also snapshots', analyses' and tests' (dbt reads YAML in every
+    """Folders whose YAML files hold properties: models', seeds' and snapshots' in wml's
+    format; in a dbt project also analyses' and tests' (dbt reads YAML in every
     resource path; macros' YAML documents macros only)."""
-    paths = settings.model_paths + settings.seed_paths
+    paths = settings.model_paths + settings.seed_paths + settings.snapshot_paths
     if not settings.strict:
-        paths += settings.snapshot_paths + settings.analysis_paths + settings.test_paths
+        paths += settings.analysis_paths + settings.test_paths
     return list(dict.fromkeys(paths))
 
 
@@ -178,6 +209,7 @@ def _discover(root: Path, settings: ProjectSettings) -> t.Iterator[Node]:
         (settings.model_paths, ".sql", NodeKind.MODEL, settings.models),
         (settings.seed_paths, ".csv", NodeKind.SEED, settings.seeds),
         (settings.test_paths, ".sql", NodeKind.TEST, tests_config_tree(settings)),
+        (settings.analysis_paths, ".sql", NodeKind.ANALYSIS, {}),
     )
     for folders, suffix, kind, tree in kinds:
         for folder in folders:
@@ -199,6 +231,7 @@ def _discover(root: Path, settings: ProjectSettings) -> t.Iterator[Node]:
                     with located(node.fqn_path, node.name, kind.value):
                         node.raw_sql = path.read_text(encoding="utf-8")
                 yield node
+    yield from snapshots.discover(root, settings)
 
 
 def _add_unique(nodes: dict[str, Node], node: Node, root: Path) -> None:
@@ -216,9 +249,9 @@ def _add_unique(nodes: dict[str, Node], node: Node, root: Path) -> None:
 
 def _other_kind_clash(nodes: dict[str, Node], node: Node) -> Node | None:
     """A seed and a model with one name would make ``ref`` ambiguous."""
-    if node.kind is NodeKind.TEST:
+    if node.kind in (NodeKind.TEST, NodeKind.ANALYSIS):
         return None
-    for kind in (NodeKind.SEED, NodeKind.MODEL):
+    for kind in (NodeKind.SEED, NodeKind.MODEL, NodeKind.SNAPSHOT):
         other = nodes.get(f"{kind.value}.{node.name}")
         if other is not None and other.kind is not node.kind:
             return other
@@ -234,15 +267,28 @@ def _apply_properties(
     doc = expect_mapping(yaml_cache.load(yml), rel, "a properties file")
     settings = project.settings
     tests_tree, name = tests_config_tree(settings), settings.name
-    for section, kind in (("models", NodeKind.MODEL), ("seeds", NodeKind.SEED)):
+    sections = (
+        ("models", NodeKind.MODEL), ("seeds", NodeKind.SEED), ("snapshots", NodeKind.SNAPSHOT),
+        ("analyses", NodeKind.ANALYSIS),
+    )  # fmt: skip
+    for section, kind in sections:
         for entry in _entries(doc.get(section), rel, section):
             node = nodes.get(f"{kind.value}.{entry['name']}")
+            if node is None and kind is NodeKind.SNAPSHOT and "relation" in entry:
+                node = snapshots.from_yaml(project.settings, entry, rel, tuple(fqn[1:]))
+                _add_unique(nodes, node, root)
+                entry = {k: v for k, v in entry.items() if k != "config"}  # merged already
             if node is None:
                 _missing_file(project, rel, section, kind, entry["name"])
                 continue
             _describe(project, node, entry, rel)
             for test in generic_tests.from_properties(node, entry, rel, fqn, tests_tree, name):
                 _add_unique(nodes, test, root)
+    for entry in _entries(doc.get("exposures"), rel, "exposures"):
+        project.exposures[entry["name"]] = {**entry, "path": rel, "fqn": [*fqn, entry["name"]]}
+    for section, why in IGNORED_SECTIONS.items():
+        if doc.get(section):
+            project.warn(f"{rel}: `{section}:` is accepted and ignored: {why}.")
     for entry in _entries(doc.get("sources"), rel, "sources"):
         for table in _entries(entry.get("tables"), rel, f"source '{entry['name']}' tables"):
             src = _source_table(project, entry, table, rel, fqn)
@@ -269,6 +315,39 @@ def tests_config_tree(settings: ProjectSettings) -> dict[str, t.Any]:
     return tree
 
 
+def _external_location(entry: dict[str, t.Any], table: dict[str, t.Any], rel: Path) -> str | None:
+    """dbt-duckdb's ``external_location`` (table meta/config over the source's), with its
+    ``{name}``, ``{identifier}``, ``{schema}`` and meta placeholders filled (``str.format``)."""
+    meta: dict[str, t.Any] = {}
+    for layer in (entry, table):
+        config = layer.get("config") if isinstance(layer.get("config"), dict) else {}
+        for value in (layer.get("meta"), config, config.get("meta")):
+            if isinstance(value, dict):
+                meta.update({k: v for k, v in value.items() if k != "meta"})
+        if layer.get("external_location"):
+            meta["external_location"] = layer["external_location"]
+    template = meta.get("external_location")
+    if not template:
+        return None
+    values = {
+        "name": table["name"],
+        "identifier": str(table.get("identifier", table["name"])),
+        "schema": str(table.get("schema", entry.get("schema", entry["name"]))),
+        "database": entry.get("database"),
+        "tags": table.get("tags", []),
+        **meta,
+    }
+    try:
+        return str(template).format_map(values)
+    except (KeyError, IndexError, ValueError) as exc:
+        raise ConfigError(
+            f"external_location {template!r} of source '{entry['name']}.{table['name']}' has "
+            f"a placeholder with no value: {exc}.",
+            path=rel,
+            hint="Use {name}, {identifier}, {schema} or a key of the source's meta.",
+        ) from None
+
+
 def _missing_file(project: Project, rel: Path, section: str, kind: NodeKind, name: str) -> None:
     message = f"{section} entry '{name}' has no matching file."
     hint = f"Create the {kind.value} file or fix the name."
@@ -292,14 +371,15 @@ def _source_table(
         plain = {k: level[k] for k in ("freshness", "loaded_at_field") if k in level}
         layers += [plain, expect_mapping(level.get("config"), rel, "source config")]
     config = cfg.merge(*layers)
+    freshness = _merge_freshness([layer for layer in layers if "freshness" in layer])
+    if freshness is not None or "freshness" in config:
+        config["freshness"] = freshness
     return SourceTable(
         source=entry["name"],
         name=table["name"],
         schema=str(table.get("schema", entry.get("schema", entry["name"]))),
         identifier=str(table.get("identifier", table["name"])),
-        external_location=table.get("meta", {}).get("external_location")
-        or table.get("external_location")
-        or entry.get("external_location"),
+        external_location=_external_location(entry, table, rel),
         path=rel,
         columns={c["name"]: c for c in _entries(table.get("columns"), rel, "columns")},
         config=config,
@@ -308,12 +388,30 @@ def _source_table(
     )
 
 
+def _merge_freshness(layers: list[dict[str, t.Any]]) -> dict[str, t.Any] | None:
+    """dbt merges freshness key by key (warn_after and error_after one level deeper);
+    ``freshness: null`` at a level turns it off there and below."""
+    merged: dict[str, t.Any] | None = None
+    for layer in layers:
+        value = layer["freshness"]
+        if value is None or not isinstance(value, dict):
+            merged = None
+            continue
+        merged = dict(merged or {})
+        for key, sub in value.items():
+            old = merged.get(key)
+            both = isinstance(old, dict) and isinstance(sub, dict)
+            merged[key] = {**old, **sub} if both else sub
+    return merged
+
+
 def _describe(project: Project, node: Node, entry: dict[str, t.Any], rel: Path) -> None:
     layer = expect_mapping(entry.get("config"), rel, f"config of '{node.name}'")
     project.validate_config(cfg.normalise(layer), path=rel, node=node.name)
     node.config = cfg.merge(node.config, layer)
     node.description = str(entry.get("description", ""))
     node.columns = {c["name"]: c for c in _entries(entry.get("columns"), rel, "columns")}
+    node.constraints = list(entry.get("constraints") or [])
 
 
 def _entries(value: t.Any, path: Path, what: str) -> list[dict[str, t.Any]]:

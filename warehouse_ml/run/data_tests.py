@@ -87,15 +87,16 @@ def audit_relation(session: Session, node: Node) -> Relation:
     return relation
 
 
-def audit_schemas(session: Session, nodes: t.Iterable[Node]) -> set[str]:
-    """The schemas the tests among ``nodes`` store failures in (created before the run
-    starts: two threads creating one schema conflict)."""
+def audit_schemas(session: Session, nodes: t.Iterable[Node]) -> set[tuple[str, str]]:
+    """(database or '', schema) of where the tests among ``nodes`` store failures (created
+    before the run starts: two threads creating one schema conflict)."""
     return {
-        audit_relation(session, node).schema
+        (rel.database or "", rel.schema)
         for node in nodes
         if node.kind is NodeKind.TEST
         and node.unit_test is None
         and stores_failures(node, session.store_failures)
+        for rel in [audit_relation(session, node)]
     }
 
 
@@ -105,7 +106,7 @@ def store_failures(session: Session, node: Node, sql: str, cursor: t.Any) -> Rel
     adapter = session.adapter
     relation = audit_relation(session, node)
     kind = "view" if str(node.config.get("store_failures_as")) == "view" else "table"
-    adapter.ensure_schema(relation.schema, cursor)
+    adapter.ensure_schema(relation.schema, cursor, relation.database)
     with adapter.transaction(cursor):
         existing = adapter.relation_type(relation, cursor)
         if existing:

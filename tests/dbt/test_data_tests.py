@@ -448,3 +448,37 @@ def test_a_dbt_project_layout(project: Project) -> None:
     assert statuses["orders_keep_rows"] == "pass"
     # store_failures from the project file: dbt's audit schema.
     assert project.query('select n_rows from "main_dbt_test__audit"."at_most_rows_orders_3"') == [(4,)]
+
+
+def test_tests_on_seeds_and_snapshots(project: Project) -> None:
+    project.write(
+        {
+            **ORDERS,
+            "snapshots/orders_snap.sql": (
+                "{% snapshot orders_snap %}{{ config(unique_key='order_id', strategy='check', "
+                "check_cols='all') }}select * from {{ ref('orders') }}{% endsnapshot %}\n"
+            ),
+            "snapshots/snapshots.yml": """
+                snapshots:
+                  - name: orders_snap
+                    columns:
+                      - name: order_id
+                        data_tests: [unique]
+                      - name: dbt_valid_to
+                        data_tests: [not_null]
+            """,
+            "seeds/seeds.yml": """
+                seeds:
+                  - name: raw_customers
+                    data_tests:
+                      - unique: {column_name: id}
+            """,
+        }
+    )
+    result = project.wml("build")
+    assert result.exit_code == 1, result.output
+    statuses = _statuses(project)
+    assert statuses["unique_orders_snap_order_id"] == "pass"
+    assert statuses["not_null_orders_snap_dbt_valid_to"] == "fail"  # current rows: NULL
+    assert statuses["unique_raw_customers_id"] == "pass"
+    assert "unique_orders_snap_order_id" in _names(project, "-s", "orders_snap")

@@ -339,7 +339,7 @@ class Renderer:
         record: bool = False,
     ) -> _Call:
         call = _Call(node, parse, incremental, dialect or self.target.dialect, record=record)
-        name = node.fqn_path
+        name = node.template_name
         token = _current.set(call)
         try:
             with located(node.fqn_path, node.name, node.kind.value, template=name):
@@ -394,7 +394,7 @@ class Renderer:
         (``results`` and ``schemas`` for on-run-end, run/project_hooks.py).
         """
         call = _Call(node, False, incremental, dialect or self.target.dialect)
-        name = f"{node.fqn_path} ({label})"  # its own template: the error names the hook
+        name = f"{node.template_name} ({label})"  # its own template: the error names the hook
         token = _current.set(call)
         try:
             with located(node.fqn_path, node.name, node.kind.value, template=name):

@@ -187,6 +187,16 @@ def _show_model(v: t.Any, fmt: str) -> None:
         return
     for key, value in show_model_fields(v):
         click.echo(f"{key:<28} {value}")
+    if v.problem_type == "recommendation":
+        from warehouse_ml.ml.recs import card
+
+        for line in card.metric_lines(v):
+            click.echo(line)
+        if v.leaderboard:
+            click.echo(f"\n{_leaderboard_title(v)}")
+            for row in v.leaderboard:
+                click.echo(_leaderboard_line(row, v.objective))
+        return
     click.echo("\nMetrics (held-out)          model        baseline")
     base = (v.metrics or {}).get("baseline") or {}
     for key, value in (v.metrics or {}).items():

@@ -27,6 +27,13 @@ def seed(opts: Options) -> None:
     _execute(opts, "seed", {"seed"})
 
 
+@main.command()
+@project_options()
+def snapshot(opts: Options) -> None:
+    """Record the selected snapshots: a new version of each changed row (dbt snapshots)."""
+    _execute(opts, "snapshot", {"snapshot"})
+
+
 @main.command(name="test")
 @project_options()
 def test_cmd(opts: Options) -> None:
@@ -72,7 +79,7 @@ def _compile_nodes(session: t.Any, chosen: set[str], dialect: str | None) -> int
     for uid in session.graph.topological_order(chosen):
         node = session.nodes[uid]
         _compile_hooks(session, node, dialect)
-        if node.kind is NodeKind.SEED:
+        if node.kind in (NodeKind.SEED, NodeKind.SOURCE):
             continue
         artifacts.write_compiled(target_dir, node, session.compiled_sql(node, dialect=dialect))
         written += 1
@@ -97,7 +104,11 @@ def _compile_hooks(session: t.Any, node: t.Any, dialect: str | None) -> None:
 
 @main.command(name="ls")
 @project_options()
-@click.option("--resource-type", type=click.Choice(["model", "seed", "test"]), default=None)
+@click.option(
+    "--resource-type",
+    type=click.Choice(["model", "seed", "snapshot", "test", "source", "analysis"]),
+    default=None,
+)
 @click.option("--output", "output", type=click.Choice(["name", "path", "json"]), default="name")
 def ls_cmd(opts: Options, resource_type: str | None, output: str) -> None:
     """List the selected nodes in dependency order."""
@@ -125,7 +136,9 @@ def ls_cmd(opts: Options, resource_type: str | None, output: str) -> None:
                 )
             )
         else:
-            click.echo(node.fqn_path if output == "path" else node.name)
+            source = node.kind.value == "source"  # as dbt lists it: a selector
+            name = f"source:{node.name}" if source else node.name
+            click.echo(node.fqn_path if output == "path" else name)
 
 
 @main.command()

@@ -292,7 +292,8 @@ def _tests_of(graph: Graph, ids: set[str], *, all_parents: bool) -> set[str]:
     for uid, node in graph.nodes.items():
         if node.kind is not NodeKind.TEST:
             continue
-        deps = node.depends_on
+        # A source is always there to read: only a test of sources alone needs one selected.
+        deps = [d for d in node.depends_on if not d.startswith("source.")] or node.depends_on
         in_ids = all(d in ids for d in deps) if all_parents else any(d in ids for d in deps)
         if (not all_parents and node.attached_to in ids) or (deps and in_ids):
             tests.add(uid)

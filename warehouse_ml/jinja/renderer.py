@@ -25,6 +25,8 @@ from warehouse_ml.errors import CompilationError, WmlError, located
 from warehouse_ml.jinja.cache import SingleFileBytecodeCache
 from warehouse_ml.jinja.errors import macro_call_hint, wrap_template_error
 from warehouse_ml.jinja.macro_calls import MacroCall, PackageMacro, project_defaults
+from warehouse_ml.jinja.naming import MACROS as NAMING_MACROS
+from warehouse_ml.jinja.naming import Naming
 from warehouse_ml.project import config as cfg
 from warehouse_ml.project import generic_tests
 from warehouse_ml.project.loader import Project
@@ -69,6 +71,14 @@ class Renderer:
         self.run_started_at = dt.datetime.now(dt.timezone.utc)
         self._sources: dict[str, str] = {}
         self._parsed: dict[str, _Call] = {}
+        self._naming_macros: dict[str, t.Any] = {}  # the root project's overrides
+        self.naming = Naming(
+            getattr(project.settings, "schema_naming", "verbatim"),
+            target.schema,
+            _target_database(target),
+            lambda: self._naming_macros,
+            project.settings.name,
+        )
         self.env = self._make_env()
         self._load_macros()
 
@@ -102,6 +112,9 @@ class Renderer:
             run_started_at=self.run_started_at,
             tojson=json.dumps,
             exceptions=_Exceptions(),
+            # dbt's hooks that run outside the node's transaction.
+            before_begin=lambda sql: {"sql": sql, "transaction": False},
+            after_commit=lambda sql: {"sql": sql, "transaction": False},
         )
         env.filters["tojson"] = json.dumps
         return env
@@ -132,9 +145,13 @@ class Renderer:
             namespace[name] = PackageMacro(macro, defaults[name], self._call_sink, self._sources.__contains__)
         self.env.globals.update(namespace)
         self.env.globals["wml"] = _Namespace(namespace)
+        packages = getattr(self.project.settings, "packages_install_path", "dbt_packages")
         for path in self.project.macro_files:
             rel = path.relative_to(self.project.root).as_posix()
-            self.env.globals.update(self._macro_module(path, rel))
+            module = self._macro_module(path, rel)
+            self.env.globals.update(module)
+            if not rel.startswith(f"{packages}/"):  # dbt: only the root project overrides
+                self._naming_macros.update({k: module[k] for k in NAMING_MACROS if k in module})
 
     def _macro_module(self, path: Path, name: str) -> dict[str, t.Any]:
         try:
@@ -189,8 +206,9 @@ class Renderer:
             raise CompilationError("ref/config/source used outside a model.") from None
 
     def relation_for(self, node: Node) -> Relation:
-        schema = str(node.config.get("schema") or self.target.schema)
-        return Relation(schema, str(node.config.get("alias") or node.name))
+        """The node's relation, named as dbt names it (``jinja/naming.py``)."""
+        database, schema, identifier = self.naming.resolve(node)
+        return Relation(schema, identifier, database)
 
     def _ref(self, name: str, *extra: str, **_: t.Any) -> Relation | str:
         name = extra[-1] if extra else name  # ref('package', 'model'): one package here
@@ -216,7 +234,7 @@ class Renderer:
 
     def _find_relation_node(self, name: str) -> Node | None:
         nodes = self.project.nodes
-        return nodes.get(f"model.{name}") or nodes.get(f"seed.{name}")
+        return nodes.get(f"model.{name}") or nodes.get(f"seed.{name}") or nodes.get(f"snapshot.{name}")
 
     def _suggest(self, name: str) -> str:
         import difflib
@@ -235,9 +253,13 @@ class Renderer:
                 hint=f"Declare it under `sources:` in a YAML file; declared: {known or 'none'}.",
             )
         call.sources.append((source, table))
-        if src.external_location:
-            location = src.external_location.replace("'", "''")
-            return f"'{location}'"
+        if src.external_location:  # dbt-duckdb: a function call or quoted text as written
+            location = src.external_location
+            if "(" in location or location.startswith("'"):
+                return location
+            if "://" not in location and not Path(location).is_absolute():
+                location = (self.project.root / location).as_posix()  # not the process's cwd
+            return "'" + location.replace("'", "''") + "'"
         return str(Relation(src.schema, src.identifier))
 
     def _config(self, **kwargs: t.Any) -> str:
@@ -285,19 +307,22 @@ class Renderer:
 
     def render_hook(
         self, node: Node, sql: str, label: str, *, incremental: bool = False,
-        dialect: str | None = None,
+        dialect: str | None = None, context: dict[str, t.Any] | None = None,
     ) -> str:
         """One hook's SQL, rendered with the model's context (``this``, target, vars, macros).
 
         dbt renders hooks when the model runs, so ``{{ this }}`` in a ``config(pre_hook=
-        "...")`` string is the model's final relation.
+        "...")`` string is the model's final relation. ``context`` adds variables
+        (``results`` and ``schemas`` for on-run-end, run/project_hooks.py).
         """
         call = _Call(node, False, incremental, dialect or self.target.dialect)
         name = f"{node.fqn_path} ({label})"  # its own template: the error names the hook
         token = _current.set(call)
         try:
             with located(node.fqn_path, node.name, node.kind.value, template=name):
-                return self._template(name, sql).render(this=self.relation_for(node))
+                return self._template(name, sql).render(
+                    this=self.relation_for(node), **(context or {})
+                )
         except (WmlError, jinja2.TemplateError) as exc:
             err = wrap_template_error(exc, name, node.name, display_path=node.fqn_path)
             err.message = f"{label}: {err.message}"
@@ -320,9 +345,9 @@ class Renderer:
                 call = self._render(node, parse=True, incremental=False)
                 calls.append(call)
                 if call.config:
-                    cfg.validate(call.config, path=node.path, node=node.name)
+                    self.project.validate_config(call.config, path=node.path, node=node.name)
                     node.config = cfg.merge(node.config, call.config)
-                cfg.validate(node.config, path=node.path, node=node.name)
+                self.project.validate_config(node.config, path=node.path, node=node.name)
                 node.depends_on = list(dict.fromkeys(call.refs))
                 node.source_info = {"sources": sorted(set(call.sources))}
                 node.compiled_sql = call.sql
@@ -399,6 +424,15 @@ class Renderer:
             body = one_query(inner.sql, self.project.settings.sql_dialect, node=node.name, path=node.fqn_path)
             ctes.append((EPHEMERAL_PREFIX + node.name, body))
         return ctes
+
+
+def _target_database(target: Target) -> str | None:
+    """The target's database as dbt names it (dbt-duckdb: the file's stem, or 'memory')."""
+    public = target.redacted()
+    if public.get("database") or target.type != "duckdb":
+        return public.get("database")
+    path = str(public.get("path") or ":memory:")
+    return "memory" if path == ":memory:" else Path(path).stem
 
 
 def inject_ctes(sql: str, ctes: list[tuple[str, str]]) -> str:

@@ -17,10 +17,12 @@ class NodeKind(str, enum.Enum):
     MODEL = "model"  # SQL models and ML models (materialized='ml_model') alike
     TEST = "test"
     SOURCE = "source"
+    SNAPSHOT = "snapshot"  # dbt's type-2 history table of a query (run/snapshots.py)
+    ANALYSIS = "analysis"  # compiled into target/compiled, never run (dbt's analyses)
 
     @property
     def builds_relation(self) -> bool:
-        return self in (NodeKind.SEED, NodeKind.MODEL)
+        return self in (NodeKind.SEED, NodeKind.MODEL, NodeKind.SNAPSHOT)
 
 
 @dataclasses.dataclass
@@ -39,6 +41,8 @@ class Node:
     test_metadata: dict[str, t.Any] | None = None
     description: str = ""
     columns: dict[str, dict[str, t.Any]] = dataclasses.field(default_factory=dict)
+    # dbt's model-level `constraints:` (primary keys over several columns, checks, ...).
+    constraints: list[dict[str, t.Any]] = dataclasses.field(default_factory=list)
     # dbt's fully qualified name: project, folders under the resource path, node name.
     fqn: list[str] = dataclasses.field(default_factory=list)
     # Filled by the renderer.
@@ -76,3 +80,8 @@ class SourceTable:
     external_location: str | None
     path: Path
     columns: dict[str, dict[str, t.Any]]
+    # Merged config (enabled, freshness, loaded_at_field, meta, tags, ...) and dbt's fqn:
+    # project, folders of the YAML file, source name, table name.
+    config: dict[str, t.Any] = dataclasses.field(default_factory=dict)
+    fqn: list[str] = dataclasses.field(default_factory=list)
+    description: str = ""

@@ -47,7 +47,12 @@ class Runner:
 
     def run(self, selected: set[str], *, gate_on_tests: bool = False) -> list[NodeResult]:
         nodes = self.session.nodes
-        runnable = {uid for uid in selected if nodes[uid].materialized != "ephemeral"}
+        runnable = {
+            uid
+            for uid in selected
+            if nodes[uid].materialized != "ephemeral"
+            and nodes[uid].kind not in (NodeKind.SOURCE, NodeKind.ANALYSIS)
+        }  # nothing builds a source or an analysis, and an ephemeral model is inlined
         graph = self.session.graph.with_test_gates() if gate_on_tests else self.session.graph
         order = {uid: i for i, uid in enumerate(graph.topological_order(runnable), start=1)}
         scheduler = Scheduler(graph, runnable)
@@ -151,14 +156,15 @@ class Runner:
         """Every schema the run builds into, created here, before any worker starts."""
         nodes, adapter = self.session.nodes, self.session.adapter
         schemas = {
-            self.session.relation(nodes[uid]).schema
+            (rel.database or "", rel.schema)
             for uid in runnable
-            if nodes[uid].kind in (NodeKind.MODEL, NodeKind.SEED)
+            if nodes[uid].kind.builds_relation
+            for rel in [self.session.relation(nodes[uid])]
         }
         cursor = adapter.cursor()
-        for schema in sorted(schemas):
+        for database, schema in sorted(schemas):
             try:
-                adapter.ensure_schema(schema, cursor)
+                adapter.ensure_schema(schema, cursor, database or None)
             except Exception as exc:  # e.g. no CREATE privilege: one paragraph, not a traceback
                 raise ExecutionError(
                     f"cannot create schema '{schema}': {self.session.explain_error(exc)}"

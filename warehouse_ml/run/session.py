@@ -16,11 +16,13 @@ from warehouse_ml.adapters.relation import Relation
 from warehouse_ml.errors import CompilationError, ConfigError, WmlError
 from warehouse_ml.graph.dag import Graph
 from warehouse_ml.jinja.renderer import Renderer
-from warehouse_ml.project import generic_tests
+from warehouse_ml.project import enabled, generic_tests, sources
 from warehouse_ml.project.loader import Project, load_project
 from warehouse_ml.project.nodes import Node, NodeKind
 from warehouse_ml.project.profiles import Target, load_target
 from warehouse_ml.run.statements import one_query
+
+_RECOMMENDERS = ("recommender", "matrix_factorization")  # ml/recs/spec.py is_recommender
 
 
 class Session:
@@ -63,6 +65,8 @@ class Session:
     def graph(self) -> Graph:
         if self._graph is None:
             self.renderer.parse()
+            enabled.drop_disabled(self.project)
+            sources.add_source_nodes(self.project)
             self._adopt_create_model_files()
             self._warn_ignored_hooks()
             self._add_function_dependencies()
@@ -82,7 +86,10 @@ class Session:
         for node in self.nodes.values():
             if node.is_ml_model:
                 fn = str(node.config.get("function") or f"predict_{node.name}")
-                for name in (fn, f"{fn}_prob"):
+                names = (fn, f"{fn}_prob")
+                if str(node.config.get("model_type") or "").lower() in _RECOMMENDERS:
+                    names = (f"recommend_{node.name}", f"similar_{node.name}")
+                for name in names:
                     other = functions.get(name.lower())
                     if other is not None and other.unique_id != node.unique_id:
                         raise ConfigError(
@@ -110,6 +117,8 @@ class Session:
                     )
                 node.config["materialized"] = "ml_model"
                 node.config["function"] = stmt.spec.function
+                if hasattr(stmt.spec, "similar_function"):  # BigQuery ML's form: a recommender
+                    node.config["model_type"] = "recommender"
                 node.compiled_sql = stmt.spec.query
                 self.create_models[node.unique_id] = stmt
 
@@ -307,8 +316,9 @@ def open_session(
     profiles_dir: str | Path | None = None,
     cli_vars: dict[str, t.Any] | None = None,
     read_only: bool = False,
+    profile: str | None = None,
 ) -> Session:
     project = load_project(project_dir)
-    profile = project.settings.profile or project.settings.name
-    resolved = load_target(project.root, profile, profiles_dir, target)
+    profile = profile or project.settings.profile or project.settings.name
+    resolved = load_target(project.root, profile, profiles_dir, target, project.warn)
     return Session(project, resolved, cli_vars, read_only=read_only)

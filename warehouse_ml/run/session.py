@@ -94,7 +94,8 @@ class Session:
                 fn = str(node.config.get("function") or f"predict_{node.name}")
                 names = (fn, f"{fn}_prob")
                 if str(node.config.get("model_type") or "").lower() in _RECOMMENDERS:
-                    names = (f"recommend_{node.name}", f"similar_{node.name}")
+                    names = tuple(f"{verb}_{node.name}{tail}" for verb, tail in
+                                  (("recommend", ""), ("similar", ""), ("recommend", "_all")))
                 for name in names:
                     other = functions.get(name.lower())
                     if other is not None and other.unique_id != node.unique_id:

@@ -76,6 +76,30 @@ def test_the_same_items_in_the_top_table_and_the_macro(recs):
     assert [r[0] for r in top] == [r[0] for r in live]
 
 
+def test_every_user_in_one_statement_matches_the_per_user_macro(recs):
+    every = recs.query("select user_id, item_id, rank, reason from recommend_recs_all(5) "
+                       "where user_id in (7, 11) order by user_id, rank")
+    one = [(u, *r) for u in (7, 11)
+           for r in recs.query(f"select item_id, rank, reason from recommend_recs({u}, 5)")]
+    assert every == one
+    n_users = recs.scalar("select count(distinct user_id) from raw_events")
+    assert recs.scalar("select count(*) from recommend_recs_all(3)") == 3 * n_users
+
+
+def test_compile_model_for_redshift_emits_tables_and_serving_sql(recs):
+    import sqlglot
+
+    out = recs.wml("compile-model", "recs", "--dialect", "redshift").output
+    statements = [s.strip() for s in out.split(";\n") if s.strip()]
+    creates = [s for s in statements if s.startswith("CREATE TABLE")]
+    assert len(creates) == 3 and 'wml."recs__v1__neighbors"' in out
+    assert "PREPARE recommend_recs (BIGINT, INTEGER)" in out and "PREPARE similar_recs" in out
+    for s in creates:
+        sqlglot.parse_one(s, read="redshift")
+    duck = recs.wml("compile-model", "recs").output
+    assert duck.count("create or replace macro") == 3
+
+
 def test_a_new_event_changes_the_next_answer_without_retraining(tmp_path):
     p = make(tmp_path / "p", rows=6000)
     assert p.wml("build").exit_code == 0
@@ -129,7 +153,7 @@ def test_retrain_rollback_and_drop(tmp_path):
     assert p.wml("sql", "DROP MODEL recs").exit_code == 0
     assert p.query("select table_name from information_schema.tables where table_schema = 'wml' "
                    "and table_name like 'recs%'") == []
-    assert p.query("select 1 from duckdb_functions() where function_name like '%_recs'") == []
+    assert p.query("select 1 from duckdb_functions() where function_name like '%recs%'") == []
 
 
 def test_create_model_in_the_bigquery_ml_form(tmp_path):

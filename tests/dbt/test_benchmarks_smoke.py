@@ -96,6 +96,16 @@ def test_copy_project_brings_local_packages(tmp_path):
     assert compare.profile_name(copy) == "it"
 
 
+def test_own_profiles_are_used_only_when_plain_duckdb(tmp_path):
+    (tmp_path / "dbt_project.yml").write_text("name: shop\nprofile: shop\n")
+    assert compare.own_duckdb_path(tmp_path) is None  # no profiles.yml: generate one
+    prof = "shop:\n  target: dev\n  outputs:\n    dev:\n      type: duckdb\n      path: {}\n"
+    (tmp_path / "profiles.yml").write_text(prof.format("'shop.duckdb'"))
+    assert compare.own_duckdb_path(tmp_path) == tmp_path.resolve() / "shop.duckdb"
+    (tmp_path / "profiles.yml").write_text(prof.format("\"{{ env_var('DB') }}\""))
+    assert compare.own_duckdb_path(tmp_path) is None
+
+
 def test_outcomes_counts_run_results(tmp_path):
     assert compare.outcomes(tmp_path) == "no target/run_results.json"
     (tmp_path / "target").mkdir()

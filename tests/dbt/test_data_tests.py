@@ -392,3 +392,93 @@ def test_a_project_get_where_subquery_shapes_the_tested_relation(project: Projec
     result = project.wml("build")
     assert result.exit_code == 0, result.output  # the returned order (amount 1) is filtered out
     assert _statuses(project)["small_orders_amount"] == "pass"
+
+
+def test_a_dbt_project_layout(project: Project) -> None:
+    """dbt_project.yml: tests/ holds singular tests, tests/generic/ test blocks and
+    tests/fixtures/ unit test fixtures; `data_tests:` configures tests by fqn."""
+    project.remove("wml_project.yml")
+    project.write(
+        {
+            "dbt_project.yml": """
+                name: shop
+                profile: test
+                data_tests:
+                  shop:
+                    +store_failures: true
+                    marts:
+                      +severity: warn
+            """,
+            "seeds/raw_orders.csv": ORDERS["seeds/raw_orders.csv"],
+            "models/marts/orders.sql": ORDERS["models_sql/orders.sql"],
+            "models/marts/orders.yml": """
+                models:
+                  - name: orders
+                    data_tests:
+                      - at_most_rows: {n: 3}
+                    columns:
+                      - name: status
+                        data_tests:
+                          - accepted_values: {values: [placed, shipped, returned]}
+                unit_tests:
+                  - name: orders_keep_rows
+                    model: orders
+                    given:
+                      - input: ref('raw_orders')
+                        format: csv
+                        fixture: two_orders
+                    expect:
+                      rows: [{order_id: 1}, {order_id: 2}]
+            """,
+            "tests/generic/at_most_rows.sql": """
+                {% test at_most_rows(model, n) %}
+                select count(*) as n_rows from {{ model }} having count(*) > {{ n }}
+                {% endtest %}
+            """,
+            "tests/fixtures/two_orders.csv": "id,status\n1,placed\n2,placed\n",
+            "tests/no_negative_amounts.sql": "select * from {{ ref('orders') }} where amount < 0\n",
+        }
+    )
+    result = project.wml("build")
+    assert result.exit_code == 0, result.output
+    statuses = _statuses(project)
+    assert statuses["at_most_rows_orders_3"] == "warn"  # 4 rows; severity from the folder
+    assert statuses["accepted_values_orders_status__placed__shipped__returned"] == "pass"
+    assert statuses["no_negative_amounts"] == "pass"
+    assert statuses["orders_keep_rows"] == "pass"
+    # store_failures from the project file: dbt's audit schema.
+    assert project.query('select n_rows from "main_dbt_test__audit"."at_most_rows_orders_3"') == [(4,)]
+
+
+def test_tests_on_seeds_and_snapshots(project: Project) -> None:
+    project.write(
+        {
+            **ORDERS,
+            "snapshots/orders_snap.sql": (
+                "{% snapshot orders_snap %}{{ config(unique_key='order_id', strategy='check', "
+                "check_cols='all') }}select * from {{ ref('orders') }}{% endsnapshot %}\n"
+            ),
+            "snapshots/snapshots.yml": """
+                snapshots:
+                  - name: orders_snap
+                    columns:
+                      - name: order_id
+                        data_tests: [unique]
+                      - name: dbt_valid_to
+                        data_tests: [not_null]
+            """,
+            "seeds/seeds.yml": """
+                seeds:
+                  - name: raw_customers
+                    data_tests:
+                      - unique: {column_name: id}
+            """,
+        }
+    )
+    result = project.wml("build")
+    assert result.exit_code == 1, result.output
+    statuses = _statuses(project)
+    assert statuses["unique_orders_snap_order_id"] == "pass"
+    assert statuses["not_null_orders_snap_dbt_valid_to"] == "fail"  # current rows: NULL
+    assert statuses["unique_raw_customers_id"] == "pass"
+    assert "unique_orders_snap_order_id" in _names(project, "-s", "orders_snap")

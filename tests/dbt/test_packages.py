@@ -11,7 +11,6 @@ import pytest
 
 from tests.conftest import Project, assert_clean_error
 from warehouse_ml.dbt import deps
-from warehouse_ml.dbt.macro_namespace import PackageMacros
 
 # A package of our own, using the mechanisms dbt_utils & co. rely on.
 PACKAGE = {
@@ -137,8 +136,7 @@ def test_ref_with_the_wrong_package_is_a_clear_error(with_package: Project) -> N
 def test_unknown_package_macro_names_the_package(with_package: Project) -> None:
     with_package.write({"models_sql/uses_pkg.sql": "select {{ mypkg.greeet('x') }}\n"})
     assert_clean_error(
-        with_package.wml("compile"), 2, "mypkg.greeet is not a macro of package 'mypkg'",
-        "Did you mean mypkg.greet?",
+        with_package.wml("compile"), 2, "mypkg.greeet", "package 'mypkg' has no macro named 'greeet'",
     )
 
 
@@ -165,17 +163,22 @@ def test_local_package_loads_without_deps_and_integration_tests_layout(tmp_path:
     assert (root.root / "../models/staging/pkg_model.sql").resolve().is_file()
 
 
-def test_dispatch_search_order_follows_the_dispatch_block() -> None:
-    registry = PackageMacros(
-        "root", [{"macro_namespace": "dbt_utils", "search_order": ["root", "dbt_utils"]}], {},
-        lambda: None,
-    )
-    registry.add("root", {"x": 1})
-    registry.add("mypkg", {"default__y": 2})
-    assert registry.search_order("dbt_utils") == ["root", "dbt_utils"]
-    assert registry.search_order("mypkg") == ["root", "mypkg"]  # dbt's default
-    assert registry.get_from_package("mypkg", "default__y") == 2
-    assert registry.get_from_package("root", "default__y") is None
+def test_dispatch_to_default_and_root_overrides(with_package: Project) -> None:
+    write_package(with_package.root / "dbt_packages" / "mypkg", {
+        "macros/dispatched.sql": """
+            {% macro shout(x) %}{{ return(adapter.dispatch('shout', 'mypkg')(x)) }}{% endmacro %}
+            {% macro default__shout(x) %}{{ return("'" ~ x ~ "!'") }}{% endmacro %}
+            {% macro whisper(x) %}{{ return(adapter.dispatch('whisper', 'mypkg')(x)) }}{% endmacro %}
+            {% macro default__whisper(x) %}{{ return("'" ~ x ~ "'") }}{% endmacro %}
+        """,
+    })
+    with_package.write({
+        # The root project's default__whisper wins (dbt searches the root project first).
+        "macros/override.sql": "{% macro default__whisper(x) %}'{{ x }}...'{% endmacro %}\n",
+        "models_sql/loud.sql": "select {{ mypkg.shout('a') }} as s, {{ mypkg.whisper('b') }} as w\n",
+    })
+    assert with_package.wml("build", "--select", "loud").exit_code == 0
+    assert with_package.query("select s, w from main.loud") == [("a!", "b...")]
 
 
 # -- wml deps ------------------------------------------------------------------------------
@@ -411,12 +414,12 @@ def test_packages_install_path(tmp_path: Path) -> None:
 def test_package_generic_tests_run_qualified_and_in_the_package(with_package: Project) -> None:
     pkg = with_package.root / "dbt_packages" / "mypkg"
     write_package(pkg, {
-        # A test block calling a helper of its own package, qualified.
+        # dbt_utils-style: a test block that dispatches to a default__ implementation.
         "macros/tests.sql": """
             {% test at_least(model, column_name, value) %}
-              {{ mypkg.below(model, column_name, value) }}
+              {{ return(adapter.dispatch('test_at_least', 'mypkg')(model, column_name, value)) }}
             {% endtest %}
-            {% macro below(model, column_name, value) %}
+            {% macro default__test_at_least(model, column_name, value) %}
               select * from {{ model }} where {{ column_name }} < {{ value }}
             {% endmacro %}
         """,

@@ -278,3 +278,25 @@ def test_dbt_project_warns_where_wml_format_fails(dbt: Project) -> None:
     assert "config 'grants' is ignored: DuckDB has no GRANT" in result.stderr
     assert "unknown config key 'my_custom_key' is ignored" in result.stderr
     assert result.stderr.count("my_custom_key") == 1
+
+
+def test_project_file_is_rendered_with_vars_env_and_target(dbt: Project) -> None:
+    _shop(
+        dbt,
+        "seeds:\n  shop:\n    +enabled: \"{{ var('load_source_data', false) }}\"\n"
+        "models:\n  shop:\n    +materialized: \"{{ 'table' if target.name == 'dev' else 'view' }}\"\n"
+        "    +tags: [\"{{ env_var('SHOP_TAG', 'nightly') }}\"]\n"
+        "on-run-start: \"select '{{ target.name }}'\"\n",
+        {"models/people.sql": "select 1 as id"},
+    )
+    result = dbt.wml("build")
+    assert result.exit_code == 0, result.output + result.stderr
+    assert dbt.query("select table_name, table_type from information_schema.tables") == [
+        ("people", "BASE TABLE")
+    ]  # the seed is disabled unless --vars says otherwise
+    assert dbt.wml("ls", "-s", "tag:nightly").output.split() == ["people"]
+    result = dbt.wml("build", "--vars", "{load_source_data: true}")
+    assert result.exit_code == 0, result.output + result.stderr
+    assert dbt.scalar("select count(*) from raw_people") == 2
+    bad = _shop(dbt, "models:\n  +schema: \"{{ var('nope') }}\"\n")
+    assert_clean_error(bad.wml("ls"), 2, "dbt_project.yml", "var('nope')", "--vars")

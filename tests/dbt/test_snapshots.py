@@ -171,3 +171,21 @@ def test_hooks_on_seeds_and_snapshots_and_outside_the_transaction(project):
     assert result.exit_code == 1
     assert "committed before this hook ran" in result.output
     assert project.scalar("select count(*) from snapshots.people_snap") == 4  # the snapshot stands
+
+
+def test_two_snapshot_blocks_in_one_file_are_two_snapshots(project):
+    project.write({
+        "wml_project.yml": DBT,
+        "snapshots/both.sql": TIMESTAMP.replace("HARD", "") + """
+            {% snapshot people_check %}
+            {{ config(target_schema='snapshots', unique_key='id', strategy='check', check_cols=['name'],
+                      hard_deletes='new_record') }}
+            select id, name from {{ ref('people') }}
+            {% endsnapshot %}
+        """,
+    })  # fmt: skip
+    snap(project, V1)
+    cols = [r[0] for r in project.query(
+        "select column_name from information_schema.columns where table_name = 'people_check' order by ordinal_position")]  # fmt: skip
+    assert cols == ["id", "name", "dbt_scd_id", "dbt_updated_at", "dbt_valid_from", "dbt_valid_to", "dbt_is_deleted"]
+    assert project.scalar("select count(*) from snapshots.people_snap") == 2

@@ -388,7 +388,12 @@ def compile_model_cmd(
         v = registry.get(session.connection().cursor(), name, version)
     finally:
         session.close()
-    statements = portable.ddl_statements(v, dialect)
+    if v.problem_type == "recommendation":  # tables' DDL and the SQL serving from them
+        from warehouse_ml.ml.recs import portable as recs_portable
+
+        statements = recs_portable.statements(v, dialect)
+    else:
+        statements = portable.ddl_statements(v, dialect)
     text = ";\n\n".join(s.rstrip().rstrip(";") for s in statements) + ";\n"
     if output:
         Path(output).write_text(text, encoding="utf-8")

@@ -125,7 +125,8 @@ def names_of_function(function: str) -> list[str]:
     """A model's function pair: ``f`` and ``f_prob``, or a recommender's
     ``recommend_m`` and ``similar_m``."""
     names = [function, f"{function}_prob"]
-    return names if registry.twin(function) in names else [*names, registry.twin(function)]
+    twin = registry.twin(function)  # a recommender's similar_m, and recommend_m_all
+    return names if twin in names else [*names, twin, f"{function}_all"]
 
 
 _BUILTINS: set[str] | None = None
@@ -365,7 +366,7 @@ def _repairs(
             continue
         names = [v.function] + (
             [f"{v.function}_prob"] if v.problem_type == "binary_classification"
-            else [registry.twin(v.function)] if recs_serve.is_recommender(v) else []
+            else list(recs_serve.function_names(v)[1:]) if recs_serve.is_recommender(v) else []
         )
         for name in names:
             expected[name.lower()] = comment_for(v)

@@ -97,19 +97,42 @@ class Project:
         cfg.validate(config, path=path, node=node, warn=self.warn, strict=self.settings.strict)
 
 
-def load_settings(root: Path, warn: t.Callable[[str], None] | None = None) -> ProjectSettings:
-    """The settings of the project at ``root``: wml_project.yml, else dbt_project.yml."""
+def load_settings(
+    root: Path,
+    warn: t.Callable[[str], None] | None = None,
+    cli_vars: dict[str, t.Any] | None = None,
+    target: dict[str, t.Any] | None = None,
+) -> ProjectSettings:
+    """The settings of the project at ``root``: wml_project.yml, else dbt_project.yml
+    (rendered with ``cli_vars`` and the ``target``'s public fields, as dbt renders it)."""
     warn = warn or _warn
-    path, dbt_path = root / PROJECT_FILE, root / project_file.FILE
-    if path.is_file():
-        if dbt_path.is_file():
+    path = _project_file(root)
+    if path.name == PROJECT_FILE:
+        if (root / project_file.FILE).is_file():
             warn(
                 f"{root} has both {PROJECT_FILE} and {project_file.FILE}: {PROJECT_FILE} "
                 f"wins and {project_file.FILE} is not read."
             )
         return _load_wml_settings(path)
-    if dbt_path.is_file():
-        return project_file.read(dbt_path, warn)
+    return project_file.read(path, warn, cli_vars, target)
+
+
+def profile_name(root: str | Path) -> str:
+    """The profile the project at ``root`` builds with (read before its target is)."""
+    root = Path(root).resolve()
+    if not root.is_dir():
+        raise ConfigError(f"project directory {root} does not exist.", hint="Pass --project-dir.")
+    path = _project_file(root)
+    if path.name == project_file.FILE:
+        return project_file.profile_name(path) or root.name
+    raw = expect_mapping(load_yaml(path), path, PROJECT_FILE)
+    return str(raw.get("profile") or raw.get("name") or ProjectSettings().name)
+
+
+def _project_file(root: Path) -> Path:
+    for name in (PROJECT_FILE, project_file.FILE):
+        if (root / name).is_file():
+            return root / name
     raise ConfigError(
         f"{root} is not a project: it has no {PROJECT_FILE} or {project_file.FILE}.",
         hint="Run wml in a project folder, pass --project-dir, or create a project with "
@@ -157,13 +180,18 @@ def _load_wml_settings(path: Path) -> ProjectSettings:
     return settings
 
 
-def load_project(root: str | Path) -> Project:
-    """Read every file of the project at ``root`` into nodes (not yet rendered)."""
+def load_project(
+    root: str | Path,
+    cli_vars: dict[str, t.Any] | None = None,
+    target: dict[str, t.Any] | None = None,
+) -> Project:
+    """Read every file of the project at ``root`` into nodes (not yet rendered);
+    ``cli_vars`` and ``target`` (public fields) render dbt_project.yml."""
     root = Path(root).resolve()
     if not root.is_dir():
         raise ConfigError(f"project directory {root} does not exist.", hint="Pass --project-dir.")
     project = Project(root, ProjectSettings(), {}, {}, [])
-    settings = project.settings = load_settings(root, project.warn)
+    settings = project.settings = load_settings(root, project.warn, cli_vars, target)
     nodes = project.nodes
     for node in _discover(root, settings):
         _add_unique(nodes, node, root)

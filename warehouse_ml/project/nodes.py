@@ -74,6 +74,14 @@ class Node:
     def fqn_path(self) -> str:
         return self.path.as_posix() if self.path else ""
 
+    @property
+    def template_name(self) -> str:
+        """The node's Jinja template: its file, and for a snapshot also its block (a file
+        may hold several ``{% snapshot %}`` blocks)."""
+        if self.kind is NodeKind.SNAPSHOT:
+            return f"{self.fqn_path}#{self.name}"
+        return self.fqn_path
+
 
 @dataclasses.dataclass
 class SourceTable:

@@ -193,7 +193,17 @@ def _render_value(env: jinja2.Environment, value: t.Any, path: Path, where: str)
     except (WmlError, jinja2.TemplateError) as exc:
         err = wrap_template_error(exc, str(path), None, ConfigError)
         err.message = f"{where}: {err.message}"
+        err.path, err.line = str(path), _line_of(path, value)
         raise err from None
+
+
+def _line_of(path: Path, value: str) -> int | None:
+    """The file's line holding ``value`` (YAML keeps no lines once read)."""
+    first = value.strip().splitlines()[0] if value.strip() else ""
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if first and first in line:
+            return number
+    return None
 
 
 def render_profiles(path: Path) -> dict[str, t.Any]:

@@ -15,7 +15,7 @@ import typing as t
 
 from warehouse_ml.adapters.relation import Relation
 from warehouse_ml.errors import ConfigError
-from warehouse_ml.project.nodes import Node
+from warehouse_ml.project.nodes import Node, NodeKind
 
 if t.TYPE_CHECKING:
     from warehouse_ml.run.session import Session
@@ -87,13 +87,26 @@ def audit_relation(session: Session, node: Node) -> Relation:
     return relation
 
 
+def audit_schemas(session: Session, nodes: t.Iterable[Node]) -> set[tuple[str, str]]:
+    """(database or '', schema) of where the tests among ``nodes`` store failures (created
+    before the run starts: two threads creating one schema conflict)."""
+    return {
+        (rel.database or "", rel.schema)
+        for node in nodes
+        if node.kind is NodeKind.TEST
+        and node.unit_test is None
+        and stores_failures(node, session.store_failures)
+        for rel in [audit_relation(session, node)]
+    }
+
+
 def store_failures(session: Session, node: Node, sql: str, cursor: t.Any) -> Relation:
     """Replace the audit relation with the test's failing rows (all of them: ``limit``
     only caps the count, as in dbt)."""
     adapter = session.adapter
     relation = audit_relation(session, node)
     kind = "view" if str(node.config.get("store_failures_as")) == "view" else "table"
-    adapter.ensure_schema(relation.schema, cursor)
+    adapter.ensure_schema(relation.schema, cursor, relation.database)
     with adapter.transaction(cursor):
         existing = adapter.relation_type(relation, cursor)
         if existing:

@@ -16,7 +16,7 @@ from warehouse_ml.errors import ExecutionError, Interrupted, WmlError
 from warehouse_ml.explain import explain, is_database_error
 from warehouse_ml.graph.dag import Scheduler
 from warehouse_ml.project.nodes import Node, NodeKind
-from warehouse_ml.run import hooks, materializations
+from warehouse_ml.run import data_tests, hooks, materializations
 from warehouse_ml.run.artifacts import NodeResult
 from warehouse_ml.run.events import Reporter
 from warehouse_ml.run.materializations import BuildContext, BuildResult
@@ -160,6 +160,7 @@ class Runner:
             if nodes[uid].kind.builds_relation
             for rel in [self.session.relation(nodes[uid])]
         }
+        schemas |= data_tests.audit_schemas(self.session, [nodes[uid] for uid in runnable])
         cursor = adapter.cursor()
         for database, schema in sorted(schemas):
             try:
@@ -240,7 +241,7 @@ class Runner:
 
     def _run_test(self, node: Node) -> tuple[str, int | None, str, int]:
         """A data test (``run/data_tests.py``) or a unit test (``run/unit_tests.py``)."""
-        from warehouse_ml.run import data_tests, unit_tests
+        from warehouse_ml.run import unit_tests
 
         runner = unit_tests if node.unit_test is not None else data_tests
         outcome = runner.run(self.session, node, self.session.adapter.cursor())

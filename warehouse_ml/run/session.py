@@ -17,7 +17,7 @@ from warehouse_ml.errors import CompilationError, ConfigError, WmlError
 from warehouse_ml.graph.dag import Graph
 from warehouse_ml.jinja.renderer import Renderer
 from warehouse_ml.project import enabled, generic_tests, sources
-from warehouse_ml.project.loader import Project, load_project
+from warehouse_ml.project.loader import Project, load_project, profile_name
 from warehouse_ml.project.nodes import Node, NodeKind
 from warehouse_ml.project.profiles import Target, load_target
 from warehouse_ml.run.statements import one_query
@@ -40,6 +40,7 @@ class Session:
         self.read_only = read_only
         self._adapter: Adapter | None = None
         self.renderer = Renderer(project, target, cli_vars)
+        self.renderer.connect = self._live_adapter  # run_query & co. when a node runs
         self._graph: Graph | None = None
         self._functions_bound = False
         self.store_failures = False  # `--store-failures`: tests whose config does not say
@@ -56,6 +57,10 @@ class Session:
         if self._adapter is None:
             self._adapter = make_adapter(self.target, read_only=self.read_only)
         return self._adapter
+
+    def _live_adapter(self) -> Adapter:
+        self.connection()  # opened, with the deployed models' functions bound
+        return self.adapter
 
     @property
     def target_dialect(self) -> str:
@@ -89,7 +94,8 @@ class Session:
                 fn = str(node.config.get("function") or f"predict_{node.name}")
                 names = (fn, f"{fn}_prob")
                 if str(node.config.get("model_type") or "").lower() in _RECOMMENDERS:
-                    names = (f"recommend_{node.name}", f"similar_{node.name}")
+                    names = tuple(f"{verb}_{node.name}{tail}" for verb, tail in
+                                  (("recommend", ""), ("similar", ""), ("recommend", "_all")))
                 for name in names:
                     other = functions.get(name.lower())
                     if other is not None and other.unique_id != node.unique_id:
@@ -320,7 +326,8 @@ def open_session(
     read_only: bool = False,
     profile: str | None = None,
 ) -> Session:
-    project = load_project(project_dir)
-    profile = profile or project.settings.profile or project.settings.name
-    resolved = load_target(project.root, profile, profiles_dir, target, project.warn)
+    # The profile first, as dbt does: dbt_project.yml may read `target` when rendered.
+    root = Path(project_dir).resolve()
+    resolved = load_target(root, profile or profile_name(root), profiles_dir, target)
+    project = load_project(root, cli_vars, resolved.redacted())
     return Session(project, resolved, cli_vars, read_only=read_only)

@@ -106,14 +106,20 @@ def _inputs(session: Session, node: Node, model: Node) -> dict[tuple[str, ...], 
                     hint="dbt needs format: sql for ephemeral inputs; wml does not inline them "
                     "yet: make the input a view while testing, or test the model it feeds.",
                 )
-            inputs[("ref", dep.name)] = session.relation(dep)
+            inputs[("ref", dep.name)] = _as_rendered(session, dep)
     for source, table in (node.source_info or {}).get("sources", []):
         text, _ = session.renderer.render_inline(
             f"{{{{ source('{source}', '{table}') }}}}", node.name
         )
         inputs[("source", source, table)] = text
-    inputs[("this",)] = session.relation(model)
+    inputs[("this",)] = _as_rendered(session, model)
     return inputs
+
+
+def _as_rendered(session: Session, dep: Node) -> str:
+    """The text ``ref()``/``this`` put in the SQL: dbt-duckdb names relations with their
+    database too (``"db"."main"."orders"``)."""
+    return str(session.renderer.jinja_relation(dep))
 
 
 def _label(reference: tuple[str, ...]) -> str:

@@ -40,8 +40,7 @@ def train_and_register(
 
     def write(cur: t.Any, v: registry.ModelVersion) -> None:
         serve.write_tables(cur, v.name, v.version, tables)
-        if "neighbors" in tables:
-            serve.write_top(cur, v)
+        serve.write_top(cur, v)
 
     def should(cur: t.Any) -> bool:
         if keep_pin and pinned(cur, spec.name):

@@ -88,108 +88,100 @@ def _decayed_items(spec: RecSpec, query: str, user_filter: str) -> str:
     )
 
 
+def _limit(fn: str, what: str) -> str:
+    """A one-row CTE holding k, or an error naming the function when k is not 1 or more."""
+    return (
+        "wml_limit as (select case when wml_k is null or wml_k < 1 then "
+        f"error('{fn}({what}k): k must be 1 or more, got ' || coalesce(cast(wml_k as varchar), 'NULL')) "
+        "else cast(wml_k as bigint) end as k)"
+    )
+
+
+def _ranked(spec: RecSpec, name: str, version: int, by_user: bool) -> str:
+    """Scored similar items, then popular ones, seen items dropped (if asked), ranked."""
+    u, part = ("m.u, ", "partition by u ") if by_user else ("", "")
+    fill_users = (
+        "(select u, count(*) as n from wml_mine group by u) as us, " if by_user
+        else "(select count(*) as n from wml_mine) as us, "
+    )
+    seen = (
+        "not exists (select 1 from wml_mine as s where s.u = a.u and s.item_id = a.item_id)"
+        if by_user else "not (exclude_seen and a.item_id in (select item_id from wml_mine))"
+    )
+    return f"""wml_scored as (
+    select {u}n.neighbor_id as item_id, sum(m.w * n.score) as score, 0 as tier
+    from wml_mine as m join {table(name, version, 'neighbors')} as n on n.item_id = m.item_id
+    group by {u}n.neighbor_id
+), wml_fill as (
+    select {'us.u, ' if by_user else ''}p.item_id, p.score, 1 as tier
+    from {fill_users}wml_limit, {table(name, version, 'popular')} as p
+    where p.rank <= wml_limit.k + us.n
+), wml_ranked as (
+    select *, row_number() over ({part}order by tier, score desc, item_id) as rank
+    from (select * from wml_scored union all select * from wml_fill) as a
+    where {seen}
+    qualify row_number() over ({part.replace('by u', 'by u, item_id') if by_user else 'partition by item_id '}order by tier) = 1
+)"""
+
+
 def recommend_sql(spec: RecSpec, query: str, name: str, version: int) -> str:
     """The body of recommend_<name>(wml_user, wml_k, exclude_seen := true)."""
     mine = _decayed_items(spec, query, f"wml_q.{quote(spec.user_column)} = wml_user")
-    fn = f"recommend_{name}"
     return f"""
-with wml_limit as (
-    select case when wml_k is null or wml_k < 1 then error('{fn}(user, k): k must be 1 or more, got ' || coalesce(cast(wml_k as varchar), 'NULL'))
-                else cast(wml_k as bigint) end as k
-), wml_mine as ({mine}),
-wml_scored as (
-    select n.neighbor_id as item_id, sum(m.w * n.score) as score, 0 as tier, 'similar' as reason
-    from wml_mine as m join {table(name, version, 'neighbors')} as n on n.item_id = m.item_id
-    group by n.neighbor_id
-), wml_fill as (
-    select p.item_id, p.score, 1 as tier, 'popular' as reason
-    from {table(name, version, 'popular')} as p, wml_limit
-    where p.rank <= wml_limit.k + (select count(*) from wml_mine)
-), wml_all as (
-    select * from wml_scored union all select * from wml_fill
-), wml_ranked as (
-    select item_id, score, reason,
-           row_number() over (order by tier, score desc, item_id) as rank
-    from wml_all
-    where not (exclude_seen and item_id in (select item_id from wml_mine))
-    qualify row_number() over (partition by item_id order by tier, score desc) = 1
-)
-select item_id as {quote(spec.item_column)}, score, rank, reason
+with {_limit(f'recommend_{name}', 'user, ')}, wml_mine as ({mine}),
+{_ranked(spec, name, version, by_user=False)}
+select item_id as {quote(spec.item_column)}, score, rank,
+       case tier when 0 then 'similar' else 'popular' end as reason
 from wml_ranked, wml_limit where rank <= wml_limit.k order by rank
 """
 
 
-def recommend_sql_popularity(spec: RecSpec, query: str, name: str, version: int) -> str:
-    """recommend_<name> for a popularity model: no neighbours table."""
-    mine = _decayed_items(spec, query, f"wml_q.{quote(spec.user_column)} = wml_user")
-    fn = f"recommend_{name}"
+def recommend_all_sql(spec: RecSpec, query: str, name: str, version: int) -> str:
+    """The body of recommend_<name>_all(wml_k): top-k for every user, one statement."""
+    mine = _decayed_items(spec, query, "")
     return f"""
-with wml_limit as (
-    select case when wml_k is null or wml_k < 1 then error('{fn}(user, k): k must be 1 or more, got ' || coalesce(cast(wml_k as varchar), 'NULL'))
-                else cast(wml_k as bigint) end as k
-), wml_mine as ({mine}),
-wml_ranked as (
-    select item_id, score, 'popular' as reason, row_number() over (order by rank) as rank
-    from {table(name, version, 'popular')}
-    where not (exclude_seen and item_id in (select item_id from wml_mine))
-)
-select item_id as {quote(spec.item_column)}, score, rank, reason
-from wml_ranked, wml_limit where rank <= wml_limit.k order by rank
+with {_limit(f'recommend_{name}_all', '')}, wml_mine as ({mine}),
+{_ranked(spec, name, version, by_user=True)}
+select u as {quote(spec.user_column)}, item_id as {quote(spec.item_column)}, score, rank,
+       case tier when 0 then 'similar' else 'popular' end as reason
+from wml_ranked, wml_limit where rank <= wml_limit.k
 """
 
 
-def similar_sql(spec: RecSpec, name: str, version: int, has_neighbors: bool) -> str:
-    fn = f"similar_{name}"
-    pop = table(name, version, "popular")
-    known = (
-        f"select neighbor_id as item_id, score, rank, 'similar' as reason "
-        f"from {table(name, version, 'neighbors')} where item_id = wml_item union all "
-        if has_neighbors else ""
-    )
-    exists = (
-        f"where not exists (select 1 from {table(name, version, 'neighbors')} where item_id = wml_item)"
-        if has_neighbors else "where true"
-    )
+def similar_sql(spec: RecSpec, name: str, version: int) -> str:
+    nb, pop = table(name, version, "neighbors"), table(name, version, "popular")
     return f"""
-with wml_limit as (
-    select case when wml_k is null or wml_k < 1 then error('{fn}(item, k): k must be 1 or more, got ' || coalesce(cast(wml_k as varchar), 'NULL'))
-                else cast(wml_k as bigint) end as k
-), wml_all as (
-    {known}select item_id, score, row_number() over (order by rank) as rank, 'popular' as reason
-    from {pop} {exists} and item_id is distinct from wml_item
+with {_limit(f'similar_{name}', 'item, ')}, wml_all as (
+    select neighbor_id as item_id, score, rank, 'similar' as reason from {nb} where item_id = wml_item
+    union all
+    select item_id, score, row_number() over (order by rank) as rank, 'popular' as reason
+    from {pop} where not exists (select 1 from {nb} where item_id = wml_item)
+    and item_id is distinct from wml_item
 )
 select item_id as {quote(spec.item_column)}, score, rank, reason
 from wml_all, wml_limit where rank <= wml_limit.k order by rank
 """
 
 
+def function_names(v: registry.ModelVersion) -> tuple[str, str, str]:
+    """(recommend_m, similar_m, recommend_m_all)."""
+    return v.function, registry.twin(v.function), f"{v.function}_all"
+
+
 def macros(v: registry.ModelVersion) -> list[tuple[str, str]]:
-    """(function, CREATE MACRO statement) for the version's two table macros."""
-    spec = spec_of(v)
-    query = v.training_query or ""
-    has_nb = "neighbors" in ((v.settings or {}).get("tables") or [])
-    body = (recommend_sql if has_nb else recommend_sql_popularity)(spec, query, v.name, v.version)
-    rec = f"create or replace macro {quote(v.function)}(wml_user, wml_k, exclude_seen := true) as table {body}"
-    sim_name = (v.settings or {}).get("similar_function") or f"similar_{v.name}"
-    sim = f"create or replace macro {quote(sim_name)}(wml_item, wml_k) as table " + similar_sql(
-        spec, v.name, v.version, has_nb
-    )
-    return [(v.function, rec), (sim_name, sim)]
+    """(function, CREATE MACRO statement) for the version's three table macros."""
+    spec, query = spec_of(v), v.training_query or ""
+    rec, sim, every = function_names(v)
+    head = "create or replace macro"
+    return [
+        (rec, f"{head} {quote(rec)}(wml_user, wml_k, exclude_seen := true) as table "
+              + recommend_sql(spec, query, v.name, v.version)),
+        (sim, f"{head} {quote(sim)}(wml_item, wml_k) as table " + similar_sql(spec, v.name, v.version)),
+        (every, f"{head} {quote(every)}(wml_k) as table "
+                + recommend_all_sql(spec, query, v.name, v.version)),
+    ]  # fmt: skip
 
 
 def all_users_sql(spec: RecSpec, query: str, name: str, version: int, k: int) -> str:
-    """Top-``k`` unseen similar items for every user, in one statement (batch use)."""
-    mine = _decayed_items(spec, query, "")
-    return f"""
-with wml_mine as ({mine}),
-wml_scored as (
-    select m.u as user_id, n.neighbor_id as item_id, sum(m.w * n.score) as score
-    from wml_mine as m join {table(name, version, 'neighbors')} as n on n.item_id = m.item_id
-    where not exists (select 1 from wml_mine as s where s.u = m.u and s.item_id = n.neighbor_id)
-    group by m.u, n.neighbor_id
-)
-select user_id, item_id, score,
-       row_number() over (partition by user_id order by score desc, item_id) as rank
-from wml_scored
-qualify rank <= {int(k)}
-"""
+    """Top-``k`` for every user, in one statement (the top table; benchmarks)."""
+    return recommend_all_sql(spec, query, name, version).replace("wml_k", str(int(k)))

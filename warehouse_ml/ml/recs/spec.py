@@ -35,9 +35,11 @@ KEYS = frozenset(
     }
 )
 # Keys of supervised models that mean nothing here: refused rather than ignored.
+# (A folder's +split_column / +eval_fraction are not refused: the per-user holdout replaces
+# them, and a recommender often sits in a folder of supervised models.)
 _SUPERVISED = (
     "target", "function", "problem_type", "objective", "hyperparameters", "preprocessors",
-    "exclude", "split", "split_column", "eval_fraction", "class_weight", "refit",
+    "class_weight",
 )  # fmt: skip
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 HINT = (

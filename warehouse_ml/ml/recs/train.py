@@ -50,8 +50,11 @@ class Trained:
             }),
         }  # fmt: skip
         nb = self.fitted.neighbors
-        if nb is not None:
-            out["neighbors"] = _neighbors_table(nb.tocoo(), items)
+        if nb is None:  # popularity: no similar items, so every answer is the fill
+            import scipy.sparse as sp
+
+            nb = sp.csr_matrix((len(items), len(items)), dtype=np.float32)
+        out["neighbors"] = _neighbors_table(nb.tocoo(), items)
         if self.fitted.item_factors is not None:
             out["item_factors"] = _factors_table(items, self.fitted.item_factors)
             out["user_factors"] = _factors_table(self.inter.user_ids, self.fitted.user_factors)

@@ -211,6 +211,7 @@ def test_context_members(project):
               '{{ modules.datetime.date(2020, 1, 2).isoformat() }}' as iso,
               '{{ modules.re.sub('[^a-z]', '', 'a1b2') }}' as re_sub,
               {{ modules.itertools.chain([1], [2]) | list | length }} as chained,
+              '{{ modules.datetime.datetime(2020, 1, 1, 12, tzinfo=modules.pytz.utc).astimezone(modules.pytz.timezone('Europe/Paris')).hour }}' as paris_hour,
               '{{ model.unique_id }}' as uid, '{{ model.config.materialized }}' as mat,
               '{{ model.package_name }}' as pkg, '{{ model.tags | join(',') }}' as tags,
               '{{ this.identifier }}' as ident, '{{ this.database }}' as db,
@@ -238,7 +239,7 @@ def test_context_members(project):
     assert row == {
         "from_json": 2, "to_json": '{"x": 1}', "from_yaml": 2, "to_yaml": "c: 3",
         "md5": "900150983cd24fb0d6963f7d28e17f72", "zipped": 2, "uniq": 2, "zip_default": True,
-        "iso": "2020-01-02", "re_sub": "ab", "chained": 2,
+        "iso": "2020-01-02", "re_sub": "ab", "chained": 2, "paris_hour": "13",
         "uid": "model.test.ctx", "mat": "table", "pkg": "test", "tags": "t1",
         "ident": "ctx", "db": "warehouse", "full_name": '"warehouse"."main"."ctx"',
         "target_db": "warehouse", "target_schema": "main", "created": '"s"."t"',

@@ -376,16 +376,40 @@ def test_a_query_result_that_parsing_lacks_defers_errors_to_run_time(project):
     assert "broken" in result.output and "missing" in result.output
 
 
-def test_dbt_projects_write_three_part_relation_names(project):
-    """dbt-duckdb renders "database"."schema"."name"; a wml_project.yml project keeps its SQL."""
-    project.write({**PEOPLE, "models_sql/m.sql": "select * from {{ ref('people') }}"})
-    session = open_session(project.root)
-    try:
-        session.renderer.parse()
-        assert 'from "main"."people"' in session.nodes["model.m"].compiled_sql
-        session.project.settings.source_file = "dbt_project.yml"
-        dbt_style = type(session.renderer)(session.project, session.target)
-        dbt_style.parse()
-        assert 'from "warehouse"."main"."people"' in session.nodes["model.m"].compiled_sql
-    finally:
-        session.close()
+def test_dbt_projects_write_three_part_relation_names_and_print_undefined_as_empty(project):
+    """dbt-duckdb renders "database"."schema"."name", and dbt prints an undefined name as
+    '' (packages rely on it); a wml_project.yml project keeps both as they were."""
+    files = {
+        **PEOPLE,
+        "models_sql/m.sql": "select '{{ ref('people') }}' as rel, '{{ not_set_anywhere }}' as blank",
+    }
+    project.write(files)
+    assert_clean_error(project.wml("build"), 2, "not_set_anywhere")
+    project.remove("wml_project.yml")
+    project.write({
+        "dbt_project.yml": "name: test\nprofile: test\nmodel-paths: [models_sql]\n",
+    })
+    result = project.wml("build")
+    assert result.exit_code == 0, result.output
+    assert project.query("select * from main.m") == [('"warehouse"."main"."people"', "")]
+
+
+def test_adapter_drop_and_rename_in_a_hook_run_in_the_models_transaction(project):
+    project.write({
+        "models_sql/junk.sql": "{{ config(materialized='table') }} select 1 as x",
+        "models_sql/old.sql": "{{ config(materialized='table') }} select 2 as x",
+        "models_sql/cleaner.sql": """
+            {{ config(materialized='table', post_hook=[
+                "{% do adapter.drop_relation(ref('junk')) %}select 1",
+                "{% do adapter.rename_relation(ref('old'), api.Relation.create(schema='main', identifier='renamed')) %}select 1",
+            ]) }}
+            -- depends_on: {{ ref('junk') }} {{ ref('old') }}
+            select 3 as x
+        """,
+    })
+    result = project.wml("build")
+    assert result.exit_code == 0, result.output
+    tables = {r[0] for r in project.query("select table_name from information_schema.tables")}
+    assert "junk" not in tables and "old" not in tables
+    assert {"renamed", "cleaner"} <= tables
+    assert project.scalar("select x from main.renamed") == 2

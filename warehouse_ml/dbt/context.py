@@ -311,6 +311,9 @@ class DbtContext:
         # "schema"."name", so their SQL does not change.
         dbt_project = getattr(settings, "source_file", "") == "dbt_project.yml"
         self.include_policy = (dbt_project and self.database is not None, True, True)
+        # dbt renders an undefined name as '' (its packages rely on it, e.g. dbt_utils'
+        # recency); using one any other way is an error. wml's own projects stay strict.
+        self.undefined: type[jinja2.Undefined] = jinja2.Undefined if dbt_project else jinja2.StrictUndefined
         self.adapter = DbtAdapter(
             renderer.target.type, self.macros, getattr(settings, "dispatch", None) or [],
             self.live, self.database, project_flags,

@@ -164,3 +164,57 @@ def scores(f: Fitted, x_rows: sp.csr_matrix, pop: np.ndarray) -> np.ndarray:
     top = s.max(axis=1, keepdims=True)
     top[top <= 0] = 1.0
     return np.where(s > 0, 1.0 + s / top, np.broadcast_to(pop_rank, (len(s), n_items)))
+
+
+def top_all(f: Fitted, x: sp.csr_matrix, pop: np.ndarray, k: int) -> dict[str, np.ndarray]:
+    """Every user's top ``k`` as recommend_<name>_all serves it, in sparse steps:
+    similar items by score, seen items out, popular items (by rank) filling the rest.
+    Returns columns user, item, score, rank, tier (0 similar, 1 popular)."""
+    import scipy.sparse as sp
+
+    n_users, n_items = x.shape
+    seen = (x > 0).astype(np.float32).tocsr()
+    if f.neighbors is not None and f.neighbors.nnz:
+        s = (x @ f.neighbors).tocsr()
+        s = (s - s.multiply(seen)).tocsr()
+        s.eliminate_zeros()
+        s.data[s.data < 0] = 0  # float rounding of the subtraction
+        s.eliminate_zeros()
+    else:
+        s = sp.csr_matrix((n_users, n_items), dtype=np.float32)
+    coo = s.tocoo()
+    order = np.lexsort((coo.col, -coo.data.astype(np.float64), coo.row))
+    row, col, val = coo.row[order], coo.col[order], coo.data[order].astype(np.float64)
+    starts = np.searchsorted(row, np.arange(n_users))
+    pos = np.arange(len(row)) - starts[row]
+    keep = pos < k
+    row, col, val, pos = row[keep], col[keep], val[keep], pos[keep]
+    have = np.bincount(row, minlength=n_users)
+    # The fill: for each user short of k, popular items (best first) it has not seen and
+    # that are not already among its similar items.
+    ranked = np.lexsort((np.arange(n_items), -pop))
+    short = np.flatnonzero(have < k)
+    fill_u, fill_i, fill_pos = [], [], []
+    taken = set(zip(row.tolist(), col.tolist(), strict=True)) if len(short) else set()
+    for u in short:
+        lo, hi = seen.indptr[u], seen.indptr[u + 1]
+        mine = set(seen.indices[lo:hi].tolist())
+        need, p = k - have[u], have[u]
+        for item in ranked[: k + len(mine) + have[u]]:
+            if need == 0:
+                break
+            if item in mine or (u, item) in taken:
+                continue
+            fill_u.append(u)
+            fill_i.append(item)
+            fill_pos.append(p)
+            p += 1
+            need -= 1
+    fu, fi = np.asarray(fill_u, dtype=np.int64), np.asarray(fill_i, dtype=np.int64)
+    return {
+        "user": np.concatenate([row, fu]).astype(np.int64),
+        "item": np.concatenate([col, fi]).astype(np.int64),
+        "score": np.concatenate([val, pop[fi] if len(fi) else np.zeros(0)]),
+        "rank": np.concatenate([pos, np.asarray(fill_pos, dtype=np.int64)]) + 1,
+        "tier": np.concatenate([np.zeros(len(row), np.int8), np.ones(len(fu), np.int8)]),
+    }

@@ -71,20 +71,10 @@ def sample(s: Split, limit: int = MAX_EVAL_USERS, seed: int = 42) -> tuple[np.nd
 def recommend(
     f: algorithms.Fitted, x: t.Any, pop: np.ndarray, users: np.ndarray, k: int
 ) -> np.ndarray:
-    """Top-``k`` item codes per user, seen items excluded, as recommend_<name> serves."""
-    out = np.zeros((len(users), k), dtype=np.int64)
-    k_eff = min(k, x.shape[1])
-    for lo in range(0, len(users), 1000):
-        batch = users[lo : lo + 1000]
-        rows = x[batch]
-        s = algorithms.scores(f, rows, pop)
-        r, c = rows.nonzero()
-        s[r, c] = -np.inf
-        top = np.argpartition(-s, k_eff - 1, axis=1)[:, :k_eff]
-        order = np.argsort(-np.take_along_axis(s, top, axis=1), axis=1, kind="stable")
-        out[lo : lo + len(batch), :k_eff] = np.take_along_axis(top, order, axis=1)
-        if k_eff < k:
-            out[lo : lo + len(batch), k_eff:] = -1
+    """Top-``k`` item codes per user (-1 where fewer), seen items excluded, as served."""
+    top = algorithms.top_k(f, x, pop, users, k)
+    out = np.full((len(users), k), -1, dtype=np.int64)
+    out[top["user"].astype(np.int64), top["rank"].astype(np.int64) - 1] = top["item"]
     return out
 
 

@@ -56,7 +56,8 @@ class Trained:
 
             nb = sp.csr_matrix((len(items), len(items)), dtype=np.float32)
         out["neighbors"] = _neighbors_table(nb.tocoo(), items)
-        top = algorithms.top_all(self.fitted, self.x, self.popularity, self.spec.k)
+        every = np.arange(self.inter.n_users)
+        top = algorithms.top_k(self.fitted, self.x, self.popularity, every, self.spec.k)
         out["top"] = pa.table({
             self.spec.user_column: self.inter.user_ids.take(pa.array(top["user"])),
             self.spec.item_column: items.take(pa.array(top["item"])),

@@ -69,6 +69,8 @@ class Renderer:
         self.run_started_at = dt.datetime.now(dt.timezone.utc)
         self._sources: dict[str, str] = {}
         self._parsed: dict[str, _Call] = {}
+        #: --defer: unselected nodes whose ref() reads another environment's relation.
+        self.deferred: dict[str, Relation] = {}
         self.env = self._make_env()
         self._load_macros()
 
@@ -212,7 +214,20 @@ class Renderer:
         """What ref() to ``node`` puts in the SQL: its relation, or its CTE if ephemeral."""
         if node.config.get("materialized") == "ephemeral":
             return EPHEMERAL_PREFIX + node.name
+        deferred = self.deferred.get(node.unique_id)
+        if deferred is not None:
+            return deferred
         return self.relation_for(node)
+
+    def defer(self, relations: t.Mapping[str, Relation]) -> None:
+        """From now on ``ref()`` to these nodes gives these relations (``--defer``);
+        renders that named the nodes' own relations are redone."""
+        self.deferred = dict(relations)
+        self._parsed = {
+            uid: call
+            for uid, call in self._parsed.items()
+            if all(str(self._ref_target(n)) == text for n, text in call.relations)
+        }
 
     def _find_relation_node(self, name: str) -> Node | None:
         nodes = self.project.nodes

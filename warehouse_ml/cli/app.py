@@ -29,6 +29,7 @@ class Options:
         self.project_dir: str = kwargs.get("project_dir") or "."
         self.profiles_dir: str | None = kwargs.get("profiles_dir")
         self.target: str | None = kwargs.get("target")
+        self.profile: str | None = kwargs.get("profile")
         self.vars: dict[str, t.Any] = _parse_vars(kwargs.get("vars"))
         self.debug: bool = bool(kwargs.get("debug"))
         self.log_format: str = kwargs.get("log_format") or "text"
@@ -48,6 +49,7 @@ class Options:
         return open_session(
             self.project_dir,
             target=self.target,
+            profile=self.profile,
             profiles_dir=self.profiles_dir,
             cli_vars=self.vars,
             read_only=read_only,
@@ -114,6 +116,7 @@ def project_options(selection: bool = True) -> t.Callable[[F], F]:
             click.option("--project-dir", default=None, help="Project folder (default: current)."),
             click.option("--profiles-dir", default=None, help="Folder holding profiles.yml."),
             click.option("--target", "-t", default=None, help="Output in profiles.yml to use."),
+            click.option("--profile", default=None, help="Profile to use (default: the project's)."),
             click.option("--vars", default=None, help="YAML mapping of variables for var()."),
             click.option("--debug", is_flag=True, help="Show Python tracebacks on errors."),
             click.option("--log-format", type=click.Choice(["text", "json"]), default="text"),
@@ -151,6 +154,7 @@ def project_options(selection: bool = True) -> t.Callable[[F], F]:
                 "project_dir",
                 "profiles_dir",
                 "target",
+                "profile",
                 "vars",
                 "debug",
                 "log_format",
@@ -264,12 +268,14 @@ def _execute(
     full_refresh: bool = False,
     gate_on_tests: bool = False,
     only_ml: bool = False,
+    store_failures: bool = False,
 ) -> None:
-    from warehouse_ml.run import artifacts
+    from warehouse_ml.run import artifacts, project_hooks
     from warehouse_ml.run.runner import Runner, counts
 
     started = time.perf_counter()
     session = opts.session()
+    session.store_failures = store_failures  # dbt's --store-failures: tests that do not say
     reporter = opts.reporter()
     try:
         chosen = opts.choose(session)
@@ -282,8 +288,15 @@ def _execute(
         artifacts.write_manifest(session)
         runner = Runner(session, reporter, full_refresh=full_refresh, threads=opts.threads)
         args = opts.run_args(command, full_refresh=full_refresh)
+        hooked = command in project_hooks.COMMANDS
         try:
-            results = runner.run(chosen, gate_on_tests=gate_on_tests)
+            results = project_hooks.run(session, project_hooks.START, reporter) if hooked else []
+            if any(r.status == "error" for r in results):
+                results += project_hooks.skipped(chosen, "not run: an on-run-start hook failed")
+            else:
+                results += runner.run(chosen, gate_on_tests=gate_on_tests)
+                if hooked:
+                    results += project_hooks.run(session, project_hooks.END, reporter, results)
         except Interrupted as stop:  # record what ran and what did not, then exit 130
             elapsed = time.perf_counter() - started
             artifacts.write_run_results(session, stop.results, elapsed, args, interrupted=True)

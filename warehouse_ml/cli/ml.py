@@ -187,6 +187,16 @@ def _show_model(v: t.Any, fmt: str) -> None:
         return
     for key, value in show_model_fields(v):
         click.echo(f"{key:<28} {value}")
+    if v.problem_type == "recommendation":
+        from warehouse_ml.ml.recs import card
+
+        for line in card.metric_lines(v):
+            click.echo(line)
+        if v.leaderboard:
+            click.echo(f"\n{_leaderboard_title(v)}")
+            for row in v.leaderboard:
+                click.echo(_leaderboard_line(row, v.objective))
+        return
     click.echo("\nMetrics (held-out)          model        baseline")
     base = (v.metrics or {}).get("baseline") or {}
     for key, value in (v.metrics or {}).items():
@@ -378,7 +388,12 @@ def compile_model_cmd(
         v = registry.get(session.connection().cursor(), name, version)
     finally:
         session.close()
-    statements = portable.ddl_statements(v, dialect)
+    if v.problem_type == "recommendation":  # tables' DDL and the SQL serving from them
+        from warehouse_ml.ml.recs import portable as recs_portable
+
+        statements = recs_portable.statements(v, dialect)
+    else:
+        statements = portable.ddl_statements(v, dialect)
     text = ";\n\n".join(s.rstrip().rstrip(";") for s in statements) + ";\n"
     if output:
         Path(output).write_text(text, encoding="utf-8")

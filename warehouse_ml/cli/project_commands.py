@@ -27,19 +27,38 @@ def seed(opts: Options) -> None:
     _execute(opts, "seed", {"seed"})
 
 
+@main.command()
+@project_options()
+def snapshot(opts: Options) -> None:
+    """Record the selected snapshots: a new version of each changed row (dbt snapshots)."""
+    _execute(opts, "snapshot", {"snapshot"})
+
+
+_STORE_FAILURES = click.option(
+    "--store-failures",
+    is_flag=True,
+    help="Store every test's failing rows in <schema>_dbt_test__audit (unless its config says no).",
+)
+
+
 @main.command(name="test")
 @project_options()
-def test_cmd(opts: Options) -> None:
-    """Run the selected data tests."""
-    _execute(opts, "test", {"test"})
+@_STORE_FAILURES
+def test_cmd(opts: Options, store_failures: bool) -> None:
+    """Run the selected data tests and unit tests."""
+    _execute(opts, "test", {"test"}, store_failures=store_failures)
 
 
 @main.command()
 @project_options()
 @click.option("--full-refresh", is_flag=True, help="Rebuild incremental models from scratch.")
-def build(opts: Options, full_refresh: bool) -> None:
+@_STORE_FAILURES
+def build(opts: Options, full_refresh: bool, store_failures: bool) -> None:
     """Seeds, models, ML models and tests in DAG order; a failing test skips downstream."""
-    _execute(opts, "build", None, full_refresh=full_refresh, gate_on_tests=True)
+    _execute(
+        opts, "build", None, full_refresh=full_refresh, gate_on_tests=True,
+        store_failures=store_failures,
+    )  # fmt: skip
 
 
 @main.command()
@@ -72,8 +91,8 @@ def _compile_nodes(session: t.Any, chosen: set[str], dialect: str | None) -> int
     for uid in session.graph.topological_order(chosen):
         node = session.nodes[uid]
         _compile_hooks(session, node, dialect)
-        if node.kind in (NodeKind.SEED, NodeKind.SOURCE):
-            continue
+        if node.kind in (NodeKind.SEED, NodeKind.SOURCE) or node.unit_test is not None:
+            continue  # a unit test's SQL needs its inputs' column types from the database
         sql = session.compiled_sql(node, dialect=dialect)
         artifacts.write_compiled(target_dir, node, sql)
         compiled[uid] = sql
@@ -115,7 +134,11 @@ def _compile_hooks(session: t.Any, node: t.Any, dialect: str | None) -> None:
 
 @main.command(name="ls")
 @project_options()
-@click.option("--resource-type", type=click.Choice(["model", "seed", "test", "source"]), default=None)
+@click.option(
+    "--resource-type",
+    type=click.Choice(["model", "seed", "snapshot", "test", "source", "analysis"]),
+    default=None,
+)
 @click.option(
     "--output", "output", type=click.Choice(["name", "path", "json", "selector"]), default="name"
 )
@@ -138,7 +161,9 @@ def ls_cmd(opts: Options, resource_type: str | None, output: str, output_keys: s
             fqn = node.fqn or [session.project.settings.name, node.name]
             click.echo(("source:" if node.kind.value == "source" else "") + ".".join(fqn))
         else:
-            click.echo(node.fqn_path if output == "path" else node.name)
+            source = node.kind.value == "source"  # as dbt lists it: a selector
+            name = f"source:{node.name}" if source else node.name
+            click.echo(node.fqn_path if output == "path" else name)
 
 
 _LS_KEYS = ("name", "resource_type", "package_name", "original_file_path", "unique_id",

@@ -49,9 +49,11 @@ from warehouse_ml.project.nodes import Node, NodeKind
 log = logging.getLogger(__name__)
 
 METHODS = (
-    "tag", "path", "fqn", "resource_type", "source", "config.<key>", "state", "result",
-    "source_status",
+    "tag", "path", "fqn", "resource_type", "source", "test_type", "test_name", "config.<key>",
+    "state", "result", "source_status",
 )  # fmt: skip
+# dbt's test_type values: data tests are the generic and singular ones.
+TEST_TYPES = ("generic", "singular", "unit", "data")
 # Methods answered by a StateMatcher (run/state.py), with the values each accepts.
 STATE_METHODS: dict[str, tuple[str, ...]] = {
     "state": (
@@ -149,7 +151,12 @@ def _check_method(method: str, value: str, part: str, text: str) -> tuple[str, s
         if not key or any(not k for k in key.split(".")):
             raise _parse_error(part, text, "write the config key after 'config.'")
         return "config", key
-    if method in ("name", "tag", "path", "fqn", "source"):
+    if method in ("name", "tag", "path", "fqn", "source", "test_name"):
+        return method, None
+    if method == "test_type":
+        if value not in TEST_TYPES:
+            reason = f"unknown test type '{value}'; use one of {', '.join(TEST_TYPES)}"
+            raise _parse_error(part, text, reason, _suggest(value, TEST_TYPES))
         return method, None
     if method in STATE_METHODS:
         if value not in STATE_METHODS[method]:
@@ -158,7 +165,7 @@ def _check_method(method: str, value: str, part: str, text: str) -> tuple[str, s
             raise _parse_error(part, text, reason, _suggest(value, choices))
         return method, None
     if method == "resource_type":
-        kinds = [k.value for k in NodeKind]
+        kinds = [k.value for k in NodeKind] + ["unit_test"]
         if value not in kinds:
             reason = f"unknown resource type '{value}'; use one of {', '.join(kinds)}"
             raise _parse_error(part, text, reason, _suggest(value, kinds))
@@ -280,13 +287,30 @@ def _matches(crit: Criterion, node: Node) -> bool:
     if crit.method == "fqn":
         return _fqn_matches(node.fqn or [node.name], value)
     if crit.method == "resource_type":
+        if value in ("unit_test", "test"):
+            return node.kind is NodeKind.TEST and (node.unit_test is not None) == (value == "unit_test")
         return node.kind.value == value
+    if crit.method == "test_type":
+        kind = test_type(node) if node.kind is NodeKind.TEST else None
+        return kind == value or (value == "data" and kind in ("generic", "singular"))
+    if crit.method == "test_name":
+        meta = node.test_metadata or {}
+        return node.kind is NodeKind.TEST and bool(meta) and _glob(
+            f"{meta['namespace']}.{meta['name']}" if meta.get("namespace") else meta["name"], value
+        )
     if crit.method == "source":
         return node.kind is NodeKind.SOURCE and (
             _glob(node.name, value) or node.name.startswith(value + ".")
         )
     assert crit.method == "config" and crit.config_key is not None
     return _config_matches(node.config, crit.config_key, value)
+
+
+def test_type(node: Node) -> str:
+    """'unit', 'generic' (declared in YAML) or 'singular' (a SQL file)."""
+    if node.unit_test is not None:
+        return "unit"
+    return "generic" if node.test_metadata else "singular"
 
 
 def _glob(name: str, pattern: str) -> bool:
@@ -345,7 +369,12 @@ def _tests_of(graph: Graph, ids: set[str], *, all_parents: bool) -> set[str]:
     for uid, node in graph.nodes.items():
         if node.kind is not NodeKind.TEST:
             continue
-        deps = node.depends_on
+        if node.unit_test is not None:  # a unit test goes with the model it tests
+            if node.attached_to in ids:
+                tests.add(uid)
+            continue
+        # A source is always there to read: only a test of sources alone needs one selected.
+        deps = [d for d in node.depends_on if not d.startswith("source.")] or node.depends_on
         in_ids = all(d in ids for d in deps) if all_parents else any(d in ids for d in deps)
         if (not all_parents and node.attached_to in ids) or (deps and in_ids):
             tests.add(uid)
@@ -376,6 +405,8 @@ def _what_is_missing(crit: Criterion) -> str:
         "fqn": "no node's fully qualified name starts with",
         "resource_type": "the project has no node of type",
         "source": "no source is named",
+        "test_type": "the project has no test of type",
+        "test_name": "no generic test is an instance of",
     }
     if crit.method == "config":
         return f"no node has config {crit.config_key} = '{crit.value}'"
@@ -393,6 +424,8 @@ def _candidates(graph: Graph, crit: Criterion) -> list[str]:
         return [str(p) for p in paths] + [str(parent) for p in paths for parent in p.parents]
     if crit.method == "source":
         return [n.name for n in nodes if n.kind is NodeKind.SOURCE]
+    if crit.method == "test_name":
+        return [n.test_metadata["name"] for n in nodes if n.test_metadata]
     if crit.method == "fqn":  # every dotted prefix, with and without the project
         return [".".join(f[a:b]) for n in nodes if (f := n.fqn) for a in (0, 1)
                 for b in range(a + 1, len(f) + 1)]  # fmt: skip

@@ -25,6 +25,7 @@ import uuid
 from pathlib import Path, PurePosixPath
 
 from warehouse_ml import __version__, redaction
+from warehouse_ml.dbt.unique_ids import dbt_unique_id, is_unit_test, package_of
 from warehouse_ml.files import write_atomically
 from warehouse_ml.project.nodes import Node, NodeKind
 
@@ -80,35 +81,13 @@ def metadata(schema: str, adapter_type: str | None = None, project: str | None =
 
 # -- unique ids ---------------------------------------------------------------------------
 
-
-def package_of(node: Node, project_name: str) -> str:
-    """The node's package: the root project's name for its own nodes."""
-    return str(getattr(node, "package_name", None) or project_name)
-
-
 class DbtIds:
     """Our node ids (``model.orders``) to dbt's (``model.shop.orders``) and back."""
 
     def __init__(self, nodes: t.Iterable[Node], project_name: str):
         self.project_name = project_name
-        self.to_dbt: dict[str, str] = {}
-        for node in nodes:
-            self.to_dbt[node.unique_id] = self._dbt_id(node)
+        self.to_dbt = {node.unique_id: dbt_unique_id(node, project_name) for node in nodes}
         self.from_dbt = {v: k for k, v in self.to_dbt.items()}
-
-    def _dbt_id(self, node: Node) -> str:
-        package = package_of(node, self.project_name)
-        if node.kind is NodeKind.SOURCE:  # our source nodes are named 'source_name.table'
-            return f"source.{package}.{node.name}"
-        if node.kind is NodeKind.TEST and node.test_metadata:
-            # dbt suffixes a generic test's id with a hash of its arguments, so two tests
-            # whose names were truncated alike stay apart.
-            meta = node.test_metadata
-            kwargs = sorted((meta.get("kwargs") or {}).items())
-            key = repr((node.name, kwargs, meta.get("column_name"), meta.get("model")))
-            digest = hashlib.md5(key.encode(), usedforsecurity=False).hexdigest()[:10]
-            return f"test.{package}.{node.name}.{digest}"
-        return f"{node.kind.value}.{package}.{node.name}"
 
     def source_id(self, source: str, table: str) -> str:
         return f"source.{self.project_name}.{source}.{table}"
@@ -216,16 +195,21 @@ class ManifestBuilder:
     def build(self) -> dict[str, t.Any]:
         nodes: dict[str, dict[str, t.Any]] = {}
         sources: dict[str, dict[str, t.Any]] = {}
+        unit_tests: dict[str, dict[str, t.Any]] = {}
         index = self._index()
         for uid in sorted(self.nodes):
             node = self.nodes[uid]
             if node.kind is NodeKind.SOURCE:
                 continue  # written from the project's source tables below
+            if is_unit_test(node):
+                unit_tests[self.ids.dbt(uid)] = self.unit_test_entry(node)
+                continue
             nodes[self.ids.dbt(uid)] = self.node_entry(node, index)
         for src in self.project.sources.values():
             entry = self.source_entry(src)
             sources[entry["unique_id"]] = entry
-        parent_map = {uid: entry["depends_on"].get("nodes", []) for uid, entry in nodes.items()}
+        parent_map = {uid: entry["depends_on"].get("nodes", [])
+                      for uid, entry in {**nodes, **unit_tests}.items()}  # fmt: skip
         parent_map.update({uid: [] for uid in sources})
         child_map: dict[str, list[str]] = {uid: [] for uid in parent_map}
         for uid, parents in parent_map.items():
@@ -236,7 +220,7 @@ class ManifestBuilder:
         return {
             "metadata": metadata(SCHEMA_VERSION, self.adapter_type, self.name),
             "nodes": nodes,
-            **self.rest(sources, parent_map, child_map),
+            **self.rest(sources, parent_map, child_map, unit_tests),
         }
 
     def rest(
@@ -244,6 +228,7 @@ class ManifestBuilder:
         sources: dict[str, t.Any],
         parent_map: dict[str, list[str]],
         child_map: dict[str, list[str]],
+        unit_tests: dict[str, t.Any] | None = None,
     ) -> dict[str, t.Any]:
         """Everything after ``nodes``, in dbt's order."""
         return {
@@ -260,7 +245,43 @@ class ManifestBuilder:
             "group_map": {},
             "saved_queries": {},
             "semantic_models": {},
-            "unit_tests": {},
+            "unit_tests": unit_tests or {},
+        }
+
+    def unit_test_entry(self, node: Node) -> dict[str, t.Any]:
+        """A unit test (dbt 1.8+) as dbt writes it under ``unit_tests``."""
+        spec = node.unit_test
+
+        def fixture(f: t.Any) -> dict[str, t.Any]:
+            out = {"format": f.format, "rows": f.rows, "fixture": None}
+            if f.sql is not None:
+                out["rows"] = f.sql
+            if getattr(f, "input", None):  # ['ref', 'm'] -> "ref('m')"; ['this'] -> "this"
+                kind, *names = f.input
+                out["input"] = f"{kind}({', '.join(repr(n) for n in names)})" if names else kind
+            return out
+
+        model = self.nodes.get(f"model.{spec.model}")
+        parents = [self.ids.dbt(model.unique_id)] if model is not None else []
+        return {
+            "model": spec.model,
+            "given": [fixture(g) for g in spec.given],
+            "expect": fixture(spec.expect),
+            "name": node.name,
+            "resource_type": "unit_test",
+            "package_name": package_of(node, self.name),
+            "path": node.fqn_path,
+            "original_file_path": node.fqn_path,
+            "unique_id": self.ids.dbt(node.unique_id),
+            "fqn": list(node.fqn or [self.name, spec.model, node.name]),
+            "description": node.description or "",
+            "overrides": {"macros": spec.macros, "vars": spec.vars, "env_vars": spec.env_vars},
+            "depends_on": {"macros": [], "nodes": parents},
+            "config": {"tags": node.tags, "meta": dict(node.config.get("meta") or {}),
+                       "enabled": True},  # fmt: skip
+            "checksum": None,
+            "schema": self.relation_info(model)[1] if model is not None else None,
+            "version": None,
         }
 
     def parents(self, node: Node) -> tuple[list[str], list[list[str]]]:

@@ -18,6 +18,7 @@ import re
 import typing as t
 
 from warehouse_ml import __version__, redaction
+from warehouse_ml.dbt.unique_ids import is_unit_test
 from warehouse_ml.files import cache_key, load_cache, save_cache, write_atomically
 from warehouse_ml.project.nodes import NodeKind
 from warehouse_ml.run.manifest import SCHEMA_VERSION, ManifestBuilder, _no_gc, metadata
@@ -75,11 +76,17 @@ def _manifest_text(
     relation_of = builder.session.relation
     compiled_sql = builder.compiled
     to_dbt = builder.ids.dbt
+    unit_tests: dict[str, t.Any] = {}
     for uid in sorted(builder.nodes):
         node = builder.nodes[uid]
         kind = node.kind
         if kind is NodeKind.SOURCE:
             continue  # written from the project's source tables
+        if is_unit_test(node):
+            entry = builder.unit_test_entry(node)
+            unit_tests[entry["unique_id"]] = entry
+            parent_map[entry["unique_id"]] = entry["depends_on"]["nodes"]
+            continue
         parents = builder.parents(node)
         relation = relation_of(node)
         compiled = compiled_sql.get(uid, node.compiled_sql)
@@ -114,7 +121,7 @@ def _manifest_text(
             child_map.setdefault(parent, []).append(uid)
     for children in child_map.values():
         children.sort()
-    rest = builder.rest(sources, parent_map, child_map)
+    rest = builder.rest(sources, parent_map, child_map, unit_tests)
     head = _dumps({"metadata": metadata(SCHEMA_VERSION, builder.adapter_type, builder.name)})
     text = head[:-1] + ',"nodes":{' + ",".join(parts) + "}," + _dumps(rest)[1:]
     counts = {"nodes": len(parts), "sources": len(sources), "macros": len(rest["macros"])}

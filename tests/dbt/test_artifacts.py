@@ -118,6 +118,8 @@ def test_manifest_model_node_fields(shop):
     assert stg["raw_code"] == FILES["models_sql/staging/stg_orders.sql"]
     assert stg["compiled_code"] == 'select id, amount * 100 * 2 as cents from "main"."raw_orders"'
     assert stg["language"] == "sql" and stg["description"] == "one row per order"
+    assert stg["patch_path"] == "shop://models_sql/schema.yml"  # dbt-checkpoint reads it
+    assert manifest["nodes"]["model.shop.orders"]["patch_path"] is None
     assert stg["columns"]["id"]["description"] == "the order id"
     assert (stg["database"], stg["schema"], stg["alias"]) == ("warehouse", "main", "stg_orders")
     assert stg["relation_name"] == '"warehouse"."main"."stg_orders"'

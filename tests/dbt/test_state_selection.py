@@ -236,3 +236,62 @@ def test_ephemeral_parents_are_inlined_not_deferred(prod):
     sql = prod.query("select sql from duckdb_views() where view_name = 'priced' and schema_name = 'dev'")[0][0]
     sql = sql.replace('"', "")
     assert "prod.raw" in sql and "prod.stg" not in sql
+
+
+SOURCED = {
+    "models_sql/sources.yml": """
+        sources:
+          - name: raw
+            schema: main
+            loaded_at_field: loaded_at
+            freshness:
+              warn_after: {count: 1, period: day}
+            tables:
+              - name: events
+              - name: users
+        """,
+    "models_sql/from_events.sql": (
+        "{{ config(materialized='table') }}\nselect count(*) as n from {{ source('raw', 'events') }}\n"
+    ),
+    "models_sql/from_users.sql": "select count(*) as n from {{ source('raw', 'users') }}\n",
+    "models_sql/both.sql": "select * from {{ ref('from_events') }}, {{ ref('from_users') }}\n",
+}
+
+
+def test_source_status_fresher_selects_sources_loaded_since_the_state(project):
+    import duckdb
+    from click.testing import CliRunner
+
+    from warehouse_ml.cli.main import main
+
+    project.write(SOURCED)
+
+    def freshness():
+        args = ["source", "freshness", "--project-dir", str(project.root)]
+        return CliRunner().invoke(main, args, catch_exceptions=False).exit_code
+
+    def load(sql):
+        con = duckdb.connect(str(project.root / "warehouse.duckdb"))
+        try:
+            con.execute(sql)
+        finally:
+            con.close()
+
+    load("create table main.events as select 1 as id, timestamp '2026-01-01 10:00' as loaded_at;"
+         "create table main.users as select 1 as id, timestamp '2026-01-01 10:00' as loaded_at")  # fmt: skip
+    assert project.wml("run").exit_code == 0
+    assert freshness() == 0  # old data: a warning
+    shutil.copytree(project.root / "target", project.root / "prev")
+    load("insert into main.events values (2, timestamp '2026-01-02 10:00')")
+    assert freshness() == 0
+    state = ["--state", str(project.root / "prev")]
+    fresher = project.wml("ls", "-s", "source_status:fresher", *state, "--resource-type", "source")
+    assert fresher.exit_code == 0, fresher.output
+    assert fresher.output.split() == ["source:raw.events"]
+    downstream = project.wml("ls", "-s", "source_status:fresher+", *state, "--resource-type", "model")
+    assert downstream.output.split() == ["from_events", "both"]
+    # the slim job: rebuild only what reads fresher data
+    result = project.wml("build", "-s", "source_status:fresher+", *state)
+    assert result.exit_code == 0, result.output
+    assert project.scalar("select n from main.from_events") == 2
+    assert "from_events" in result.output and "from_users" not in result.output

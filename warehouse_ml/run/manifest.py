@@ -360,6 +360,8 @@ class ManifestBuilder:
             self._test_fields(node, entry)
         else:
             entry["contract"] = _contract(node)
+            if node.kind is NodeKind.MODEL:
+                entry["constraints"] = list(getattr(node, "constraints", None) or [])
         return entry
 
     def _compiled_path(self, node: Node, rel: str) -> str:

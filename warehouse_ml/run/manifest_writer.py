@@ -24,7 +24,7 @@ from warehouse_ml.project.nodes import NodeKind
 from warehouse_ml.run.manifest import SCHEMA_VERSION, ManifestBuilder, _no_gc, metadata
 
 CACHE_FILE = "manifest_cache.bin"
-CACHE_KIND = "manifest-nodes-1"  # change it when an entry's shape changes
+CACHE_KIND = "manifest-nodes-2"  # change it when an entry's shape changes
 _PLAIN = re.compile(r"^[\w.\-]*$")  # an id that needs no escaping in JSON
 _dumps = json.JSONEncoder(default=str, separators=(",", ":"), check_circular=False).encode
 
@@ -96,7 +96,8 @@ def _manifest_text(
         digest.update(repr((
             node.name, kind.value, str(node.path), node.fqn, node.test_metadata, node.config,
             node.columns, node.attached_to, getattr(node, "package_name", ""),
-            getattr(node, "patch_path", None), node.depends_on, parents[0],
+            getattr(node, "patch_path", None), getattr(node, "constraints", None),
+            node.depends_on, parents[0],
             relation.schema, relation.identifier, getattr(relation, "database", None),
             builder._checksum(node) if kind is NodeKind.SEED else None,
         )).encode())  # fmt: skip

@@ -80,6 +80,8 @@ class Renderer:
         self.run_started_at = dt.datetime.now(dt.timezone.utc)
         self._sources: dict[str, str] = {}
         self._parsed: dict[str, _Call] = {}
+        #: --defer: unselected nodes whose ref() reads another environment's relation.
+        self.deferred: dict[str, Relation] = {}
         #: The live database adapter (set by the Session); what `run_query` and friends use.
         self.connect: t.Callable[[], t.Any] | None = None
         self.dbt = DbtContext(self, lambda: _current.get(None))
@@ -289,7 +291,21 @@ class Renderer:
         """What ref() to ``node`` puts in the SQL: its relation, or its CTE if ephemeral."""
         if node.config.get("materialized") == "ephemeral":
             return CteRelation(EPHEMERAL_PREFIX + node.name)
+        deferred = self.deferred.get(node.unique_id)
+        if deferred is not None:  # --defer: the state's relation, as dbt's relation API
+            kind = "view" if node.config.get("materialized") == "view" else "table"
+            return self.dbt.relation(deferred, kind)
         return self.jinja_relation(node)
+
+    def defer(self, relations: t.Mapping[str, Relation]) -> None:
+        """From now on ``ref()`` to these nodes gives these relations (``--defer``);
+        renders that named the nodes' own relations are redone."""
+        self.deferred = dict(relations)
+        self._parsed = {
+            uid: call
+            for uid, call in self._parsed.items()
+            if all(str(self._ref_target(n)) == text for n, text in call.relations)
+        }
 
     def _find_relation_node(self, name: str) -> Node | None:
         nodes = self.project.nodes

@@ -446,3 +446,18 @@ def test_package_generic_tests_run_qualified_and_in_the_package(with_package: Pr
     assert result.exit_code == 1, result.output
     assert "PASS    test at_least_pkg_model_n__2" in result.output
     assert "FAIL    test mypkg_at_least_uses_pkg_n__3" in result.output
+
+
+def test_undefined_names_print_empty_as_in_dbt_when_packages_are_used(with_package: Project) -> None:
+    # dbt_utils' not_null_proportion prints a name set in one branch only.
+    write_package(with_package.root / "dbt_packages" / "mypkg", {
+        "macros/maybe.sql": "{% macro maybe(x) %}{% if x %}{% set y = 'yes' %}{% endif %}'{{ y }}'{% endmacro %}\n",
+    })
+    with_package.write({"models_sql/m.sql": "select {{ mypkg.maybe(false) }} as v\n"})
+    assert with_package.wml("build", "--select", "m").exit_code == 0
+    assert with_package.query("select v from main.m") == [("",)]
+
+
+def test_wml_projects_without_packages_keep_strict_undefined(project: Project) -> None:
+    project.write({"models_sql/m.sql": "select '{{ y }}' as v\n"})
+    assert_clean_error(project.wml("compile"), 2, "'y' is undefined")

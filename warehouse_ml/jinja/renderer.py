@@ -102,7 +102,7 @@ class Renderer:
             self.project.target_dir / "jinja_templates.cache"
         )
         env = jinja2.Environment(
-            undefined=jinja2.StrictUndefined,
+            undefined=packages.undefined_for(self.project),
             loader=jinja2.FunctionLoader(self._load_source),
             cache_size=-1,
             bytecode_cache=self.bytecode_cache,

@@ -39,7 +39,10 @@ Usage:
     python benchmarks/dbt_compare.py path/to/dbt/project ... --dbt /tmp/dbtvenv/bin/dbt
     python benchmarks/dbt_compare.py PROJECT --vars '{load_source_data: true}' --keep
 
---wml CMD runs another wml (e.g. another checkout's `.venv/bin/wml`); --keep leaves the two copies (and their logs, dbt.log / wml.log) and prints where.
+--dbt-cache DIR keeps dbt's database and outcome per project in DIR and reuses them
+(delete DIR when a project or dbt changes); --wml CMD runs another wml (e.g. another
+checkout's `.venv/bin/wml`); --keep leaves the two copies (with their logs, dbt.log and
+wml.log) and prints where.
 """
 
 from __future__ import annotations
@@ -310,7 +313,12 @@ def compare_project(project: Path, dbt: str, wml: list[str], args: argparse.Name
     vars_ = args.vars or DEFAULT_VARS.get(project.name)
     work = Path(tempfile.mkdtemp(prefix=f"dbt_compare_{project.name}_"))
     runs, dbs = {}, {}
+    cache = args.dbt_cache / label.replace("/", "__") if args.dbt_cache else None
+    if cache is not None and (cache / "run.json").exists():
+        dbs["dbt"], runs["dbt"] = _load_dbt_run(cache)
     for tool, exe in (("dbt", [dbt]), ("wml", wml)):
+        if tool in runs:
+            continue
         copy = copy_project(project, work / tool)
         own = None if args.generated_profiles else own_duckdb_path(copy)
         if own is not None:  # the project's own profiles.yml, found as dbt finds it (cwd)
@@ -319,6 +327,8 @@ def compare_project(project: Path, dbt: str, wml: list[str], args: argparse.Name
             dbs[tool] = work / tool / DB_FILE
             profiles = write_profiles(work / tool / "profiles", profile_name(copy), dbs[tool], args.threads)
         runs[tool] = run_tool(tool, exe, copy, profiles, vars_)
+        if tool == "dbt" and cache is not None:
+            _save_dbt_run(cache, dbs["dbt"], runs["dbt"])
     rows = compare_files(dbs["dbt"], dbs["wml"])
     print(f"\n== {label}" + (f"  (--vars {vars_})" if vars_ else ""))
     print(f"{'project':<28} {'relation':<52} {'dbt rows':>8} {'wml rows':>8}  equal?")
@@ -339,6 +349,24 @@ def compare_project(project: Path, dbt: str, wml: list[str], args: argparse.Name
     return bool(rows) and same == len(rows)
 
 
+def _save_dbt_run(cache: Path, db: Path, run: ToolRun) -> None:
+    """Keep dbt's database (same file name: views name their catalog) and its outcome."""
+    shutil.rmtree(cache, ignore_errors=True)
+    cache.mkdir(parents=True)
+    if db.exists():
+        shutil.copy(db, cache / db.name)
+    shutil.copy(run.log, cache / "dbt.log")
+    meta = {"db": db.name, "codes": run.codes, "seconds": run.seconds, "outcomes": run.outcomes}
+    (cache / "run.json").write_text(json.dumps(meta))
+
+
+def _load_dbt_run(cache: Path) -> tuple[Path, ToolRun]:
+    meta = json.loads((cache / "run.json").read_text())
+    run = ToolRun("dbt", [tuple(c) for c in meta["codes"]], meta["seconds"], cache / "dbt.log",
+                  meta["outcomes"] + f" (cached in {cache})")  # fmt: skip
+    return cache / meta["db"], run
+
+
 def default_projects(real_dir: Path) -> list[Path]:
     return [real_dir / p for p in DEFAULT_PROJECTS if (real_dir / p / "dbt_project.yml").exists()]
 
@@ -354,6 +382,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--generated-profiles", action="store_true",
                         help="ignore a project's own DuckDB profiles.yml; generate one for both")  # fmt: skip
     parser.add_argument("--keep", action="store_true", help="keep the copies, DuckDB files and logs")
+    parser.add_argument("--dbt-cache", type=Path, metavar="DIR",
+                        help="reuse dbt's result for a project from DIR (written there on the "
+                        "first run): while only wml changes, dbt need not run again")  # fmt: skip
     args = parser.parse_args(argv)
     args.real_dir = args.real_dir.resolve()
     dbt = find_dbt(args.dbt)

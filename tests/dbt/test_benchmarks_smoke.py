@@ -115,6 +115,18 @@ def test_outcomes_counts_run_results(tmp_path):
     assert compare.outcomes(tmp_path) == "model success 1, test fail 1, test pass 2"
 
 
+def test_dbt_cache_round_trip(tmp_path):
+    db = _db(tmp_path / "shop.duckdb", COMMON)
+    log = tmp_path / "dbt.log"
+    log.write_text("Done. PASS=3\n")
+    run = compare.ToolRun("dbt", [("seed", 0), ("build", 1)], 12.5, log, "model success 3")
+    compare._save_dbt_run(tmp_path / "cache", db, run)
+    cached_db, cached = compare._load_dbt_run(tmp_path / "cache")
+    assert cached_db.name == "shop.duckdb"  # the file name is the catalog views refer to
+    assert cached.codes == [("seed", 0), ("build", 1)] and cached.seconds == 12.5
+    assert all(r.equal for r in compare.compare_files(cached_db, db))
+
+
 def test_main_skips_cleanly_without_dbt(tmp_path, monkeypatch, capsys):
     monkeypatch.delenv("WML_DBT", raising=False)
     monkeypatch.setenv("PATH", str(tmp_path))

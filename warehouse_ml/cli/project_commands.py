@@ -118,7 +118,7 @@ def _compile_hooks(session: t.Any, node: t.Any, dialect: str | None) -> None:
 @project_options()
 @click.option(
     "--resource-type",
-    type=click.Choice(["model", "seed", "snapshot", "test", "source", "analysis"]),
+    type=click.Choice(["model", "seed", "snapshot", "test", "unit_test", "source", "analysis"]),
     default=None,
 )
 @click.option("--output", "output", type=click.Choice(["name", "path", "json"]), default="name")
@@ -131,7 +131,8 @@ def ls_cmd(opts: Options, resource_type: str | None, output: str) -> None:
     chosen = select(graph, opts.select, opts.exclude)
     for uid in graph.topological_order(chosen):
         node = session.nodes[uid]
-        if resource_type and node.kind.value != resource_type:
+        kind = "unit_test" if node.unit_test is not None else node.kind.value  # dbt's type
+        if resource_type and kind != resource_type:
             continue
         if output == "json":
             click.echo(
@@ -139,7 +140,7 @@ def ls_cmd(opts: Options, resource_type: str | None, output: str) -> None:
                     {
                         "unique_id": uid,
                         "name": node.name,
-                        "resource_type": node.kind.value,
+                        "resource_type": kind,
                         "path": node.fqn_path,
                         "materialized": node.materialized,
                         "tags": node.tags,

@@ -188,11 +188,31 @@ def _modules() -> dict[str, t.Any]:
     import importlib.util
 
     modules: dict[str, t.Any] = {"datetime": dt, "re": re, "itertools": itertools}
-    if importlib.util.find_spec("pytz") is not None:  # dbt ships pytz; here only if installed
+    if importlib.util.find_spec("pytz") is not None:  # dbt ships pytz
         import pytz
 
         modules["pytz"] = pytz
+    else:
+        modules["pytz"] = _Pytz()
     return modules
+
+
+class _Pytz:
+    """``modules.pytz`` without pytz installed: ``utc`` and ``timezone(name)`` (zoneinfo),
+    what dbt projects use it for (``run_started_at.astimezone(modules.pytz.utc)``)."""
+
+    utc = UTC = dt.timezone.utc
+
+    @staticmethod
+    def timezone(name: str) -> dt.tzinfo:
+        import zoneinfo
+
+        if str(name).upper() == "UTC":
+            return dt.timezone.utc
+        try:
+            return zoneinfo.ZoneInfo(str(name))
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            raise CompilationError(f"modules.pytz.timezone('{name}'): unknown time zone.") from None
 
 
 def _print(*args: t.Any) -> str:
@@ -279,7 +299,9 @@ class DbtContext:
         self._current = current
         settings = renderer.project.settings
         self.root_name = settings.name
-        self.macros = MacroRegistry(settings.name)
+        self.macros = MacroRegistry(
+            settings.name, lambda: getattr(getattr(renderer, "macros", None), "packages", None) or {}
+        )
         self.invocation_id = str(uuid.uuid4())
         project_flags = getattr(settings, "flags", None) or {}
         self.flags = _Flags(command_flags(project_flags))
@@ -289,6 +311,9 @@ class DbtContext:
         # "schema"."name", so their SQL does not change.
         dbt_project = getattr(settings, "source_file", "") == "dbt_project.yml"
         self.include_policy = (dbt_project and self.database is not None, True, True)
+        # dbt renders an undefined name as '' (its packages rely on it, e.g. dbt_utils'
+        # recency); using one any other way is an error. wml's own projects stay strict.
+        self.undefined: type[jinja2.Undefined] = jinja2.Undefined if dbt_project else jinja2.StrictUndefined
         self.adapter = DbtAdapter(
             renderer.target.type, self.macros, getattr(settings, "dispatch", None) or [],
             self.live, self.database, project_flags,

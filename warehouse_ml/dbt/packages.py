@@ -244,23 +244,6 @@ def root_tree(tree: t.Any, package: str) -> dict[str, t.Any]:
     return out
 
 
-def undefined_for(project: Project) -> type:
-    """The Jinja ``Undefined`` a project renders with.
-
-    dbt renders with Jinja's default, lenient ``Undefined`` (an unset name prints as
-    nothing; dbt-core ``clients/jinja.py`` uses StrictUndefined only while capturing macros),
-    and packages rely on it: dbt_utils' ``not_null_proportion`` prints ``select_gb_cols``,
-    set in one branch only; codegen reads ``column.fields`` (a BigQuery column's). A dbt
-    project, or one using packages, gets dbt's; a wml project keeps StrictUndefined, so a
-    typo fails at its line.
-    """
-    import jinja2
-
-    if project.packages or getattr(project.settings, "source_file", "") == "dbt_project.yml":
-        return jinja2.Undefined
-    return jinja2.StrictUndefined
-
-
 # -- vars --------------------------------------------------------------------------------
 def vars_for(
     root_settings: ProjectSettings,

@@ -104,7 +104,8 @@ class Renderer:
             self.project.target_dir / "jinja_templates.cache"
         )
         env = jinja2.Environment(
-            undefined=self.dbt.undefined,
+            # dbt's packages rely on its lenient Undefined, in a wml project too.
+            undefined=jinja2.Undefined if self.project.packages else self.dbt.undefined,
             loader=jinja2.FunctionLoader(self._load_source),
             cache_size=-1,
             bytecode_cache=self.bytecode_cache,

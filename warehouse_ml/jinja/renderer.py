@@ -164,7 +164,8 @@ class Renderer:
         for path in self.dbt.macro_files():
             module = self._macro_module(path, f"dbt/{path.name}", live=True)
             self.dbt.macros.internal.update(module)
-            self.env.globals.update(module)
+            for name, macro in module.items():  # a wml.* macro keeps its bare name (equals)
+                self.env.globals.setdefault(name, macro)
         self._load_package_macros()
 
     def _load_package_macros(self) -> None:

@@ -24,7 +24,7 @@ from jinja2.runtime import Macro
 from warehouse_ml.adapters.relation import Relation, quote
 from warehouse_ml.dbt import macro_namespace, packages, test_blocks
 from warehouse_ml.dbt.context import DbtContext, DbtTemplate, PackageNamespace
-from warehouse_ml.dbt.relation import CteRelation, DbtRelation
+from warehouse_ml.dbt.relation import EPHEMERAL_PREFIX, CteRelation, DbtRelation
 from warehouse_ml.errors import CompilationError, WmlError, located
 from warehouse_ml.jinja.cache import SingleFileBytecodeCache
 from warehouse_ml.jinja.errors import macro_call_hint, wrap_template_error
@@ -38,7 +38,6 @@ from warehouse_ml.project.profiles import Target, env_var
 from warehouse_ml.run.statements import one_query
 
 BUILTIN_MACROS = Path(__file__).parent.parent / "macros"
-EPHEMERAL_PREFIX = "__wml_eph_"
 _NO_DEFAULT = object()
 
 
@@ -168,7 +167,8 @@ class Renderer:
         for path in self.dbt.macro_files():
             module = self._macro_module(path, f"dbt/{path.name}", live=True)
             self.dbt.macros.internal.update(module)
-            self.env.globals.update(module)
+            for name, macro in module.items():  # a wml.* macro keeps its bare name (equals)
+                self.env.globals.setdefault(name, macro)
         self._load_package_macros()
 
     def _load_package_macros(self) -> None:

@@ -57,7 +57,8 @@ def split(inter: data.Interactions, rows: np.ndarray, fraction: float, seed: int
     m = np.int64(inter.n_items)
     held_pairs = inter.u[idx[test]].astype(np.int64) * m + inter.i[idx[test]]
     train_pairs = inter.u[train].astype(np.int64) * m + inter.i[train]
-    pairs = np.unique(held_pairs[~np.isin(held_pairs, train_pairs)])
+    pairs = np.sort(held_pairs[~algorithms._member(held_pairs, np.sort(train_pairs))])
+    pairs = pairs[np.concatenate(([True], pairs[1:] != pairs[:-1]))] if len(pairs) else pairs
     pu, pi = pairs // m, pairs % m
     bounds = np.flatnonzero(np.diff(pu)) + 1
     users = pu[np.concatenate(([0], bounds))] if len(pu) else np.array([], dtype=np.int64)

@@ -125,7 +125,7 @@ def test_failing_test_skips_downstream_in_build_and_warn_does_not(project):
     results = json.loads((project.root / "target/run_results.json").read_text())
     statuses = {r["unique_id"]: r["status"] for r in results["results"]}
     assert statuses["model.customers"] == "skipped"
-    assert statuses["test.accepted_values_stg_orders_amount"] == "warn"
+    assert statuses["test.accepted_values_stg_orders_amount__False__5_5__7_0"] == "warn"
 
 
 def test_test_where_config_filters_rows(project):

@@ -230,7 +230,7 @@ def test_bad_hook_value_is_a_config_error(project: Project) -> None:
                 models:
                   - name: orders
                     config:
-                      post_hook: [{sql: "select 1", transaction: false}]
+                      post_hook: [{sql: "select 1", transaction: false, when: later}]
                 """,
         }
     )

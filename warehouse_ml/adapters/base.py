@@ -103,8 +103,8 @@ class Adapter(abc.ABC):
         """'table', 'view' or None when the relation does not exist."""
         rows = self.execute(
             "select table_type from information_schema.tables "
-            "where table_schema = ? and table_name = ?",
-            [relation.schema, relation.identifier],
+            "where table_schema = ? and table_name = ?" + _catalog(relation),
+            [relation.schema, relation.identifier, *_catalog_value(relation)],
             cursor,
         )
         if not rows:
@@ -114,19 +114,21 @@ class Adapter(abc.ABC):
     def columns(self, relation: Relation, cursor: t.Any = None) -> list[tuple[str, str]]:
         rows = self.execute(
             "select column_name, data_type from information_schema.columns "
-            "where table_schema = ? and table_name = ? order by ordinal_position",
-            [relation.schema, relation.identifier],
+            "where table_schema = ? and table_name = ?" + _catalog(relation)
+            + " order by ordinal_position",
+            [relation.schema, relation.identifier, *_catalog_value(relation)],
             cursor,
         )
         return [(str(name), str(dtype)) for name, dtype in rows]
 
-    def ensure_schema(self, schema: str, cursor: t.Any = None) -> None:
+    def ensure_schema(self, schema: str, cursor: t.Any = None, database: str | None = None) -> None:
         """CREATE SCHEMA once per adapter: even IF NOT EXISTS writes the catalog, and two
         threads doing it at once fail with a write-write conflict (DuckDB)."""
-        if schema in self._schemas:
+        name = f"{quote(database)}.{quote(schema)}" if database else quote(schema)
+        if name in self._schemas:
             return
-        self.execute(f"create schema if not exists {quote(schema)}", cursor=cursor)
-        self._schemas.add(schema)
+        self.execute(f"create schema if not exists {name}", cursor=cursor)
+        self._schemas.add(name)
 
     # -- SQL snippets (override where a warehouse differs) ---------------------------------
     def drop_sql(self, relation: Relation, kind: str) -> str:
@@ -193,3 +195,12 @@ class Adapter(abc.ABC):
     def friendly_error(self, exc: BaseException) -> str | None:
         """A one-line message for a database error, or None to use the original text."""
         return None
+
+
+def _catalog(relation: Relation) -> str:
+    """The catalog filter for a relation in another database (dbt's ``database``)."""
+    return " and table_catalog = ?" if relation.database else ""
+
+
+def _catalog_value(relation: Relation) -> list[str]:
+    return [relation.database] if relation.database else []

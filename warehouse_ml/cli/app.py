@@ -29,6 +29,7 @@ class Options:
         self.project_dir: str = kwargs.get("project_dir") or "."
         self.profiles_dir: str | None = kwargs.get("profiles_dir")
         self.target: str | None = kwargs.get("target")
+        self.profile: str | None = kwargs.get("profile")
         self.vars: dict[str, t.Any] = _parse_vars(kwargs.get("vars"))
         self.debug: bool = bool(kwargs.get("debug"))
         self.log_format: str = kwargs.get("log_format") or "text"
@@ -43,6 +44,7 @@ class Options:
         return open_session(
             self.project_dir,
             target=self.target,
+            profile=self.profile,
             profiles_dir=self.profiles_dir,
             cli_vars=self.vars,
             read_only=read_only,
@@ -71,6 +73,7 @@ def project_options(selection: bool = True) -> t.Callable[[F], F]:
             click.option("--project-dir", default=None, help="Project folder (default: current)."),
             click.option("--profiles-dir", default=None, help="Folder holding profiles.yml."),
             click.option("--target", "-t", default=None, help="Output in profiles.yml to use."),
+            click.option("--profile", default=None, help="Profile to use (default: the project's)."),
             click.option("--vars", default=None, help="YAML mapping of variables for var()."),
             click.option("--debug", is_flag=True, help="Show Python tracebacks on errors."),
             click.option("--log-format", type=click.Choice(["text", "json"]), default="text"),
@@ -90,6 +93,7 @@ def project_options(selection: bool = True) -> t.Callable[[F], F]:
                 "project_dir",
                 "profiles_dir",
                 "target",
+                "profile",
                 "vars",
                 "debug",
                 "log_format",
@@ -199,6 +203,7 @@ def _execute(
     full_refresh: bool = False,
     gate_on_tests: bool = False,
     only_ml: bool = False,
+    store_failures: bool = False,
 ) -> None:
     from warehouse_ml.graph.selectors import select
     from warehouse_ml.run import artifacts, project_hooks
@@ -206,6 +211,7 @@ def _execute(
 
     started = time.perf_counter()
     session = opts.session()
+    session.store_failures = store_failures  # dbt's --store-failures: tests that do not say
     reporter = opts.reporter()
     try:
         graph = session.graph

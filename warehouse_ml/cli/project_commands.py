@@ -27,19 +27,38 @@ def seed(opts: Options) -> None:
     _execute(opts, "seed", {"seed"})
 
 
+@main.command()
+@project_options()
+def snapshot(opts: Options) -> None:
+    """Record the selected snapshots: a new version of each changed row (dbt snapshots)."""
+    _execute(opts, "snapshot", {"snapshot"})
+
+
+_STORE_FAILURES = click.option(
+    "--store-failures",
+    is_flag=True,
+    help="Store every test's failing rows in <schema>_dbt_test__audit (unless its config says no).",
+)
+
+
 @main.command(name="test")
 @project_options()
-def test_cmd(opts: Options) -> None:
-    """Run the selected data tests."""
-    _execute(opts, "test", {"test"})
+@_STORE_FAILURES
+def test_cmd(opts: Options, store_failures: bool) -> None:
+    """Run the selected data tests and unit tests."""
+    _execute(opts, "test", {"test"}, store_failures=store_failures)
 
 
 @main.command()
 @project_options()
 @click.option("--full-refresh", is_flag=True, help="Rebuild incremental models from scratch.")
-def build(opts: Options, full_refresh: bool) -> None:
+@_STORE_FAILURES
+def build(opts: Options, full_refresh: bool, store_failures: bool) -> None:
     """Seeds, models, ML models and tests in DAG order; a failing test skips downstream."""
-    _execute(opts, "build", None, full_refresh=full_refresh, gate_on_tests=True)
+    _execute(
+        opts, "build", None, full_refresh=full_refresh, gate_on_tests=True,
+        store_failures=store_failures,
+    )  # fmt: skip
 
 
 @main.command()
@@ -72,8 +91,8 @@ def _compile_nodes(session: t.Any, chosen: set[str], dialect: str | None) -> int
     for uid in session.graph.topological_order(chosen):
         node = session.nodes[uid]
         _compile_hooks(session, node, dialect)
-        if node.kind is NodeKind.SEED:
-            continue
+        if node.kind in (NodeKind.SEED, NodeKind.SOURCE) or node.unit_test is not None:
+            continue  # a unit test's SQL needs its inputs' column types from the database
         artifacts.write_compiled(target_dir, node, session.compiled_sql(node, dialect=dialect))
         written += 1
     artifacts.write_manifest(
@@ -97,7 +116,11 @@ def _compile_hooks(session: t.Any, node: t.Any, dialect: str | None) -> None:
 
 @main.command(name="ls")
 @project_options()
-@click.option("--resource-type", type=click.Choice(["model", "seed", "test"]), default=None)
+@click.option(
+    "--resource-type",
+    type=click.Choice(["model", "seed", "snapshot", "test", "unit_test", "source", "analysis"]),
+    default=None,
+)
 @click.option("--output", "output", type=click.Choice(["name", "path", "json"]), default="name")
 def ls_cmd(opts: Options, resource_type: str | None, output: str) -> None:
     """List the selected nodes in dependency order."""
@@ -108,7 +131,8 @@ def ls_cmd(opts: Options, resource_type: str | None, output: str) -> None:
     chosen = select(graph, opts.select, opts.exclude)
     for uid in graph.topological_order(chosen):
         node = session.nodes[uid]
-        if resource_type and node.kind.value != resource_type:
+        kind = "unit_test" if node.unit_test is not None else node.kind.value  # dbt's type
+        if resource_type and kind != resource_type:
             continue
         if output == "json":
             click.echo(
@@ -116,7 +140,7 @@ def ls_cmd(opts: Options, resource_type: str | None, output: str) -> None:
                     {
                         "unique_id": uid,
                         "name": node.name,
-                        "resource_type": node.kind.value,
+                        "resource_type": kind,
                         "path": node.fqn_path,
                         "materialized": node.materialized,
                         "tags": node.tags,
@@ -125,7 +149,27 @@ def ls_cmd(opts: Options, resource_type: str | None, output: str) -> None:
                 )
             )
         else:
-            click.echo(node.fqn_path if output == "path" else node.name)
+            source = node.kind.value == "source"  # as dbt lists it: a selector
+            name = f"source:{node.name}" if source else node.name
+            click.echo(node.fqn_path if output == "path" else name)
+
+
+@main.command()
+@project_options(selection=False)
+@click.option("--upgrade", is_flag=True, help="Resolve versions again instead of package-lock.yml's.")
+def deps(opts: Options, upgrade: bool) -> None:
+    """Install packages.yml's packages into dbt_packages/ (as dbt deps), write package-lock.yml."""
+    from warehouse_ml.dbt import deps as dbt_deps
+    from warehouse_ml.dbt.packages import install_path, spec_file
+    from warehouse_ml.project.loader import load_settings
+
+    root = Path(opts.project_dir).resolve()
+    settings = load_settings(root)
+    installed = dbt_deps.install(root, settings, upgrade=upgrade, echo=click.echo)
+    if spec_file(root) is None:
+        click.echo("No packages.yml or dependencies.yml: nothing to install.")
+    else:
+        click.echo(f"Installed {len(installed)} package(s) into {install_path(root, settings)}.")
 
 
 @main.command()

@@ -7,6 +7,7 @@ Syntax (https://docs.getdbt.com/reference/node-selection/syntax), per CLI argume
 - a part is ``name`` (a glob such as ``stg_*`` works; a value with ``/`` or a file suffix is a
   path), or ``method:value`` with method ``tag``, ``path``, ``fqn`` (``fqn:project.staging``,
   ``fqn:staging.stg_*``: a dotted prefix of project, folders and name, the project optional),
+  ``package`` (``package:dbt_utils``: the nodes of a dbt package, or of the root project),
   ``resource_type``, ``source`` or ``config.KEY`` (``config.materialized:ml_model``);
 - graph operators wrap any part: ``+x`` (x and its ancestors), ``x+`` (and descendants),
   ``2+x`` / ``x+3`` (limited to that many generations), ``@x`` (x, its descendants and all
@@ -44,7 +45,9 @@ from warehouse_ml.project.nodes import Node, NodeKind
 
 log = logging.getLogger(__name__)
 
-METHODS = ("tag", "path", "fqn", "resource_type", "source", "config.<key>")
+METHODS = ("tag", "path", "fqn", "package", "resource_type", "source", "test_type", "test_name", "config.<key>")
+# dbt's test_type values: data tests are the generic and singular ones.
+TEST_TYPES = ("generic", "singular", "unit", "data")
 _GLOB_CHARS = frozenset("*?[")
 _PATH_SUFFIXES = (".sql", ".csv", ".py", ".yml", ".yaml")
 _PART = re.compile(
@@ -125,10 +128,15 @@ def _check_method(method: str, value: str, part: str, text: str) -> tuple[str, s
         if not key or any(not k for k in key.split(".")):
             raise _parse_error(part, text, "write the config key after 'config.'")
         return "config", key
-    if method in ("name", "tag", "path", "fqn", "source"):
+    if method in ("name", "tag", "path", "fqn", "source", "test_name", "package"):
+        return method, None
+    if method == "test_type":
+        if value not in TEST_TYPES:
+            reason = f"unknown test type '{value}'; use one of {', '.join(TEST_TYPES)}"
+            raise _parse_error(part, text, reason, _suggest(value, TEST_TYPES))
         return method, None
     if method == "resource_type":
-        kinds = [k.value for k in NodeKind]
+        kinds = [k.value for k in NodeKind] + ["unit_test"]
         if value not in kinds:
             reason = f"unknown resource type '{value}'; use one of {', '.join(kinds)}"
             raise _parse_error(part, text, reason, _suggest(value, kinds))
@@ -227,13 +235,32 @@ def _matches(crit: Criterion, node: Node) -> bool:
     if crit.method == "fqn":
         return _fqn_matches(node.fqn or [node.name], value)
     if crit.method == "resource_type":
+        if value in ("unit_test", "test"):
+            return node.kind is NodeKind.TEST and (node.unit_test is not None) == (value == "unit_test")
         return node.kind.value == value
+    if crit.method == "package":  # the project or dbt package the node comes from
+        return _glob(node.package_name, value)
+    if crit.method == "test_type":
+        kind = test_type(node) if node.kind is NodeKind.TEST else None
+        return kind == value or (value == "data" and kind in ("generic", "singular"))
+    if crit.method == "test_name":
+        meta = node.test_metadata or {}
+        return node.kind is NodeKind.TEST and bool(meta) and _glob(
+            f"{meta['namespace']}.{meta['name']}" if meta.get("namespace") else meta["name"], value
+        )
     if crit.method == "source":
         return node.kind is NodeKind.SOURCE and (
             _glob(node.name, value) or node.name.startswith(value + ".")
         )
     assert crit.method == "config" and crit.config_key is not None
     return _config_matches(node.config, crit.config_key, value)
+
+
+def test_type(node: Node) -> str:
+    """'unit', 'generic' (declared in YAML) or 'singular' (a SQL file)."""
+    if node.unit_test is not None:
+        return "unit"
+    return "generic" if node.test_metadata else "singular"
 
 
 def _glob(name: str, pattern: str) -> bool:
@@ -292,7 +319,12 @@ def _tests_of(graph: Graph, ids: set[str], *, all_parents: bool) -> set[str]:
     for uid, node in graph.nodes.items():
         if node.kind is not NodeKind.TEST:
             continue
-        deps = node.depends_on
+        if node.unit_test is not None:  # a unit test goes with the model it tests
+            if node.attached_to in ids:
+                tests.add(uid)
+            continue
+        # A source is always there to read: only a test of sources alone needs one selected.
+        deps = [d for d in node.depends_on if not d.startswith("source.")] or node.depends_on
         in_ids = all(d in ids for d in deps) if all_parents else any(d in ids for d in deps)
         if (not all_parents and node.attached_to in ids) or (deps and in_ids):
             tests.add(uid)
@@ -323,6 +355,9 @@ def _what_is_missing(crit: Criterion) -> str:
         "fqn": "no node's fully qualified name starts with",
         "resource_type": "the project has no node of type",
         "source": "no source is named",
+        "package": "no node comes from the package",
+        "test_type": "the project has no test of type",
+        "test_name": "no generic test is an instance of",
     }
     if crit.method == "config":
         return f"no node has config {crit.config_key} = '{crit.value}'"
@@ -340,6 +375,10 @@ def _candidates(graph: Graph, crit: Criterion) -> list[str]:
         return [str(p) for p in paths] + [str(parent) for p in paths for parent in p.parents]
     if crit.method == "source":
         return [n.name for n in nodes if n.kind is NodeKind.SOURCE]
+    if crit.method == "package":
+        return [n.package_name for n in nodes]
+    if crit.method == "test_name":
+        return [n.test_metadata["name"] for n in nodes if n.test_metadata]
     if crit.method == "fqn":  # every dotted prefix, with and without the project
         return [".".join(f[a:b]) for n in nodes if (f := n.fqn) for a in (0, 1)
                 for b in range(a + 1, len(f) + 1)]  # fmt: skip

@@ -14,7 +14,9 @@ from pathlib import PurePosixPath
 
 from warehouse_ml.errors import ConfigError
 
-MATERIALIZATIONS = ("view", "table", "incremental", "ephemeral", "ml_model", "seed")
+MATERIALIZATIONS = (
+    "view", "table", "incremental", "ephemeral", "ml_model", "seed", "snapshot", "external",
+)  # fmt: skip
 INCREMENTAL_STRATEGIES = ("append", "delete+insert", "merge")
 ON_SCHEMA_CHANGE = ("ignore", "fail", "append_new_columns", "sync_all_columns")
 
@@ -27,6 +29,7 @@ COMMON_KEYS = frozenset(
         "description",
         "schema",
         "alias",
+        "database",
         "materialized",
         "persist_docs",
         "full_refresh",
@@ -40,7 +43,20 @@ MODEL_KEYS = frozenset(
     {"unique_key", "incremental_strategy", "on_schema_change", "deploy", "contract"}
 )
 SEED_KEYS = frozenset({"column_types", "delimiter", "quote_columns"})
-TEST_KEYS = frozenset({"severity", "where", "error_if", "warn_if", "limit", "store_failures"})
+# dbt's snapshot configs (https://docs.getdbt.com/reference/snapshot-configs).
+SNAPSHOT_KEYS = frozenset(
+    {
+        "strategy", "updated_at", "check_cols", "target_schema", "target_database",
+        "invalidate_hard_deletes", "hard_deletes", "snapshot_meta_column_names",
+        "dbt_valid_to_current",
+    }
+)  # fmt: skip
+TEST_KEYS = frozenset(
+    {
+        "severity", "where", "error_if", "warn_if", "limit", "fail_calc", "store_failures",
+        "store_failures_as", "database",
+    }
+)  # fmt: skip
 # ML options mirror Redshift ML and BigQuery ML (see warehouse_ml/ml/spec.py).
 ML_KEYS = frozenset(
     {
@@ -78,6 +94,13 @@ ML_KEYS = frozenset(
         "feedback_type",
     }
 )
+# dbt-duckdb's external materialization (run/external.py).
+EXTERNAL_KEYS = frozenset(
+    {
+        "location", "format", "options", "parquet_read_options", "csv_read_options",
+        "json_read_options", "plugin", "glue_register", "glue_database", "partition_columns",
+    }
+)  # fmt: skip
 # dbt configs wml accepts and does not apply: each warns, saying why, when set.
 IGNORED_KEYS = {
     "grants": "DuckDB has no GRANT",
@@ -89,7 +112,10 @@ IGNORED_KEYS = {
     "packages": "Python models are not supported",
     "submission_method": "Python models are not supported",
 }
-KNOWN_KEYS = COMMON_KEYS | MODEL_KEYS | SEED_KEYS | TEST_KEYS | ML_KEYS | set(IGNORED_KEYS)
+KNOWN_KEYS = (
+    COMMON_KEYS | MODEL_KEYS | SEED_KEYS | TEST_KEYS | ML_KEYS | SNAPSHOT_KEYS | EXTERNAL_KEYS
+    | set(IGNORED_KEYS)
+)
 HOOK_KEYS = ("pre_hook", "post_hook")
 
 
@@ -131,6 +157,9 @@ def validate(
     _check_choice(config, "on_schema_change", ON_SCHEMA_CHANGE, path, node)
     _check_choice(config, "severity", ("warn", "error"), path, node, lower=True)
     _check_choice(config, "deploy", ("auto", "sql", "udf"), path, node)
+    _check_choice(config, "strategy", ("timestamp", "check"), path, node)
+    _check_choice(config, "hard_deletes", ("ignore", "invalidate", "new_record"), path, node)
+    _check_choice(config, "store_failures_as", ("table", "view", "ephemeral"), path, node)
     for key in HOOK_KEYS:
         _check_hooks(config.get(key), key, path, node)
 
@@ -150,12 +179,14 @@ def hook_list(value: t.Any) -> list[t.Any]:
 
 def _check_hooks(value: t.Any, key: str, path: t.Any, node: str | None) -> None:
     for i, hook in enumerate(hook_list(value), start=1):
+        if isinstance(hook, dict) and isinstance(hook.get("sql"), str) and set(hook) <= {"sql", "transaction"}:
+            continue  # dbt's {"sql": ..., "transaction": false} form (before_begin/after_commit)
         if not isinstance(hook, str):
             raise ConfigError(
                 f"{key} #{i} must be SQL text, got {type(hook).__name__} {hook!r}.",
                 path=path,
                 node=node,
-                hint=f"Write {key}: \"<sql>\" or a list of SQL strings.",
+                hint=f"Write {key}: \"<sql>\", a list of SQL strings, or {{sql: ..., transaction: false}}.",
             )
 
 

@@ -17,10 +17,12 @@ class NodeKind(str, enum.Enum):
     MODEL = "model"  # SQL models and ML models (materialized='ml_model') alike
     TEST = "test"
     SOURCE = "source"
+    SNAPSHOT = "snapshot"  # dbt's type-2 history table of a query (run/snapshots.py)
+    ANALYSIS = "analysis"  # compiled into target/compiled, never run (dbt's analyses)
 
     @property
     def builds_relation(self) -> bool:
-        return self in (NodeKind.SEED, NodeKind.MODEL)
+        return self in (NodeKind.SEED, NodeKind.MODEL, NodeKind.SNAPSHOT)
 
 
 @dataclasses.dataclass
@@ -37,10 +39,16 @@ class Node:
     attached_to: str | None = None
     # For generic tests: test name and keyword arguments (column_name, values, ...).
     test_metadata: dict[str, t.Any] | None = None
+    # For unit tests (dbt 1.8+): the parsed spec (warehouse_ml/project/unit_test_specs.py).
+    unit_test: t.Any = None
     description: str = ""
     columns: dict[str, dict[str, t.Any]] = dataclasses.field(default_factory=dict)
+    # dbt's model-level `constraints:` (primary keys over several columns, checks, ...).
+    constraints: list[dict[str, t.Any]] = dataclasses.field(default_factory=list)
     # dbt's fully qualified name: project, folders under the resource path, node name.
     fqn: list[str] = dataclasses.field(default_factory=list)
+    # The project or dbt package the node comes from (the root project's name for its own).
+    package_name: str = ""
     # Filled by the renderer.
     compiled_sql: str | None = None
     source_info: dict[str, t.Any] | None = None  # for sources: schema, table identifiers
@@ -65,6 +73,14 @@ class Node:
     @property
     def fqn_path(self) -> str:
         return self.path.as_posix() if self.path else ""
+
+    @property
+    def template_name(self) -> str:
+        """The node's Jinja template: its file, and for a snapshot also its block (a file
+        may hold several ``{% snapshot %}`` blocks)."""
+        if self.kind is NodeKind.SNAPSHOT:
+            return f"{self.fqn_path}#{self.name}"
+        return self.fqn_path
 
 
 @dataclasses.dataclass

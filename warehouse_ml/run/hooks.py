@@ -37,6 +37,9 @@ class Hook:
     phase: str  # PRE or POST
     index: int  # 1-based, in run order
     statements: tuple[str, ...]
+    # False: dbt's {"sql": ..., "transaction": false} (before_begin / after_commit): run
+    # before the node's transaction begins (pre) or after it commits (post).
+    transaction: bool = True
 
     @property
     def label(self) -> str:
@@ -44,8 +47,19 @@ class Hook:
 
 
 def configured(node: Node, phase: str) -> list[str]:
-    """The node's ``phase`` hooks as written, in run order."""
-    return [str(h) for h in hook_list(node.config.get(phase))]
+    """The node's ``phase`` hooks' SQL as written, in run order."""
+    return [sql for sql, _ in configured_with_transaction(node, phase)]
+
+
+def configured_with_transaction(node: Node, phase: str) -> list[tuple[str, bool]]:
+    """(SQL, runs inside the transaction) for each ``phase`` hook, in run order."""
+    out = []
+    for hook in hook_list(node.config.get(phase)):
+        if isinstance(hook, dict):
+            out.append((str(hook.get("sql", "")), hook.get("transaction", True) is not False))
+        else:
+            out.append((str(hook), True))
+    return out
 
 
 def has_hooks(node: Node) -> bool:
@@ -102,8 +116,8 @@ def compile_hooks(
 ) -> list[Hook]:
     """Render, split and transpile the node's ``phase`` hooks (empty ones are dropped)."""
     hooks = []
-    for index, raw in enumerate(configured(node, phase), start=1):
-        hook = Hook(phase, index, ())
+    for index, (raw, inside) in enumerate(configured_with_transaction(node, phase), start=1):
+        hook = Hook(phase, index, (), inside)
         sql = session.renderer.render_hook(
             node, raw, hook.label, incremental=incremental, dialect=dialect
         )
@@ -129,14 +143,25 @@ def _transpile(session: Session, node: Node, hook: Hook, sql: str, dialect: str)
 
 def run(ctx: BuildContext, phase: str, *, incremental: bool = False) -> None:
     """Run the node's ``phase`` hooks on the build's cursor (inside its transaction)."""
+    _run(ctx, phase, incremental, inside=True)
+
+
+def run_outside(ctx: BuildContext, phase: str, *, incremental: bool = False) -> None:
+    """Run the ``transaction: false`` hooks: pre before BEGIN, post after COMMIT (dbt)."""
+    _run(ctx, phase, incremental, inside=False)
+
+
+def _run(ctx: BuildContext, phase: str, incremental: bool, *, inside: bool) -> None:
     if ctx.compiled_hooks is None:
         return
     for hook in ctx.compiled_hooks(phase, incremental):
+        if hook.transaction is not inside:
+            continue
         for number, statement in enumerate(hook.statements, start=1):
-            _execute(ctx, hook, statement, number)
+            _execute(ctx, hook, statement, number, committed=not inside and phase == POST)
 
 
-def _execute(ctx: BuildContext, hook: Hook, statement: str, number: int) -> None:
+def _execute(ctx: BuildContext, hook: Hook, statement: str, number: int, *, committed: bool = False) -> None:
     try:
         ctx.adapter.execute(statement, cursor=ctx.cursor)
     except (Interrupted, KeyboardInterrupt):
@@ -148,7 +173,12 @@ def _execute(ctx: BuildContext, hook: Hook, statement: str, number: int) -> None
             f"{hook.label}{which} failed: {reason}",
             path=ctx.node.fqn_path,
             node=ctx.node.name,
-            hint=f"Nothing was written (the build rolled back). The statement: {_clip(statement)}",
+            hint=(
+                "The build itself was committed before this hook ran (transaction: false). "
+                if committed
+                else "Nothing was written (the build rolled back). "
+            )
+            + f"The statement: {_clip(statement)}",
         ) from None
 
 

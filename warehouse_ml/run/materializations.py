@@ -17,7 +17,9 @@ from warehouse_ml.adapters.base import Adapter
 from warehouse_ml.adapters.relation import Relation, quote
 from warehouse_ml.errors import ConfigError, ExecutionError, WmlError
 from warehouse_ml.project.nodes import Node
-from warehouse_ml.run import hooks
+from warehouse_ml.run import contracts, hooks, persist_docs
+from warehouse_ml.run.external import build_external
+from warehouse_ml.run.snapshots import build_snapshot
 
 if t.TYPE_CHECKING:
     import pyarrow as pa
@@ -55,7 +57,8 @@ def _swap_with(ctx: BuildContext, build: t.Callable[[Relation], t.Any], kind: st
     """:func:`_swap` where ``build(tmp)`` runs whatever statements create ``tmp``."""
     a, cur, rel = ctx.adapter, ctx.cursor, ctx.relation
     tmp = rel.with_suffix(TMP_SUFFIX)
-    a.ensure_schema(rel.schema, cur)
+    a.ensure_schema(rel.schema, cur, rel.database)
+    hooks.run_outside(ctx, hooks.PRE)
     with a.transaction(cur):
         hooks.run(ctx, hooks.PRE)
         for old_kind in ("view", "table"):
@@ -66,12 +69,21 @@ def _swap_with(ctx: BuildContext, build: t.Callable[[Relation], t.Any], kind: st
         if existing:
             a.execute(a.drop_sql(rel, existing), cursor=cur)
         a.execute(a.rename_sql(tmp, rel.identifier, kind), cursor=cur)
+        persist_docs.apply(ctx, kind)
         hooks.run(ctx, hooks.POST)
+    hooks.run_outside(ctx, hooks.POST)
 
 
 def build_view(ctx: BuildContext) -> BuildResult:
     sql = ctx.render(False)
-    _swap(ctx, lambda tmp: ctx.adapter.create_view_sql(tmp, sql), "view")
+
+    def create(tmp: Relation) -> None:
+        if contracts.enforced(ctx.node):
+            contracts.check(ctx, sql)
+            contracts.warn_view_constraints(ctx)
+        ctx.adapter.execute(ctx.adapter.create_view_sql(tmp, sql), cursor=ctx.cursor)
+
+    _swap_with(ctx, create, "view")
     return BuildResult(None, f"created view {ctx.relation}")
 
 
@@ -81,7 +93,12 @@ def build_table(ctx: BuildContext, unique_key: list[str] | None = None) -> Build
     a, sql = ctx.adapter, ctx.render(False)
 
     def create(tmp: Relation) -> None:
-        a.execute(a.create_table_as_sql(tmp, sql), cursor=ctx.cursor)
+        if contracts.enforced(ctx.node):  # checked first: a broken contract writes nothing
+            columns = contracts.check(ctx, sql)
+            for statement in contracts.create_table_sql(ctx, tmp, sql, columns):
+                a.execute(statement, cursor=ctx.cursor)
+        else:
+            a.execute(a.create_table_as_sql(tmp, sql), cursor=ctx.cursor)
         if unique_key:
             _check_unique(ctx, tmp, unique_key)
 
@@ -110,7 +127,10 @@ def build_incremental(ctx: BuildContext) -> BuildResult:
             hint="Add unique_key='id' (or a list) to the model's config, or use 'append'.",
         )
     sql = ctx.render(True)
+    if contracts.enforced(node):
+        contracts.check(ctx, sql)
     tmp = rel.with_suffix(TMP_SUFFIX)
+    hooks.run_outside(ctx, hooks.PRE, incremental=True)
     with a.transaction(cur):
         hooks.run(ctx, hooks.PRE, incremental=True)
         if a.relation_type(tmp, cur):
@@ -128,7 +148,9 @@ def build_incremental(ctx: BuildContext) -> BuildResult:
         else:
             _merge(a, cur, rel, tmp, keys, columns)
         a.execute(a.drop_sql(tmp, "table"), cursor=cur)
+        persist_docs.apply(ctx, "table")
         hooks.run(ctx, hooks.POST, incremental=True)
+    hooks.run_outside(ctx, hooks.POST, incremental=True)
     return BuildResult(new_rows, f"{strategy} {new_rows} rows into {rel}")
 
 
@@ -243,11 +265,54 @@ _TYPE_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_ ]*(\(\s*\d+\s*(,\s*\d+\s*)?\))?(\
 _CSV_LINE = re.compile(r"(?:CSV Error on Line|line)[: ]+(\d+)", re.I)
 
 
-def seed_select(ctx: BuildContext) -> str:
-    """DuckDB ``read_csv`` with declared ``column_types`` and no surprising guesses."""
+def seed_select(ctx: BuildContext, query: t.Callable[[str], list[tuple]] | None = None) -> str:
+    """The SELECT that reads the seed: DuckDB ``read_csv`` with declared ``column_types``.
+
+    With ``seed_type_inference: agate`` (dbt projects) the columns get the types dbt-duckdb
+    gives them (``run/seed_types.py``), decided by one scan run through ``query``;
+    otherwise DuckDB's sniffer picks them, with no surprising guesses.
+    """
     node = ctx.node
     assert ctx.project_root is not None and node.path is not None
-    path = (ctx.project_root / node.path).as_posix().replace("'", "''")
+    file = ctx.project_root / node.path
+    path = file.as_posix().replace("'", "''")
+    types = _column_types(node)
+    delim = str(node.config.get("delimiter", ","))
+    if _inference(ctx) == "agate":
+        from warehouse_ml.run import seed_types
+
+        header = _seed_header(ctx, file, delim)
+        run = query or (lambda sql: ctx.adapter.execute(sql, cursor=ctx.cursor))
+        row = run(seed_types.infer_sql(file.as_posix(), delim, header))[0]
+        columns = seed_types.pick(row, header, types)
+        return f"select * from {seed_types.reader(file.as_posix(), delim, columns)}"
+    type_struct = ", ".join(
+        f"'{str(c).replace(chr(39), chr(39) * 2)}': '{v}'" for c, v in types.items()
+    )
+    candidates = ", ".join(f"'{t}'" for t in _SEED_TYPES)
+    options = [
+        "header = true",
+        f"delim = '{delim.replace(chr(39), chr(39) * 2)}'",
+        f"auto_type_candidates = [{candidates}]",
+        "dateformat = '%Y-%m-%d'",
+        "sample_size = -1",
+    ]
+    # A declared timestamp column parses any ISO form ('T' or ' ', fractions): the fixed
+    # format is for guessing only, and would reject the values the user typed it for.
+    if not any("timestamp" in str(v).lower() for v in types.values()):
+        options.insert(4, "timestampformat = '%Y-%m-%d %H:%M:%S'")
+    if types:
+        options.append(f"types = {{{type_struct}}}")
+    return f"select * from read_csv('{path}', {', '.join(options)})"
+
+
+def _inference(ctx: BuildContext) -> str:
+    session = ctx.extras.get("session")
+    settings = getattr(getattr(session, "project", None), "settings", None)
+    return str(getattr(settings, "seed_type_inference", "sniff"))
+
+
+def _column_types(node: Node) -> dict[str, str]:
     types = node.config.get("column_types") or {}
     if not isinstance(types, dict):
         raise ConfigError(
@@ -260,22 +325,7 @@ def seed_select(ctx: BuildContext) -> str:
                 path=node.path,
                 node=node.name,
             )
-    type_struct = ", ".join(
-        f"'{str(c).replace(chr(39), chr(39) * 2)}': '{v}'" for c, v in types.items()
-    )
-    delim = str(node.config.get("delimiter", ",")).replace("'", "''")
-    candidates = ", ".join(f"'{t}'" for t in _SEED_TYPES)
-    options = [
-        "header = true",
-        f"delim = '{delim}'",
-        f"auto_type_candidates = [{candidates}]",
-        "dateformat = '%Y-%m-%d'",
-        "timestampformat = '%Y-%m-%d %H:%M:%S'",
-        "sample_size = -1",
-    ]
-    if types:
-        options.append(f"types = {{{type_struct}}}")
-    return f"select * from read_csv('{path}', {', '.join(options)})"
+    return {str(k): str(v) for k, v in types.items()}
 
 
 def _seed_header(ctx: BuildContext, path: Path, delim: str) -> list[str]:
@@ -391,7 +441,7 @@ def _read_seed_locally(ctx: BuildContext) -> pa.Table:
 
     with duckdb.connect() as con:
         con.execute(seed_check_sql(ctx)).fetchall()
-        return con.sql(seed_select(ctx)).to_arrow_table()
+        return con.sql(seed_select(ctx, lambda sql: con.execute(sql).fetchall())).to_arrow_table()
 
 
 MATERIALIZERS: dict[str, t.Callable[[BuildContext], BuildResult]] = {
@@ -399,4 +449,6 @@ MATERIALIZERS: dict[str, t.Callable[[BuildContext], BuildResult]] = {
     "table": build_table,
     "incremental": build_incremental,
     "seed": build_seed,
+    "snapshot": build_snapshot,
+    "external": build_external,
 }

@@ -1,0 +1,80 @@
+"""Seeds typed as dbt-duckdb types them (agate inference), and column_types / delimiter."""
+
+from __future__ import annotations
+
+DBT = "name: test\nschema_naming: dbt\nseed_type_inference: agate\n"
+CSV = """\
+id,amount,price,day,at,iso_at,flag,code,empty,note
+1,10,1.50,2024-01-31,2024-01-31 10:00:00,2024-01-31T10:00:00,true,007,,x
+2,20,2.00,2024-02-01,2024-02-01 11:30:00,2024-02-01T11:30:00.5,False,010,,
+"""
+
+
+def types(project, table: str) -> dict[str, str]:
+    return dict(project.query(
+        "select column_name, data_type from information_schema.columns "
+        f"where table_name = '{table}' order by ordinal_position"
+    ))  # fmt: skip
+
+
+def test_types_are_the_ones_dbt_duckdb_gives(project):
+    project.write({"wml_project.yml": DBT, "seeds/s.csv": CSV})
+    result = project.wml("seed")
+    assert result.exit_code == 0, result.output
+    assert types(project, "s") == {
+        "id": "INTEGER", "amount": "INTEGER", "price": "DOUBLE", "day": "DATE",
+        "at": "TIMESTAMP", "iso_at": "TIMESTAMP", "flag": "BOOLEAN", "code": "INTEGER",
+        "empty": "INTEGER", "note": "VARCHAR",
+    }  # fmt: skip
+    rows = project.query("select id, price, iso_at, flag, code, note from s order by id")
+    assert [r[:2] for r in rows] == [(1, 1.5), (2, 2.0)]
+    assert str(rows[1][2]) == "2024-02-01 11:30:00.500000" and rows[1][3] is False
+    assert rows[0][4] == 7 and rows[1][5] is None
+
+
+def test_column_types_override_and_timestamps_with_t_load(project):
+    project.write({
+        "wml_project.yml": DBT + "seeds:\n  test:\n    s:\n      +column_types: {code: varchar, price: 'decimal(10,2)', at: timestamp}\n",
+        "seeds/s.csv": CSV,
+    })  # fmt: skip
+    result = project.wml("seed")
+    assert result.exit_code == 0, result.output
+    got = types(project, "s")
+    assert (got["code"], got["price"], got["at"]) == ("VARCHAR", "DECIMAL(10,2)", "TIMESTAMP")
+    assert project.query("select code from s order by id") == [("007",), ("010",)]
+
+
+def test_our_format_also_takes_a_declared_timestamp_with_t(project):
+    project.write({
+        "seeds/e.csv": "id,at\n1,2024-01-31T10:00:00\n2,2024-02-01T11:30:00\n",
+        "seeds/e.yml": "seeds:\n  - name: e\n    config:\n      column_types: {at: timestamp}\n",
+    })  # fmt: skip
+    result = project.wml("seed")
+    assert result.exit_code == 0, result.output
+    assert types(project, "e") == {"id": "BIGINT", "at": "TIMESTAMP"}  # wml keeps BIGINT
+
+
+def test_delimiter_and_a_header_only_file(project):
+    project.write({
+        "wml_project.yml": DBT + "seeds:\n  +delimiter: ';'\n",
+        "seeds/semis.csv": "a;b\n1;x,y\n",
+        "seeds/header_only.csv": "a;b\n",
+    })  # fmt: skip
+    result = project.wml("seed")
+    assert result.exit_code == 0, result.output
+    assert project.query("select a, b from semis") == [(1, "x,y")]
+    assert project.scalar("select count(*) from header_only") == 0
+    assert types(project, "header_only") == {"a": "INTEGER", "b": "INTEGER"}
+
+
+def test_a_value_that_breaks_a_declared_type_fails_and_keeps_the_old_table(project):
+    project.write({"wml_project.yml": DBT, "seeds/s.csv": "id\n1\n"})
+    assert project.wml("seed").exit_code == 0
+    project.write({
+        "wml_project.yml": DBT + "seeds:\n  +column_types: {id: integer}\n",
+        "seeds/s.csv": "id\n1\nabc\n",
+    })  # fmt: skip
+    result = project.wml("seed")
+    assert result.exit_code == 1
+    assert "column_types" in result.output
+    assert project.query("select id from s") == [(1,)]

@@ -19,9 +19,12 @@ each tool's exit codes, wall times and node outcomes (counted from its
 target/run_results.json: "test pass 20, test fail 1"); the exit code is 1 if any relation
 differs.
 
-Each tool gets a generated profiles.yml (in its own folder, passed as --profiles-dir)
-naming the project's `profile:` with one DuckDB output, so nothing in the project is
-edited. When the project has packages.yml / dependencies.yml and no dbt_packages/, each
+A project that ships a profiles.yml with a DuckDB output for its profile (as
+jaffle_shop_duckdb does) is run with it, unmodified, as a new user would: both tools run
+in their copy's folder, so a relative path gives each its own file. Otherwise (or with
+--generated-profiles) each tool gets a generated profiles.yml (in its own folder, passed
+as --profiles-dir) naming the project's `profile:` with one DuckDB output, so nothing in
+the project is edited. When the project has packages.yml / dependencies.yml and no dbt_packages/, each
 tool installs them its own way first (`dbt deps`, `wml deps`). Both builds run even if
 the seed step failed (reported), so one bad seed does not hide every model's result.
 
@@ -36,7 +39,10 @@ Usage:
     python benchmarks/dbt_compare.py path/to/dbt/project ... --dbt /tmp/dbtvenv/bin/dbt
     python benchmarks/dbt_compare.py PROJECT --vars '{load_source_data: true}' --keep
 
---wml CMD runs another wml (e.g. another checkout's `.venv/bin/wml`); --keep leaves the two copies (and their logs, dbt.log / wml.log) and prints where.
+--dbt-cache DIR keeps dbt's database and outcome per project in DIR and reuses them
+(delete DIR when a project or dbt changes); --wml CMD runs another wml (e.g. another
+checkout's `.venv/bin/wml`); --keep leaves the two copies (with their logs, dbt.log and
+wml.log) and prints where.
 """
 
 from __future__ import annotations
@@ -233,13 +239,30 @@ def write_profiles(folder: Path, profile: str, db: Path, threads: int) -> Path:
     return folder
 
 
-def run_tool(tool: str, exe: list[str], project: Path, profiles: Path, vars_: str | None) -> ToolRun:
+def own_duckdb_path(project: Path) -> Path | None:
+    """The DuckDB file the project's own profiles.yml names (relative to the project, where
+    both tools run), or None when it has none we can read without rendering Jinja."""
+    path = project / "profiles.yml"
+    if not path.exists():
+        return None
+    try:
+        profile = (yaml.safe_load(path.read_text()) or {}).get(profile_name(project)) or {}
+        output = profile["outputs"][profile.get("target", "dev")]
+    except (yaml.YAMLError, KeyError, TypeError, AttributeError):
+        return None
+    db = output.get("path") if isinstance(output, dict) and output.get("type") == "duckdb" else None
+    if not isinstance(db, str) or "{" in db or db == ":memory:":
+        return None
+    return (project / db).resolve()
+
+
+def run_tool(tool: str, exe: list[str], project: Path, profiles: Path | None, vars_: str | None) -> ToolRun:
     """`<tool> [deps] seed` then `<tool> build` in `project`, logging to <project>/<tool>.log."""
-    extra = ["--profiles-dir", str(profiles)] + (["--vars", vars_] if vars_ else [])
+    extra = (["--profiles-dir", str(profiles)] if profiles else []) + (["--vars", vars_] if vars_ else [])
     steps = [["seed", *extra], ["build", *extra]]
     has_packages = any((project / n).exists() for n in ("packages.yml", "dependencies.yml"))
     if has_packages and not (project / "dbt_packages").exists():
-        steps.insert(0, ["deps", "--profiles-dir", str(profiles)])
+        steps.insert(0, ["deps", *extra[:2]] if profiles else ["deps"])
     env = {**os.environ, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false", "DBT_USE_COLORS": "false", "NO_COLOR": "1"}
     log = project / f"{tool}.log"
     codes, started = [], time.perf_counter()
@@ -290,11 +313,22 @@ def compare_project(project: Path, dbt: str, wml: list[str], args: argparse.Name
     vars_ = args.vars or DEFAULT_VARS.get(project.name)
     work = Path(tempfile.mkdtemp(prefix=f"dbt_compare_{project.name}_"))
     runs, dbs = {}, {}
+    cache = args.dbt_cache / label.replace("/", "__") if args.dbt_cache else None
+    if cache is not None and (cache / "run.json").exists():
+        dbs["dbt"], runs["dbt"] = _load_dbt_run(cache)
     for tool, exe in (("dbt", [dbt]), ("wml", wml)):
+        if tool in runs:
+            continue
         copy = copy_project(project, work / tool)
-        dbs[tool] = work / tool / DB_FILE
-        profiles = write_profiles(work / tool / "profiles", profile_name(copy), dbs[tool], args.threads)
+        own = None if args.generated_profiles else own_duckdb_path(copy)
+        if own is not None:  # the project's own profiles.yml, found as dbt finds it (cwd)
+            dbs[tool], profiles = own, None
+        else:
+            dbs[tool] = work / tool / DB_FILE
+            profiles = write_profiles(work / tool / "profiles", profile_name(copy), dbs[tool], args.threads)
         runs[tool] = run_tool(tool, exe, copy, profiles, vars_)
+        if tool == "dbt" and cache is not None:
+            _save_dbt_run(cache, dbs["dbt"], runs["dbt"])
     rows = compare_files(dbs["dbt"], dbs["wml"])
     print(f"\n== {label}" + (f"  (--vars {vars_})" if vars_ else ""))
     print(f"{'project':<28} {'relation':<52} {'dbt rows':>8} {'wml rows':>8}  equal?")
@@ -315,6 +349,24 @@ def compare_project(project: Path, dbt: str, wml: list[str], args: argparse.Name
     return bool(rows) and same == len(rows)
 
 
+def _save_dbt_run(cache: Path, db: Path, run: ToolRun) -> None:
+    """Keep dbt's database (same file name: views name their catalog) and its outcome."""
+    shutil.rmtree(cache, ignore_errors=True)
+    cache.mkdir(parents=True)
+    if db.exists():
+        shutil.copy(db, cache / db.name)
+    shutil.copy(run.log, cache / "dbt.log")
+    meta = {"db": db.name, "codes": run.codes, "seconds": run.seconds, "outcomes": run.outcomes}
+    (cache / "run.json").write_text(json.dumps(meta))
+
+
+def _load_dbt_run(cache: Path) -> tuple[Path, ToolRun]:
+    meta = json.loads((cache / "run.json").read_text())
+    run = ToolRun("dbt", [tuple(c) for c in meta["codes"]], meta["seconds"], cache / "dbt.log",
+                  meta["outcomes"] + f" (cached in {cache})")  # fmt: skip
+    return cache / meta["db"], run
+
+
 def default_projects(real_dir: Path) -> list[Path]:
     return [real_dir / p for p in DEFAULT_PROJECTS if (real_dir / p / "dbt_project.yml").exists()]
 
@@ -326,8 +378,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--wml", help="the wml command (default: this Python's -m warehouse_ml)")
     parser.add_argument("--real-dir", type=Path, default=REAL_DIR, help="where the default projects are")
     parser.add_argument("--vars", help="YAML passed as --vars to both tools (every project)")
-    parser.add_argument("--threads", type=int, default=4)
+    parser.add_argument("--threads", type=int, default=4, help="threads of generated profiles")
+    parser.add_argument("--generated-profiles", action="store_true",
+                        help="ignore a project's own DuckDB profiles.yml; generate one for both")  # fmt: skip
     parser.add_argument("--keep", action="store_true", help="keep the copies, DuckDB files and logs")
+    parser.add_argument("--dbt-cache", type=Path, metavar="DIR",
+                        help="reuse dbt's result for a project from DIR (written there on the "
+                        "first run): while only wml changes, dbt need not run again")  # fmt: skip
     args = parser.parse_args(argv)
     args.real_dir = args.real_dir.resolve()
     dbt = find_dbt(args.dbt)

@@ -15,8 +15,10 @@ relationships). The very same files are then run by both tools, each in its own 
 each cold (target/ removed; for build also the DuckDB file: from nothing) and warm (the
 same command again: dbt's partial parsing and wml's caches on, the database built, so
 incremental models take their incremental path). Every figure is the median of --runs
-runs, with the peak RSS of the process (/usr/bin/time -f %M; dbt runs its threads in one
-process); the table shows dbt/wml ratios (goal of issue 10: wml >= 5x on every figure).
+runs (the two tools' runs interleaved, so both see the same machine load), with the CPU
+seconds (user + sys) and peak RSS of the process (/usr/bin/time; dbt runs its threads in
+one process); the table shows dbt/wml ratios (goal of issue 10: wml >= 5x on every
+figure). On a busy machine read the CPU columns: wall times follow the load.
 After the builds both DuckDB files are compared relation by relation (dbt_compare.py's
 checksums), and the number of nodes `wml ls` listed is checked against what was
 generated, so a figure over a project wml did not read is flagged, not celebrated.
@@ -252,41 +254,71 @@ def _int_sql(layer: int, parents: list[str]) -> str:
 # --- measuring ----------------------------------------------------------------------------
 
 FIGURES = [("parse", "parse", "ls"), ("compile", "compile", "compile"), ("build", "build", "build")]
+PHASES = ("cold", "warm")
 TIME_BIN = "/usr/bin/time"
 
 
-def measure(cmd: list[str], cwd: Path) -> tuple[float, float | None, subprocess.CompletedProcess]:
-    """Wall seconds, peak RSS in MB (None without /usr/bin/time) and the finished process."""
-    rss_file = cwd / ".rss"
-    wrapped = [TIME_BIN, "-f", "%M", "-o", str(rss_file), *cmd] if Path(TIME_BIN).exists() else cmd
+def measure(cmd: list[str], cwd: Path) -> tuple[dict[str, float | None], subprocess.CompletedProcess]:
+    """{wall, cpu (user + sys s), rss (peak MB)} of one process (cpu and rss need
+    /usr/bin/time; None without it) and the finished process."""
+    stats_file = cwd / ".time"
+    timed = Path(TIME_BIN).exists()
+    wrapped = [TIME_BIN, "-f", "%M %U %S", "-o", str(stats_file), *cmd] if timed else cmd
     env = {**os.environ, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false", "DBT_USE_COLORS": "false", "NO_COLOR": "1"}
     started = time.perf_counter()
     done = subprocess.run(wrapped, cwd=cwd, env=env, capture_output=True, text=True)
-    wall = time.perf_counter() - started
-    rss = None
-    if rss_file.exists():
-        lines = rss_file.read_text().split()
-        rss = int(lines[-1]) / 1024 if lines and lines[-1].isdigit() else None
-        rss_file.unlink()
-    return wall, rss, done
+    sample: dict[str, float | None] = {"wall": time.perf_counter() - started, "cpu": None, "rss": None}
+    if stats_file.exists():
+        fields = stats_file.read_text().split()[-3:]  # earlier lines: "Command exited with ..."
+        if len(fields) == 3:
+            sample["rss"] = int(fields[0]) / 1024
+            sample["cpu"] = float(fields[1]) + float(fields[2])
+        stats_file.unlink()
+    return sample, done
 
 
-def run_series(cmd: list[str], cwd: Path, runs: int, cold: bool, db: Path) -> tuple[float, float | None, str]:
-    """Median wall and median peak RSS of `runs` runs; the first failure's output if any."""
-    walls, rsses, failure = [], [], ""
-    for _ in range(runs):
-        if cold:
-            shutil.rmtree(cwd / "target", ignore_errors=True)
-            if "build" in cmd:
-                for stale in (db, db.with_suffix(".duckdb.wal")):
-                    stale.unlink(missing_ok=True)
-        wall, rss, done = measure(cmd, cwd)
-        walls.append(wall)
-        if rss is not None:
-            rsses.append(rss)
-        if done.returncode != 0 and not failure:
-            failure = f"{' '.join(cmd[-2:])} exit {done.returncode}: " + _last_lines(done)
-    return statistics.median(walls), (statistics.median(rsses) if rsses else None), failure
+def _prepare(root: Path, figure: str, phase: str) -> None:
+    """Cold: no target/ (no partial parse, no caches); a cold build also starts from no database."""
+    if phase == "cold":
+        shutil.rmtree(root / "target", ignore_errors=True)
+        if figure == "build":
+            for stale in ("bench.duckdb", "bench.duckdb.wal"):
+                (root / stale).unlink(missing_ok=True)
+
+
+def measure_all(tools: list[tuple[str, list[str], Path]], runs: int) -> dict[str, dict[str, t.Any]]:
+    """Every figure for every tool, the tools' runs interleaved (dbt, wml, dbt, wml, ...) so
+    both see the same machine load; medians of `runs` runs."""
+    out: dict[str, dict[str, t.Any]] = {tool: {"failures": []} for tool, _, _ in tools}
+    for figure, dbt_verb, wml_verb in FIGURES:
+        for phase in PHASES:
+            samples: dict[str, list[dict[str, float | None]]] = {tool: [] for tool, _, _ in tools}
+            for _ in range(runs):
+                for tool, exe, root in tools:
+                    _prepare(root, figure, phase)
+                    verb = dbt_verb if tool == "dbt" else wml_verb
+                    sample, done = measure([*exe, verb, "--profiles-dir", str(root)], root)
+                    samples[tool].append(sample)
+                    if done.returncode != 0 and len(out[tool]["failures"]) < 6:
+                        out[tool]["failures"].append(
+                            f"{figure} {phase}: {verb} exit {done.returncode}: {_last_lines(done)}"
+                        )
+            for tool, _, _ in tools:
+                out[tool][f"{figure} {phase}"] = med = _medians(samples[tool])
+                print(f"  {tool} {figure:<8} {phase}: {med['wall']:7.2f} s wall, "
+                      f"{_fmt(med['cpu'], 2, 0)} s cpu, {_fmt(med['rss'], 0, 0)} MB", flush=True)  # fmt: skip
+    for tool, exe, root in tools:
+        out[tool]["outcomes"] = dbt_compare.outcomes(root)  # of the last (warm) build
+        if tool == "wml":
+            _, done = measure([*exe, "ls", "--profiles-dir", str(root)], root)
+            out[tool]["listed"] = len([line for line in done.stdout.splitlines() if line.strip()])
+    return out
+
+
+def _medians(samples: list[dict[str, float | None]]) -> dict[str, float | None]:
+    keys = ("wall", "cpu", "rss")
+    return {k: (statistics.median(v) if (v := [s[k] for s in samples if s[k] is not None]) else None)
+            for k in keys}  # fmt: skip
 
 
 def _last_lines(done: subprocess.CompletedProcess, n: int = 6) -> str:
@@ -294,68 +326,52 @@ def _last_lines(done: subprocess.CompletedProcess, n: int = 6) -> str:
     return " | ".join(line.strip() for line in text[-n:])
 
 
-def measure_tool(tool: str, exe: list[str], root: Path, runs: int) -> dict[str, t.Any]:
-    db = root / "bench.duckdb"
-    prof = ["--profiles-dir", str(root)]
-    out: dict[str, t.Any] = {"failures": []}
-    for figure, dbt_cmd, wml_cmd in FIGURES:
-        verb = dbt_cmd if tool == "dbt" else wml_cmd
-        for phase in ("cold", "warm"):
-            wall, rss, failure = run_series([*exe, verb, *prof], root, runs, phase == "cold", db)
-            out[(figure, phase)] = (wall, rss)
-            if failure:
-                out["failures"].append(f"{figure} {phase}: {failure}")
-            print(f"  {tool} {figure:<8} {phase}: {wall:7.2f} s"
-                  + (f", {rss:6.0f} MB" if rss else ""), flush=True)  # fmt: skip
-    if tool == "wml":
-        _, _, done = measure([*exe, "ls", *prof], root)
-        out["listed"] = len([line for line in done.stdout.splitlines() if line.strip()])
-    return out
-
-
 def _ratio(a: float | None, b: float | None) -> str:
-    return f"{a / b:6.1f}x" if a and b else f"{'-':>7}"
+    return f"{a / b:7.1f}x" if a and b else f"{'-':>8}"
 
 
 def report(results: dict[str, dict[str, t.Any]], counts: dict[str, int], runs: int) -> None:
-    dbt, wml = results.get("dbt"), results["wml"]
+    dbt, wml = results.get("dbt", {}), results["wml"]
     print(f"\n{counts['models']} models, {counts['tests']} tests, {counts['seeds']} seeds; "
-          f"median of {runs} run(s)")  # fmt: skip
-    print(f"{'figure':<16} {'dbt s':>8} {'wml s':>8} {'dbt/wml':>8} {'dbt MB':>8} {'wml MB':>8} {'dbt/wml':>8}")
+          f"median of {runs} run(s); cpu = user + sys seconds of the process")  # fmt: skip
+    head = "".join(f" {f'dbt {u}':>8} {f'wml {u}':>8} {'dbt/wml':>8}" for u in ("s", "cpu s", "MB"))
+    print(f"{'figure':<14}{head}")
     worst = None
     for figure, _, _ in FIGURES:
-        for phase in ("cold", "warm"):
-            ws, wm = wml[(figure, phase)]
-            ds, dm = dbt[(figure, phase)] if dbt else (None, None)
-            ratio = ds / ws if ds and ws else None
-            worst = ratio if ratio and (worst is None or ratio < worst) else worst
-            print(f"{figure + ' ' + phase:<16} {_fmt(ds)} {_fmt(ws)} {_ratio(ds, ws):>8} "
-                  f"{_fmt(dm, 0)} {_fmt(wm, 0)} {_ratio(dm, wm):>8}")  # fmt: skip
+        for phase in PHASES:
+            key = f"{figure} {phase}"
+            d, w = dbt.get(key, {}), wml[key]
+            cells = ""
+            for unit, digits in (("wall", 2), ("cpu", 2), ("rss", 0)):
+                cells += f" {_fmt(d.get(unit), digits)} {_fmt(w.get(unit), digits)} {_ratio(d.get(unit), w.get(unit))}"
+            if d.get("wall") and w.get("wall"):
+                ratio = d["wall"] / w["wall"]
+                worst = ratio if worst is None else min(worst, ratio)
+            print(f"{key:<14}{cells}")
     expected = counts["models"] + counts["tests"] + counts["seeds"]
     if wml.get("listed", 0) < expected:
         print(f"WARNING: `wml ls` listed {wml.get('listed', 0)} nodes of the {expected} generated: "
               "wml did not read the whole project, so its figures are not comparable.")  # fmt: skip
     for tool, res in results.items():
+        print(f"{tool} warm build results: {res.get('outcomes', '-')}")
+    for tool, res in results.items():
         for failure in res["failures"]:
             print(f"{tool} FAILED {failure}")
     if worst is not None:
-        print(f"slowest ratio (time): {worst:.1f}x (goal: >= 5x on every figure)")
+        print(f"slowest wall-time ratio: {worst:.1f}x (goal of issue 10: >= 5x on every figure)")
 
 
 def _save_results(path: Path, results: dict[str, t.Any], counts: dict[str, int], runs: int) -> None:
-    flat = {tool: {(" ".join(k) if isinstance(k, tuple) else k): v for k, v in res.items()}
-            for tool, res in results.items()}  # fmt: skip
-    path.write_text(json.dumps({"counts": counts, "runs": runs, **flat}, indent=1))
+    path.write_text(json.dumps({"counts": counts, "runs": runs, **results}, indent=1))
 
 
 def _load_results(path: Path) -> dict[str, t.Any]:
     data = json.loads(path.read_text())
-    return {tool: {(tuple(k.split(" ")) if " " in k else k): v for k, v in data[tool].items()}
-            for tool in ("dbt", "wml") if tool in data}  # fmt: skip
+    return {tool: data[tool] for tool in ("dbt", "wml") if tool in data}
 
 
-def _fmt(value: float | None, digits: int = 2) -> str:
-    return f"{value:8.{digits}f}" if value is not None else f"{'-':>8}"
+def _fmt(value: float | None, digits: int = 2, width: int = 8) -> str:
+    return f"{value:{width}.{digits}f}" if value is not None else f"{'-':>{width}}"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -380,15 +396,14 @@ def main(argv: list[str] | None = None) -> int:
         print("dbt not found (--dbt PATH, $WML_DBT or PATH): measuring wml only.")
     work = Path(tempfile.mkdtemp(prefix="dbt_side_by_side_"))
     wml = shlex.split(args.wml) if args.wml else [sys.executable, "-m", "warehouse_ml"]
-    tools = [("wml", wml)]
+    tools = [("wml", wml, work / "wml")]
     if dbt and not args.dbt_from:
-        tools.append(("dbt", [dbt]))
-    results: dict[str, t.Any] = {}
+        tools.insert(0, ("dbt", [dbt], work / "dbt"))
     counts: dict[str, int] = {}
-    for tool, exe in tools:
-        counts = generate(work / tool, args.models, args.threads, str(work / tool / "bench.duckdb"))
-        print(f"{tool}: measuring in {work / tool}", flush=True)
-        results[tool] = measure_tool(tool, exe, work / tool, args.runs)
+    for _, _, root in tools:
+        counts = generate(root, args.models, args.threads, str(root / "bench.duckdb"))
+    print(f"measuring {', '.join(tool for tool, _, _ in tools)} in {work}", flush=True)
+    results = measure_all(tools, args.runs)
     dbt_db = work / "dbt/bench.duckdb"
     if args.dbt_from:
         results["dbt"] = _load_results(args.dbt_from / "results.json")["dbt"]

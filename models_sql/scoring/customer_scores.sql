@@ -1,5 +1,6 @@
 -- Every profile scored in SQL by the trained models, with Segment-style cohorts:
--- purchase-intent tiers and LTV percentiles (0.85 = top 15%).
+-- purchase-intent tiers and LTV percentiles (0.85 = top 15%), and the next best products
+-- from the recommender (profile_recs: "id name (price)", best first).
 with scored as (
     select
         profile_id,
@@ -17,5 +18,16 @@ select
     {{ wml.percentile('predicted_ltv_90d') }} as ltv_percentile,
     -- Intent from the churn model: likely to keep buying = high; prospects have no score.
     {{ wml.intent_tier('1 - churn_probability', thresholds=[0.6, 0.3], missing='prospect') }} as purchase_intent,
-    {{ wml.percentile_cohort('predicted_ltv_90d', buckets=[0.9, 0.75, 0.5]) }} as ltv_cohort
+    {{ wml.percentile_cohort('predicted_ltv_90d', buckets=[0.9, 0.75, 0.5]) }} as ltv_cohort,
+    recs.product_recs,
+    -- The recommender experiment's arm (var recs_experiment): which list this profile sees.
+    {{ wml.ab_variant('profile_id', var('recs_experiment').experiment, var('recs_experiment').variants, holdout=0) }} as recs_arm
 from scored
+left join (
+    select
+        profile_id,
+        listagg(product_id || ' ' || name || ' (' || cast(price as varchar) || ')', '; ')
+            within group (order by rank) as product_recs
+    from {{ ref('profile_recs') }}
+    group by profile_id
+) as recs using (profile_id)

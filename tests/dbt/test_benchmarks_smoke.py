@@ -96,6 +96,16 @@ def test_copy_project_brings_local_packages(tmp_path):
     assert compare.profile_name(copy) == "it"
 
 
+def test_own_profiles_are_used_only_when_plain_duckdb(tmp_path):
+    (tmp_path / "dbt_project.yml").write_text("name: shop\nprofile: shop\n")
+    assert compare.own_duckdb_path(tmp_path) is None  # no profiles.yml: generate one
+    prof = "shop:\n  target: dev\n  outputs:\n    dev:\n      type: duckdb\n      path: {}\n"
+    (tmp_path / "profiles.yml").write_text(prof.format("'shop.duckdb'"))
+    assert compare.own_duckdb_path(tmp_path) == tmp_path.resolve() / "shop.duckdb"
+    (tmp_path / "profiles.yml").write_text(prof.format("\"{{ env_var('DB') }}\""))
+    assert compare.own_duckdb_path(tmp_path) is None
+
+
 def test_outcomes_counts_run_results(tmp_path):
     assert compare.outcomes(tmp_path) == "no target/run_results.json"
     (tmp_path / "target").mkdir()
@@ -103,6 +113,18 @@ def test_outcomes_counts_run_results(tmp_path):
                {"unique_id": "test.p.t2", "status": "pass"}, {"unique_id": "test.p.t3", "status": "pass"}]  # fmt: skip
     (tmp_path / "target/run_results.json").write_text(json.dumps({"results": results}))
     assert compare.outcomes(tmp_path) == "model success 1, test fail 1, test pass 2"
+
+
+def test_dbt_cache_round_trip(tmp_path):
+    db = _db(tmp_path / "shop.duckdb", COMMON)
+    log = tmp_path / "dbt.log"
+    log.write_text("Done. PASS=3\n")
+    run = compare.ToolRun("dbt", [("seed", 0), ("build", 1)], 12.5, log, "model success 3")
+    compare._save_dbt_run(tmp_path / "cache", db, run)
+    cached_db, cached = compare._load_dbt_run(tmp_path / "cache")
+    assert cached_db.name == "shop.duckdb"  # the file name is the catalog views refer to
+    assert cached.codes == [("seed", 0), ("build", 1)] and cached.seconds == 12.5
+    assert all(r.equal for r in compare.compare_files(cached_db, db))
 
 
 def test_main_skips_cleanly_without_dbt(tmp_path, monkeypatch, capsys):

@@ -88,7 +88,9 @@ def test_defaults_and_paths(tmp_path: Path) -> None:
         "vars: {a: 1, b: 1, shop: {b: 2}, dbt_utils: {c: 3}}\n"
         "tests: {+severity: warn}\n"
     )
-    s = load_settings(tmp_path, warn=pytest.fail)
+    heard: list[str] = []
+    s = load_settings(tmp_path, warn=heard.append)
+    assert len(heard) == 1 and "`flags` (send_anonymous_usage_stats) are ignored" in heard[0]
     assert s.source_file == "dbt_project.yml" and s.profile is None
     assert s.model_paths == ["src"] and s.seed_paths == ["seeds"] and s.test_paths == ["tests"]
     assert (s.snapshot_paths, s.analysis_paths, s.macro_paths) == (
@@ -278,3 +280,25 @@ def test_dbt_project_warns_where_wml_format_fails(dbt: Project) -> None:
     assert "config 'grants' is ignored: DuckDB has no GRANT" in result.stderr
     assert "unknown config key 'my_custom_key' is ignored" in result.stderr
     assert result.stderr.count("my_custom_key") == 1
+
+
+def test_project_file_is_rendered_with_vars_env_and_target(dbt: Project) -> None:
+    _shop(
+        dbt,
+        "seeds:\n  shop:\n    +enabled: \"{{ var('load_source_data', false) }}\"\n"
+        "models:\n  shop:\n    +materialized: \"{{ 'table' if target.name == 'dev' else 'view' }}\"\n"
+        "    +tags: [\"{{ env_var('SHOP_TAG', 'nightly') }}\"]\n"
+        "on-run-start: \"select '{{ target.name }}'\"\n",
+        {"models/people.sql": "select 1 as id"},
+    )
+    result = dbt.wml("build")
+    assert result.exit_code == 0, result.output + result.stderr
+    assert dbt.query("select table_name, table_type from information_schema.tables") == [
+        ("people", "BASE TABLE")
+    ]  # the seed is disabled unless --vars says otherwise
+    assert dbt.wml("ls", "-s", "tag:nightly").output.split() == ["people"]
+    result = dbt.wml("build", "--vars", "{load_source_data: true}")
+    assert result.exit_code == 0, result.output + result.stderr
+    assert dbt.scalar("select count(*) from raw_people") == 2
+    bad = _shop(dbt, "models:\n  +schema: \"{{ var('nope') }}\"\n")
+    assert_clean_error(bad.wml("ls"), 2, "dbt_project.yml", "var('nope')", "--vars")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import re
 import threading
 import typing as t
@@ -32,6 +33,7 @@ class DuckDBAdapter(Adapter):
         self._local = threading.local()
         self._cursors: list[duckdb.DuckDBPyConnection] = []
         self._guard = threading.Lock()
+        self._late_settings: dict[str, t.Any] = {}
 
     def open(self) -> None:
         if self.con is not None:
@@ -60,18 +62,43 @@ class DuckDBAdapter(Adapter):
                 hint=f"Fix the output's settings or storage_compatibility_version "
                 f"(e.g. {DEFAULT_STORAGE_VERSION}).",
             ) from None
-        for ext in self.target.settings.get("extensions", []) or []:
-            self.con.execute(f"load {ext}")
+        try:
+            for ext in self.target.settings.get("extensions", []) or []:
+                _load_extension(self.con, ext)
+            self._late_settings = _set_settings(self.con, self._late_settings)
+            for attachment in self.target.settings.get("attach") or []:
+                self.con.execute(_attach_sql(attachment))
+        except ConfigError as exc:
+            exc.path = exc.path or str(self.target.profile_path)
+            self.close()
+            raise
+        except duckdb.Error as exc:
+            self.close()
+            raise ConfigError(
+                f"cannot attach a database of the profile's `attach:`: "
+                f"{str(exc).splitlines()[0]}",
+                path=self.target.profile_path,
+                hint="Check each entry's path, type and options (dbt-duckdb's keys).",
+            ) from None
 
     def _config(self) -> dict[str, t.Any]:
-        """The output's ``settings:``, plus the file format version for a new file.
+        """``config_options``, the ``settings:`` DuckDB knows at open, and the file format
+        version for a new file.
+
+        Settings an extension defines (``s3_region`` of httpfs) are SET once the
+        extensions are loaded, on each cursor, as dbt-duckdb does; the others are given
+        at open, which also takes those DuckDB accepts only then.
 
         A file wml creates is written in ``storage_compatibility_version`` (default
         v1.4.0), so DuckDB releases from 1.4 on, such as the CLI on PyPI, read it; plain
         duckdb 2.x would write a format only 2.x reads. An existing file keeps the
         version it was created with (DuckDB does not convert files on open).
         """
-        config = dict(self.target.settings.get("settings") or {})
+        config = dict(self.target.settings.get("config_options") or {})
+        settings = dict(self.target.settings.get("settings") or {})
+        known = _startup_settings() if settings else set()
+        self._late_settings = {k: v for k, v in settings.items() if k.lower() not in known}
+        config.update({k: v for k, v in settings.items() if k.lower() in known})
         if self.path != ":memory:" and not Path(self.path).exists():
             version = self.target.settings.get("storage_compatibility_version")
             config.setdefault("storage_compatibility_version", version or DEFAULT_STORAGE_VERSION)
@@ -117,6 +144,7 @@ class DuckDBAdapter(Adapter):
         cur = getattr(self._local, "cursor", None)
         if cur is None:
             cur = self.connection.cursor()
+            _set_settings(cur, self._late_settings)
             self._local.cursor = cur
             with self._guard:
                 self._cursors.append(cur)
@@ -129,3 +157,89 @@ class DuckDBAdapter(Adapter):
     def friendly_error(self, exc: BaseException) -> str | None:
         locked = self._locked(exc)
         return str(locked) if locked else None
+
+
+@functools.lru_cache(maxsize=1)
+def _startup_settings() -> frozenset[str]:
+    """The settings this DuckDB knows before any extension loads."""
+    con = duckdb.connect(":memory:")
+    try:
+        return frozenset(r[0].lower() for r in con.execute("select name from duckdb_settings()").fetchall())
+    finally:
+        con.close()
+
+
+def _load_extension(con: duckdb.DuckDBPyConnection, ext: t.Any) -> None:
+    """dbt-duckdb's ``extensions:``: a name, or ``{name, repo}`` for a community one;
+    INSTALLed (network) only when LOAD finds it neither built in nor installed."""
+    if isinstance(ext, dict):
+        name, repo = str(ext.get("name", "")), ext.get("repo")
+    else:
+        name, repo = str(ext), None
+    if not re.fullmatch(r"[A-Za-z0-9_]+", name):
+        raise ConfigError(f"`extensions`: {ext!r} is not an extension name.")
+    try:
+        con.execute(f"load {name}")
+        return
+    except duckdb.Error:
+        pass
+    try:
+        con.execute(f"install {name}" + (f" from {_quote_repo(str(repo))}" if repo else ""))
+        con.execute(f"load {name}")
+    except duckdb.Error as exc:
+        raise ConfigError(
+            f"cannot load DuckDB extension '{name}': {str(exc).splitlines()[0]}",
+            hint="INSTALL needs the network once (or install it by hand with the duckdb "
+            "CLI); check the name in the profile's `extensions:`.",
+        ) from None
+
+
+def _quote_repo(repo: str) -> str:
+    if re.fullmatch(r"[A-Za-z0-9_]+", repo):  # community, core_nightly, ...
+        return repo
+    return "'" + repo.replace("'", "''") + "'"
+
+
+def _set_settings(cur: duckdb.DuckDBPyConnection, settings: dict[str, t.Any]) -> dict[str, t.Any]:
+    for key, value in settings.items():
+        if not re.fullmatch(r"[A-Za-z0-9_.]+", str(key)):
+            raise ConfigError(f"`settings`: {key!r} is not a setting name.")
+        try:
+            cur.execute(f"set {key} = ?", [value])  # DuckDB casts to the setting's type
+        except duckdb.Error as exc:
+            raise ConfigError(
+                f"cannot SET {key} from the profile's `settings:`: {str(exc).splitlines()[0]}",
+                hint="Check the name and value; a setting an extension defines needs that "
+                "extension in `extensions:`.",
+            ) from None
+    return settings
+
+
+def _attach_sql(attachment: t.Any) -> str:
+    """dbt-duckdb's ``attach:`` entry as ATTACH (path, alias, type, read_only, options)."""
+    if not isinstance(attachment, dict) or "path" not in attachment:
+        raise ConfigError(f"`attach`: each entry needs a `path`, got {attachment!r}.")
+    sql = "attach if not exists '" + str(attachment["path"]).replace("'", "''") + "'"
+    alias = attachment.get("alias")
+    if alias:
+        sql += ' as "' + str(alias).replace('"', '""') + '"'
+    options: list[str] = []
+    if attachment.get("type"):
+        options.append(f"type {_word(attachment['type'], 'type')}")
+    if attachment.get("secret"):
+        options.append(f"secret {_word(attachment['secret'], 'secret')}")
+    if attachment.get("read_only"):
+        options.append("read_only")
+    for key, value in (attachment.get("options") or {}).items():
+        literal = str(value).lower() if isinstance(value, bool) else (
+            str(value) if isinstance(value, (int, float)) else
+            "'" + str(value).replace("'", "''") + "'"
+        )  # fmt: skip
+        options.append(f"{_word(key, 'options')} {literal}")
+    return sql + (f" ({', '.join(options)})" if options else "")
+
+
+def _word(value: t.Any, key: str) -> str:
+    if not re.fullmatch(r"[A-Za-z0-9_]+", str(value)):
+        raise ConfigError(f"`attach`: {key} {value!r} must be a plain name.")
+    return str(value)

@@ -187,6 +187,16 @@ def _show_model(v: t.Any, fmt: str) -> None:
         return
     for key, value in show_model_fields(v):
         click.echo(f"{key:<28} {value}")
+    if v.problem_type == "recommendation":
+        from warehouse_ml.ml.recs import card
+
+        for line in card.metric_lines(v):
+            click.echo(line)
+        if v.leaderboard:
+            click.echo(f"\n{_leaderboard_title(v)}")
+            for row in v.leaderboard:
+                click.echo(_leaderboard_line(row, v.objective))
+        return
     click.echo("\nMetrics (held-out)          model        baseline")
     base = (v.metrics or {}).get("baseline") or {}
     for key, value in (v.metrics or {}).items():
@@ -268,6 +278,13 @@ def export(opts: Options, name: str, version: int | None, output: str) -> None:
         v = registry.get(session.connection().cursor(), name, version)
     finally:
         session.close()
+    if v.problem_type == "recommendation":
+        raise ConfigError(
+            f"model '{name}' is a recommender: it has no ONNX graph, it is its tables in schema "
+            "wml and SQL macros.",
+            hint=f"wml compile-model {name} --dialect redshift prints the tables' DDL and SQL; "
+            f"COPY wml.\"{name}__v{v.version}__neighbors\" TO 'n.parquet' exports the data.",
+        )
     Path(output).write_bytes(v.onnx)
     opts.reporter().info(f"Wrote {name} version {v.version} ({len(v.onnx):,} bytes) to {output}.")
 
@@ -378,7 +395,12 @@ def compile_model_cmd(
         v = registry.get(session.connection().cursor(), name, version)
     finally:
         session.close()
-    statements = portable.ddl_statements(v, dialect)
+    if v.problem_type == "recommendation":  # tables' DDL and the SQL serving from them
+        from warehouse_ml.ml.recs import portable as recs_portable
+
+        statements = recs_portable.statements(v, dialect)
+    else:
+        statements = portable.ddl_statements(v, dialect)
     text = ";\n\n".join(s.rstrip().rstrip(";") for s in statements) + ";\n"
     if output:
         Path(output).write_text(text, encoding="utf-8")

@@ -11,7 +11,7 @@ from __future__ import annotations
 import typing as t
 from pathlib import Path
 
-from warehouse_ml.errors import ConfigError
+from warehouse_ml.errors import ConfigError, WmlError
 from warehouse_ml.project.yamlio import expect_mapping, load_yaml
 
 if t.TYPE_CHECKING:
@@ -61,11 +61,21 @@ _IGNORED = {
 _SILENT = {"version", "config-version", "dbt-cloud", "project-root"}
 
 
-def read(path: Path, warn: t.Callable[[str], None]) -> ProjectSettings:
-    """The settings in ``path`` (a dbt_project.yml); ``warn`` hears each ignored key."""
+def read(
+    path: Path,
+    warn: t.Callable[[str], None],
+    cli_vars: dict[str, t.Any] | None = None,
+    target: dict[str, t.Any] | None = None,
+) -> ProjectSettings:
+    """The settings in ``path`` (a dbt_project.yml); ``warn`` hears each ignored key.
+
+    Values are rendered as dbt renders the file: ``env_var()``, ``var()`` (the --vars
+    only) and ``target`` (public fields), a result such as ``False`` read as a value;
+    hooks, ``vars`` and ``query-comment`` are left for run time.
+    """
     from warehouse_ml.project.loader import ProjectSettings
 
-    raw = expect_mapping(load_yaml(path), path, FILE)
+    raw = render(expect_mapping(load_yaml(path), path, FILE), path, cli_vars or {}, target)
     name = raw.get("name")
     if not isinstance(name, str) or not name.isidentifier():
         raise ConfigError(
@@ -115,12 +125,95 @@ def read(path: Path, warn: t.Callable[[str], None]) -> ProjectSettings:
     known = {*_PATHS, *_OLD_PATHS, *_TREES, *_SILENT, "name", "profile", "target-path"}
     known |= {"packages-install-path", "vars", "on-run-start", "on-run-end", "dispatch"}
     known |= {"flags", "query-comment", "require-dbt-version"}
+    if settings.query_comment is not None:
+        warn(f"{FILE}: `query-comment` is ignored: wml adds no comment to the SQL it runs.")
+    if settings.flags:
+        warn(f"{FILE}: `flags` ({', '.join(map(str, settings.flags))}) are ignored: they "
+             "switch dbt-core behaviours that wml does not have.")
     for key in raw:
         if key in _IGNORED:
             warn(f"{FILE}: `{key}` is ignored: {_IGNORED[key]}.")
         elif key not in known:
             warn(f"{FILE}: unknown key `{key}` is ignored.")
     return settings
+
+
+def profile_name(path: Path) -> str | None:
+    """The ``profile:`` (else ``name:``) of a dbt_project.yml, read before the target is
+    known (dbt reads it first too)."""
+    raw = expect_mapping(load_yaml(path), path, FILE)
+    value = raw.get("profile") or raw.get("name")
+    rendered = _render_value(value, (), path, {}, None) if isinstance(value, str) else value
+    return str(rendered) if rendered else None
+
+
+_LATE = {"on-run-start", "on-run-end", "query-comment", "vars"}
+_HOOKS = {"pre-hook", "post-hook", "pre_hook", "post_hook"}
+
+
+def render(
+    raw: dict[str, t.Any], path: Path, cli_vars: dict[str, t.Any], target: dict[str, t.Any] | None
+) -> dict[str, t.Any]:
+    return {
+        k: v if k in _LATE else _render_value(v, (k,), path, cli_vars, target)
+        for k, v in raw.items()
+    }
+
+
+def _render_value(
+    value: t.Any, keypath: tuple[t.Any, ...], path: Path, cli_vars: dict[str, t.Any],
+    target: dict[str, t.Any] | None,
+) -> t.Any:  # fmt: skip
+    if isinstance(value, dict):
+        return {
+            k: v if str(k).lstrip("+ ") in _HOOKS
+            else _render_value(v, (*keypath, k), path, cli_vars, target)
+            for k, v in value.items()
+        }  # fmt: skip
+    if isinstance(value, list):
+        return [_render_value(v, keypath, path, cli_vars, target) for v in value]
+    if not isinstance(value, str) or ("{{" not in value and "{%" not in value):
+        return value
+    import ast
+
+    import jinja2
+
+    from warehouse_ml.jinja.errors import wrap_template_error
+    from warehouse_ml.project.profiles import env_var
+
+    env = jinja2.Environment(undefined=jinja2.StrictUndefined)
+    env.globals.update(env_var=env_var, var=_var(cli_vars, keypath))
+    if target is not None:
+        from warehouse_ml.jinja.renderer import TargetContext
+
+        env.globals["target"] = TargetContext(target)
+    try:
+        text = env.from_string(value).render()
+    except (WmlError, jinja2.TemplateError) as exc:
+        err = wrap_template_error(exc, str(path), None, ConfigError)
+        err.message = f"`{'.'.join(map(str, keypath))}`: {err.message}"
+        raise err from None
+    try:  # dbt renders the file natively: "False" is a boolean, "3" a number
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError, MemoryError, RecursionError):
+        return text
+
+
+def _var(cli_vars: dict[str, t.Any], keypath: tuple[t.Any, ...]) -> t.Callable[..., t.Any]:
+    missing = object()
+
+    def var(name: str, default: t.Any = missing) -> t.Any:
+        if name in cli_vars:
+            return cli_vars[name]
+        if default is not missing:
+            return default
+        raise ConfigError(
+            f"var('{name}') in `{'.'.join(map(str, keypath))}` has no value: dbt_project.yml "
+            "sees only --vars.",
+            hint=f"Pass --vars '{{{name}: ...}}' or give a default: var('{name}', ...).",
+        )
+
+    return var
 
 
 def dbt_tree(tree: dict[str, t.Any], project: str) -> dict[str, t.Any]:

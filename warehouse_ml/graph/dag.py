@@ -231,7 +231,9 @@ class Graph:
         parents = {uid: set(deps) for uid, deps in self._parents.items()}
         rank = self._rank()
         for test_id, node in self.nodes.items():
-            if node.kind is NodeKind.TEST and self._parents[test_id]:
+            if node.unit_test is not None and node.attached_to in parents:
+                parents[node.attached_to].add(test_id)  # dbt: unit tests run before the model
+            elif node.kind is NodeKind.TEST and self._parents[test_id]:
                 for child in self._first_gated(test_id, rank):
                     parents[child].add(test_id)
         return Graph._from_edges(self.nodes, parents)

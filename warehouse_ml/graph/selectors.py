@@ -7,7 +7,12 @@ Syntax (https://docs.getdbt.com/reference/node-selection/syntax), per CLI argume
 - a part is ``name`` (a glob such as ``stg_*`` works; a value with ``/`` or a file suffix is a
   path), or ``method:value`` with method ``tag``, ``path``, ``fqn`` (``fqn:project.staging``,
   ``fqn:staging.stg_*``: a dotted prefix of project, folders and name, the project optional),
+  ``package`` (``package:dbt_utils``: the nodes of a dbt package, or of the root project),
   ``resource_type``, ``source`` or ``config.KEY`` (``config.materialized:ml_model``);
+- against an earlier run (``--state DIR``, see ``run/state.py``): ``state:modified`` (and
+  ``state:new``, ``state:modified.body``, ``.configs``, ``.relation``, ``.macros``,
+  ``.persisted_descriptions``, ``.contract``), ``result:error`` (any dbt status) and
+  ``source_status:fresher``; these may match nothing (a CI run with no change);
 - graph operators wrap any part: ``+x`` (x and its ancestors), ``x+`` (and descendants),
   ``2+x`` / ``x+3`` (limited to that many generations), ``@x`` (x, its descendants and all
   their ancestors: everything needed to rebuild x's downstream).
@@ -44,7 +49,29 @@ from warehouse_ml.project.nodes import Node, NodeKind
 
 log = logging.getLogger(__name__)
 
-METHODS = ("tag", "path", "fqn", "resource_type", "source", "config.<key>")
+METHODS = (
+    "tag", "path", "fqn", "package", "resource_type", "source", "test_type", "test_name", "config.<key>",
+    "state", "result", "source_status",
+)  # fmt: skip
+# dbt's test_type values: data tests are the generic and singular ones.
+TEST_TYPES = ("generic", "singular", "unit", "data")
+# Methods answered by a StateMatcher (run/state.py), with the values each accepts.
+STATE_METHODS: dict[str, tuple[str, ...]] = {
+    "state": (
+        "new", "old", "modified", "unmodified", "modified.body", "modified.configs",
+        "modified.relation", "modified.persisted_descriptions", "modified.macros",
+        "modified.contract",
+    ),
+    "result": ("success", "error", "skipped", "pass", "fail", "warn", "no-op", "reused"),
+    "source_status": ("fresher",),
+}  # fmt: skip
+
+
+class StateMatcher(t.Protocol):
+    """What ``state:``, ``result:`` and ``source_status:`` ask: the ids they select."""
+
+    def matches(self, method: str, value: str) -> set[str]: ...
+
 _GLOB_CHARS = frozenset("*?[")
 _PATH_SUFFIXES = (".sql", ".csv", ".py", ".yml", ".yaml")
 _PART = re.compile(
@@ -125,10 +152,21 @@ def _check_method(method: str, value: str, part: str, text: str) -> tuple[str, s
         if not key or any(not k for k in key.split(".")):
             raise _parse_error(part, text, "write the config key after 'config.'")
         return "config", key
-    if method in ("name", "tag", "path", "fqn", "source"):
+    if method in ("name", "tag", "path", "fqn", "source", "test_name", "package"):
+        return method, None
+    if method == "test_type":
+        if value not in TEST_TYPES:
+            reason = f"unknown test type '{value}'; use one of {', '.join(TEST_TYPES)}"
+            raise _parse_error(part, text, reason, _suggest(value, TEST_TYPES))
+        return method, None
+    if method in STATE_METHODS:
+        if value not in STATE_METHODS[method]:
+            choices = STATE_METHODS[method]
+            reason = f"'{method}:' takes one of {', '.join(choices)}"
+            raise _parse_error(part, text, reason, _suggest(value, choices))
         return method, None
     if method == "resource_type":
-        kinds = [k.value for k in NodeKind]
+        kinds = [k.value for k in NodeKind] + ["unit_test"]
         if value not in kinds:
             reason = f"unknown resource type '{value}'; use one of {', '.join(kinds)}"
             raise _parse_error(part, text, reason, _suggest(value, kinds))
@@ -157,6 +195,7 @@ def select(
     *,
     indirect_tests: bool = True,
     strict: bool = True,
+    state: StateMatcher | None = None,
 ) -> set[str]:
     """The unique ids chosen by dbt-style ``select`` and ``exclude`` arguments.
 
@@ -169,14 +208,16 @@ def select(
             excluded nodes, as dbt does.
         strict: a part whose method matches no node raises ConfigError (with close names)
             instead of logging a warning.
+        state: answers ``state:``, ``result:`` and ``source_status:`` (a ConfigError
+            names --state when one of them is used without it).
 
     Raises:
         ConfigError: a selector cannot be parsed, or (strict) matches nothing.
     """
-    included = _evaluate_args(graph, select, "--select", strict)
+    included = _evaluate_args(graph, select, "--select", strict, state)
     if included is None:
         included = set(graph.nodes)
-    excluded = _evaluate_args(graph, exclude, "--exclude", strict) or set()
+    excluded = _evaluate_args(graph, exclude, "--exclude", strict, state) or set()
     if indirect_tests:
         included |= _tests_of(graph, included, all_parents=True)
         excluded |= _tests_of(graph, excluded, all_parents=False)
@@ -184,7 +225,8 @@ def select(
 
 
 def _evaluate_args(
-    graph: Graph, args: t.Sequence[str] | None, flag: str, strict: bool
+    graph: Graph, args: t.Sequence[str] | None, flag: str, strict: bool,
+    state: StateMatcher | None = None,
 ) -> set[str] | None:
     """Union of all arguments; None when there is no criterion at all."""
     if isinstance(args, str):  # a lone string is one argument, not a list of characters
@@ -195,13 +237,22 @@ def _evaluate_args(
     chosen: set[str] = set()
     for text in texts:
         for intersection in parse_selector(text):
-            sets = [_evaluate(graph, c, text, flag, strict) for c in intersection]
+            sets = [_evaluate(graph, c, text, flag, strict, state) for c in intersection]
             chosen |= set.intersection(*sets)
     return chosen
 
 
-def _evaluate(graph: Graph, crit: Criterion, text: str, flag: str, strict: bool) -> set[str]:
-    base = {uid for uid, node in graph.nodes.items() if _matches(crit, node)}
+def _evaluate(
+    graph: Graph, crit: Criterion, text: str, flag: str, strict: bool,
+    state: StateMatcher | None = None,
+) -> set[str]:
+    if crit.method in STATE_METHODS:
+        base = _state_matches(graph, crit, state)
+        if not base:  # nothing changed since the state's run: fine, not a typo
+            log.info("%s selector '%s' matches no node.", flag, crit.raw)
+            return set()
+    else:
+        base = {uid for uid, node in graph.nodes.items() if _matches(crit, node)}
     if not base:
         _report_no_match(graph, crit, text, flag, strict)
         return set()
@@ -216,6 +267,16 @@ def _evaluate(graph: Graph, crit: Criterion, text: str, flag: str, strict: bool)
     return result
 
 
+def _state_matches(graph: Graph, crit: Criterion, state: StateMatcher | None) -> set[str]:
+    if state is None:
+        raise ConfigError(
+            f"selector '{crit.raw}' compares with an earlier run, and no --state folder "
+            "was given.",
+            hint="Pass --state DIR (or set DBT_STATE) to the target/ folder of that run.",
+        )
+    return state.matches(crit.method, crit.value) & graph.nodes.keys()
+
+
 def _matches(crit: Criterion, node: Node) -> bool:
     value = crit.value
     if crit.method == "name":
@@ -227,13 +288,32 @@ def _matches(crit: Criterion, node: Node) -> bool:
     if crit.method == "fqn":
         return _fqn_matches(node.fqn or [node.name], value)
     if crit.method == "resource_type":
+        if value in ("unit_test", "test"):
+            return node.kind is NodeKind.TEST and (node.unit_test is not None) == (value == "unit_test")
         return node.kind.value == value
+    if crit.method == "package":  # the project or dbt package the node comes from
+        return _glob(node.package_name, value)
+    if crit.method == "test_type":
+        kind = test_type(node) if node.kind is NodeKind.TEST else None
+        return kind == value or (value == "data" and kind in ("generic", "singular"))
+    if crit.method == "test_name":
+        meta = node.test_metadata or {}
+        return node.kind is NodeKind.TEST and bool(meta) and _glob(
+            f"{meta['namespace']}.{meta['name']}" if meta.get("namespace") else meta["name"], value
+        )
     if crit.method == "source":
         return node.kind is NodeKind.SOURCE and (
             _glob(node.name, value) or node.name.startswith(value + ".")
         )
     assert crit.method == "config" and crit.config_key is not None
     return _config_matches(node.config, crit.config_key, value)
+
+
+def test_type(node: Node) -> str:
+    """'unit', 'generic' (declared in YAML) or 'singular' (a SQL file)."""
+    if node.unit_test is not None:
+        return "unit"
+    return "generic" if node.test_metadata else "singular"
 
 
 def _glob(name: str, pattern: str) -> bool:
@@ -292,7 +372,12 @@ def _tests_of(graph: Graph, ids: set[str], *, all_parents: bool) -> set[str]:
     for uid, node in graph.nodes.items():
         if node.kind is not NodeKind.TEST:
             continue
-        deps = node.depends_on
+        if node.unit_test is not None:  # a unit test goes with the model it tests
+            if node.attached_to in ids:
+                tests.add(uid)
+            continue
+        # A source is always there to read: only a test of sources alone needs one selected.
+        deps = [d for d in node.depends_on if not d.startswith("source.")] or node.depends_on
         in_ids = all(d in ids for d in deps) if all_parents else any(d in ids for d in deps)
         if (not all_parents and node.attached_to in ids) or (deps and in_ids):
             tests.add(uid)
@@ -323,6 +408,9 @@ def _what_is_missing(crit: Criterion) -> str:
         "fqn": "no node's fully qualified name starts with",
         "resource_type": "the project has no node of type",
         "source": "no source is named",
+        "package": "no node comes from the package",
+        "test_type": "the project has no test of type",
+        "test_name": "no generic test is an instance of",
     }
     if crit.method == "config":
         return f"no node has config {crit.config_key} = '{crit.value}'"
@@ -340,6 +428,10 @@ def _candidates(graph: Graph, crit: Criterion) -> list[str]:
         return [str(p) for p in paths] + [str(parent) for p in paths for parent in p.parents]
     if crit.method == "source":
         return [n.name for n in nodes if n.kind is NodeKind.SOURCE]
+    if crit.method == "package":
+        return [n.package_name for n in nodes]
+    if crit.method == "test_name":
+        return [n.test_metadata["name"] for n in nodes if n.test_metadata]
     if crit.method == "fqn":  # every dotted prefix, with and without the project
         return [".".join(f[a:b]) for n in nodes if (f := n.fqn) for a in (0, 1)
                 for b in range(a + 1, len(f) + 1)]  # fmt: skip

@@ -12,15 +12,19 @@ import contextlib
 import contextvars
 import dataclasses
 import datetime as dt
-import json
+import os
 import re
 import typing as t
 from pathlib import Path
 
 import jinja2
+from jinja2.environment import TemplateModule
 from jinja2.runtime import Macro
 
 from warehouse_ml.adapters.relation import Relation, quote
+from warehouse_ml.dbt import macro_namespace, packages, test_blocks
+from warehouse_ml.dbt.context import DbtContext, DbtTemplate, PackageNamespace
+from warehouse_ml.dbt.relation import EPHEMERAL_PREFIX, CteRelation, DbtRelation
 from warehouse_ml.errors import CompilationError, WmlError, located
 from warehouse_ml.jinja.cache import SingleFileBytecodeCache
 from warehouse_ml.jinja.errors import macro_call_hint, wrap_template_error
@@ -28,14 +32,12 @@ from warehouse_ml.jinja.macro_calls import MacroCall, PackageMacro, project_defa
 from warehouse_ml.jinja.naming import MACROS as NAMING_MACROS
 from warehouse_ml.jinja.naming import Naming
 from warehouse_ml.project import config as cfg
-from warehouse_ml.project import generic_tests
 from warehouse_ml.project.loader import Project
 from warehouse_ml.project.nodes import Node, NodeKind
 from warehouse_ml.project.profiles import Target, env_var
 from warehouse_ml.run.statements import one_query
 
 BUILTIN_MACROS = Path(__file__).parent.parent / "macros"
-EPHEMERAL_PREFIX = "__wml_eph_"
 _NO_DEFAULT = object()
 
 
@@ -56,6 +58,11 @@ class _Call:
     record: bool = False  # keep the package macro calls (to explain a database error)
     macro_calls: list[MacroCall] = dataclasses.field(default_factory=list)
     sql: str = ""
+    # It read `execute`, queried or read `graph`: render again when it runs (dbt/context.py).
+    dynamic: bool = False
+    results: dict[str, t.Any] = dataclasses.field(default_factory=dict)  # statement() results
+    # A unit test's overrides: {'vars': {...}, 'env_vars': {...}}.
+    overrides: dict[str, t.Any] = dataclasses.field(default_factory=dict)
 
 
 _current: contextvars.ContextVar[_Call] = contextvars.ContextVar("wml_render_call")
@@ -67,15 +74,21 @@ class Renderer:
     def __init__(self, project: Project, target: Target, cli_vars: dict[str, t.Any] | None = None):
         self.project = project
         self.target = target
-        self.vars = {**project.settings.vars, **(cli_vars or {})}
+        self.vars = packages.vars_for(project.settings, None, cli_vars)
+        self._package_vars = {p.name: packages.vars_for(project.settings, p, cli_vars) for p in project.packages}
         self.run_started_at = dt.datetime.now(dt.timezone.utc)
         self._sources: dict[str, str] = {}
         self._parsed: dict[str, _Call] = {}
+        #: --defer: unselected nodes whose ref() reads another environment's relation.
+        self.deferred: dict[str, Relation] = {}
+        #: The live database adapter (set by the Session); what `run_query` and friends use.
+        self.connect: t.Callable[[], t.Any] | None = None
+        self.dbt = DbtContext(self, lambda: _current.get(None))
         self._naming_macros: dict[str, t.Any] = {}  # the root project's overrides
         self.naming = Naming(
             getattr(project.settings, "schema_naming", "verbatim"),
             target.schema,
-            _target_database(target),
+            self.dbt.database,
             lambda: self._naming_macros,
             project.settings.name,
         )
@@ -90,33 +103,32 @@ class Renderer:
             self.project.target_dir / "jinja_templates.cache"
         )
         env = jinja2.Environment(
-            undefined=jinja2.StrictUndefined,
+            # dbt's packages rely on its lenient Undefined, in a wml project too.
+            undefined=jinja2.Undefined if self.project.packages else self.dbt.undefined,
             loader=jinja2.FunctionLoader(self._load_source),
             cache_size=-1,
             bytecode_cache=self.bytecode_cache,
             # Constant folding at compile time costs ~13% of a first run's template
             # compiles and saves nothing measurable when rendering model-sized templates.
             optimized=False,
-            extensions=["jinja2.ext.do", "jinja2.ext.loopcontrols"],
+            extensions=["jinja2.ext.do", "jinja2.ext.loopcontrols", test_blocks.TestBlocks],
         )
+        env.template_class = DbtTemplate  # `{{ return(x) }}` in macros, as in dbt
+        env.globals.update(self.dbt.globals())
+        env.filters.update(self.dbt.filters())
         env.globals.update(
             ref=self._ref,
             source=self._source,
-            config=self._config,
-            var=self._var,
-            env_var=env_var,
+            env_var=self._env_var,
             is_incremental=lambda: self._call().incremental,
             target=self._target_context(),
             sql_dialect=self.project.settings.sql_dialect,
             output_dialect=lambda: self._call().dialect,
             run_started_at=self.run_started_at,
-            tojson=json.dumps,
-            exceptions=_Exceptions(),
             # dbt's hooks that run outside the node's transaction.
             before_begin=lambda sql: {"sql": sql, "transaction": False},
             after_commit=lambda sql: {"sql": sql, "transaction": False},
         )
-        env.filters["tojson"] = json.dumps
         return env
 
     def _load_source(self, name: str) -> tuple[str, str, t.Callable[[], bool]]:
@@ -127,7 +139,12 @@ class Renderer:
         return self.env.get_template(name)
 
     def _target_context(self) -> TargetContext:
-        return TargetContext(self.target.redacted())
+        public = self.target.redacted()
+        if self.dbt.database is not None:
+            public.setdefault("database", self.dbt.database)  # dbt-duckdb: the file's stem
+        public.setdefault("target_name", self.target.name)
+        public.setdefault("profile_name", self.project.settings.profile or self.project.settings.name)
+        return TargetContext(public)
 
     def _load_macros(self) -> None:
         """Package macros under ``wml.`` (and top level), project macros at top level."""
@@ -145,18 +162,56 @@ class Renderer:
             namespace[name] = PackageMacro(macro, defaults[name], self._call_sink, self._sources.__contains__)
         self.env.globals.update(namespace)
         self.env.globals["wml"] = _Namespace(namespace)
-        packages = getattr(self.project.settings, "packages_install_path", "dbt_packages")
-        for path in self.project.macro_files:
-            rel = path.relative_to(self.project.root).as_posix()
-            module = self._macro_module(path, rel)
-            self.env.globals.update(module)
-            if not rel.startswith(f"{packages}/"):  # dbt: only the root project overrides
-                self._naming_macros.update({k: module[k] for k in NAMING_MACROS if k in module})
+        self.dbt.macros.add_package("wml", namespace)
+        # dbt's global macros (dbt.*, and bare), then the project's, which override them.
+        for path in self.dbt.macro_files():
+            module = self._macro_module(path, f"dbt/{path.name}", live=True)
+            self.dbt.macros.internal.update(module)
+            for name, macro in module.items():  # a wml.* macro keeps its bare name (equals)
+                self.env.globals.setdefault(name, macro)
+        self._load_package_macros()
 
-    def _macro_module(self, path: Path, name: str) -> dict[str, t.Any]:
+    def _load_package_macros(self) -> None:
+        """The root project's and each dbt package's macros (see dbt/macro_namespace.py):
+        the root's unqualified, each package's as ``<package>.<macro>``."""
+        settings = self.project.settings
+        self.macros = macro_namespace.PackageMacros(settings.name, self.env.globals, self._current_package)
+        projects = [(settings.name, self.project.macro_files)]
+        projects += [(p.name, p.macro_files) for p in self.project.packages]
+        for package, files in projects:
+            for path in files:
+                rel = Path(os.path.relpath(path, self.project.root)).as_posix()
+                self.macros.add(package, self._macro_module(path, rel, live=True, scope=self.macros.scope))
+        root = self.macros.packages.get(settings.name, {})
+        self.env.globals.update(root)
+        self.dbt.macros.root.update(root)
+        # dbt: only the root project overrides generate_schema_name & co.
+        self._naming_macros.update({k: root[k] for k in NAMING_MACROS if k in root})
+        for name, macros in self.macros.packages.items():
+            if name != settings.name:
+                self.dbt.macros.add_package(name, macros)  # adapter.dispatch searches them
+            self.env.globals.setdefault(name, PackageNamespace(name, macros))  # `dbt_utils.star()`
+
+    def _current_package(self) -> str | None:
+        current = _current.get(None)
+        return current.node.package_name if current is not None else None
+
+    def _macro_module(
+        self, path: Path, name: str, live: bool = False, scope: t.Mapping[str, t.Any] | None = None
+    ) -> dict[str, t.Any]:
+        """A macro file's macros. ``live``: names they use are looked up when they run
+        (dbt's macros and the project's may call macros of files loaded after theirs,
+        and dbt's see the project's overrides); else in the globals as they are now."""
         try:
             with located(name, template=name):
-                module = self._template(name, path.read_text(encoding="utf-8")).module
+                template = self._template(name, path.read_text(encoding="utf-8"))
+                if live:
+                    # ``scope``: names as the node being rendered sees them (its package's first).
+                    context = template.new_context(template.globals if scope is None else scope, shared=True)  # type: ignore[arg-type]
+                    TemplateModule(template, context)  # runs the file: defines its macros
+                    # dbt's `_private` macros are macros too (dbt_utils._is_relation).
+                    return {k: v for k, v in context.vars.items() if isinstance(v, Macro)}
+                module = template.module
         except (WmlError, jinja2.TemplateError) as exc:
             raise wrap_template_error(exc, name, None) from None
         return {k: getattr(module, k) for k in dir(module) if not k.startswith("_")}
@@ -210,14 +265,21 @@ class Renderer:
         database, schema, identifier = self.naming.resolve(node)
         return Relation(schema, identifier, database)
 
+    def jinja_relation(self, node: Node) -> DbtRelation:
+        """``this`` / ``ref()`` as models see them: dbt's relation API (dbt/relation.py)."""
+        kind = {"view": "view", "ephemeral": "cte"}.get(str(node.config.get("materialized")), "table")
+        return self.dbt.relation(self.relation_for(node), kind)
+
     def _ref(self, name: str, *extra: str, **_: t.Any) -> Relation | str:
-        name = extra[-1] if extra else name  # ref('package', 'model'): one package here
+        package, name = (name, extra[-1]) if extra else (None, name)  # ref('package', 'model')
         call = self._call()
         node = self._find_relation_node(name)
-        if node is None:
+        if node is None or (package is not None and node.package_name != package):
+            args = f"'{package}', '{name}'" if package else f"'{name}'"
+            where = f" in package '{package}'" if package else ""
             raise CompilationError(
-                f"ref('{name}') names no model or seed.",
-                hint=self._suggest(name),
+                f"ref({args}) names no model or seed{where}.",
+                hint=f"'{name}' is in package '{node.package_name}'." if node else self._suggest(name),
             )
         call.refs.append(node.unique_id)
         relation = self._ref_target(node)
@@ -229,8 +291,22 @@ class Renderer:
     def _ref_target(self, node: Node) -> Relation | str:
         """What ref() to ``node`` puts in the SQL: its relation, or its CTE if ephemeral."""
         if node.config.get("materialized") == "ephemeral":
-            return EPHEMERAL_PREFIX + node.name
-        return self.relation_for(node)
+            return CteRelation(EPHEMERAL_PREFIX + node.name)
+        deferred = self.deferred.get(node.unique_id)
+        if deferred is not None:  # --defer: the state's relation, as dbt's relation API
+            kind = "view" if node.config.get("materialized") == "view" else "table"
+            return self.dbt.relation(deferred, kind)
+        return self.jinja_relation(node)
+
+    def defer(self, relations: t.Mapping[str, Relation]) -> None:
+        """From now on ``ref()`` to these nodes gives these relations (``--defer``);
+        renders that named the nodes' own relations are redone."""
+        self.deferred = dict(relations)
+        self._parsed = {
+            uid: call
+            for uid, call in self._parsed.items()
+            if all(str(self._ref_target(n)) == text for n, text in call.relations)
+        }
 
     def _find_relation_node(self, name: str) -> Node | None:
         nodes = self.project.nodes
@@ -243,7 +319,7 @@ class Renderer:
         close = difflib.get_close_matches(name, names, n=3)
         return f"Did you mean {', '.join(repr(c) for c in close)}?" if close else "Check the name."
 
-    def _source(self, source: str, table: str) -> str:
+    def _source(self, source: str, table: str) -> str | DbtRelation:
         call = self._call()
         src = self.project.sources.get((source, table))
         if src is None:
@@ -260,21 +336,43 @@ class Renderer:
             if "://" not in location and not Path(location).is_absolute():
                 location = (self.project.root / location).as_posix()  # not the process's cwd
             return "'" + location.replace("'", "''") + "'"
-        return str(Relation(src.schema, src.identifier))
+        return self.dbt.relation(Relation(src.schema, src.identifier), "table")
 
     def _config(self, **kwargs: t.Any) -> str:
         self._call().config.update(kwargs)
         return ""
 
     def _var(self, name: str, default: t.Any = _NO_DEFAULT) -> t.Any:
-        if name in self.vars:
-            return self.vars[name]
+        overrides = self._overrides("vars")
+        if name in overrides:
+            return overrides[name]
+        values = self._package_vars.get(self._current_package() or "", self.vars)
+        if name in values:
+            return values[name]
         if default is not _NO_DEFAULT:  # var('x', none) is a valid default, as in dbt
             return default
         raise CompilationError(
             f"var('{name}') has no value and no default.",
             hint=f"Set it under `vars:` in wml_project.yml, pass --vars '{{{name}: ...}}', or give a default.",
         )
+
+    def _overrides(self, kind: str) -> dict[str, t.Any]:
+        current = _current.get(None)
+        return current.overrides.get(kind) or {} if current is not None else {}
+
+    def _env_var(self, name: str, default: t.Any = None) -> t.Any:
+        overrides = self._overrides("env_vars")
+        if name in overrides:  # a unit test's override
+            return str(overrides[name])
+        return env_var(name, default)
+
+    def resolve_relation(self, reference: list[str]) -> Relation | str:
+        """``['ref', name]`` or ``['source', s, t]`` resolved for the node being rendered."""
+        kind, *names = reference
+        return self._ref(*names) if kind == "ref" else self._source(*names)
+
+    def resolve_reference(self, reference: list[str]) -> str:
+        return str(self.resolve_relation(reference))
 
     # -- rendering -------------------------------------------------------------------
     def _render(
@@ -287,23 +385,45 @@ class Renderer:
         try:
             with located(node.fqn_path, node.name, node.kind.value, template=name):
                 if node.test_metadata:
-                    call.sql = generic_tests.render_sql(node, self._resolve)
+                    call.sql = test_blocks.render(self, node)
+                elif node.unit_test is not None:
+                    call.sql = self._render_unit_test(node, call)
                 else:
-                    this = self.relation_for(node)
+                    this = self.jinja_relation(node)
                     call.relations.append((node, str(self._ref_target(node))))
-                    call.sql = self._template(name, node.raw_sql).render(this=this)
-        except (WmlError, jinja2.TemplateError) as exc:
+                    local = self.macros.locals_for(node.package_name)  # a package's own macros
+                    call.sql = self._template(name, node.raw_sql).render(local, this=this)
+                    if call.dynamic and not parse:
+                        self.dbt.check_refs(call)
+        except (WmlError, jinja2.TemplateError, TypeError) as exc:
+            if parse and call.dynamic:
+                # It depends on query results that parsing does not have (dbt parses
+                # leniently too): rendered, and any error told, when it runs.
+                call.sql = ""
+                return call
+            if isinstance(exc, TypeError):
+                hint = macro_call_hint(exc, self._macros())
+                if hint is None:
+                    raise  # not a macro call: the CLI's handler explains it by its place
+                raise wrap_template_error(
+                    exc, name, node.name, display_path=node.fqn_path, hint=hint
+                ) from None
             raise wrap_template_error(exc, name, node.name, display_path=node.fqn_path) from None
-        except TypeError as exc:
-            hint = macro_call_hint(exc, self._macros())
-            if hint is None:
-                raise  # not a macro call: the CLI's handler explains it by its place
-            raise wrap_template_error(
-                exc, name, node.name, display_path=node.fqn_path, hint=hint
-            ) from None
         finally:
             _current.reset(token)
         return call
+
+    def _render_unit_test(self, node: Node, call: _Call) -> str:
+        """A unit test's model rendered with the test's overrides (its refs are the test's)."""
+        spec = node.unit_test
+        model = self.project.nodes[f"model.{spec.model}"]
+        call.incremental = spec.is_incremental
+        call.overrides = {"vars": spec.vars, "env_vars": spec.env_vars}
+        # Other macro overrides shadow the macro in the model's own file, as in dbt.
+        extra = {k: _constant(v) for k, v in spec.macros.items() if "." not in k}
+        this = self.jinja_relation(model)
+        call.relations.append((model, str(self._ref_target(model))))
+        return self._template(model.fqn_path, model.raw_sql).render(this=this, **extra)
 
     def render_hook(
         self, node: Node, sql: str, label: str, *, incremental: bool = False,
@@ -321,7 +441,8 @@ class Renderer:
         try:
             with located(node.fqn_path, node.name, node.kind.value, template=name):
                 return self._template(name, sql).render(
-                    this=self.relation_for(node), **(context or {})
+                    self.macros.locals_for(node.package_name), this=self.jinja_relation(node),
+                    **(context or {}),
                 )
         except (WmlError, jinja2.TemplateError) as exc:
             err = wrap_template_error(exc, name, node.name, display_path=node.fqn_path)
@@ -330,10 +451,6 @@ class Renderer:
             raise err from None
         finally:
             _current.reset(token)
-
-    def _resolve(self, reference: list[str]) -> str:
-        kind, *names = reference
-        return str(self._ref(*names) if kind == "ref" else self._source(*names))
 
     def parse(self) -> None:
         """Render every node once to learn its refs, sources and in-file config."""
@@ -344,9 +461,11 @@ class Renderer:
                     continue
                 call = self._render(node, parse=True, incremental=False)
                 calls.append(call)
-                if call.config:
+                if call.config and node.unit_test is None:
                     self.project.validate_config(call.config, path=node.path, node=node.name)
-                    node.config = cfg.merge(node.config, call.config)
+                    # A generic test's own config() is a default its YAML overrides (dbt).
+                    layers = (call.config, node.config) if node.test_metadata else (node.config, call.config)
+                    node.config = cfg.merge(*layers)
                 self.project.validate_config(node.config, path=node.path, node=node.name)
                 node.depends_on = list(dict.fromkeys(call.refs))
                 node.source_info = {"sources": sorted(set(call.sources))}
@@ -358,7 +477,7 @@ class Renderer:
         self._parsed = {
             call.node.unique_id: call
             for call in calls
-            if all(str(self._ref_target(n)) == text for n, text in call.relations)
+            if not call.dynamic and all(str(self._ref_target(n)) == text for n, text in call.relations)
         }
 
     def render(self, node: Node, *, incremental: bool = False, dialect: str | None = None) -> str:
@@ -426,13 +545,9 @@ class Renderer:
         return ctes
 
 
-def _target_database(target: Target) -> str | None:
-    """The target's database as dbt names it (dbt-duckdb: the file's stem, or 'memory')."""
-    public = target.redacted()
-    if public.get("database") or target.type != "duckdb":
-        return public.get("database")
-    path = str(public.get("path") or ":memory:")
-    return "memory" if path == ":memory:" else Path(path).stem
+def _constant(value: t.Any) -> t.Callable[..., t.Any]:
+    """A macro replaced by a unit test's override: any call returns the value."""
+    return lambda *args, **kwargs: value
 
 
 def inject_ctes(sql: str, ctes: list[tuple[str, str]]) -> str:
@@ -494,18 +609,3 @@ class _Namespace:
                 f"wml.{name} is not a built-in macro.",
                 hint=f"Built-ins: {', '.join(sorted(self._items)) or 'none'}.",
             ) from None
-
-
-class _Exceptions:
-    """``{{ exceptions.raise_compiler_error('...') }}`` as in dbt."""
-
-    @staticmethod
-    def raise_compiler_error(message: str) -> t.NoReturn:
-        raise CompilationError(str(message))
-
-    @staticmethod
-    def warn(message: str) -> str:
-        import logging
-
-        logging.getLogger("warehouse_ml").warning(message)
-        return ""

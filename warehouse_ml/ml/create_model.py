@@ -194,6 +194,10 @@ def parse_ml_statement(
         CompilationError: a Redshift ML statement that is malformed or cannot train
             locally; the message quotes the offending token with its line and column.
     """
+    from warehouse_ml.ml.recs import create as recs_create
+
+    if recs_create.is_options_form(text):  # BigQuery ML's OPTIONS(...) AS query: a recommender
+        return recs_create.parse(text, path=path, line=line_offset + 1)
     src = _Source(text, path, line_offset, column_offset)
     tokens = src.tokenize()
     if tokens and tokens[-1].token_type == TokenType.SEMICOLON:

@@ -226,6 +226,16 @@ def train_and_register(
     The new row, the deployed flag and the serving form change in one transaction
     (serving.add): a failure anywhere leaves the previous version serving.
     """
+    from warehouse_ml.ml.recs.spec import RecSpec
+
+    if isinstance(spec, RecSpec):
+        from warehouse_ml.ml.recs import register
+
+        return register.train_and_register(
+            session, spec, source=source, deploy_policy=deploy_policy,
+            data_fingerprint=data_fingerprint, keep_pin=keep_pin, progress=progress,
+            decide=_should_deploy, pinned=_pinned,
+        )  # fmt: skip
     from warehouse_ml.ml.trainer import train
 
     con = session.adapter.connection
@@ -285,7 +295,7 @@ def build_ml_model(ctx: BuildContext) -> BuildResult:
     session = ctx.extras["session"]
     query = ctx.render(False)
     stmt = session.create_models.get(node.unique_id)
-    spec = spec_from_statement(stmt, node, query, session.warn) if stmt else spec_from_node(node, query)
+    spec = _spec(session, node, stmt, query)
     policy = str(node.config.get("auto_deploy", "most_recent"))
     if policy not in AUTO_DEPLOY:
         raise ConfigError(
@@ -313,6 +323,21 @@ def build_ml_model(ctx: BuildContext) -> BuildResult:
             f"wml deploy {spec.name} --version {version.version} serves the new one)"
         )
     return BuildResult(version.rows_train, message)
+
+
+def _spec(session: t.Any, node: Node, stmt: t.Any, query: str) -> t.Any:
+    """The node's TrainingSpec, or a RecSpec for a recommender (either declaration)."""
+    from warehouse_ml.ml.recs import spec as recs
+
+    if stmt is not None and isinstance(stmt.spec, recs.RecSpec):
+        import dataclasses
+
+        for warning in stmt.warnings:
+            session.warn(f"{node.fqn_path}: {warning}")
+        return dataclasses.replace(stmt.spec, query=query, tags=node.tags)
+    if stmt is None and recs.is_recommender(node.config):
+        return recs.from_config(node.name, query, node.config, path=node.path, tags=node.tags)
+    return spec_from_statement(stmt, node, query, session.warn) if stmt else spec_from_node(node, query)
 
 
 def _progress(ctx: BuildContext, name: str) -> t.Callable[[str], None] | None:

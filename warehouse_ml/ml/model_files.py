@@ -16,13 +16,14 @@ import re
 import typing as t
 
 from warehouse_ml.errors import ConfigError
+from warehouse_ml.ml.spec import TrainingSpec
 
 if t.TYPE_CHECKING:
     from warehouse_ml.ml.create_model import CreateModel
     from warehouse_ml.project.nodes import Node
 
 _LEADING = re.compile(r"\A(?:\s+|--[^\n]*(?:\n|\Z)|/\*.*?\*/)*", re.S)
-_CREATE_MODEL = re.compile(r"create\s+model\b", re.I)
+_CREATE_MODEL = re.compile(r"create\s+(?:or\s+replace\s+)?model\b", re.I)
 # What CREATE MODEL says itself: the same key in config() would be a second answer.
 _STATEMENT_KEYS = (
     "target", "function", "problem_type", "model_type", "objective", "max_runtime",
@@ -66,5 +67,6 @@ def parse(sql: str, node: Node) -> CreateModel:
             hint=f"Rename the file to {name}.sql, or write CREATE MODEL {node.name}.",
         )
     parsed.spec.name = node.name
-    parsed.spec.function = parsed.spec.function.split(".")[-1]
+    if isinstance(parsed.spec, TrainingSpec):  # a recommender's functions follow its name
+        parsed.spec.function = parsed.spec.function.split(".")[-1]
     return parsed

@@ -211,13 +211,27 @@ def _missing(cursor: t.Any, name: str, version: int | None) -> str:
     return f"model '{name}' has no version {version} (versions: {versions})."
 
 
+def twin(function: str) -> str:
+    """The second function a model owns: ``f_prob``, or ``similar_m`` for a recommender's
+    ``recommend_m``."""
+    if function.lower().startswith("recommend_") and len(function) > len("recommend_"):
+        return "similar_" + function[len("recommend_"):]
+    return f"{function}_prob"
+
+
+_TWIN_SQL = (
+    "lower(?) in (lower(function), lower(function) || '_prob', case when lower(function) "
+    "like 'recommend\\_%' escape '\\' then 'similar_' || substr(lower(function), 11) end, "
+    "case when lower(function) like 'recommend\\_%' escape '\\' then lower(function) || '_all' end)"
+)
+
+
 def function_owner(cursor: t.Any, function: str) -> str | None:
     """The model whose functions (``f`` or ``f_prob``, any version) include ``function``."""
     if not exists(cursor):
         return None
     rows = cursor.execute(
-        f"select name from {TABLE} where lower(?) in (lower(function), lower(function) || '_prob') "
-        "order by version desc limit 1",
+        f"select name from {TABLE} where {_TWIN_SQL} order by version desc limit 1",
         [function],
     ).fetchall()
     return rows[0][0] if rows else None
@@ -228,9 +242,7 @@ def dropped_with(cursor: t.Any, function: str) -> tuple[str, t.Any] | None:
     if not _table_exists(cursor, "dropped_models"):
         return None
     rows = cursor.execute(
-        f"select name, dropped_at from {DROPPED} "
-        "where lower(?) in (lower(function), lower(function) || '_prob') "
-        "order by dropped_at desc limit 1",
+        f"select name, dropped_at from {DROPPED} where {_TWIN_SQL} order by dropped_at desc limit 1",
         [function],
     ).fetchall()
     return (rows[0][0], rows[0][1]) if rows else None

@@ -29,6 +29,7 @@ import typing as t
 from warehouse_ml.adapters.relation import quote
 from warehouse_ml.errors import ConfigError
 from warehouse_ml.ml import functions, portable, registry
+from warehouse_ml.ml.recs import serve as recs_serve
 
 # Registry writes are serialized within a process: parallel build threads train at once,
 # and DuckDB reports concurrent catalog changes as write-write conflicts.
@@ -44,6 +45,11 @@ NAME_RULE = (
 class _Macro:
     qualified: str
     comment: str | None
+    table: bool = False  # a table macro (a recommender's): DROP MACRO TABLE
+
+    @property
+    def drop(self) -> str:
+        return f"drop macro {'table ' if self.table else ''}{self.qualified}"
 
 
 @dataclasses.dataclass
@@ -70,6 +76,9 @@ def comment_for(version: registry.ModelVersion) -> str:
 def plan(version: registry.ModelVersion, requested: str | None = None) -> Plan:
     """Compile (SQL form) or load (UDF form) ``version``; raises before any write."""
     requested = requested or (version.settings or {}).get("deploy_requested") or "auto"
+    if recs_serve.is_recommender(version):  # table macros over its tables in schema wml
+        note = "table macros over its tables in schema wml"
+        return Plan(version, requested, "sql", note, recs_serve.macros(version), None)
     mode, compiled, note = portable.choose(requested, version)
     prepared = functions.prepare(version) if mode == "udf" else None
     return Plan(version, requested, mode, note, compiled, prepared)
@@ -113,7 +122,11 @@ def check_function(cursor: t.Any, model: str, function: str) -> None:
 
 
 def names_of_function(function: str) -> list[str]:
-    return [function, f"{function}_prob"]
+    """A model's function pair: ``f`` and ``f_prob``, or a recommender's
+    ``recommend_m`` and ``similar_m``."""
+    names = [function, f"{function}_prob"]
+    twin = registry.twin(function)  # a recommender's similar_m, and recommend_m_all
+    return names if twin in names else [*names, twin, f"{function}_all"]
 
 
 _BUILTINS: set[str] | None = None
@@ -149,13 +162,13 @@ def _reserved(cursor: t.Any) -> set[str]:
 def _macros(cursor: t.Any) -> dict[str, _Macro]:
     """Scalar macros stored in the database's default schema, by lower-case name."""
     rows = cursor.execute(
-        "select function_name, database_name, schema_name, comment from duckdb_functions() "
-        "where function_type = 'macro' and not internal "
+        "select function_name, database_name, schema_name, comment, function_type "
+        "from duckdb_functions() where function_type in ('macro', 'table_macro') and not internal "
         "and database_name = current_database() and schema_name = current_schema()"
     ).fetchall()
     return {
-        name.lower(): _Macro(f"{quote(db)}.{quote(schema)}.{quote(name)}", comment)
-        for name, db, schema, comment in rows
+        name.lower(): _Macro(f"{quote(db)}.{quote(schema)}.{quote(name)}", comment, kind == "table_macro")
+        for name, db, schema, comment, kind in rows
     }
 
 
@@ -170,11 +183,15 @@ def _install(cursor: t.Any, p: Plan, previous: registry.ModelVersion | None) -> 
     for name in {*names_of(v), *names_of(previous)}:
         macro = macros.get(name.lower())
         if macro is not None and name.lower() not in wanted:
-            cursor.execute(f"drop macro {macro.qualified}")
+            cursor.execute(macro.drop)
     for name, model in p.compiled:
-        cursor.execute(ddl(model, name, "duckdb"))
+        table = isinstance(model, str)  # a recommender's CREATE MACRO ... AS TABLE
+        if table and name.lower() in macros and not macros[name.lower()].table:
+            cursor.execute(macros[name.lower()].drop)
+        cursor.execute(model if table else ddl(model, name, "duckdb"))
         literal = comment_for(v).replace("'", "''")
-        cursor.execute(f"comment on macro {quote(name)} is '{literal}'")
+        kind = "macro table" if table else "macro"
+        cursor.execute(f"comment on {kind} {quote(name)} is '{literal}'")
     settings = dict(v.settings or {})
     settings.update(deploy_requested=p.requested, deploy_note=p.note)
     cursor.execute(
@@ -246,8 +263,12 @@ def add(
     should_deploy: t.Callable[[t.Any], bool],
     requested: str | None = None,
     before_commit: t.Callable[[], None] | None = None,
+    write: t.Callable[[t.Any, registry.ModelVersion], None] | None = None,
 ) -> registry.ModelVersion:
-    """Register a new version and, if ``should_deploy`` says so, serve it: one transaction."""
+    """Register a new version and, if ``should_deploy`` says so, serve it: one transaction.
+
+    ``write`` adds what the version needs beside its row (a recommender's tables), in the
+    same transaction, once its number is known."""
     with LOCK:
         cursor = con.cursor()
         try:
@@ -255,12 +276,18 @@ def add(
             deploy_it = should_deploy(cursor)
         finally:
             cursor.close()
-    p = plan(version, requested) if deploy_it else None
+    # A recommender's macros name its tables by version number: planned once it is known.
+    later = recs_serve.is_recommender(version)
+    p = plan(version, requested) if deploy_it and not later else None
     with _transaction(con, before_commit) as cur:
         registry.ensure(cur)
         check_function(cur, version.name, version.function)
         previous = _deployed(cur, version.name)
         registry.add_version(cur, version, deploy=False)
+        if write is not None:
+            write(cur, version)
+        if deploy_it and later:
+            p = plan(version, requested)
         if p is not None:
             registry.set_deployed(cur, version.name, version.version)
             _install(cur, p, previous)
@@ -279,7 +306,8 @@ def drop(con: t.Any, name: str, *, if_exists: bool = False) -> int:
         stale = {n for v in versions for n in names_of(v)}
         for fn in stale:
             if fn.lower() in macros:
-                cur.execute(f"drop macro {macros[fn.lower()].qualified}")
+                cur.execute(macros[fn.lower()].drop)
+        recs_serve.drop_tables(cur, name)
     _finish(con, None, stale)
     return removed
 
@@ -336,7 +364,10 @@ def _repairs(
     for v in deployed:
         if v.deploy_mode != "sql":
             continue
-        names = [v.function] + ([f"{v.function}_prob"] if v.problem_type == "binary_classification" else [])
+        names = [v.function] + (
+            [f"{v.function}_prob"] if v.problem_type == "binary_classification"
+            else list(recs_serve.function_names(v)[1:]) if recs_serve.is_recommender(v) else []
+        )
         for name in names:
             expected[name.lower()] = comment_for(v)
         if any((macros.get(n.lower()) or _Macro("", None)).comment != comment_for(v) for n in names):
@@ -379,6 +410,6 @@ def _repair(
         plans.append(p)
     with _transaction(con) as cur:
         for macro in drops:
-            cur.execute(f"drop macro {macro.qualified}")
+            cur.execute(macro.drop)
         for p in plans:
             _install(cur, p, None)

@@ -51,7 +51,12 @@ SNAPSHOT_KEYS = frozenset(
         "dbt_valid_to_current",
     }
 )  # fmt: skip
-TEST_KEYS = frozenset({"severity", "where", "error_if", "warn_if", "limit", "store_failures"})
+TEST_KEYS = frozenset(
+    {
+        "severity", "where", "error_if", "warn_if", "limit", "fail_calc", "store_failures",
+        "store_failures_as", "database",
+    }
+)  # fmt: skip
 # ML options mirror Redshift ML and BigQuery ML (see warehouse_ml/ml/spec.py).
 ML_KEYS = frozenset(
     {
@@ -72,6 +77,21 @@ ML_KEYS = frozenset(
         "min_rows",
         "auto_deploy",
         "refit",
+        # model_type='recommender' (warehouse_ml/ml/recs/spec.py: KEYS)
+        "user_column",
+        "item_column",
+        "weight_column",
+        "event_column",
+        "event_weights",
+        "timestamp_column",
+        "half_life_days",
+        "algorithm",
+        "neighbors",
+        "factors",
+        "iterations",
+        "regularization",
+        "holdout_fraction",
+        "feedback_type",
     }
 )
 # dbt-duckdb's external materialization (run/external.py).
@@ -139,6 +159,7 @@ def validate(
     _check_choice(config, "deploy", ("auto", "sql", "udf"), path, node)
     _check_choice(config, "strategy", ("timestamp", "check"), path, node)
     _check_choice(config, "hard_deletes", ("ignore", "invalidate", "new_record"), path, node)
+    _check_choice(config, "store_failures_as", ("table", "view", "ephemeral"), path, node)
     for key in HOOK_KEYS:
         _check_hooks(config.get(key), key, path, node)
 

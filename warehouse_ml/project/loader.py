@@ -6,6 +6,7 @@ This step reads files only; rendering (refs, config) happens in ``jinja/renderer
 from __future__ import annotations
 
 import dataclasses
+import os
 import sys
 import typing as t
 from pathlib import Path, PurePosixPath
@@ -14,7 +15,7 @@ from warehouse_ml import redaction
 from warehouse_ml.dbt import docs_blocks, project_file
 from warehouse_ml.errors import ConfigError, located
 from warehouse_ml.project import config as cfg
-from warehouse_ml.project import generic_tests, snapshots
+from warehouse_ml.project import generic_tests, snapshots, unit_test_specs
 from warehouse_ml.project.nodes import Node, NodeKind, SourceTable
 from warehouse_ml.project.yamlio import ParsedYamlCache, expect_mapping, load_yaml
 
@@ -76,6 +77,7 @@ class Project:
     nodes: dict[str, Node]
     sources: dict[tuple[str, str], SourceTable]
     macro_files: list[Path]
+    packages: list[t.Any] = dataclasses.field(default_factory=list)  # dbt/packages.py Package
     _warned: set[str] = dataclasses.field(default_factory=set, repr=False)
     #: dbt's exposures by name: name, type, owner, description, depends_on (as written).
     exposures: dict[str, dict[str, t.Any]] = dataclasses.field(default_factory=dict)
@@ -95,19 +97,42 @@ class Project:
         cfg.validate(config, path=path, node=node, warn=self.warn, strict=self.settings.strict)
 
 
-def load_settings(root: Path, warn: t.Callable[[str], None] | None = None) -> ProjectSettings:
-    """The settings of the project at ``root``: wml_project.yml, else dbt_project.yml."""
+def load_settings(
+    root: Path,
+    warn: t.Callable[[str], None] | None = None,
+    cli_vars: dict[str, t.Any] | None = None,
+    target: dict[str, t.Any] | None = None,
+) -> ProjectSettings:
+    """The settings of the project at ``root``: wml_project.yml, else dbt_project.yml
+    (rendered with ``cli_vars`` and the ``target``'s public fields, as dbt renders it)."""
     warn = warn or _warn
-    path, dbt_path = root / PROJECT_FILE, root / project_file.FILE
-    if path.is_file():
-        if dbt_path.is_file():
+    path = _project_file(root)
+    if path.name == PROJECT_FILE:
+        if (root / project_file.FILE).is_file():
             warn(
                 f"{root} has both {PROJECT_FILE} and {project_file.FILE}: {PROJECT_FILE} "
                 f"wins and {project_file.FILE} is not read."
             )
         return _load_wml_settings(path)
-    if dbt_path.is_file():
-        return project_file.read(dbt_path, warn)
+    return project_file.read(path, warn, cli_vars, target)
+
+
+def profile_name(root: str | Path) -> str:
+    """The profile the project at ``root`` builds with (read before its target is)."""
+    root = Path(root).resolve()
+    if not root.is_dir():
+        raise ConfigError(f"project directory {root} does not exist.", hint="Pass --project-dir.")
+    path = _project_file(root)
+    if path.name == project_file.FILE:
+        return project_file.profile_name(path) or root.name
+    raw = expect_mapping(load_yaml(path), path, PROJECT_FILE)
+    return str(raw.get("profile") or raw.get("name") or ProjectSettings().name)
+
+
+def _project_file(root: Path) -> Path:
+    for name in (PROJECT_FILE, project_file.FILE):
+        if (root / name).is_file():
+            return root / name
     raise ConfigError(
         f"{root} is not a project: it has no {PROJECT_FILE} or {project_file.FILE}.",
         hint="Run wml in a project folder, pass --project-dir, or create a project with "
@@ -155,13 +180,18 @@ def _load_wml_settings(path: Path) -> ProjectSettings:
     return settings
 
 
-def load_project(root: str | Path) -> Project:
-    """Read every file of the project at ``root`` into nodes (not yet rendered)."""
+def load_project(
+    root: str | Path,
+    cli_vars: dict[str, t.Any] | None = None,
+    target: dict[str, t.Any] | None = None,
+) -> Project:
+    """Read every file of the project at ``root`` into nodes (not yet rendered);
+    ``cli_vars`` and ``target`` (public fields) render dbt_project.yml."""
     root = Path(root).resolve()
     if not root.is_dir():
         raise ConfigError(f"project directory {root} does not exist.", hint="Pass --project-dir.")
     project = Project(root, ProjectSettings(), {}, {}, [])
-    settings = project.settings = load_settings(root, project.warn)
+    settings = project.settings = load_settings(root, project.warn, cli_vars, target)
     nodes = project.nodes
     for node in _discover(root, settings):
         _add_unique(nodes, node, root)
@@ -171,6 +201,13 @@ def load_project(root: str | Path) -> Project:
             fqn = [settings.name, *yml.parent.relative_to(root / folder).parts]
             _apply_properties(project, yml, yaml_cache, fqn)
     project.macro_files = list(_files(root, settings.macro_paths, (".sql",)))
+    # `{% test %}` blocks in <test path>/generic/ are macros, as in dbt.
+    project.macro_files += _files(root, [f"{p}/generic" for p in settings.test_paths], (".sql",))
+    from warehouse_ml.dbt.packages import load_package_nodes
+
+    project.packages = load_package_nodes(project, yaml_cache)
+    for node in nodes.values():  # every node kind: the root project's unless a package's
+        node.package_name = node.package_name or settings.name
     docs_blocks.apply(project)  # {{ doc('...') }} in descriptions
     return project
 
@@ -202,34 +239,48 @@ def _files(root: Path, folders: list[str], suffixes: tuple[str, ...]) -> t.Itera
             yield from sorted(p for p in base.rglob("*") if p.suffix in suffixes and p.is_file())
 
 
-def _discover(root: Path, settings: ProjectSettings) -> t.Iterator[Node]:
+def _discover(
+    root: Path, settings: ProjectSettings, base_dir: Path | None = None,
+    overrides: dict[str, t.Any] | None = None,
+) -> t.Iterator[Node]:
+    """The files of a project; for a dbt package, ``base_dir`` is its folder and
+    ``overrides`` the root project's config trees that apply over the package's own."""
+    base_dir = base_dir or root
     kinds = (
-        (settings.model_paths, ".sql", NodeKind.MODEL, settings.models),
-        (settings.seed_paths, ".csv", NodeKind.SEED, settings.seeds),
-        (settings.test_paths, ".sql", NodeKind.TEST, settings.tests),
-        (settings.analysis_paths, ".sql", NodeKind.ANALYSIS, {}),
+        (settings.model_paths, ".sql", NodeKind.MODEL, settings.models, "models"),
+        (settings.seed_paths, ".csv", NodeKind.SEED, settings.seeds, "seeds"),
+        (settings.test_paths, ".sql", NodeKind.TEST, tests_config_tree(settings), "tests"),
+        (settings.analysis_paths, ".sql", NodeKind.ANALYSIS, {}, None),
     )
-    for folders, suffix, kind, tree in kinds:
+    for folders, suffix, kind, tree, section in kinds:
+        trees = [tree, *([overrides[section]] if overrides and section else [])]
         for folder in folders:
-            base = root / folder
+            base = base_dir / folder
             if not base.is_dir():
                 continue
             for path in sorted(base.rglob(f"*{suffix}")):
                 rel = PurePosixPath(path.relative_to(base).as_posix())
-                if kind is NodeKind.TEST and rel.parts[0] == "generic":
-                    continue  # dbt: generic test definitions ({% test %}), not singular tests
-                config = cfg.merge(cfg.folder_config(tree, rel, settings.name))
+                if kind is NodeKind.TEST and rel.parts[0] in ("generic", "fixtures"):
+                    continue  # dbt: generic test definitions ({% test %}) and unit test fixtures
+                config = cfg.merge(*(cfg.folder_config(tree, rel, settings.name) for tree in trees))
                 if kind is NodeKind.SEED:
                     config.setdefault("materialized", "seed")
                 elif kind is NodeKind.MODEL:
                     config.setdefault("materialized", "view")
-                node = Node(path.stem, kind, path.relative_to(root), config=config)
+                node = Node(path.stem, kind, _relative(path, root), config=config)
                 node.fqn = [settings.name, *rel.parent.parts, path.stem]
+                node.package_name = settings.name
                 if kind is not NodeKind.SEED:
                     with located(node.fqn_path, node.name, kind.value):
                         node.raw_sql = path.read_text(encoding="utf-8")
                 yield node
-    yield from snapshots.discover(root, settings)
+    if base_dir == root:  # a package's snapshots are not loaded (see dbt/packages.py)
+        yield from snapshots.discover(root, settings)
+
+
+def _relative(path: Path, root: Path) -> Path:
+    """Relative to the project root; a ``local: ../`` package's files get ``../``."""
+    return Path(os.path.relpath(path, root))
 
 
 def _add_unique(nodes: dict[str, Node], node: Node, root: Path) -> None:
@@ -257,12 +308,16 @@ def _other_kind_clash(nodes: dict[str, Node], node: Node) -> Node | None:
 
 
 def _apply_properties(
-    project: Project, yml: Path, yaml_cache: ParsedYamlCache, fqn: list[str]
+    project: Project, yml: Path, yaml_cache: ParsedYamlCache, fqn: list[str],
+    settings: ProjectSettings | None = None,
 ) -> None:
-    """Descriptions, config and tests from one YAML file; ``fqn`` is its folder's."""
+    """Descriptions, config and tests from one YAML file; ``fqn`` is its folder's (its
+    first part the project or package the file belongs to)."""
     root, nodes = project.root, project.nodes
-    rel = yml.relative_to(root)
+    rel = _relative(yml, root)
     doc = expect_mapping(yaml_cache.load(yml), rel, "a properties file")
+    settings = settings or project.settings  # a dbt package's own for its files
+    tests_tree, name = tests_config_tree(settings), settings.name
     sections = (
         ("models", NodeKind.MODEL), ("seeds", NodeKind.SEED), ("snapshots", NodeKind.SNAPSHOT),
         ("analyses", NodeKind.ANALYSIS),
@@ -278,8 +333,8 @@ def _apply_properties(
                 _missing_file(project, rel, section, kind, entry["name"])
                 continue
             _describe(project, node, entry, rel)
-            for test in generic_tests.from_properties(node, entry, rel):
-                test.fqn = [*fqn, test.name]
+            for test in generic_tests.from_properties(node, entry, rel, fqn, tests_tree, name):
+                test.package_name = fqn[0]
                 _add_unique(nodes, test, root)
     for entry in _entries(doc.get("exposures"), rel, "exposures"):
         project.exposures[entry["name"]] = {**entry, "path": rel, "fqn": [*fqn, entry["name"]]}
@@ -290,9 +345,27 @@ def _apply_properties(
         for table in _entries(entry.get("tables"), rel, f"source '{entry['name']}' tables"):
             src = _source_table(project, entry, table, rel, fqn)
             project.sources[(src.source, src.name)] = src
-            for test in generic_tests.from_source(src, table, rel):
-                test.fqn = [*fqn, test.name]
+            for test in generic_tests.from_source(src, table, rel, fqn, tests_tree, name):
+                test.package_name = fqn[0]
                 _add_unique(nodes, test, root)
+    for test in unit_test_specs.from_properties(
+        doc.get("unit_tests"),
+        rel,
+        nodes,
+        fqn,
+        [root / p / "fixtures" for p in settings.test_paths],
+        project.warn,
+    ):
+        _add_unique(nodes, test, root)
+
+
+def tests_config_tree(settings: ProjectSettings) -> dict[str, t.Any]:
+    """The project file's ``tests:`` and ``data_tests:`` blocks as one config tree."""
+    tree = dict(settings.tests or {})
+    for key, value in (getattr(settings, "data_tests", None) or {}).items():
+        both = tree.get(key)
+        tree[key] = {**both, **value} if isinstance(both, dict) and isinstance(value, dict) else value
+    return tree
 
 
 def _external_location(entry: dict[str, t.Any], table: dict[str, t.Any], rel: Path) -> str | None:
@@ -351,6 +424,9 @@ def _source_table(
         plain = {k: level[k] for k in ("freshness", "loaded_at_field") if k in level}
         layers += [plain, expect_mapping(level.get("config"), rel, "source config")]
     config = cfg.merge(*layers)
+    freshness = _merge_freshness([layer for layer in layers if "freshness" in layer])
+    if freshness is not None or "freshness" in config:
+        config["freshness"] = freshness
     return SourceTable(
         source=entry["name"],
         name=table["name"],
@@ -365,11 +441,29 @@ def _source_table(
     )
 
 
+def _merge_freshness(layers: list[dict[str, t.Any]]) -> dict[str, t.Any] | None:
+    """dbt merges freshness key by key (warn_after and error_after one level deeper);
+    ``freshness: null`` at a level turns it off there and below."""
+    merged: dict[str, t.Any] | None = None
+    for layer in layers:
+        value = layer["freshness"]
+        if value is None or not isinstance(value, dict):
+            merged = None
+            continue
+        merged = dict(merged or {})
+        for key, sub in value.items():
+            old = merged.get(key)
+            both = isinstance(old, dict) and isinstance(sub, dict)
+            merged[key] = {**old, **sub} if both else sub
+    return merged
+
+
 def _describe(project: Project, node: Node, entry: dict[str, t.Any], rel: Path) -> None:
     layer = expect_mapping(entry.get("config"), rel, f"config of '{node.name}'")
     project.validate_config(cfg.normalise(layer), path=rel, node=node.name)
     node.config = cfg.merge(node.config, layer)
     node.description = str(entry.get("description", ""))
+    node.patch_path = Path(rel).as_posix()
     node.columns = {c["name"]: c for c in _entries(entry.get("columns"), rel, "columns")}
     node.constraints = list(entry.get("constraints") or [])
 

@@ -39,12 +39,18 @@ class Node:
     attached_to: str | None = None
     # For generic tests: test name and keyword arguments (column_name, values, ...).
     test_metadata: dict[str, t.Any] | None = None
+    # For unit tests (dbt 1.8+): the parsed spec (warehouse_ml/project/unit_test_specs.py).
+    unit_test: t.Any = None
     description: str = ""
+    # The YAML file that describes it, relative to the project root (dbt's patch_path).
+    patch_path: str | None = None
     columns: dict[str, dict[str, t.Any]] = dataclasses.field(default_factory=dict)
     # dbt's model-level `constraints:` (primary keys over several columns, checks, ...).
     constraints: list[dict[str, t.Any]] = dataclasses.field(default_factory=list)
     # dbt's fully qualified name: project, folders under the resource path, node name.
     fqn: list[str] = dataclasses.field(default_factory=list)
+    # The project or dbt package the node comes from (the root project's name for its own).
+    package_name: str = ""
     # Filled by the renderer.
     compiled_sql: str | None = None
     source_info: dict[str, t.Any] | None = None  # for sources: schema, table identifiers

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import datetime as dt
-import re
 import time
 import typing as t
 
@@ -17,7 +16,7 @@ from warehouse_ml.errors import ExecutionError, Interrupted, WmlError
 from warehouse_ml.explain import explain, is_database_error
 from warehouse_ml.graph.dag import Scheduler
 from warehouse_ml.project.nodes import Node, NodeKind
-from warehouse_ml.run import hooks, materializations
+from warehouse_ml.run import data_tests, hooks, materializations
 from warehouse_ml.run.artifacts import NodeResult
 from warehouse_ml.run.events import Reporter
 from warehouse_ml.run.materializations import BuildContext, BuildResult
@@ -48,9 +47,11 @@ class Runner:
     def run(self, selected: set[str], *, gate_on_tests: bool = False) -> list[NodeResult]:
         nodes = self.session.nodes
         runnable = {
-            uid for uid in selected
-            if nodes[uid].materialized != "ephemeral" and nodes[uid].kind is not NodeKind.ANALYSIS
-        }  # fmt: skip
+            uid
+            for uid in selected
+            if nodes[uid].materialized != "ephemeral"
+            and nodes[uid].kind not in (NodeKind.SOURCE, NodeKind.ANALYSIS)
+        }  # nothing builds a source or an analysis, and an ephemeral model is inlined
         graph = self.session.graph.with_test_gates() if gate_on_tests else self.session.graph
         order = {uid: i for i, uid in enumerate(graph.topological_order(runnable), start=1)}
         scheduler = Scheduler(graph, runnable)
@@ -159,6 +160,7 @@ class Runner:
             if nodes[uid].kind.builds_relation
             for rel in [self.session.relation(nodes[uid])]
         }
+        schemas |= data_tests.audit_schemas(self.session, [nodes[uid] for uid in runnable])
         cursor = adapter.cursor()
         for database, schema in sorted(schemas):
             try:
@@ -233,26 +235,27 @@ class Runner:
         """The node's hooks, rendered when the build reaches them (None: nothing to run)."""
         if not (hooks.runs_hooks(node) and hooks.has_hooks(node)):
             return None  # ignored with a warning when the project was parsed
-        return lambda phase, incremental: hooks.compile_hooks(
-            self.session, node, phase, incremental=incremental
-        )
+        # Rendered once per phase (dbt renders a hook once): the in- and out-of-transaction
+        # hooks of a phase share one render, so a hook's Jinja side effects
+        # (adapter.drop_relation, run_query) happen once.
+        compiled: dict[tuple[str, bool], list[hooks.Hook]] = {}
+
+        def compile_once(phase: str, incremental: bool) -> list[hooks.Hook]:
+            if (phase, incremental) not in compiled:
+                compiled[phase, incremental] = hooks.compile_hooks(
+                    self.session, node, phase, incremental=incremental
+                )
+            return compiled[phase, incremental]
+
+        return compile_once
 
     def _run_test(self, node: Node) -> tuple[str, int | None, str, int]:
-        sql = self.session.compiled_sql(node)
-        limit = node.config.get("limit")
-        inner = f"{sql}\nlimit {int(limit)}" if limit else sql
-        adapter = self.session.adapter
-        failures = int(
-            adapter.execute(
-                f"select count(*) from (\n{inner}\n) as wml_test", cursor=adapter.cursor()
-            )[0][0]
-        )
-        severity = str(node.config.get("severity", "error")).lower()
-        if _breaches(node.config.get("error_if", "!=0"), failures) and severity == "error":
-            return "fail", None, f"got {failures} failing rows", failures
-        if _breaches(node.config.get("warn_if", "!=0"), failures):
-            return "warn", None, f"got {failures} failing rows", failures
-        return "pass", None, "", failures
+        """A data test (``run/data_tests.py``) or a unit test (``run/unit_tests.py``)."""
+        from warehouse_ml.run import unit_tests
+
+        runner = unit_tests if node.unit_test is not None else data_tests
+        outcome = runner.run(self.session, node, self.session.adapter.cursor())
+        return outcome.status, None, outcome.message, outcome.failures
 
     # -- reporting -----------------------------------------------------------------------
     def _report(self, node: Node, result: NodeResult, index: int, total: int) -> None:
@@ -274,27 +277,6 @@ class Runner:
         )
         self._report(node, result, order.get(node.unique_id, 0), total)
         return result
-
-
-_CONDITION = re.compile(r"^\s*(!=|<>|>=|<=|==|=|>|<)\s*(\d+)\s*$")
-
-
-def _breaches(condition: t.Any, failures: int) -> bool:
-    """dbt's ``error_if`` / ``warn_if``: a comparison such as '!=0' or '>10'."""
-    match = _CONDITION.match(str(condition))
-    if not match:
-        raise ExecutionError(f"cannot read the test condition {condition!r}; write it like '>10'.")
-    op, n = match.group(1), int(match.group(2))
-    return {
-        "!=": failures != n,
-        "<>": failures != n,
-        ">=": failures >= n,
-        "<=": failures <= n,
-        "==": failures == n,
-        "=": failures == n,
-        ">": failures > n,
-        "<": failures < n,
-    }[op]
 
 
 def _kind(node: Node) -> str:

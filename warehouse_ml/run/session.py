@@ -16,11 +16,13 @@ from warehouse_ml.adapters.relation import Relation
 from warehouse_ml.errors import CompilationError, ConfigError, WmlError
 from warehouse_ml.graph.dag import Graph
 from warehouse_ml.jinja.renderer import Renderer
-from warehouse_ml.project import enabled, generic_tests
-from warehouse_ml.project.loader import Project, load_project
+from warehouse_ml.project import enabled, generic_tests, sources
+from warehouse_ml.project.loader import Project, load_project, profile_name
 from warehouse_ml.project.nodes import Node, NodeKind
 from warehouse_ml.project.profiles import Target, load_target
 from warehouse_ml.run.statements import one_query
+
+_RECOMMENDERS = ("recommender", "matrix_factorization")  # ml/recs/spec.py is_recommender
 
 
 class Session:
@@ -38,8 +40,10 @@ class Session:
         self.read_only = read_only
         self._adapter: Adapter | None = None
         self.renderer = Renderer(project, target, cli_vars)
+        self.renderer.connect = self._live_adapter  # run_query & co. when a node runs
         self._graph: Graph | None = None
         self._functions_bound = False
+        self.store_failures = False  # `--store-failures`: tests whose config does not say
         # ML-model nodes written as Redshift ML's CREATE MODEL: unique id -> the statement.
         self.create_models: dict[str, t.Any] = {}
         self.transpile_cache = dialects.TranspileCache(project.target_dir / "transpile_cache.json")
@@ -54,6 +58,10 @@ class Session:
             self._adapter = make_adapter(self.target, read_only=self.read_only)
         return self._adapter
 
+    def _live_adapter(self) -> Adapter:
+        self.connection()  # opened, with the deployed models' functions bound
+        return self.adapter
+
     @property
     def target_dialect(self) -> str:
         return self.target.dialect
@@ -64,6 +72,7 @@ class Session:
         if self._graph is None:
             self.renderer.parse()
             enabled.drop_disabled(self.project)
+            sources.add_source_nodes(self.project)
             self._adopt_create_model_files()
             self._warn_ignored_hooks()
             self._add_function_dependencies()
@@ -83,7 +92,11 @@ class Session:
         for node in self.nodes.values():
             if node.is_ml_model:
                 fn = str(node.config.get("function") or f"predict_{node.name}")
-                for name in (fn, f"{fn}_prob"):
+                names = (fn, f"{fn}_prob")
+                if str(node.config.get("model_type") or "").lower() in _RECOMMENDERS:
+                    names = tuple(f"{verb}_{node.name}{tail}" for verb, tail in
+                                  (("recommend", ""), ("similar", ""), ("recommend", "_all")))
+                for name in names:
                     other = functions.get(name.lower())
                     if other is not None and other.unique_id != node.unique_id:
                         raise ConfigError(
@@ -111,6 +124,8 @@ class Session:
                     )
                 node.config["materialized"] = "ml_model"
                 node.config["function"] = stmt.spec.function
+                if hasattr(stmt.spec, "similar_function"):  # BigQuery ML's form: a recommender
+                    node.config["model_type"] = "recommender"
                 node.compiled_sql = stmt.spec.query
                 self.create_models[node.unique_id] = stmt
 
@@ -192,8 +207,10 @@ class Session:
         for node in self.nodes.values():
             if (
                 node.kind is NodeKind.TEST
+                and node.unit_test is None
                 and not node.depends_on
                 and not node.source_info.get("sources")
+                and self.project.settings.strict  # dbt runs a singular test with no refs
             ):
                 raise CompilationError(
                     "a test must select from at least one ref() or source().",
@@ -308,8 +325,10 @@ def open_session(
     profiles_dir: str | Path | None = None,
     cli_vars: dict[str, t.Any] | None = None,
     read_only: bool = False,
+    profile: str | None = None,
 ) -> Session:
-    project = load_project(project_dir)
-    profile = project.settings.profile or project.settings.name
-    resolved = load_target(project.root, profile, profiles_dir, target)
+    # The profile first, as dbt does: dbt_project.yml may read `target` when rendered.
+    root = Path(project_dir).resolve()
+    resolved = load_target(root, profile or profile_name(root), profiles_dir, target)
+    project = load_project(root, cli_vars, resolved.redacted())
     return Session(project, resolved, cli_vars, read_only=read_only)

@@ -19,6 +19,7 @@ from warehouse_ml.adapters import dialects
 from warehouse_ml.errors import ExecutionError, TrainingError, WmlError
 from warehouse_ml.ml import registry
 from warehouse_ml.ml.create_model import CreateModel, DropModel, ShowModel, split_statements
+from warehouse_ml.ml.spec import TrainingSpec
 
 
 @dataclasses.dataclass
@@ -185,7 +186,9 @@ def _create_model(
     from warehouse_ml.ml.materialize import describe, train_and_register
 
     spec = stmt.spec
-    spec.function = spec.function.split(".")[-1]
+    recommender = not isinstance(spec, TrainingSpec)
+    if not recommender:
+        spec.function = spec.function.split(".")[-1]
     spec.query = dialects.transpile(spec.query, read, session.adapter.dialect)
     for warning in stmt.warnings:
         (warn or messages.append)(warning)
@@ -203,7 +206,11 @@ def _create_model(
     version = train_and_register(
         session, spec, source="create_model", check=check, progress=progress
     )
-    messages.append(f"model {spec.name}: {describe(version)}; call it as {spec.function}(...)")
+    call = (
+        f"select * from {spec.function}(user, k) and {spec.similar_function}(item, k)"
+        if recommender else f"call it as {spec.function}(...)"
+    )
+    messages.append(f"model {spec.name}: {describe(version)}; {call}")
     return pa.table({"status": [f"model {spec.name} version {version.version} is READY"]})
 
 
@@ -265,11 +272,18 @@ def show_model_fields(v: registry.ModelVersion) -> list[tuple[str, str]]:
         ("Function Parameter Types", " ".join(ty.lower() for _, ty in v.features)),
         ("Training Rows", str(v.rows_train)),
         ("Evaluation Rows", str(v.rows_eval)),
-        *_evaluation_fields(evaluation_summary(v)),
+        *(_recs_card().fields(v) if v.problem_type == "recommendation"
+          else _evaluation_fields(evaluation_summary(v))),
         ("Training Seconds", _fmt(v.training_seconds)),
     ]
     fields += [(f"{k} (ignored locally)", str(val)) for k, val in ignored.items()]
     return fields
+
+
+def _recs_card() -> t.Any:
+    from warehouse_ml.ml.recs import card
+
+    return card
 
 
 def _pinned(v: registry.ModelVersion) -> str:
@@ -284,6 +298,8 @@ def evaluation_summary(v: registry.ModelVersion) -> dict[str, t.Any]:
     Read from the version's metrics; versions trained before the split was recorded, and
     imported models, simply have fewer keys.
     """
+    if v.problem_type == "recommendation":
+        return _recs_card().evaluation(v)
     metrics = v.metrics or {}
     split, fit = metrics.get("split") or {}, metrics.get("deployed_fit") or {}
     out: dict[str, t.Any] = {

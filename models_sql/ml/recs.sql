@@ -1,0 +1,21 @@
+-- Product recommendations: people who view and add X also add Y. Trained from the
+-- resolved events (a cart add counts three views), decayed with a 90-day half-life, and
+-- evaluated on each profile's latest events against popularity (wml show recs).
+-- item_knn keeps the build fast: algorithm='auto' also tries ALS and BPR (the ranking was
+-- bpr 0.110, item_knn 0.108, als 0.093 validation NDCG@10, bpr taking 8x as long).
+-- Serves recommend_recs(profile_id, k), similar_recs(product_id, k) and
+-- recommend_recs_all(k) as SQL macros stored in the database.
+{{ config(
+    model_type='recommender',
+    user_column='profile_id',
+    item_column='product_id',
+    event_column='event',
+    event_weights={'Product Added': 3, 'Product Viewed': 1},
+    timestamp_column='event_at',
+    half_life_days=90,
+    algorithm='item_knn',
+    k=10
+) }}
+select profile_id, product_id, event, event_at
+from {{ ref('resolved_events') }}
+where product_id is not null and event_at < '{{ var("as_of") }}'

@@ -1,0 +1,34 @@
+"""The demo's recommender: trained in the demo build, on the profile, and served as SQL."""
+
+from __future__ import annotations
+
+import json
+
+from test_demo_project import query
+
+
+def test_demo_recommender_beats_popularity_on_held_out_events(demo):
+    (metrics,) = query(demo, "select metrics from wml.models where name = 'recs' and deployed")[0]
+    m = json.loads(metrics)
+    assert m["split"]["method"] == "temporal per user"
+    assert m["ndcg_at_10"] > 2 * m["baseline"]["ndcg_at_10"], m
+    assert m["intervals"]["ndcg_at_10"][0] > m["baseline_intervals"]["ndcg_at_10"][1], m
+
+
+def test_every_profile_gets_five_products_with_names_and_prices(demo):
+    rows = query(demo, "select count(*), count(product_recs), min(length(product_recs) "
+                       "- length(replace(product_recs, ';', ''))) from customer_scores")
+    total, with_recs, min_separators = rows[0]
+    assert total == with_recs and min_separators == 4  # five entries, "; " between them
+    ((n,),) = query(demo, "select count(*) from profile_recs group by profile_id "
+                          "having count(*) <> 5 or count(distinct product_id) <> 5 limit 1") or [(0,)]
+    assert n == 0
+
+
+def test_similar_items_on_a_product_page_are_mostly_the_same_category(demo):
+    rows = query(demo, """
+        select avg(case when s.category = p.category then 1.0 else 0.0 end)
+        from (select product_id, category from products order by product_id limit 20) as p,
+             lateral (select c.category from similar_recs(p.product_id, 5) as r
+                      join products as c using (product_id)) as s""")
+    assert rows[0][0] > 0.5, rows  # category loyalty in the generator: learnable, learnt

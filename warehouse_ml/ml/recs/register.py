@@ -1,0 +1,52 @@
+"""Train a recommender and register it: row, tables and macros in one transaction.
+
+Training runs before anything is written; serving.add then inserts the registry row,
+creates the version's tables in schema ``wml`` (``write`` below) and, when it deploys,
+replaces the two table macros, all inside one transaction: a failure (or Ctrl-C) at any
+point leaves the previous version serving and no table of the new one behind.
+"""
+
+from __future__ import annotations
+
+import typing as t
+
+from warehouse_ml.ml import registry, serving
+from warehouse_ml.ml.recs import serve, train
+from warehouse_ml.ml.recs.spec import RecSpec
+
+
+def train_and_register(
+    session: t.Any,
+    spec: RecSpec,
+    *,
+    source: str,
+    deploy_policy: str,
+    data_fingerprint: str | None,
+    keep_pin: bool,
+    progress: t.Callable[[str], None] | None,
+    decide: t.Callable[[t.Any, registry.ModelVersion, str], bool],
+    pinned: t.Callable[[t.Any, str], t.Any],
+) -> registry.ModelVersion:
+    con = session.adapter.connection
+    cursor = con.cursor()
+    try:
+        serving.check_function(cursor, spec.name, spec.function)  # before training
+        trained = train.train(cursor, spec, progress)
+    finally:
+        cursor.close()
+    version = train.version(trained, source=source, data_fingerprint=data_fingerprint)
+    version.settings["deploy_requested"] = "sql"
+    tables = trained.tables()
+
+    def write(cur: t.Any, v: registry.ModelVersion) -> None:
+        serve.write_tables(cur, v.name, v.version, tables)
+
+    def should(cur: t.Any) -> bool:
+        if keep_pin and pinned(cur, spec.name):
+            return False
+        return decide(cur, version, deploy_policy)
+
+    return serving.add(
+        con, version, should_deploy=should, requested="sql",
+        before_commit=session.adapter.check_cancelled, write=write,
+    )  # fmt: skip

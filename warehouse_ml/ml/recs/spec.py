@@ -1,0 +1,188 @@
+"""A recommender's training spec, from ``config(model_type='recommender', ...)`` or from
+BigQuery ML's ``CREATE MODEL ... OPTIONS(model_type='matrix_factorization', ...)``.
+
+>>> spec = RecSpec(name="recs", query="select 1", user_column="u", item_column="i")
+>>> spec.function, spec.similar_function
+('recommend_recs', 'similar_recs')
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import typing as t
+
+from warehouse_ml.errors import ConfigError
+
+ALGORITHMS = ("auto", "popularity", "item_knn", "als", "bpr")
+# The config keys only a recommender reads (project/config.py accepts them).
+KEYS = frozenset(
+    {
+        "user_column",
+        "item_column",
+        "weight_column",
+        "event_column",
+        "event_weights",
+        "timestamp_column",
+        "half_life_days",
+        "algorithm",
+        "neighbors",
+        "factors",
+        "iterations",
+        "regularization",
+        "holdout_fraction",
+        "feedback_type",
+    }
+)
+# Keys of supervised models that mean nothing here: refused rather than ignored.
+# (A folder's +split_column / +eval_fraction are not refused: the per-user holdout replaces
+# them, and a recommender often sits in a folder of supervised models.)
+_SUPERVISED = (
+    "target", "function", "problem_type", "objective", "hyperparameters", "preprocessors",
+    "class_weight",
+)  # fmt: skip
+_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+HINT = (
+    "A recommender needs user_column='...' and item_column='...' naming columns of its "
+    "query, and optionally timestamp_column, weight_column or event_column with "
+    "event_weights={'Order Completed': 5, 'Product Viewed': 1}, half_life_days, "
+    "algorithm ('auto', 'popularity', 'item_knn', 'als', 'bpr') and k."
+)
+
+
+@dataclasses.dataclass
+class RecSpec:
+    """Everything needed to train one recommender version from a query result."""
+
+    name: str
+    query: str
+    user_column: str
+    item_column: str
+    weight_column: str | None = None
+    event_column: str | None = None
+    event_weights: dict[str, float] | None = None
+    timestamp_column: str | None = None
+    half_life_days: float | None = None  # None: no time decay
+    algorithm: str = "auto"
+    k: int = 10  # evaluated at K; also the precomputed per-user top-N
+    neighbors: int = 50  # similar items kept per item
+    factors: int = 32
+    iterations: int = 15
+    regularization: float = 0.05
+    holdout_fraction: float = 0.2  # each user's latest interactions held out for the test
+    feedback_type: str = "implicit"
+    max_runtime: float = 300.0
+    min_rows: int = 2
+    tags: list[str] = dataclasses.field(default_factory=list)
+    source: str = "config"
+
+    @property
+    def function(self) -> str:
+        return f"recommend_{self.name}"
+
+    @property
+    def similar_function(self) -> str:
+        return f"similar_{self.name}"
+
+    def columns(self) -> list[str]:
+        cols = [self.user_column, self.item_column]
+        for extra in (self.timestamp_column, self.weight_column, self.event_column):
+            if extra:
+                cols.append(extra)
+        return cols
+
+
+def is_recommender(config: dict[str, t.Any]) -> bool:
+    return str(config.get("model_type") or "").lower() in ("recommender", "matrix_factorization")
+
+
+def from_config(name: str, query: str, config: dict[str, t.Any], *, path: t.Any = None,
+                tags: list[str] | None = None) -> RecSpec:
+    """Read and check ``config(model_type='recommender', ...)``; errors name the model."""
+
+    def fail(message: str, hint: str = HINT) -> t.NoReturn:
+        raise ConfigError(f"recommender '{name}': {message}", path=path, node=name, hint=hint)
+
+    for key in _SUPERVISED:
+        if config.get(key) is not None and not (key == "function" and config[key] == f"recommend_{name}"):
+            fail(
+                f"config key '{key}' belongs to supervised models; a recommender serves "
+                f"recommend_{name}(user_id, k) and similar_{name}(item_id, k).",
+                f"Remove {key}=... from the config.",
+            )
+    missing = [k for k in ("user_column", "item_column") if not config.get(k)]
+    if missing:
+        fail(f"missing {' and '.join(missing)}.")
+    spec = RecSpec(name=name, query=query, user_column=str(config["user_column"]),
+                   item_column=str(config["item_column"]), tags=list(tags or []))
+    for key in ("weight_column", "event_column", "timestamp_column"):
+        if config.get(key):
+            setattr(spec, key, str(config[key]))
+    if config.get("model_type", "").lower() == "matrix_factorization" and not config.get("algorithm"):
+        spec.algorithm = "als"
+    _options(spec, config, fail)
+    check(spec, fail)
+    return spec
+
+
+def _options(spec: RecSpec, c: dict[str, t.Any], fail: t.Callable[..., t.NoReturn]) -> None:
+    if c.get("algorithm") is not None:
+        spec.algorithm = str(c["algorithm"]).lower()
+    if c.get("event_weights") is not None:
+        weights = c["event_weights"]
+        if not isinstance(weights, dict) or not weights:
+            fail("event_weights must be a mapping of event name to weight, e.g. "
+                 "{'Order Completed': 5, 'Product Viewed': 1}.")
+        try:
+            spec.event_weights = {str(k): float(v) for k, v in weights.items()}
+        except (TypeError, ValueError):
+            fail(f"event_weights values must be numbers, got {weights!r}.")
+    numbers: dict[str, tuple[type, float]] = {
+        "half_life_days": (float, 0.0), "k": (int, 1), "neighbors": (int, 1),
+        "factors": (int, 1), "iterations": (int, 1), "regularization": (float, 0.0),
+        "holdout_fraction": (float, 0.0), "max_runtime": (float, 0.0), "min_rows": (int, 1),
+    }  # fmt: skip
+    for key, (kind, low) in numbers.items():
+        if c.get(key) is None:
+            continue
+        try:
+            value = kind(c[key])
+        except (TypeError, ValueError):
+            fail(f"{key} must be a number, got {c[key]!r}.", f"Use e.g. {key}={kind(low) + 1}.")
+        if value < low or (kind is float and key in ("half_life_days", "max_runtime") and value <= 0):
+            fail(f"{key} must be {'above' if kind is float else 'at least'} {low}, got {c[key]!r}.",
+                 f"Use e.g. {key}={kind(low) + 1}.")
+        setattr(spec, key, value)
+    if c.get("feedback_type") is not None:
+        spec.feedback_type = str(c["feedback_type"]).lower()
+
+
+def check(spec: RecSpec, fail: t.Callable[..., t.NoReturn] | None = None) -> None:
+    """Cross-key rules, for both declaration forms."""
+    if fail is None:
+        def fail(message: str, hint: str = HINT) -> t.NoReturn:
+            raise ConfigError(f"recommender '{spec.name}': {message}", hint=hint)
+    if not _IDENT.match(spec.name):
+        fail(f"the name must be a plain SQL identifier to name recommend_{spec.name}().",
+             "Use letters, digits and _.")
+    if spec.algorithm not in ALGORITHMS:
+        fail(f"unknown algorithm '{spec.algorithm}'.", f"Use one of: {', '.join(ALGORITHMS)}.")
+    if spec.feedback_type not in ("implicit", "explicit"):
+        fail(f"unknown feedback_type '{spec.feedback_type}'.", "Use 'implicit' or 'explicit'.")
+    if spec.weight_column and spec.event_column:
+        fail("give weight_column or event_column with event_weights, not both.")
+    if bool(spec.event_column) != bool(spec.event_weights):
+        fail("event_column and event_weights go together: the weights say what each "
+             "event (in event_column) counts for.")
+    if spec.event_weights and any(w < 0 for w in spec.event_weights.values()):
+        bad = {k: w for k, w in spec.event_weights.items() if w < 0}
+        fail(f"event_weights must not be negative, got {bad}.",
+             "Use 0 to ignore an event, or leave it out of event_weights.")
+    if spec.half_life_days is not None and not spec.timestamp_column:
+        fail("half_life_days needs timestamp_column to know each interaction's age.")
+    if not 0.0 < spec.holdout_fraction < 1.0:
+        fail(f"holdout_fraction must be between 0 and 1, got {spec.holdout_fraction}.",
+             "Use e.g. holdout_fraction=0.2.")
+    names = [c.lower() for c in spec.columns()]
+    if len(set(names)) != len(names):
+        fail(f"the columns must differ, got {spec.columns()}.")

@@ -204,7 +204,8 @@ def _git(args: list[str], spec: pkgs.PackageSpec, url: str, revision: str | None
             "dbt_packages/ is left as it was.",
             hint="This machine has no access to it: install the package with `dbt deps` where "
             "the network allows (wml loads dbt_packages/ as dbt leaves it), or use a git: entry "
-            "naming a reachable copy (a local clone's path or a mirror).",
+            "naming a reachable copy (a local clone's path or a mirror)"
+            + (", or set WML_PACKAGES_GIT_BASE to a mirror laid out as GitHub is." if spec.kind == "package" else "."),
         )
     what = f"revision '{revision}' of " if revision else ""
     raise ExecutionError(

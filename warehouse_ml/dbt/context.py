@@ -492,7 +492,6 @@ class DbtContext:
             "var": _Var(r),
             "builtins": _Namespace("builtins", {"ref": r._ref, "source": r._source, "config": config}),
             "project_name": self.root_name,
-            "selected_resources": [],
             "dbt": _DbtNamespace(self),
         }  # fmt: skip
 

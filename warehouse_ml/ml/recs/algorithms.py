@@ -182,13 +182,19 @@ def _top_batch(
     sr, sc = xb.nonzero()
     seen = np.sort(sr.astype(np.int64) * n_items + sc)
     if f.neighbors is not None and f.neighbors.nnz:
-        s = (xb @ f.neighbors).tocoo()
+        s = (xb @ f.neighbors).tocsr()
+        s.sort_indices()  # within a row, items in code order: the tie-break, kept below
+        s = s.tocoo()
         row, col, val = s.row.astype(np.int64), s.col.astype(np.int64), s.data.astype(np.float64)
         fresh = ~_member(row * n_items + col, seen) & (val > 0)
         row, col, val = row[fresh], col[fresh], val[fresh]
-        order = np.lexsort((col, -val, row))
+        # One float key (user, then score descending), stable: np.lexsort on three keys
+        # was 15x slower here at millions of candidates.
+        top = val.max(initial=0.0) * (1 + 1e-9) or 1.0
+        order = np.argsort(row + 0.5 * (1.0 - val / top), kind="stable")
         row, col, val = row[order], col[order], val[order]
-        pos = np.arange(len(row)) - np.searchsorted(row, row)
+        counts = np.bincount(row, minlength=len(users))
+        pos = np.arange(len(row)) - np.repeat(np.cumsum(counts) - counts, counts)
         keep = pos < k
         row, col, val, pos = row[keep], col[keep], val[keep], pos[keep]
     else:

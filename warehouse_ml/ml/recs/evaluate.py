@@ -39,7 +39,12 @@ def split(inter: data.Interactions, rows: np.ndarray, fraction: float, seed: int
     u = inter.u[idx]
     timed = bool(np.any(inter.ts[idx] != inter.ts[idx][0])) if len(idx) else False
     key = inter.ts[idx] if timed else np.random.default_rng(seed).random(len(idx))
-    order = np.lexsort((inter.i[idx], key, u))  # ties broken by item: deterministic
+    # By user, then time, ties by item (deterministic): two stable sorts on one key each
+    # (np.lexsort on three keys is many times slower at a million rows).
+    by_item = np.argsort(inter.i[idx], kind="stable")
+    key = key - key.min(initial=0.0)
+    span = float(key.max(initial=0.0)) + 1.0
+    order = by_item[np.argsort((u[by_item] * span + key[by_item]), kind="stable")]
     idx, u = idx[order], u[order]
     counts = np.bincount(u, minlength=inter.n_users)
     start = np.concatenate(([0], np.cumsum(counts)[:-1]))
@@ -52,7 +57,8 @@ def split(inter: data.Interactions, rows: np.ndarray, fraction: float, seed: int
     m = np.int64(inter.n_items)
     held_pairs = inter.u[idx[test]].astype(np.int64) * m + inter.i[idx[test]]
     train_pairs = inter.u[train].astype(np.int64) * m + inter.i[train]
-    pairs = np.unique(held_pairs[~np.isin(held_pairs, train_pairs)])
+    pairs = np.sort(held_pairs[~algorithms._member(held_pairs, np.sort(train_pairs))])
+    pairs = pairs[np.concatenate(([True], pairs[1:] != pairs[:-1]))] if len(pairs) else pairs
     pu, pi = pairs // m, pairs % m
     bounds = np.flatnonzero(np.diff(pu)) + 1
     users = pu[np.concatenate(([0], bounds))] if len(pu) else np.array([], dtype=np.int64)

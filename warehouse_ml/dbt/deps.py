@@ -111,6 +111,12 @@ def _install_all(
         seen.add(key)
         if spec.kind == "local" and (base / spec.value).resolve() == root:
             continue  # a package's integration tests listing the project itself
+        if spec.kind == "git" and spec.revision is None and spec.raw.get("warn-unpinned") is not False:
+            echo(  # as dbt warns: the default branch moves under the project
+                f"Warning: git package {_redact(spec.value)} is not pinned (no `revision:`): "
+                "installing its default branch. Add `revision: <tag or commit>` (or "
+                "`warn-unpinned: false`)."
+            )
         result = _install_one(root, spec, base, staging)
         if result.name in done:
             continue  # first one wins (dbt would reconcile versions; we keep the root's)

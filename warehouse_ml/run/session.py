@@ -197,7 +197,7 @@ class Session:
         from warehouse_ml.ml import registry
 
         for node in self.nodes.values():
-            if node.kind in (NodeKind.MODEL, NodeKind.SEED) and not node.is_ml_model:
+            if node.kind.builds_relation and not node.is_ml_model:
                 registry.guard(
                     self.relation(node).schema, f"{node.kind.value} '{node.name}'",
                     path=node.path, node=node.name,

@@ -47,13 +47,13 @@ def test_build_creates_tables_views_and_runs_tests(project):
         == "VARCHAR"
     )
     results = json.loads((project.root / "target/run_results.json").read_text())
-    statuses = {r["unique_id"]: r["status"] for r in results["results"]}
+    statuses = {".".join(r["unique_id"].split(".")[0:3:2]): r["status"] for r in results["results"]}
     assert statuses["model.customers"] == "success"
     assert statuses["test.unique_customers_customer_id"] == "pass"
-    rows = {r["unique_id"]: r["adapter_response"].get("rows_affected") for r in results["results"]}
+    rows = {".".join(r["unique_id"].split(".")[0:3:2]): r["adapter_response"].get("rows_affected") for r in results["results"]}
     assert rows["model.customers"] == 2 and rows["seed.raw_orders"] == 3
     manifest = json.loads((project.root / "target/manifest.json").read_text())
-    assert manifest["nodes"]["model.customers"]["depends_on"]["nodes"] == ["model.stg_orders"]
+    assert manifest["nodes"]["model.test.customers"]["depends_on"]["nodes"] == ["model.test.stg_orders"]
 
 
 def test_folder_config_is_inherited_and_file_config_wins(project):
@@ -123,7 +123,7 @@ def test_failing_test_skips_downstream_in_build_and_warn_does_not(project):
     assert "FAIL" in out and "unique_stg_orders_customer_id" in out
     assert "WARN" in out and "SKIPPED" in out
     results = json.loads((project.root / "target/run_results.json").read_text())
-    statuses = {r["unique_id"]: r["status"] for r in results["results"]}
+    statuses = {".".join(r["unique_id"].split(".")[0:3:2]): r["status"] for r in results["results"]}
     assert statuses["model.customers"] == "skipped"
     assert statuses["test.accepted_values_stg_orders_amount__False__5_5__7_0"] == "warn"
 

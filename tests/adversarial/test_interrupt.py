@@ -62,9 +62,12 @@ def test_ctrl_c_rolls_back_the_node_and_records_the_interruption(project, comman
     assert len(stderr.strip().splitlines()) == 1, stderr  # one line
 
     results = json.loads((project.root / "target/run_results.json").read_text())
-    status = {r["unique_id"]: r["status"] for r in results["results"]}
-    assert results["interrupted"] is True
-    assert status == {"model.slow": "interrupted", "model.after": "skipped"}
+    status = {".".join(r["unique_id"].split(".")[0:3:2]): r["status"] for r in results["results"]}
+    assert results["args"]["interrupted"] is True
+    # dbt's statuses: the interrupted node is an error that says so
+    assert status == {"model.slow": "error", "model.after": "skipped"}
+    [slow] = [r for r in results["results"] if r["unique_id"].endswith(".slow")]
+    assert "interrupted" in slow["message"]
     # The previous version stands and no temporary relation is left behind.
     assert project.scalar("select count(*) from main.slow") == 5
     assert project.scalar("select count(*) from main.after") == 5
@@ -78,7 +81,7 @@ def test_a_finished_run_is_not_marked_interrupted(project):
     project.write({"models_sql/slow.sql": SLOW})
     assert project.wml("run").exit_code == 0
     results = json.loads((project.root / "target/run_results.json").read_text())
-    assert results["interrupted"] is False
+    assert results["args"]["interrupted"] is False
 
 
 SLOW_MODEL = """

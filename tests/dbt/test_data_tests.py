@@ -22,15 +22,22 @@ ORDERS = {
 }
 
 
+def _name(unique_id: str) -> str:
+    """The node name in dbt's unique id (model.<package>.<name>, test.<package>.<name>.<hash>,
+    unit_test.<package>.<model>.<name>)."""
+    parts = unique_id.split(".")
+    return parts[-1] if parts[0] == "unit_test" else parts[2]
+
+
 def _statuses(project: Project) -> dict[str, str]:
     results = json.loads((project.root / "target/run_results.json").read_text())
-    return {r["unique_id"].split(".", 1)[1]: r["status"] for r in results["results"]}
+    return {_name(r["unique_id"]): r["status"] for r in results["results"]}
 
 
 def _failures(project: Project) -> dict[str, int]:
     results = json.loads((project.root / "target/run_results.json").read_text())
     return {
-        r["unique_id"].split(".", 1)[1]: r["failures"]
+        _name(r["unique_id"]): r["failures"]
         for r in results["results"]
         if "failures" in r
     }
@@ -87,9 +94,9 @@ def test_generic_tests_are_named_as_dbt_names_them(project: Project) -> None:
     }, names
     assert project.wml("compile").exit_code == 0
     manifest = json.loads((project.root / "target/manifest.json").read_text())
-    node = manifest["nodes"][f"test.{full}"]
+    [node] = [n for n in manifest["nodes"].values() if n["name"] == full]
     assert node["config"]["alias"] == f"{identifier}_{hashlib.md5(full.encode()).hexdigest()}"
-    assert node["attached_node"] == "model.orders"
+    assert node["attached_node"] == "model.test.orders"
     assert node["test_metadata"]["kwargs"]["values"] == long_values
 
 
@@ -212,8 +219,9 @@ def test_string_arguments_render_like_dbt(project: Project) -> None:
     assert failures["has_parent_orders_customer_id__ref_customers___customer_id"] == 0
     assert failures["at_least_orders_amount___var_min_amount_"] == 1
     manifest = json.loads((project.root / "target/manifest.json").read_text())
-    test = manifest["nodes"]["test.has_parent_orders_customer_id__ref_customers___customer_id"]
-    assert sorted(test["depends_on"]["nodes"]) == ["model.customers", "model.orders"]
+    [test] = [n for n in manifest["nodes"].values()
+              if n["name"] == "has_parent_orders_customer_id__ref_customers___customer_id"]  # fmt: skip
+    assert sorted(test["depends_on"]["nodes"]) == ["model.test.customers", "model.test.orders"]
 
 
 def test_severity_conditions_limit_and_fail_calc(project: Project) -> None:
@@ -437,6 +445,8 @@ def test_a_dbt_project_layout(project: Project) -> None:
             """,
             "tests/fixtures/two_orders.csv": "id,status\n1,placed\n2,placed\n",
             "tests/no_negative_amounts.sql": "select * from {{ ref('orders') }} where amount < 0\n",
+            # dbt runs a test that reads no relation (wml's own format refuses one).
+            "tests/constant.sql": "select 1 as x where 1 = 0\n",
         }
     )
     result = project.wml("build")
@@ -445,6 +455,7 @@ def test_a_dbt_project_layout(project: Project) -> None:
     assert statuses["at_most_rows_orders_3"] == "warn"  # 4 rows; severity from the folder
     assert statuses["accepted_values_orders_status__placed__shipped__returned"] == "pass"
     assert statuses["no_negative_amounts"] == "pass"
+    assert statuses["constant"] == "pass"
     assert statuses["orders_keep_rows"] == "pass"
     # store_failures from the project file: dbt's audit schema.
     assert project.query('select n_rows from "main_dbt_test__audit"."at_most_rows_orders_3"') == [(4,)]

@@ -413,3 +413,34 @@ def test_adapter_drop_and_rename_in_a_hook_run_in_the_models_transaction(project
     assert "junk" not in tables and "old" not in tables
     assert {"renamed", "cleaner"} <= tables
     assert project.scalar("select x from main.renamed") == 2
+
+
+def test_ephemeral_ref_is_a_relation_to_is_relation_checks(project):
+    """dbt_utils' `_is_relation` accepts an ephemeral model's ref (a mapping whose
+    metadata type ends with Relation) and `_is_ephemeral` sees `is_cte`."""
+    project.write({
+        "macros/checks.sql": """
+            {% macro kind_of(obj) %}
+              {%- if not (obj is mapping and obj.get('metadata', {}).get('type', '').endswith('Relation')) -%}
+                {{ return('not a relation') }}
+              {%- endif -%}
+              {{ return('cte' if obj.is_cte else 'relation') }}
+            {% endmacro %}
+        """,
+        "models_sql/eph.sql": "{{ config(materialized='ephemeral') }} select 1 as one",
+        "models_sql/base.sql": "select 2 as two",
+        "models_sql/k.sql": "select '{{ kind_of(ref('eph')) }}' as e, '{{ kind_of(ref('base')) }}' as b, '{{ kind_of('x') }}' as s from {{ ref('eph') }}",
+    })
+    result = project.wml("build")
+    assert result.exit_code == 0, result.output
+    assert project.query("select * from main.k") == [("cte", "relation", "not a relation")]
+
+
+def test_a_post_hook_may_drop_the_relation_it_built(project):
+    project.write({
+        "seeds/gone.csv": "a\n1\n",
+        "wml_project.yml": "name: test\nseeds:\n  +post_hook: \"{% do adapter.drop_relation(this) %}\"\n",
+    })
+    result = project.wml("seed")
+    assert result.exit_code == 0, result.output
+    assert project.query("select count(*) from information_schema.tables where table_name = 'gone'") == [(0,)]

@@ -446,3 +446,40 @@ def test_package_generic_tests_run_qualified_and_in_the_package(with_package: Pr
     assert result.exit_code == 1, result.output
     assert "PASS    test at_least_pkg_model_n__2" in result.output
     assert "FAIL    test mypkg_at_least_uses_pkg_n__3" in result.output
+
+
+def test_undefined_names_print_empty_as_in_dbt_when_packages_are_used(with_package: Project) -> None:
+    # dbt_utils' not_null_proportion prints a name set in one branch only.
+    write_package(with_package.root / "dbt_packages" / "mypkg", {
+        "macros/maybe.sql": "{% macro maybe(x) %}{% if x %}{% set y = 'yes' %}{% endif %}'{{ y }}'{% endmacro %}\n",
+    })
+    with_package.write({"models_sql/m.sql": "select {{ mypkg.maybe(false) }} as v\n"})
+    assert with_package.wml("build", "--select", "m").exit_code == 0
+    assert with_package.query("select v from main.m") == [("",)]
+
+
+def test_wml_projects_without_packages_keep_strict_undefined(project: Project) -> None:
+    project.write({"models_sql/m.sql": "select '{{ y }}' as v\n"})
+    assert_clean_error(project.wml("compile"), 2, "'y' is undefined")
+
+
+def test_dbt_singular_test_without_refs_runs(tmp_path: Path) -> None:
+    # dbt_utils' integration tests assert on macros' output with no ref() at all.
+    root = Project(tmp_path / "p")
+    root.root.mkdir()
+    root.write({
+        "dbt_project.yml": "name: p\nprofile: p\n",
+        "profiles.yml": "p:\n  target: dev\n  outputs:\n    dev: {type: duckdb, path: warehouse.duckdb}\n",
+        "tests/assert_macro_output.sql": "select 1 as failure where {{ 1 + 1 }} != 2\n",
+    })
+    result = root.wml("build")
+    assert result.exit_code == 0, result.output
+    assert "PASS" in result.output and "assert_macro_output" in result.output
+
+
+def test_unpinned_git_package_warns(project: Project, tmp_path: Path) -> None:
+    repo = git_package(tmp_path / "repo", "gitpkg", ["1.0.0"])
+    project.write({"packages.yml": f"packages:\n  - git: '{repo}'\n"})
+    result = project.wml("deps")
+    assert result.exit_code == 0, result.output
+    assert "is not pinned" in result.output + (result.stderr if result.stderr_bytes else "")

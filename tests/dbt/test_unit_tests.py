@@ -61,9 +61,16 @@ unit_tests:
 """
 
 
+def _name(unique_id: str) -> str:
+    """The node name in dbt's unique id (model.<package>.<name>, test.<package>.<name>.<hash>,
+    unit_test.<package>.<model>.<name>)."""
+    parts = unique_id.split(".")
+    return parts[-1] if parts[0] == "unit_test" else parts[2]
+
+
 def _results(project: Project) -> dict[str, dict]:
     results = json.loads((project.root / "target/run_results.json").read_text())
-    return {r["unique_id"].split(".", 1)[1]: r for r in results["results"]}
+    return {_name(r["unique_id"]): r for r in results["results"]}
 
 
 def test_unit_tests_pass_with_mock_rows_cast_to_the_inputs_types(project: Project) -> None:

@@ -36,6 +36,11 @@ class Options:
         self.select: list[str] = list(kwargs.get("select") or [])
         self.exclude: list[str] = list(kwargs.get("exclude") or [])
         self.threads: int | None = kwargs.get("threads")
+        # State selection and deferral (dbt's --state, --defer, --defer-state, --favor-state).
+        self.state: str | None = kwargs.get("state")
+        self.defer: bool = bool(kwargs.get("defer"))
+        self.defer_state: str | None = kwargs.get("defer_state")
+        self.favor_state: bool = bool(kwargs.get("favor_state"))
 
     def session(self, *, read_only: bool = False) -> t.Any:
         """The command's session; ``read_only`` commands open the database read-only."""
@@ -52,6 +57,44 @@ class Options:
 
     def reporter(self) -> Reporter:
         return Reporter(self.log_format)
+
+    def choose(self, session: t.Any) -> set[str]:
+        """The ids --select / --exclude pick (``state:`` methods read --state)."""
+        from warehouse_ml.graph.selectors import select
+        from warehouse_ml.run.state import State, StateMatcher
+
+        matcher = StateMatcher(session, State(self.state) if self.state else None)
+        return select(session.graph, self.select, self.exclude, state=matcher)
+
+    def apply_defer(self, session: t.Any, chosen: set[str], reporter: Reporter) -> None:
+        """``--defer``: refs to unselected models missing here read the state's relations."""
+        from warehouse_ml.errors import ConfigError
+
+        if not self.defer:
+            if self.favor_state:
+                reporter.warning("--favor-state does nothing without --defer; ignored.")
+            return
+        folder = self.defer_state or self.state
+        if not folder:
+            raise ConfigError(
+                "--defer needs the manifest of the run to defer to.",
+                hint="Pass --state DIR or --defer-state DIR (or set DBT_STATE), e.g. a copy "
+                "of production's target/ folder.",
+            )
+        from warehouse_ml.run.deferral import defer
+        from warehouse_ml.run.state import State
+
+        deferred = defer(session, State(folder), chosen, favor_state=self.favor_state)
+        if deferred:
+            reporter.info(f"Deferred {len(deferred)} unselected nodes to the relations in {folder}.")
+
+    def run_args(self, command: str, **extra: t.Any) -> dict[str, t.Any]:
+        """The invocation as dbt records it under ``args`` in run_results.json."""
+        return {
+            "which": command, "select": self.select, "exclude": self.exclude,
+            "state": self.state, "defer": self.defer, "defer_state": self.defer_state,
+            "favor_state": self.favor_state, "threads": self.threads, **extra,
+        }  # fmt: skip
 
 
 def _parse_vars(text: str | None) -> dict[str, t.Any]:
@@ -85,7 +128,25 @@ def project_options(selection: bool = True) -> t.Callable[[F], F]:
                 ),
                 click.option("--exclude", multiple=True, help="Nodes to leave out."),
                 click.option("--threads", type=int, default=None, help="Parallel nodes."),
-            ]
+                click.option(
+                    "--state", default=None, envvar=["WML_STATE", "DBT_STATE"],
+                    type=click.Path(file_okay=False),
+                    help="target/ folder of an earlier run, for state:, result: and --defer.",
+                ),
+                click.option(
+                    "--defer/--no-defer", default=False, envvar="DBT_DEFER",
+                    help="Read unselected upstream models missing here from --state's relations.",
+                ),
+                click.option(
+                    "--defer-state", default=None, envvar="DBT_DEFER_STATE",
+                    type=click.Path(file_okay=False),
+                    help="Defer to this folder's manifest instead of --state's.",
+                ),
+                click.option(
+                    "--favor-state/--no-favor-state", default=False, envvar="DBT_FAVOR_STATE",
+                    help="With --defer, read the state's relation even when one exists here.",
+                ),
+            ]  # fmt: skip
 
         @functools.wraps(func)
         def wrapper(**kwargs: t.Any) -> t.Any:
@@ -100,6 +161,10 @@ def project_options(selection: bool = True) -> t.Callable[[F], F]:
                 "select",
                 "exclude",
                 "threads",
+                "state",
+                "defer",
+                "defer_state",
+                "favor_state",
             )
             shared = {k: kwargs.pop(k, None) for k in names}
             debug = bool(shared["debug"])
@@ -205,7 +270,6 @@ def _execute(
     only_ml: bool = False,
     store_failures: bool = False,
 ) -> None:
-    from warehouse_ml.graph.selectors import select
     from warehouse_ml.run import artifacts, project_hooks
     from warehouse_ml.run.runner import Runner, counts
 
@@ -214,18 +278,16 @@ def _execute(
     session.store_failures = store_failures  # dbt's --store-failures: tests that do not say
     reporter = opts.reporter()
     try:
-        graph = session.graph
-        chosen = select(graph, opts.select, opts.exclude)
+        chosen = opts.choose(session)
         if kinds is not None:
             chosen = {uid for uid in chosen if session.nodes[uid].kind.value in kinds}
         if only_ml:
             chosen = {uid for uid in chosen if session.nodes[uid].is_ml_model}
+        opts.apply_defer(session, chosen, reporter)
         session.warn_functions_outside_project(chosen, reporter.warning)
-        target_dir = session.project.target_dir
-        artifacts.write_manifest(
-            target_dir, session.nodes.values(), command, session.target.redacted()
-        )
+        artifacts.write_manifest(session)
         runner = Runner(session, reporter, full_refresh=full_refresh, threads=opts.threads)
+        args = opts.run_args(command, full_refresh=full_refresh)
         hooked = command in project_hooks.COMMANDS
         try:
             results = project_hooks.run(session, project_hooks.START, reporter) if hooked else []
@@ -236,19 +298,11 @@ def _execute(
                 if hooked:
                     results += project_hooks.run(session, project_hooks.END, reporter, results)
         except Interrupted as stop:  # record what ran and what did not, then exit 130
-            artifacts.write_run_results(
-                target_dir,
-                stop.results,
-                command,
-                session.target.redacted(),
-                time.perf_counter() - started,
-                interrupted=True,
-            )
+            elapsed = time.perf_counter() - started
+            artifacts.write_run_results(session, stop.results, elapsed, args, interrupted=True)
             raise
         elapsed = time.perf_counter() - started
-        artifacts.write_run_results(
-            target_dir, results, command, session.target.redacted(), elapsed
-        )
+        artifacts.write_run_results(session, results, elapsed, args)
         summary = counts(results)
         reporter.summary(summary, elapsed)
     finally:

@@ -71,11 +71,11 @@ def build(opts: Options, full_refresh: bool, store_failures: bool) -> None:
 )
 def compile(opts: Options, dialect: str | None) -> None:
     """Render and transpile the selected nodes into target/compiled/."""
-    from warehouse_ml.graph.selectors import select
-
     session = opts.session(read_only=True)
     try:
-        written = _compile_nodes(session, select(session.graph, opts.select, opts.exclude), dialect)
+        chosen = opts.choose(session)
+        opts.apply_defer(session, chosen, opts.reporter())
+        written = _compile_nodes(session, chosen, dialect)
     finally:
         session.close()
     target_dir = session.project.target_dir
@@ -87,18 +87,36 @@ def _compile_nodes(session: t.Any, chosen: set[str], dialect: str | None) -> int
     from warehouse_ml.run import artifacts
 
     target_dir = session.project.target_dir
-    written = 0
+    compiled: dict[str, str] = {}
     for uid in session.graph.topological_order(chosen):
         node = session.nodes[uid]
         _compile_hooks(session, node, dialect)
         if node.kind in (NodeKind.SEED, NodeKind.SOURCE) or node.unit_test is not None:
             continue  # a unit test's SQL needs its inputs' column types from the database
-        artifacts.write_compiled(target_dir, node, session.compiled_sql(node, dialect=dialect))
-        written += 1
-    artifacts.write_manifest(
-        target_dir, session.nodes.values(), "compile", session.target.redacted()
+        sql = session.compiled_sql(node, dialect=dialect)
+        artifacts.write_compiled(target_dir, node, sql)
+        compiled[uid] = sql
+    artifacts.write_manifest(session, compiled)
+    return len(compiled)
+
+
+@main.command()
+@project_options(selection=False)
+def parse(opts: Options) -> None:
+    """Read and render the project and write target/manifest.json (no database needed)."""
+    from warehouse_ml.run import artifacts
+
+    session = opts.session(read_only=True)
+    try:
+        _ = session.graph  # renders every node: refs, sources, config
+        counts = artifacts.write_manifest(session)
+    finally:
+        session.close()
+    path = session.project.target_dir / "manifest.json"
+    opts.reporter().info(
+        f"Wrote {path}: {counts['nodes']} nodes, {counts['sources']} sources, "
+        f"{counts['macros']} macros."
     )
-    return written
 
 
 def _compile_hooks(session: t.Any, node: t.Any, dialect: str | None) -> None:
@@ -121,37 +139,59 @@ def _compile_hooks(session: t.Any, node: t.Any, dialect: str | None) -> None:
     type=click.Choice(["model", "seed", "snapshot", "test", "unit_test", "source", "analysis"]),
     default=None,
 )
-@click.option("--output", "output", type=click.Choice(["name", "path", "json"]), default="name")
-def ls_cmd(opts: Options, resource_type: str | None, output: str) -> None:
+@click.option(
+    "--output", "output", type=click.Choice(["name", "path", "json", "selector"]), default="name"
+)
+@click.option("--output-keys", default=None,
+              help="With --output json: the keys to print, comma-separated (dbt's).")  # fmt: skip
+def ls_cmd(opts: Options, resource_type: str | None, output: str, output_keys: str | None) -> None:
     """List the selected nodes in dependency order."""
-    from warehouse_ml.graph.selectors import select
-
     session = opts.session(read_only=True)
     graph = session.graph
-    chosen = select(graph, opts.select, opts.exclude)
-    for uid in graph.topological_order(chosen):
+    chosen = opts.choose(session)
+    order = [uid for uid in graph.topological_order(chosen)
+             if not resource_type or _resource_type(session.nodes[uid]) == resource_type]  # fmt: skip
+    if output == "json":
+        for line in _ls_json(session, order, output_keys):
+            click.echo(line)
+        return
+    for uid in order:
         node = session.nodes[uid]
-        kind = "unit_test" if node.unit_test is not None else node.kind.value  # dbt's type
-        if resource_type and kind != resource_type:
-            continue
-        if output == "json":
-            click.echo(
-                json.dumps(
-                    {
-                        "unique_id": uid,
-                        "name": node.name,
-                        "resource_type": kind,
-                        "path": node.fqn_path,
-                        "materialized": node.materialized,
-                        "tags": node.tags,
-                        "depends_on": node.depends_on,
-                    }
-                )
-            )
+        if output == "selector":
+            fqn = node.fqn or [session.project.settings.name, node.name]
+            click.echo(("source:" if node.kind.value == "source" else "") + ".".join(fqn))
         else:
             source = node.kind.value == "source"  # as dbt lists it: a selector
             name = f"source:{node.name}" if source else node.name
             click.echo(node.fqn_path if output == "path" else name)
+
+
+def _resource_type(node: t.Any) -> str:
+    """The type dbt lists a node as (a unit test is not a data test)."""
+    return "unit_test" if node.unit_test is not None else node.kind.value
+
+
+_LS_KEYS = ("name", "resource_type", "package_name", "original_file_path", "unique_id",
+            "alias", "config", "tags", "depends_on")  # fmt: skip
+
+
+def _ls_json(session: t.Any, order: list[str], output_keys: str | None) -> t.Iterator[str]:
+    """One JSON object per node with dbt's keys (its manifest entry's), and wml's
+    ``path`` and ``materialized``."""
+    from warehouse_ml.run.manifest import ManifestBuilder
+
+    builder = ManifestBuilder(session)
+    keys = [k.strip() for k in output_keys.split(",") if k.strip()] if output_keys else None
+    for uid in order:
+        node = session.nodes[uid]
+        if node.kind.value == "source":
+            source, _, table = node.name.partition(".")
+            entry = builder.source_entry(session.project.sources[(source, table)])
+        else:
+            entry = builder.node_entry(node)
+        entry = {**entry, "path": node.fqn_path, "materialized": node.materialized}
+        picked = {k: entry.get(k) for k in (keys or [*_LS_KEYS, "path", "materialized"])}
+        yield json.dumps(picked, default=str)
 
 
 @main.command()

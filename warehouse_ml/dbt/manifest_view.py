@@ -15,8 +15,10 @@ def package_of(ctx: DbtContext, node: t.Any) -> str:
 
 
 def dbt_unique_id(ctx: DbtContext, node: Node) -> str:
-    """dbt's ``<resource_type>.<package>.<name>``."""
-    return f"{node.kind.value}.{package_of(ctx, node)}.{node.name}"
+    """dbt's id, as the artifacts write it (``test.<package>.<name>.<hash>`` for generic tests)."""
+    from warehouse_ml.dbt.unique_ids import dbt_unique_id as unique_id
+
+    return unique_id(node, ctx.root_name)
 
 
 def _unique_ids(ctx: DbtContext, ids: list[str]) -> list[str]:

@@ -9,6 +9,10 @@ Syntax (https://docs.getdbt.com/reference/node-selection/syntax), per CLI argume
   ``fqn:staging.stg_*``: a dotted prefix of project, folders and name, the project optional),
   ``package`` (``package:dbt_utils``: the nodes of a dbt package, or of the root project),
   ``resource_type``, ``source`` or ``config.KEY`` (``config.materialized:ml_model``);
+- against an earlier run (``--state DIR``, see ``run/state.py``): ``state:modified`` (and
+  ``state:new``, ``state:modified.body``, ``.configs``, ``.relation``, ``.macros``,
+  ``.persisted_descriptions``, ``.contract``), ``result:error`` (any dbt status) and
+  ``source_status:fresher``; these may match nothing (a CI run with no change);
 - graph operators wrap any part: ``+x`` (x and its ancestors), ``x+`` (and descendants),
   ``2+x`` / ``x+3`` (limited to that many generations), ``@x`` (x, its descendants and all
   their ancestors: everything needed to rebuild x's downstream).
@@ -45,9 +49,29 @@ from warehouse_ml.project.nodes import Node, NodeKind
 
 log = logging.getLogger(__name__)
 
-METHODS = ("tag", "path", "fqn", "package", "resource_type", "source", "test_type", "test_name", "config.<key>")
+METHODS = (
+    "tag", "path", "fqn", "package", "resource_type", "source", "test_type", "test_name", "config.<key>",
+    "state", "result", "source_status",
+)  # fmt: skip
 # dbt's test_type values: data tests are the generic and singular ones.
 TEST_TYPES = ("generic", "singular", "unit", "data")
+# Methods answered by a StateMatcher (run/state.py), with the values each accepts.
+STATE_METHODS: dict[str, tuple[str, ...]] = {
+    "state": (
+        "new", "old", "modified", "unmodified", "modified.body", "modified.configs",
+        "modified.relation", "modified.persisted_descriptions", "modified.macros",
+        "modified.contract",
+    ),
+    "result": ("success", "error", "skipped", "pass", "fail", "warn", "no-op", "reused"),
+    "source_status": ("fresher",),
+}  # fmt: skip
+
+
+class StateMatcher(t.Protocol):
+    """What ``state:``, ``result:`` and ``source_status:`` ask: the ids they select."""
+
+    def matches(self, method: str, value: str) -> set[str]: ...
+
 _GLOB_CHARS = frozenset("*?[")
 _PATH_SUFFIXES = (".sql", ".csv", ".py", ".yml", ".yaml")
 _PART = re.compile(
@@ -135,6 +159,12 @@ def _check_method(method: str, value: str, part: str, text: str) -> tuple[str, s
             reason = f"unknown test type '{value}'; use one of {', '.join(TEST_TYPES)}"
             raise _parse_error(part, text, reason, _suggest(value, TEST_TYPES))
         return method, None
+    if method in STATE_METHODS:
+        if value not in STATE_METHODS[method]:
+            choices = STATE_METHODS[method]
+            reason = f"'{method}:' takes one of {', '.join(choices)}"
+            raise _parse_error(part, text, reason, _suggest(value, choices))
+        return method, None
     if method == "resource_type":
         kinds = [k.value for k in NodeKind] + ["unit_test"]
         if value not in kinds:
@@ -165,6 +195,7 @@ def select(
     *,
     indirect_tests: bool = True,
     strict: bool = True,
+    state: StateMatcher | None = None,
 ) -> set[str]:
     """The unique ids chosen by dbt-style ``select`` and ``exclude`` arguments.
 
@@ -177,14 +208,16 @@ def select(
             excluded nodes, as dbt does.
         strict: a part whose method matches no node raises ConfigError (with close names)
             instead of logging a warning.
+        state: answers ``state:``, ``result:`` and ``source_status:`` (a ConfigError
+            names --state when one of them is used without it).
 
     Raises:
         ConfigError: a selector cannot be parsed, or (strict) matches nothing.
     """
-    included = _evaluate_args(graph, select, "--select", strict)
+    included = _evaluate_args(graph, select, "--select", strict, state)
     if included is None:
         included = set(graph.nodes)
-    excluded = _evaluate_args(graph, exclude, "--exclude", strict) or set()
+    excluded = _evaluate_args(graph, exclude, "--exclude", strict, state) or set()
     if indirect_tests:
         included |= _tests_of(graph, included, all_parents=True)
         excluded |= _tests_of(graph, excluded, all_parents=False)
@@ -192,7 +225,8 @@ def select(
 
 
 def _evaluate_args(
-    graph: Graph, args: t.Sequence[str] | None, flag: str, strict: bool
+    graph: Graph, args: t.Sequence[str] | None, flag: str, strict: bool,
+    state: StateMatcher | None = None,
 ) -> set[str] | None:
     """Union of all arguments; None when there is no criterion at all."""
     if isinstance(args, str):  # a lone string is one argument, not a list of characters
@@ -203,13 +237,22 @@ def _evaluate_args(
     chosen: set[str] = set()
     for text in texts:
         for intersection in parse_selector(text):
-            sets = [_evaluate(graph, c, text, flag, strict) for c in intersection]
+            sets = [_evaluate(graph, c, text, flag, strict, state) for c in intersection]
             chosen |= set.intersection(*sets)
     return chosen
 
 
-def _evaluate(graph: Graph, crit: Criterion, text: str, flag: str, strict: bool) -> set[str]:
-    base = {uid for uid, node in graph.nodes.items() if _matches(crit, node)}
+def _evaluate(
+    graph: Graph, crit: Criterion, text: str, flag: str, strict: bool,
+    state: StateMatcher | None = None,
+) -> set[str]:
+    if crit.method in STATE_METHODS:
+        base = _state_matches(graph, crit, state)
+        if not base:  # nothing changed since the state's run: fine, not a typo
+            log.info("%s selector '%s' matches no node.", flag, crit.raw)
+            return set()
+    else:
+        base = {uid for uid, node in graph.nodes.items() if _matches(crit, node)}
     if not base:
         _report_no_match(graph, crit, text, flag, strict)
         return set()
@@ -222,6 +265,16 @@ def _evaluate(graph: Graph, crit: Criterion, text: str, flag: str, strict: bool)
     if crit.children:
         result |= graph.descendants(base, crit.children_depth)
     return result
+
+
+def _state_matches(graph: Graph, crit: Criterion, state: StateMatcher | None) -> set[str]:
+    if state is None:
+        raise ConfigError(
+            f"selector '{crit.raw}' compares with an earlier run, and no --state folder "
+            "was given.",
+            hint="Pass --state DIR (or set DBT_STATE) to the target/ folder of that run.",
+        )
+    return state.matches(crit.method, crit.value) & graph.nodes.keys()
 
 
 def _matches(crit: Criterion, node: Node) -> bool:

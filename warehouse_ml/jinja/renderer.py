@@ -24,7 +24,7 @@ from jinja2.runtime import Macro
 from warehouse_ml.adapters.relation import Relation, quote
 from warehouse_ml.dbt import macro_namespace, packages, test_blocks
 from warehouse_ml.dbt.context import DbtContext, DbtTemplate, PackageNamespace
-from warehouse_ml.dbt.relation import CteRelation, DbtRelation
+from warehouse_ml.dbt.relation import EPHEMERAL_PREFIX, CteRelation, DbtRelation
 from warehouse_ml.errors import CompilationError, WmlError, located
 from warehouse_ml.jinja.cache import SingleFileBytecodeCache
 from warehouse_ml.jinja.errors import macro_call_hint, wrap_template_error
@@ -38,7 +38,6 @@ from warehouse_ml.project.profiles import Target, env_var
 from warehouse_ml.run.statements import one_query
 
 BUILTIN_MACROS = Path(__file__).parent.parent / "macros"
-EPHEMERAL_PREFIX = "__wml_eph_"
 _NO_DEFAULT = object()
 
 
@@ -80,6 +79,8 @@ class Renderer:
         self.run_started_at = dt.datetime.now(dt.timezone.utc)
         self._sources: dict[str, str] = {}
         self._parsed: dict[str, _Call] = {}
+        #: --defer: unselected nodes whose ref() reads another environment's relation.
+        self.deferred: dict[str, Relation] = {}
         #: The live database adapter (set by the Session); what `run_query` and friends use.
         self.connect: t.Callable[[], t.Any] | None = None
         self.dbt = DbtContext(self, lambda: _current.get(None))
@@ -102,7 +103,8 @@ class Renderer:
             self.project.target_dir / "jinja_templates.cache"
         )
         env = jinja2.Environment(
-            undefined=self.dbt.undefined,
+            # dbt's packages rely on its lenient Undefined, in a wml project too.
+            undefined=jinja2.Undefined if self.project.packages else self.dbt.undefined,
             loader=jinja2.FunctionLoader(self._load_source),
             cache_size=-1,
             bytecode_cache=self.bytecode_cache,
@@ -165,7 +167,8 @@ class Renderer:
         for path in self.dbt.macro_files():
             module = self._macro_module(path, f"dbt/{path.name}", live=True)
             self.dbt.macros.internal.update(module)
-            self.env.globals.update(module)
+            for name, macro in module.items():  # a wml.* macro keeps its bare name (equals)
+                self.env.globals.setdefault(name, macro)
         self._load_package_macros()
 
     def _load_package_macros(self) -> None:
@@ -289,7 +292,21 @@ class Renderer:
         """What ref() to ``node`` puts in the SQL: its relation, or its CTE if ephemeral."""
         if node.config.get("materialized") == "ephemeral":
             return CteRelation(EPHEMERAL_PREFIX + node.name)
+        deferred = self.deferred.get(node.unique_id)
+        if deferred is not None:  # --defer: the state's relation, as dbt's relation API
+            kind = "view" if node.config.get("materialized") == "view" else "table"
+            return self.dbt.relation(deferred, kind)
         return self.jinja_relation(node)
+
+    def defer(self, relations: t.Mapping[str, Relation]) -> None:
+        """From now on ``ref()`` to these nodes gives these relations (``--defer``);
+        renders that named the nodes' own relations are redone."""
+        self.deferred = dict(relations)
+        self._parsed = {
+            uid: call
+            for uid, call in self._parsed.items()
+            if all(str(self._ref_target(n)) == text for n, text in call.relations)
+        }
 
     def _find_relation_node(self, name: str) -> Node | None:
         nodes = self.project.nodes

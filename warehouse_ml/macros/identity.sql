@@ -162,7 +162,7 @@ where {{ quote_column(col) }} is not null
 {%- set specs = [] -%}
 {%- for rel in relations -%}
 {%- set cols = [] -%}
-{%- if rel is mapping and rel.schema is not defined -%}{#- a relation from ref() is a Mapping too (dbt's shape) -#}
+{%- if rel is mapping and 'relation' in rel -%}
 {%- do _id_columns(rel.get('identifiers', types), cols) -%}
 {%- do specs.append({'relation': rel['relation'], 'cols': cols, 'ts': rel.get('timestamp', timestamp)}) -%}
 {%- else -%}

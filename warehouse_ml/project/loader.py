@@ -463,6 +463,7 @@ def _describe(project: Project, node: Node, entry: dict[str, t.Any], rel: Path) 
     project.validate_config(cfg.normalise(layer), path=rel, node=node.name)
     node.config = cfg.merge(node.config, layer)
     node.description = str(entry.get("description", ""))
+    node.patch_path = Path(rel).as_posix()
     node.columns = {c["name"]: c for c in _entries(entry.get("columns"), rel, "columns")}
     node.constraints = list(entry.get("constraints") or [])
 

@@ -42,6 +42,8 @@ class Node:
     # For unit tests (dbt 1.8+): the parsed spec (warehouse_ml/project/unit_test_specs.py).
     unit_test: t.Any = None
     description: str = ""
+    # The YAML file that describes it, relative to the project root (dbt's patch_path).
+    patch_path: str | None = None
     columns: dict[str, dict[str, t.Any]] = dataclasses.field(default_factory=dict)
     # dbt's model-level `constraints:` (primary keys over several columns, checks, ...).
     constraints: list[dict[str, t.Any]] = dataclasses.field(default_factory=list)

@@ -308,6 +308,7 @@ def measure_all(tools: list[tuple[str, list[str], Path]], runs: int) -> dict[str
                 print(f"  {tool} {figure:<8} {phase}: {med['wall']:7.2f} s wall, "
                       f"{_fmt(med['cpu'], 2, 0)} s cpu, {_fmt(med['rss'], 0, 0)} MB", flush=True)  # fmt: skip
     for tool, exe, root in tools:
+        out[tool]["outcomes"] = dbt_compare.outcomes(root)  # of the last (warm) build
         if tool == "wml":
             _, done = measure([*exe, "ls", "--profiles-dir", str(root)], root)
             out[tool]["listed"] = len([line for line in done.stdout.splitlines() if line.strip()])
@@ -351,6 +352,8 @@ def report(results: dict[str, dict[str, t.Any]], counts: dict[str, int], runs: i
     if wml.get("listed", 0) < expected:
         print(f"WARNING: `wml ls` listed {wml.get('listed', 0)} nodes of the {expected} generated: "
               "wml did not read the whole project, so its figures are not comparable.")  # fmt: skip
+    for tool, res in results.items():
+        print(f"{tool} warm build results: {res.get('outcomes', '-')}")
     for tool, res in results.items():
         for failure in res["failures"]:
             print(f"{tool} FAILED {failure}")

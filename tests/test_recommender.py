@@ -253,3 +253,10 @@ def test_metrics_on_a_hand_example():
     ideal = 1 + 1 / np.log2(3)
     assert v["ndcg"][0] == pytest.approx((1 / np.log2(3)) / ideal)
     assert v["map"][0] == pytest.approx((1 / 2) / 2)
+
+
+def test_export_and_predict_say_a_recommender_is_sql(recs):
+    assert_clean_error(recs.wml("export", "recs", "--output", str(recs.root / "r.onnx")), 2,
+                       "is a recommender", "compile-model")
+    assert_clean_error(recs.wml("predict", "recs", "--input", "raw_events", "--output", "x"), 2,
+                       "is a recommender", "recommend_recs_all")

@@ -67,10 +67,19 @@ def test_compare_files_finds_each_kind_of_difference(tmp_path):
                          "main.only_wml", "main.v"}  # fmt: skip
     assert rows["main.same"].equal and rows["main.same"].dbt.rows == 3
     assert "id: INTEGER/BIGINT" in compare.type_notes(rows["main.same"])
-    assert rows["marts.values_differ"].why == "checksum differs (values)"
+    assert rows["marts.values_differ"].why == "checksum differs (values of amount)"
+    assert not rows["marts.values_differ"].equal
     assert rows["main.cols"].why.startswith("columns differ")
     assert rows["main.only_dbt"].why == "missing in wml" and rows["main.only_wml"].why == "only in wml"
     assert rows["main.v"].why == "row counts differ"  # views are evaluated, not just listed
+
+
+def test_rows_paired_differently_count_as_equal_and_say_so(tmp_path):
+    # row_number() over ties: each tool may number tied rows in another order
+    a = _db(tmp_path / "a.duckdb", ["create table t as select * from (values ('x', 1), ('y', 2)) v(k, n)"])
+    b = _db(tmp_path / "b.duckdb", ["create table t as select * from (values ('x', 2), ('y', 1)) v(k, n)"])
+    (row,) = compare.compare_files(a, b)
+    assert row.equal and row.why == compare.PAIRING
 
 
 def test_compare_files_equal_and_missing_file(tmp_path):
@@ -113,6 +122,18 @@ def test_outcomes_counts_run_results(tmp_path):
                {"unique_id": "test.p.t2", "status": "pass"}, {"unique_id": "test.p.t3", "status": "pass"}]  # fmt: skip
     (tmp_path / "target/run_results.json").write_text(json.dumps({"results": results}))
     assert compare.outcomes(tmp_path) == "model success 1, test fail 1, test pass 2"
+
+
+def test_dbt_cache_round_trip(tmp_path):
+    db = _db(tmp_path / "shop.duckdb", COMMON)
+    log = tmp_path / "dbt.log"
+    log.write_text("Done. PASS=3\n")
+    run = compare.ToolRun("dbt", [("seed", 0), ("build", 1)], 12.5, log, "model success 3")
+    compare._save_dbt_run(tmp_path / "cache", db, run)
+    cached_db, cached = compare._load_dbt_run(tmp_path / "cache")
+    assert cached_db.name == "shop.duckdb"  # the file name is the catalog views refer to
+    assert cached.codes == [("seed", 0), ("build", 1)] and cached.seconds == 12.5
+    assert all(r.equal for r in compare.compare_files(cached_db, db))
 
 
 def test_main_skips_cleanly_without_dbt(tmp_path, monkeypatch, capsys):

@@ -211,6 +211,7 @@ def test_context_members(project):
               '{{ modules.datetime.date(2020, 1, 2).isoformat() }}' as iso,
               '{{ modules.re.sub('[^a-z]', '', 'a1b2') }}' as re_sub,
               {{ modules.itertools.chain([1], [2]) | list | length }} as chained,
+              '{{ modules.datetime.datetime(2020, 1, 1, 12, tzinfo=modules.pytz.utc).astimezone(modules.pytz.timezone('Europe/Paris')).hour }}' as paris_hour,
               '{{ model.unique_id }}' as uid, '{{ model.config.materialized }}' as mat,
               '{{ model.package_name }}' as pkg, '{{ model.tags | join(',') }}' as tags,
               '{{ this.identifier }}' as ident, '{{ this.database }}' as db,
@@ -238,7 +239,7 @@ def test_context_members(project):
     assert row == {
         "from_json": 2, "to_json": '{"x": 1}', "from_yaml": 2, "to_yaml": "c: 3",
         "md5": "900150983cd24fb0d6963f7d28e17f72", "zipped": 2, "uniq": 2, "zip_default": True,
-        "iso": "2020-01-02", "re_sub": "ab", "chained": 2,
+        "iso": "2020-01-02", "re_sub": "ab", "chained": 2, "paris_hour": "13",
         "uid": "model.test.ctx", "mat": "table", "pkg": "test", "tags": "t1",
         "ident": "ctx", "db": "warehouse", "full_name": '"warehouse"."main"."ctx"',
         "target_db": "warehouse", "target_schema": "main", "created": '"s"."t"',
@@ -375,16 +376,71 @@ def test_a_query_result_that_parsing_lacks_defers_errors_to_run_time(project):
     assert "broken" in result.output and "missing" in result.output
 
 
-def test_dbt_projects_write_three_part_relation_names(project):
-    """dbt-duckdb renders "database"."schema"."name"; a wml_project.yml project keeps its SQL."""
-    project.write({**PEOPLE, "models_sql/m.sql": "select * from {{ ref('people') }}"})
-    session = open_session(project.root)
-    try:
-        session.renderer.parse()
-        assert 'from "main"."people"' in session.nodes["model.m"].compiled_sql
-        session.project.settings.source_file = "dbt_project.yml"
-        dbt_style = type(session.renderer)(session.project, session.target)
-        dbt_style.parse()
-        assert 'from "warehouse"."main"."people"' in session.nodes["model.m"].compiled_sql
-    finally:
-        session.close()
+def test_dbt_projects_write_three_part_relation_names_and_print_undefined_as_empty(project):
+    """dbt-duckdb renders "database"."schema"."name", and dbt prints an undefined name as
+    '' (packages rely on it); a wml_project.yml project keeps both as they were."""
+    files = {
+        **PEOPLE,
+        "models_sql/m.sql": "select '{{ ref('people') }}' as rel, '{{ not_set_anywhere }}' as blank",
+    }
+    project.write(files)
+    assert_clean_error(project.wml("build"), 2, "not_set_anywhere")
+    project.remove("wml_project.yml")
+    project.write({
+        "dbt_project.yml": "name: test\nprofile: test\nmodel-paths: [models_sql]\n",
+    })
+    result = project.wml("build")
+    assert result.exit_code == 0, result.output
+    assert project.query("select * from main.m") == [('"warehouse"."main"."people"', "")]
+
+
+def test_adapter_drop_and_rename_in_a_hook_run_in_the_models_transaction(project):
+    project.write({
+        "models_sql/junk.sql": "{{ config(materialized='table') }} select 1 as x",
+        "models_sql/old.sql": "{{ config(materialized='table') }} select 2 as x",
+        "models_sql/cleaner.sql": """
+            {{ config(materialized='table', post_hook=[
+                "{% do adapter.drop_relation(ref('junk')) %}select 1",
+                "{% do adapter.rename_relation(ref('old'), api.Relation.create(schema='main', identifier='renamed')) %}select 1",
+            ]) }}
+            -- depends_on: {{ ref('junk') }} {{ ref('old') }}
+            select 3 as x
+        """,
+    })
+    result = project.wml("build")
+    assert result.exit_code == 0, result.output
+    tables = {r[0] for r in project.query("select table_name from information_schema.tables")}
+    assert "junk" not in tables and "old" not in tables
+    assert {"renamed", "cleaner"} <= tables
+    assert project.scalar("select x from main.renamed") == 2
+
+
+def test_ephemeral_ref_is_a_relation_to_is_relation_checks(project):
+    """dbt_utils' `_is_relation` accepts an ephemeral model's ref (a mapping whose
+    metadata type ends with Relation) and `_is_ephemeral` sees `is_cte`."""
+    project.write({
+        "macros/checks.sql": """
+            {% macro kind_of(obj) %}
+              {%- if not (obj is mapping and obj.get('metadata', {}).get('type', '').endswith('Relation')) -%}
+                {{ return('not a relation') }}
+              {%- endif -%}
+              {{ return('cte' if obj.is_cte else 'relation') }}
+            {% endmacro %}
+        """,
+        "models_sql/eph.sql": "{{ config(materialized='ephemeral') }} select 1 as one",
+        "models_sql/base.sql": "select 2 as two",
+        "models_sql/k.sql": "select '{{ kind_of(ref('eph')) }}' as e, '{{ kind_of(ref('base')) }}' as b, '{{ kind_of('x') }}' as s from {{ ref('eph') }}",
+    })
+    result = project.wml("build")
+    assert result.exit_code == 0, result.output
+    assert project.query("select * from main.k") == [("cte", "relation", "not a relation")]
+
+
+def test_a_post_hook_may_drop_the_relation_it_built(project):
+    project.write({
+        "seeds/gone.csv": "a\n1\n",
+        "wml_project.yml": "name: test\nseeds:\n  +post_hook: \"{% do adapter.drop_relation(this) %}\"\n",
+    })
+    result = project.wml("seed")
+    assert result.exit_code == 0, result.output
+    assert project.query("select count(*) from information_schema.tables where table_name = 'gone'") == [(0,)]

@@ -88,7 +88,9 @@ def test_defaults_and_paths(tmp_path: Path) -> None:
         "vars: {a: 1, b: 1, shop: {b: 2}, dbt_utils: {c: 3}}\n"
         "tests: {+severity: warn}\n"
     )
-    s = load_settings(tmp_path, warn=pytest.fail)
+    heard: list[str] = []
+    s = load_settings(tmp_path, warn=heard.append)
+    assert len(heard) == 1 and "`flags` (send_anonymous_usage_stats) are ignored" in heard[0]
     assert s.source_file == "dbt_project.yml" and s.profile is None
     assert s.model_paths == ["src"] and s.seed_paths == ["seeds"] and s.test_paths == ["tests"]
     assert (s.snapshot_paths, s.analysis_paths, s.macro_paths) == (

@@ -211,6 +211,9 @@ def test_selection_and_errors(project: Project) -> None:
     )
     assert project.wml("ls", "-s", "stg_items").output.split() == ["stg_items"]
     assert project.wml("ls", "-s", "tag:logic").output.split() == ["test_items_count_to_bools"]
+    unit = project.wml("ls", "--resource-type", "unit_test").output.split()
+    assert sorted(unit) == ["test_items_count_to_bools", "test_opened_at_truncates_to_date"]
+    assert not set(unit) & set(project.wml("ls", "--resource-type", "test").output.split())
     project.write(
         {
             "models_sql/unit.yml": """

@@ -278,6 +278,13 @@ def export(opts: Options, name: str, version: int | None, output: str) -> None:
         v = registry.get(session.connection().cursor(), name, version)
     finally:
         session.close()
+    if v.problem_type == "recommendation":
+        raise ConfigError(
+            f"model '{name}' is a recommender: it has no ONNX graph, it is its tables in schema "
+            "wml and SQL macros.",
+            hint=f"wml compile-model {name} --dialect redshift prints the tables' DDL and SQL; "
+            f"COPY wml.\"{name}__v{v.version}__neighbors\" TO 'n.parquet' exports the data.",
+        )
     Path(output).write_bytes(v.onnx)
     opts.reporter().info(f"Wrote {name} version {v.version} ({len(v.onnx):,} bytes) to {output}.")
 

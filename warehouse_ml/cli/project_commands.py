@@ -136,7 +136,7 @@ def _compile_hooks(session: t.Any, node: t.Any, dialect: str | None) -> None:
 @project_options()
 @click.option(
     "--resource-type",
-    type=click.Choice(["model", "seed", "snapshot", "test", "source", "analysis"]),
+    type=click.Choice(["model", "seed", "snapshot", "test", "unit_test", "source", "analysis"]),
     default=None,
 )
 @click.option(
@@ -150,7 +150,7 @@ def ls_cmd(opts: Options, resource_type: str | None, output: str, output_keys: s
     graph = session.graph
     chosen = opts.choose(session)
     order = [uid for uid in graph.topological_order(chosen)
-             if not resource_type or session.nodes[uid].kind.value == resource_type]  # fmt: skip
+             if not resource_type or _resource_type(session.nodes[uid]) == resource_type]  # fmt: skip
     if output == "json":
         for line in _ls_json(session, order, output_keys):
             click.echo(line)
@@ -164,6 +164,11 @@ def ls_cmd(opts: Options, resource_type: str | None, output: str, output_keys: s
             source = node.kind.value == "source"  # as dbt lists it: a selector
             name = f"source:{node.name}" if source else node.name
             click.echo(node.fqn_path if output == "path" else name)
+
+
+def _resource_type(node: t.Any) -> str:
+    """The type dbt lists a node as (a unit test is not a data test)."""
+    return "unit_test" if node.unit_test is not None else node.kind.value
 
 
 _LS_KEYS = ("name", "resource_type", "package_name", "original_file_path", "unique_id",
@@ -187,6 +192,24 @@ def _ls_json(session: t.Any, order: list[str], output_keys: str | None) -> t.Ite
         entry = {**entry, "path": node.fqn_path, "materialized": node.materialized}
         picked = {k: entry.get(k) for k in (keys or [*_LS_KEYS, "path", "materialized"])}
         yield json.dumps(picked, default=str)
+
+
+@main.command()
+@project_options(selection=False)
+@click.option("--upgrade", is_flag=True, help="Resolve versions again instead of package-lock.yml's.")
+def deps(opts: Options, upgrade: bool) -> None:
+    """Install packages.yml's packages into dbt_packages/ (as dbt deps), write package-lock.yml."""
+    from warehouse_ml.dbt import deps as dbt_deps
+    from warehouse_ml.dbt.packages import install_path, spec_file
+    from warehouse_ml.project.loader import load_settings
+
+    root = Path(opts.project_dir).resolve()
+    settings = load_settings(root)
+    installed = dbt_deps.install(root, settings, upgrade=upgrade, echo=click.echo)
+    if spec_file(root) is None:
+        click.echo("No packages.yml or dependencies.yml: nothing to install.")
+    else:
+        click.echo(f"Installed {len(installed)} package(s) into {install_path(root, settings)}.")
 
 
 @main.command()

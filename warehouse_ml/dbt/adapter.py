@@ -26,27 +26,32 @@ _PARENTS = {"redshift": ["postgres"]}
 class MacroRegistry:
     """Macros by package: the root project's, dbt's internal ones, installed packages'."""
 
-    def __init__(self, root_name: str):
+    def __init__(self, root_name: str, loaded: t.Callable[[], dict[str, dict[str, t.Any]]] | None = None):
         self.root_name = root_name
         self.root: dict[str, t.Any] = {}
         self.internal: dict[str, t.Any] = {}
         self.packages: dict[str, dict[str, t.Any]] = {}
+        # Macros by package that the package loader keeps (dbt/packages), if it runs.
+        self._loaded = loaded or (lambda: {})
 
     def add_package(self, name: str, macros: dict[str, t.Any]) -> None:
         """Register a package's macros (for ``adapter.dispatch(..., 'name')``)."""
         self.packages.setdefault(name, {}).update(macros)
 
+    def _package(self, name: str) -> dict[str, t.Any]:
+        return self.packages.get(name) or self._loaded().get(name) or {}
+
     def known(self, package: str) -> bool:
-        return package in INTERNAL_PACKAGES or package == self.root_name or package in self.packages
+        return package in INTERNAL_PACKAGES or package == self.root_name or bool(self._package(package))
 
     def get(self, package: str | None, name: str) -> t.Any:
         if package is None:  # the flat namespace: the root project overrides dbt's own
-            return self.root.get(name) or self.internal.get(name)
+            return self.get(self.root_name, name) or self.internal.get(name)
         if package in INTERNAL_PACKAGES:
             return self.internal.get(name)
         if package == self.root_name:
-            return self.root.get(name)
-        return self.packages.get(package, {}).get(name)
+            return self.root.get(name) or self._package(package).get(name)
+        return self._package(package).get(name)
 
 
 class _Behavior:

@@ -125,6 +125,11 @@ def read(
     known = {*_PATHS, *_OLD_PATHS, *_TREES, *_SILENT, "name", "profile", "target-path"}
     known |= {"packages-install-path", "vars", "on-run-start", "on-run-end", "dispatch"}
     known |= {"flags", "query-comment", "require-dbt-version"}
+    if settings.query_comment is not None:
+        warn(f"{FILE}: `query-comment` is ignored: wml adds no comment to the SQL it runs.")
+    if settings.flags:
+        warn(f"{FILE}: `flags` ({', '.join(map(str, settings.flags))}) are ignored: they "
+             "switch dbt-core behaviours that wml does not have.")
     for key in raw:
         if key in _IGNORED:
             warn(f"{FILE}: `{key}` is ignored: {_IGNORED[key]}.")

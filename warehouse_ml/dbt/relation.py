@@ -36,7 +36,7 @@ class DbtRelation(Relation, collections.abc.Mapping):  # type: ignore[misc]
 
     @classmethod
     def add_ephemeral_prefix(cls, name: str) -> str:
-        return f"__dbt__cte__{name}"
+        return EPHEMERAL_PREFIX + name
 
     @property
     def table(self) -> str:
@@ -120,8 +120,21 @@ class DbtRelation(Relation, collections.abc.Mapping):  # type: ignore[misc]
     __hash__ = Relation.__hash__  # type: ignore[assignment]
 
 
+EPHEMERAL_PREFIX = "__wml_eph_"  # the CTE name of an ephemeral model (jinja/renderer.py)
+
+
 class CteRelation(str):
-    """``ref()`` to an ephemeral model: the CTE's name, with dbt's relation attributes."""
+    """``ref()`` to an ephemeral model: the CTE's name, with dbt's relation attributes.
+
+    A mapping to Jinja's ``is mapping`` test (registered below) with ``get``, so
+    dbt_utils' ``_is_relation`` accepts it as dbt's ephemeral relation."""
+
+    def get(self, key: str, default: t.Any = None) -> t.Any:
+        shape = {
+            "path": {"database": None, "schema": None, "identifier": str(self)},
+            "type": "cte", "metadata": {"type": "DuckDBRelation"},
+        }  # fmt: skip
+        return shape.get(key, default)
 
     is_cte = True
     is_table = False
@@ -144,6 +157,8 @@ class CteRelation(str):
     def include(self, *_: t.Any, **__: t.Any) -> CteRelation:
         return self
 
+
+collections.abc.Mapping.register(CteRelation)
 
 # dbt's Column.TYPE_LABELS: the only label it translates is "string" (to TEXT).
 _LABELS = {"STRING": "TEXT"}

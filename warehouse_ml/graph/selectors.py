@@ -7,6 +7,7 @@ Syntax (https://docs.getdbt.com/reference/node-selection/syntax), per CLI argume
 - a part is ``name`` (a glob such as ``stg_*`` works; a value with ``/`` or a file suffix is a
   path), or ``method:value`` with method ``tag``, ``path``, ``fqn`` (``fqn:project.staging``,
   ``fqn:staging.stg_*``: a dotted prefix of project, folders and name, the project optional),
+  ``package`` (``package:dbt_utils``: the nodes of a dbt package, or of the root project),
   ``resource_type``, ``source`` or ``config.KEY`` (``config.materialized:ml_model``);
 - against an earlier run (``--state DIR``, see ``run/state.py``): ``state:modified`` (and
   ``state:new``, ``state:modified.body``, ``.configs``, ``.relation``, ``.macros``,
@@ -49,7 +50,7 @@ from warehouse_ml.project.nodes import Node, NodeKind
 log = logging.getLogger(__name__)
 
 METHODS = (
-    "tag", "path", "fqn", "resource_type", "source", "test_type", "test_name", "config.<key>",
+    "tag", "path", "fqn", "package", "resource_type", "source", "test_type", "test_name", "config.<key>",
     "state", "result", "source_status",
 )  # fmt: skip
 # dbt's test_type values: data tests are the generic and singular ones.
@@ -151,7 +152,7 @@ def _check_method(method: str, value: str, part: str, text: str) -> tuple[str, s
         if not key or any(not k for k in key.split(".")):
             raise _parse_error(part, text, "write the config key after 'config.'")
         return "config", key
-    if method in ("name", "tag", "path", "fqn", "source", "test_name"):
+    if method in ("name", "tag", "path", "fqn", "source", "test_name", "package"):
         return method, None
     if method == "test_type":
         if value not in TEST_TYPES:
@@ -290,6 +291,8 @@ def _matches(crit: Criterion, node: Node) -> bool:
         if value in ("unit_test", "test"):
             return node.kind is NodeKind.TEST and (node.unit_test is not None) == (value == "unit_test")
         return node.kind.value == value
+    if crit.method == "package":  # the project or dbt package the node comes from
+        return _glob(node.package_name, value)
     if crit.method == "test_type":
         kind = test_type(node) if node.kind is NodeKind.TEST else None
         return kind == value or (value == "data" and kind in ("generic", "singular"))
@@ -405,6 +408,7 @@ def _what_is_missing(crit: Criterion) -> str:
         "fqn": "no node's fully qualified name starts with",
         "resource_type": "the project has no node of type",
         "source": "no source is named",
+        "package": "no node comes from the package",
         "test_type": "the project has no test of type",
         "test_name": "no generic test is an instance of",
     }
@@ -424,6 +428,8 @@ def _candidates(graph: Graph, crit: Criterion) -> list[str]:
         return [str(p) for p in paths] + [str(parent) for p in paths for parent in p.parents]
     if crit.method == "source":
         return [n.name for n in nodes if n.kind is NodeKind.SOURCE]
+    if crit.method == "package":
+        return [n.package_name for n in nodes]
     if crit.method == "test_name":
         return [n.test_metadata["name"] for n in nodes if n.test_metadata]
     if crit.method == "fqn":  # every dotted prefix, with and without the project

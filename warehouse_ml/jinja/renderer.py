@@ -12,6 +12,7 @@ import contextlib
 import contextvars
 import dataclasses
 import datetime as dt
+import os
 import re
 import typing as t
 from pathlib import Path
@@ -21,9 +22,9 @@ from jinja2.environment import TemplateModule
 from jinja2.runtime import Macro
 
 from warehouse_ml.adapters.relation import Relation, quote
-from warehouse_ml.dbt import test_blocks
+from warehouse_ml.dbt import macro_namespace, packages, test_blocks
 from warehouse_ml.dbt.context import DbtContext, DbtTemplate, PackageNamespace
-from warehouse_ml.dbt.relation import CteRelation, DbtRelation
+from warehouse_ml.dbt.relation import EPHEMERAL_PREFIX, CteRelation, DbtRelation
 from warehouse_ml.errors import CompilationError, WmlError, located
 from warehouse_ml.jinja.cache import SingleFileBytecodeCache
 from warehouse_ml.jinja.errors import macro_call_hint, wrap_template_error
@@ -37,7 +38,6 @@ from warehouse_ml.project.profiles import Target, env_var
 from warehouse_ml.run.statements import one_query
 
 BUILTIN_MACROS = Path(__file__).parent.parent / "macros"
-EPHEMERAL_PREFIX = "__wml_eph_"
 _NO_DEFAULT = object()
 
 
@@ -74,7 +74,8 @@ class Renderer:
     def __init__(self, project: Project, target: Target, cli_vars: dict[str, t.Any] | None = None):
         self.project = project
         self.target = target
-        self.vars = {**project.settings.vars, **(cli_vars or {})}
+        self.vars = packages.vars_for(project.settings, None, cli_vars)
+        self._package_vars = {p.name: packages.vars_for(project.settings, p, cli_vars) for p in project.packages}
         self.run_started_at = dt.datetime.now(dt.timezone.utc)
         self._sources: dict[str, str] = {}
         self._parsed: dict[str, _Call] = {}
@@ -102,7 +103,8 @@ class Renderer:
             self.project.target_dir / "jinja_templates.cache"
         )
         env = jinja2.Environment(
-            undefined=jinja2.StrictUndefined,
+            # dbt's packages rely on its lenient Undefined, in a wml project too.
+            undefined=jinja2.Undefined if self.project.packages else self.dbt.undefined,
             loader=jinja2.FunctionLoader(self._load_source),
             cache_size=-1,
             bytecode_cache=self.bytecode_cache,
@@ -165,19 +167,38 @@ class Renderer:
         for path in self.dbt.macro_files():
             module = self._macro_module(path, f"dbt/{path.name}", live=True)
             self.dbt.macros.internal.update(module)
-            self.env.globals.update(module)
-        packages = getattr(self.project.settings, "packages_install_path", "dbt_packages")
-        for path in self.project.macro_files:
-            rel = path.relative_to(self.project.root).as_posix()
-            module = self._macro_module(path, rel, live=True)
-            self.env.globals.update(module)
-            if not rel.startswith(f"{packages}/"):  # dbt: only the root project overrides
-                self.dbt.macros.root.update(module)
-                self._naming_macros.update({k: module[k] for k in NAMING_MACROS if k in module})
-        if self.dbt.root_name not in self.env.globals:  # `my_project.my_macro()`
-            self.env.globals[self.dbt.root_name] = PackageNamespace(self.dbt.root_name, self.dbt.macros.root)
+            for name, macro in module.items():  # a wml.* macro keeps its bare name (equals)
+                self.env.globals.setdefault(name, macro)
+        self._load_package_macros()
 
-    def _macro_module(self, path: Path, name: str, live: bool = False) -> dict[str, t.Any]:
+    def _load_package_macros(self) -> None:
+        """The root project's and each dbt package's macros (see dbt/macro_namespace.py):
+        the root's unqualified, each package's as ``<package>.<macro>``."""
+        settings = self.project.settings
+        self.macros = macro_namespace.PackageMacros(settings.name, self.env.globals, self._current_package)
+        projects = [(settings.name, self.project.macro_files)]
+        projects += [(p.name, p.macro_files) for p in self.project.packages]
+        for package, files in projects:
+            for path in files:
+                rel = Path(os.path.relpath(path, self.project.root)).as_posix()
+                self.macros.add(package, self._macro_module(path, rel, live=True, scope=self.macros.scope))
+        root = self.macros.packages.get(settings.name, {})
+        self.env.globals.update(root)
+        self.dbt.macros.root.update(root)
+        # dbt: only the root project overrides generate_schema_name & co.
+        self._naming_macros.update({k: root[k] for k in NAMING_MACROS if k in root})
+        for name, macros in self.macros.packages.items():
+            if name != settings.name:
+                self.dbt.macros.add_package(name, macros)  # adapter.dispatch searches them
+            self.env.globals.setdefault(name, PackageNamespace(name, macros))  # `dbt_utils.star()`
+
+    def _current_package(self) -> str | None:
+        current = _current.get(None)
+        return current.node.package_name if current is not None else None
+
+    def _macro_module(
+        self, path: Path, name: str, live: bool = False, scope: t.Mapping[str, t.Any] | None = None
+    ) -> dict[str, t.Any]:
         """A macro file's macros. ``live``: names they use are looked up when they run
         (dbt's macros and the project's may call macros of files loaded after theirs,
         and dbt's see the project's overrides); else in the globals as they are now."""
@@ -185,7 +206,8 @@ class Renderer:
             with located(name, template=name):
                 template = self._template(name, path.read_text(encoding="utf-8"))
                 if live:
-                    context = template.new_context(template.globals, shared=True)
+                    # ``scope``: names as the node being rendered sees them (its package's first).
+                    context = template.new_context(template.globals if scope is None else scope, shared=True)  # type: ignore[arg-type]
                     TemplateModule(template, context)  # runs the file: defines its macros
                     # dbt's `_private` macros are macros too (dbt_utils._is_relation).
                     return {k: v for k, v in context.vars.items() if isinstance(v, Macro)}
@@ -249,13 +271,15 @@ class Renderer:
         return self.dbt.relation(self.relation_for(node), kind)
 
     def _ref(self, name: str, *extra: str, **_: t.Any) -> Relation | str:
-        name = extra[-1] if extra else name  # ref('package', 'model'): one package here
+        package, name = (name, extra[-1]) if extra else (None, name)  # ref('package', 'model')
         call = self._call()
         node = self._find_relation_node(name)
-        if node is None:
+        if node is None or (package is not None and node.package_name != package):
+            args = f"'{package}', '{name}'" if package else f"'{name}'"
+            where = f" in package '{package}'" if package else ""
             raise CompilationError(
-                f"ref('{name}') names no model or seed.",
-                hint=self._suggest(name),
+                f"ref({args}) names no model or seed{where}.",
+                hint=f"'{name}' is in package '{node.package_name}'." if node else self._suggest(name),
             )
         call.refs.append(node.unique_id)
         relation = self._ref_target(node)
@@ -322,8 +346,9 @@ class Renderer:
         overrides = self._overrides("vars")
         if name in overrides:
             return overrides[name]
-        if name in self.vars:
-            return self.vars[name]
+        values = self._package_vars.get(self._current_package() or "", self.vars)
+        if name in values:
+            return values[name]
         if default is not _NO_DEFAULT:  # var('x', none) is a valid default, as in dbt
             return default
         raise CompilationError(
@@ -366,7 +391,8 @@ class Renderer:
                 else:
                     this = self.jinja_relation(node)
                     call.relations.append((node, str(self._ref_target(node))))
-                    call.sql = self._template(name, node.raw_sql).render(this=this)
+                    local = self.macros.locals_for(node.package_name)  # a package's own macros
+                    call.sql = self._template(name, node.raw_sql).render(local, this=this)
                     if call.dynamic and not parse:
                         self.dbt.check_refs(call)
         except (WmlError, jinja2.TemplateError, TypeError) as exc:
@@ -415,7 +441,8 @@ class Renderer:
         try:
             with located(node.fqn_path, node.name, node.kind.value, template=name):
                 return self._template(name, sql).render(
-                    this=self.jinja_relation(node), **(context or {})
+                    self.macros.locals_for(node.package_name), this=self.jinja_relation(node),
+                    **(context or {}),
                 )
         except (WmlError, jinja2.TemplateError) as exc:
             err = wrap_template_error(exc, name, node.name, display_path=node.fqn_path)

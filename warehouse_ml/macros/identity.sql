@@ -162,7 +162,7 @@ where {{ quote_column(col) }} is not null
 {%- set specs = [] -%}
 {%- for rel in relations -%}
 {%- set cols = [] -%}
-{%- if rel is mapping -%}
+{%- if rel is mapping and 'relation' in rel -%}
 {%- do _id_columns(rel.get('identifiers', types), cols) -%}
 {%- do specs.append({'relation': rel['relation'], 'cols': cols, 'ts': rel.get('timestamp', timestamp)}) -%}
 {%- else -%}

@@ -55,6 +55,11 @@ def predict_to_table(
     con = session.connection()
     reader_cursor = con.cursor()
     v = registry.get(reader_cursor, name, version)
+    if v.problem_type == "recommendation":
+        raise ConfigError(
+            f"model '{name}' is a recommender: wml predict scores rows with a model's function.",
+            hint=f"Write the batch in SQL: create table t as select * from recommend_{name}_all(10).",
+        )
     scorer = scorer_for(v)
     source = parse_relation(input_relation, session.target.schema)
     target = parse_relation(output_table, session.target.schema)

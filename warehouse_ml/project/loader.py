@@ -6,6 +6,7 @@ This step reads files only; rendering (refs, config) happens in ``jinja/renderer
 from __future__ import annotations
 
 import dataclasses
+import os
 import sys
 import typing as t
 from pathlib import Path, PurePosixPath
@@ -76,6 +77,7 @@ class Project:
     nodes: dict[str, Node]
     sources: dict[tuple[str, str], SourceTable]
     macro_files: list[Path]
+    packages: list[t.Any] = dataclasses.field(default_factory=list)  # dbt/packages.py Package
     _warned: set[str] = dataclasses.field(default_factory=set, repr=False)
     #: dbt's exposures by name: name, type, owner, description, depends_on (as written).
     exposures: dict[str, dict[str, t.Any]] = dataclasses.field(default_factory=dict)
@@ -201,6 +203,11 @@ def load_project(
     project.macro_files = list(_files(root, settings.macro_paths, (".sql",)))
     # `{% test %}` blocks in <test path>/generic/ are macros, as in dbt.
     project.macro_files += _files(root, [f"{p}/generic" for p in settings.test_paths], (".sql",))
+    from warehouse_ml.dbt.packages import load_package_nodes
+
+    project.packages = load_package_nodes(project, yaml_cache)
+    for node in nodes.values():  # every node kind: the root project's unless a package's
+        node.package_name = node.package_name or settings.name
     docs_blocks.apply(project)  # {{ doc('...') }} in descriptions
     return project
 
@@ -232,34 +239,48 @@ def _files(root: Path, folders: list[str], suffixes: tuple[str, ...]) -> t.Itera
             yield from sorted(p for p in base.rglob("*") if p.suffix in suffixes and p.is_file())
 
 
-def _discover(root: Path, settings: ProjectSettings) -> t.Iterator[Node]:
+def _discover(
+    root: Path, settings: ProjectSettings, base_dir: Path | None = None,
+    overrides: dict[str, t.Any] | None = None,
+) -> t.Iterator[Node]:
+    """The files of a project; for a dbt package, ``base_dir`` is its folder and
+    ``overrides`` the root project's config trees that apply over the package's own."""
+    base_dir = base_dir or root
     kinds = (
-        (settings.model_paths, ".sql", NodeKind.MODEL, settings.models),
-        (settings.seed_paths, ".csv", NodeKind.SEED, settings.seeds),
-        (settings.test_paths, ".sql", NodeKind.TEST, tests_config_tree(settings)),
-        (settings.analysis_paths, ".sql", NodeKind.ANALYSIS, {}),
+        (settings.model_paths, ".sql", NodeKind.MODEL, settings.models, "models"),
+        (settings.seed_paths, ".csv", NodeKind.SEED, settings.seeds, "seeds"),
+        (settings.test_paths, ".sql", NodeKind.TEST, tests_config_tree(settings), "tests"),
+        (settings.analysis_paths, ".sql", NodeKind.ANALYSIS, {}, None),
     )
-    for folders, suffix, kind, tree in kinds:
+    for folders, suffix, kind, tree, section in kinds:
+        trees = [tree, *([overrides[section]] if overrides and section else [])]
         for folder in folders:
-            base = root / folder
+            base = base_dir / folder
             if not base.is_dir():
                 continue
             for path in sorted(base.rglob(f"*{suffix}")):
                 rel = PurePosixPath(path.relative_to(base).as_posix())
                 if kind is NodeKind.TEST and rel.parts[0] in ("generic", "fixtures"):
                     continue  # dbt: generic test definitions ({% test %}) and unit test fixtures
-                config = cfg.merge(cfg.folder_config(tree, rel, settings.name))
+                config = cfg.merge(*(cfg.folder_config(tree, rel, settings.name) for tree in trees))
                 if kind is NodeKind.SEED:
                     config.setdefault("materialized", "seed")
                 elif kind is NodeKind.MODEL:
                     config.setdefault("materialized", "view")
-                node = Node(path.stem, kind, path.relative_to(root), config=config)
+                node = Node(path.stem, kind, _relative(path, root), config=config)
                 node.fqn = [settings.name, *rel.parent.parts, path.stem]
+                node.package_name = settings.name
                 if kind is not NodeKind.SEED:
                     with located(node.fqn_path, node.name, kind.value):
                         node.raw_sql = path.read_text(encoding="utf-8")
                 yield node
-    yield from snapshots.discover(root, settings)
+    if base_dir == root:  # a package's snapshots are not loaded (see dbt/packages.py)
+        yield from snapshots.discover(root, settings)
+
+
+def _relative(path: Path, root: Path) -> Path:
+    """Relative to the project root; a ``local: ../`` package's files get ``../``."""
+    return Path(os.path.relpath(path, root))
 
 
 def _add_unique(nodes: dict[str, Node], node: Node, root: Path) -> None:
@@ -287,13 +308,15 @@ def _other_kind_clash(nodes: dict[str, Node], node: Node) -> Node | None:
 
 
 def _apply_properties(
-    project: Project, yml: Path, yaml_cache: ParsedYamlCache, fqn: list[str]
+    project: Project, yml: Path, yaml_cache: ParsedYamlCache, fqn: list[str],
+    settings: ProjectSettings | None = None,
 ) -> None:
-    """Descriptions, config and tests from one YAML file; ``fqn`` is its folder's."""
+    """Descriptions, config and tests from one YAML file; ``fqn`` is its folder's (its
+    first part the project or package the file belongs to)."""
     root, nodes = project.root, project.nodes
-    rel = yml.relative_to(root)
+    rel = _relative(yml, root)
     doc = expect_mapping(yaml_cache.load(yml), rel, "a properties file")
-    settings = project.settings
+    settings = settings or project.settings  # a dbt package's own for its files
     tests_tree, name = tests_config_tree(settings), settings.name
     sections = (
         ("models", NodeKind.MODEL), ("seeds", NodeKind.SEED), ("snapshots", NodeKind.SNAPSHOT),
@@ -311,6 +334,7 @@ def _apply_properties(
                 continue
             _describe(project, node, entry, rel)
             for test in generic_tests.from_properties(node, entry, rel, fqn, tests_tree, name):
+                test.package_name = fqn[0]
                 _add_unique(nodes, test, root)
     for entry in _entries(doc.get("exposures"), rel, "exposures"):
         project.exposures[entry["name"]] = {**entry, "path": rel, "fqn": [*fqn, entry["name"]]}
@@ -322,6 +346,7 @@ def _apply_properties(
             src = _source_table(project, entry, table, rel, fqn)
             project.sources[(src.source, src.name)] = src
             for test in generic_tests.from_source(src, table, rel, fqn, tests_tree, name):
+                test.package_name = fqn[0]
                 _add_unique(nodes, test, root)
     for test in unit_test_specs.from_properties(
         doc.get("unit_tests"),

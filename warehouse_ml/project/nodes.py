@@ -49,6 +49,8 @@ class Node:
     constraints: list[dict[str, t.Any]] = dataclasses.field(default_factory=list)
     # dbt's fully qualified name: project, folders under the resource path, node name.
     fqn: list[str] = dataclasses.field(default_factory=list)
+    # The project or dbt package the node comes from (the root project's name for its own).
+    package_name: str = ""
     # Filled by the renderer.
     compiled_sql: str | None = None
     source_info: dict[str, t.Any] | None = None  # for sources: schema, table identifiers

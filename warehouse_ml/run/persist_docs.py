@@ -38,7 +38,7 @@ def statements(ctx: BuildContext, kind: str) -> list[str]:
 
 
 def apply(ctx: BuildContext, kind: str) -> None:
-    if ctx.adapter.dialect != "duckdb" or not ctx.node.config.get("persist_docs"):
+    if ctx.node is None or ctx.adapter.dialect != "duckdb" or not ctx.node.config.get("persist_docs"):
         return
     for sql in statements(ctx, kind):
         ctx.adapter.execute(sql, cursor=ctx.cursor)

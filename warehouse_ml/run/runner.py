@@ -235,9 +235,19 @@ class Runner:
         """The node's hooks, rendered when the build reaches them (None: nothing to run)."""
         if not (hooks.runs_hooks(node) and hooks.has_hooks(node)):
             return None  # ignored with a warning when the project was parsed
-        return lambda phase, incremental: hooks.compile_hooks(
-            self.session, node, phase, incremental=incremental
-        )
+        # Rendered once per phase (dbt renders a hook once): the in- and out-of-transaction
+        # hooks of a phase share one render, so a hook's Jinja side effects
+        # (adapter.drop_relation, run_query) happen once.
+        compiled: dict[tuple[str, bool], list[hooks.Hook]] = {}
+
+        def compile_once(phase: str, incremental: bool) -> list[hooks.Hook]:
+            if (phase, incremental) not in compiled:
+                compiled[phase, incremental] = hooks.compile_hooks(
+                    self.session, node, phase, incremental=incremental
+                )
+            return compiled[phase, incremental]
+
+        return compile_once
 
     def _run_test(self, node: Node) -> tuple[str, int | None, str, int]:
         """A data test (``run/data_tests.py``) or a unit test (``run/unit_tests.py``)."""

@@ -117,15 +117,26 @@ def load(cursor: t.Any, spec: RecSpec) -> Interactions:
             + "), so there is nothing to learn from; the deployed version (if any) keeps serving.",
             hint="Check the query's filters and the user, item and event columns.",
         )
-    users = table.column("u").combine_chunks().dictionary_encode()
-    items = table.column("i").combine_chunks().dictionary_encode()
+    user_ids, u = _codes(table.column("u"))
+    item_ids, i = _codes(table.column("i"))
     return Interactions(
-        user_ids=users.dictionary, item_ids=items.dictionary,
-        u=users.indices.to_numpy().astype(np.int32), i=items.indices.to_numpy().astype(np.int32),
+        user_ids=user_ids, item_ids=item_ids, u=u, i=i,
         w=table.column("w").to_numpy().astype(np.float64),
         ts=table.column("ts").to_numpy().astype(np.float64),
         skipped_null=int(counts[1]), duplicates=max(duplicates, 0),
     )  # fmt: skip
+
+
+def _codes(column: pa.ChunkedArray) -> tuple[pa.Array, np.ndarray]:
+    """(distinct ids in sorted order, int32 code per row): codes sort like the ids, so
+    ties break the same way in Python as ``order by item_id`` does in SQL."""
+    import pyarrow.compute as pc
+
+    encoded = column.combine_chunks().dictionary_encode()
+    order = pc.sort_indices(encoded.dictionary).to_numpy()
+    remap = np.empty(len(order), dtype=np.int32)
+    remap[order] = np.arange(len(order), dtype=np.int32)
+    return encoded.dictionary.take(pa.array(order)), remap[encoded.indices.to_numpy()]
 
 
 def _check_columns(cursor: t.Any, spec: RecSpec) -> None:

@@ -42,7 +42,7 @@ def statements(v: registry.ModelVersion, dialect: str) -> list[str]:
     columns["user_factors"] = f"id {user}, {fcols}"
     ucol, icol = (quote(s.get(k) or k) for k in ("user_column", "item_column"))
     columns["top"] = f"{ucol} {user}, {icol} {item}, score DOUBLE PRECISION, rank INTEGER, reason VARCHAR"
-    parts = [*tables, "top"]
+    parts = list(dict.fromkeys([*tables, "top"]))
     out.append("CREATE SCHEMA IF NOT EXISTS wml")
     for part in parts:
         out.append(f"CREATE TABLE {serve.table(v.name, v.version, part)} ({columns[part]})")

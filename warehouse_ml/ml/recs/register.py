@@ -40,7 +40,6 @@ def train_and_register(
 
     def write(cur: t.Any, v: registry.ModelVersion) -> None:
         serve.write_tables(cur, v.name, v.version, tables)
-        serve.write_top(cur, v)
 
     def should(cur: t.Any) -> bool:
         if keep_pin and pinned(cur, spec.name):

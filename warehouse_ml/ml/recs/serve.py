@@ -47,13 +47,6 @@ def write_tables(cursor: t.Any, name: str, version: int, tables: dict[str, pa.Ta
             cursor.unregister(view)
 
 
-def write_top(cursor: t.Any, v: registry.ModelVersion) -> None:
-    """The per-user top-K table, computed in SQL from the training interactions."""
-    spec = spec_of(v)
-    sql = all_users_sql(spec, v.training_query or spec.query, v.name, v.version, spec.k)
-    cursor.execute(f"create or replace table {table(v.name, v.version, 'top')} as {sql}")
-
-
 def drop_tables(cursor: t.Any, name: str) -> None:
     rows = cursor.execute(
         "select table_name from information_schema.tables where table_schema = ? "
@@ -97,30 +90,44 @@ def _limit(fn: str, what: str) -> str:
     )
 
 
-def _ranked(spec: RecSpec, name: str, version: int, by_user: bool) -> str:
-    """Scored similar items, then popular ones, seen items dropped (if asked), ranked."""
-    u, part = ("m.u, ", "partition by u ") if by_user else ("", "")
-    fill_users = (
-        "(select u, count(*) as n from wml_mine group by u) as us, " if by_user
-        else "(select count(*) as n from wml_mine) as us, "
-    )
-    seen = (
-        "not exists (select 1 from wml_mine as s where s.u = a.u and s.item_id = a.item_id)"
-        if by_user else "not (exclude_seen and a.item_id in (select item_id from wml_mine))"
-    )
+def _ranked(spec: RecSpec, name: str, version: int) -> str:
+    """One user's scored similar items, then popular ones, seen items dropped (unless
+    exclude_seen is false), ranked."""
     return f"""wml_scored as (
-    select {u}n.neighbor_id as item_id, sum(m.w * n.score) as score, 0 as tier
+    select n.neighbor_id as item_id, sum(m.w * n.score) as score, 0 as tier
     from wml_mine as m join {table(name, version, 'neighbors')} as n on n.item_id = m.item_id
-    group by {u}n.neighbor_id
+    group by n.neighbor_id
 ), wml_fill as (
-    select {'us.u, ' if by_user else ''}p.item_id, p.score, 1 as tier
-    from {fill_users}wml_limit, {table(name, version, 'popular')} as p
+    select p.item_id, p.score, 1 as tier
+    from (select count(*) as n from wml_mine) as us, wml_limit, {table(name, version, 'popular')} as p
     where p.rank <= wml_limit.k + us.n
 ), wml_ranked as (
-    select *, row_number() over ({part}order by tier, score desc, item_id) as rank
+    select *, row_number() over (order by tier, score desc, item_id) as rank
     from (select * from wml_scored union all select * from wml_fill) as a
-    where {seen}
-    qualify row_number() over ({part.replace('by u', 'by u, item_id') if by_user else 'partition by item_id '}order by tier) = 1
+    where not (exclude_seen and a.item_id in (select item_id from wml_mine))
+    qualify row_number() over (partition by item_id order by tier) = 1
+)"""
+
+
+def _ranked_all(name: str, version: int) -> str:
+    """Every user's: the same steps, with hash aggregation and an anti join (no per-item
+    window), since every user's candidates add up to millions of rows."""
+    return f"""wml_scored as (
+    select m.u, n.neighbor_id as item_id, sum(m.w * n.score) as score, 0 as tier
+    from wml_mine as m join {table(name, version, 'neighbors')} as n on n.item_id = m.item_id
+    group by m.u, n.neighbor_id
+), wml_fill as (
+    select us.u, p.item_id, p.score, 1 as tier
+    from (select u, count(*) as n from wml_mine group by u) as us, wml_limit,
+         {table(name, version, 'popular')} as p
+    where p.rank <= wml_limit.k + us.n
+), wml_best as (
+    select u, item_id, min(tier) as tier, arg_min(score, tier) as score
+    from (select * from wml_scored union all select * from wml_fill) as a
+    group by u, item_id
+), wml_ranked as (
+    select b.*, row_number() over (partition by b.u order by b.tier, b.score desc, b.item_id) as rank
+    from wml_best as b anti join wml_mine as s on s.u = b.u and s.item_id = b.item_id
 )"""
 
 
@@ -129,7 +136,7 @@ def recommend_sql(spec: RecSpec, query: str, name: str, version: int) -> str:
     mine = _decayed_items(spec, query, f"wml_q.{quote(spec.user_column)} = wml_user")
     return f"""
 with {_limit(f'recommend_{name}', 'user, ')}, wml_mine as ({mine}),
-{_ranked(spec, name, version, by_user=False)}
+{_ranked(spec, name, version)}
 select item_id as {quote(spec.item_column)}, score, rank,
        case tier when 0 then 'similar' else 'popular' end as reason
 from wml_ranked, wml_limit where rank <= wml_limit.k order by rank
@@ -140,8 +147,8 @@ def recommend_all_sql(spec: RecSpec, query: str, name: str, version: int) -> str
     """The body of recommend_<name>_all(wml_k): top-k for every user, one statement."""
     mine = _decayed_items(spec, query, "")
     return f"""
-with {_limit(f'recommend_{name}_all', '')}, wml_mine as ({mine}),
-{_ranked(spec, name, version, by_user=True)}
+with {_limit(f'recommend_{name}_all', '')}, wml_mine as materialized ({mine}),
+{_ranked_all(name, version)}
 select u as {quote(spec.user_column)}, item_id as {quote(spec.item_column)}, score, rank,
        case tier when 0 then 'similar' else 'popular' end as reason
 from wml_ranked, wml_limit where rank <= wml_limit.k

@@ -34,6 +34,7 @@ class Trained:
     fitted: algorithms.Fitted
     inter: data.Interactions
     popularity: np.ndarray
+    x: t.Any  # the users x items matrix the deployed fit saw
     metrics: dict[str, t.Any]
     leaderboard: list[dict[str, t.Any]]
     seconds: float
@@ -55,6 +56,15 @@ class Trained:
 
             nb = sp.csr_matrix((len(items), len(items)), dtype=np.float32)
         out["neighbors"] = _neighbors_table(nb.tocoo(), items)
+        every = np.arange(self.inter.n_users)
+        top = algorithms.top_k(self.fitted, self.x, self.popularity, every, self.spec.k)
+        out["top"] = pa.table({
+            self.spec.user_column: self.inter.user_ids.take(pa.array(top["user"])),
+            self.spec.item_column: items.take(pa.array(top["item"])),
+            "score": pa.array(top["score"], pa.float64()),
+            "rank": pa.array(top["rank"].astype(np.int64)),
+            "reason": pa.array(np.where(top["tier"] == 0, "similar", "popular")),
+        }).sort_by([(self.spec.user_column, "ascending"), ("rank", "ascending")])  # fmt: skip
         if self.fitted.item_factors is not None:
             out["item_factors"] = _factors_table(items, self.fitted.item_factors)
             out["user_factors"] = _factors_table(self.inter.user_ids, self.fitted.user_factors)
@@ -95,7 +105,7 @@ def train(cursor: t.Any, spec: RecSpec, progress: t.Callable[[str], None] | None
     x = data.matrix(inter, every, spec.half_life_days)
     fitted = algorithms.fit(chosen, x, spec)
     pop = algorithms.popularity(inter, every, spec.half_life_days)
-    return Trained(spec, fitted, inter, pop, metrics, leaderboard, time.monotonic() - started)
+    return Trained(spec, fitted, inter, pop, x, metrics, leaderboard, time.monotonic() - started)
 
 
 def _check_shape(inter: data.Interactions, spec: RecSpec) -> None:
@@ -182,7 +192,8 @@ def version(trained: Trained, *, source: str, data_fingerprint: str | None) -> r
         kind="recommender", similar_function=spec.similar_function,
         interactions=int(len(inter.u)), users=inter.n_users, items=inter.n_items,
         skipped_null_ids=inter.skipped_null, rows_dropped=inter.duplicates,
-        tables=sorted(trained.tables().keys()),
+        tables=["neighbors", "popular", "top"]
+        + (["item_factors", "user_factors"] if f.item_factors is not None else []),
         user_type=str(inter.user_ids.type), item_type=str(inter.item_ids.type),
     )  # fmt: skip
     split = trained.metrics.get("split") or {}

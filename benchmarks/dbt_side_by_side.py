@@ -3,8 +3,8 @@
 One dbt project (dbt_project.yml, profiles.yml for dbt-duckdb, seeds/, models/, macros/)
 is generated in a temporary folder: 10 seeds, 100 staging views, 700 intermediate models
 in 7 layers (each joins 1-3 models of the layer below; even layers tables, odd layers
-views), 50 incremental fact models and 150 mart tables, a macro per layer (one with a
-Jinja loop over a project var), and 2,000 tests (not_null, unique, accepted_values,
+views), 50 incremental fact models and 150 mart tables, four macros used throughout (two
+with Jinja loops over a project var), and 2,000 tests (not_null, unique, accepted_values,
 relationships). The very same files are then run by both tools, each in its own copy:
 
     figure          dbt                 wml
@@ -29,6 +29,9 @@ column is measured (and the script says so).
     python benchmarks/dbt_side_by_side.py                     # 1,000 models, 3 runs
     python benchmarks/dbt_side_by_side.py --models 200 --runs 1 --dbt /tmp/dbtvenv/bin/dbt
     python benchmarks/dbt_side_by_side.py --write DIR         # only write the project
+    python benchmarks/dbt_side_by_side.py --keep              # keep both copies + results.json
+    python benchmarks/dbt_side_by_side.py --dbt-from KEPT_DIR # wml only, dbt's figures reused
+    python benchmarks/dbt_side_by_side.py --wml "/other/checkout/.venv/bin/wml"
 """
 
 from __future__ import annotations

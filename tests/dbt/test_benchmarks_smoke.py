@@ -67,10 +67,19 @@ def test_compare_files_finds_each_kind_of_difference(tmp_path):
                          "main.only_wml", "main.v"}  # fmt: skip
     assert rows["main.same"].equal and rows["main.same"].dbt.rows == 3
     assert "id: INTEGER/BIGINT" in compare.type_notes(rows["main.same"])
-    assert rows["marts.values_differ"].why == "checksum differs (values)"
+    assert rows["marts.values_differ"].why == "checksum differs (values of amount)"
+    assert not rows["marts.values_differ"].equal
     assert rows["main.cols"].why.startswith("columns differ")
     assert rows["main.only_dbt"].why == "missing in wml" and rows["main.only_wml"].why == "only in wml"
     assert rows["main.v"].why == "row counts differ"  # views are evaluated, not just listed
+
+
+def test_rows_paired_differently_count_as_equal_and_say_so(tmp_path):
+    # row_number() over ties: each tool may number tied rows in another order
+    a = _db(tmp_path / "a.duckdb", ["create table t as select * from (values ('x', 1), ('y', 2)) v(k, n)"])
+    b = _db(tmp_path / "b.duckdb", ["create table t as select * from (values ('x', 2), ('y', 1)) v(k, n)"])
+    (row,) = compare.compare_files(a, b)
+    assert row.equal and row.why == compare.PAIRING
 
 
 def test_compare_files_equal_and_missing_file(tmp_path):

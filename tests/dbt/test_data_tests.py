@@ -445,6 +445,8 @@ def test_a_dbt_project_layout(project: Project) -> None:
             """,
             "tests/fixtures/two_orders.csv": "id,status\n1,placed\n2,placed\n",
             "tests/no_negative_amounts.sql": "select * from {{ ref('orders') }} where amount < 0\n",
+            # dbt runs a test that reads no relation (wml's own format refuses one).
+            "tests/constant.sql": "select 1 as x where 1 = 0\n",
         }
     )
     result = project.wml("build")
@@ -453,6 +455,7 @@ def test_a_dbt_project_layout(project: Project) -> None:
     assert statuses["at_most_rows_orders_3"] == "warn"  # 4 rows; severity from the folder
     assert statuses["accepted_values_orders_status__placed__shipped__returned"] == "pass"
     assert statuses["no_negative_amounts"] == "pass"
+    assert statuses["constant"] == "pass"
     assert statuses["orders_keep_rows"] == "pass"
     # store_failures from the project file: dbt's audit schema.
     assert project.query('select n_rows from "main_dbt_test__audit"."at_most_rows_orders_3"') == [(4,)]

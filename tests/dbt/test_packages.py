@@ -475,3 +475,11 @@ def test_dbt_singular_test_without_refs_runs(tmp_path: Path) -> None:
     result = root.wml("build")
     assert result.exit_code == 0, result.output
     assert "PASS" in result.output and "assert_macro_output" in result.output
+
+
+def test_unpinned_git_package_warns(project: Project, tmp_path: Path) -> None:
+    repo = git_package(tmp_path / "repo", "gitpkg", ["1.0.0"])
+    project.write({"packages.yml": f"packages:\n  - git: '{repo}'\n"})
+    result = project.wml("deps")
+    assert result.exit_code == 0, result.output
+    assert "is not pinned" in result.output + (result.stderr if result.stderr_bytes else "")

@@ -111,6 +111,12 @@ def _install_all(
         seen.add(key)
         if spec.kind == "local" and (base / spec.value).resolve() == root:
             continue  # a package's integration tests listing the project itself
+        if spec.kind == "git" and spec.revision is None and spec.raw.get("warn-unpinned") is not False:
+            echo(  # as dbt warns: the default branch moves under the project
+                f"Warning: git package {_redact(spec.value)} is not pinned (no `revision:`): "
+                "installing its default branch. Add `revision: <tag or commit>` (or "
+                "`warn-unpinned: false`)."
+            )
         result = _install_one(root, spec, base, staging)
         if result.name in done:
             continue  # first one wins (dbt would reconcile versions; we keep the root's)
@@ -204,7 +210,8 @@ def _git(args: list[str], spec: pkgs.PackageSpec, url: str, revision: str | None
             "dbt_packages/ is left as it was.",
             hint="This machine has no access to it: install the package with `dbt deps` where "
             "the network allows (wml loads dbt_packages/ as dbt leaves it), or use a git: entry "
-            "naming a reachable copy (a local clone's path or a mirror).",
+            "naming a reachable copy (a local clone's path or a mirror)"
+            + (", or set WML_PACKAGES_GIT_BASE to a mirror laid out as GitHub is." if spec.kind == "package" else "."),
         )
     what = f"revision '{revision}' of " if revision else ""
     raise ExecutionError(

@@ -83,9 +83,9 @@ def read_specs(root: Path) -> list[PackageSpec]:
     doc = expect_mapping(load_yaml(path), path, path.name)
     for key in doc:
         if key == "projects":  # dbt Mesh cross-project refs (dbt Cloud only)
-            log.warning("%s: `projects:` (dbt Mesh) is ignored: wml has no cross-project refs.", path.name)
+            log.warning("Warning: %s: `projects:` (dbt Mesh) is ignored: wml has no cross-project refs.", path.name)
         elif key != "packages":
-            log.warning("%s: unknown key '%s' is ignored (dbt reads `packages:`).", path.name, key)
+            log.warning("Warning: %s: unknown key '%s' is ignored (dbt reads `packages:`).", path.name, key)
     return [_spec(entry, path, i) for i, entry in enumerate(_raw_entries(path), start=1)]
 
 
@@ -168,7 +168,7 @@ def discover(root: Path, settings: ProjectSettings) -> list[Package]:
         for folder in sorted(installed.iterdir()):
             if folder.is_dir() and not folder.name.startswith((".", "__")):
                 if not (folder / "dbt_project.yml").is_file():
-                    log.warning("%s has no dbt_project.yml: not a package, skipped.", folder)
+                    log.warning("Warning: %s has no dbt_project.yml: not a package, skipped.", folder)
                     continue
                 package = _load_package(folder, local=False)
                 packages.setdefault(package.name, package)
@@ -222,6 +222,8 @@ def load_package_nodes(project: Project, yaml_cache: t.Any) -> list[Package]:
     root, settings = project.root, project.settings
     packages = discover(root, settings)
     for package in packages:
+        if any(_files(package.root, package.settings.snapshot_paths, (".sql",))):
+            project.warn(f"package {package.name}: its snapshots are not loaded (wml runs the root project's only).")
         trees = {"models": settings.models, "seeds": settings.seeds, "tests": loader.tests_config_tree(settings)}
         overrides = {k: root_tree(tree, package.name) for k, tree in trees.items()}
         for node in loader._discover(root, package.settings, package.root, overrides):

@@ -55,8 +55,14 @@ _IGNORED = (
 )  # fmt: skip
 
 
+_RECOMMENDER_TYPE = re.compile(r"model_type\s*=\s*'(?:matrix_factorization|recommender)'", re.I)
+
+
 def is_options_form(text: str) -> bool:
-    return bool(_HEAD.match(text))
+    """BigQuery ML's ``CREATE MODEL m OPTIONS(model_type='matrix_factorization', ...) AS``;
+    other BigQuery model types stay plain SQL (the database answers them)."""
+    head = _HEAD.match(text)
+    return bool(head) and bool(_RECOMMENDER_TYPE.search(text, head.end(), _closing(text, head.end() - 1) or len(text)))
 
 
 def parse(text: str, *, path: str | None = None, line: int = 1) -> t.Any:

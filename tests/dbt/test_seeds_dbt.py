@@ -78,3 +78,13 @@ def test_a_value_that_breaks_a_declared_type_fails_and_keeps_the_old_table(proje
     assert result.exit_code == 1
     assert "column_types" in result.output
     assert project.query("select id from s") == [(1,)]
+
+
+def test_a_byte_order_mark_is_not_part_of_the_first_column_name(project):
+    """Excel writes UTF-8 CSVs with a BOM; dbt-duckdb's seed has a plain first column."""
+    for fmt in (DBT, "name: test\n"):
+        project.write({"wml_project.yml": fmt, "seeds/bom.csv": "\ufeffid,name\n1,a\n2,b\n"})
+        result = project.wml("seed")
+        assert result.exit_code == 0, result.output
+        assert list(types(project, "bom")) == ["id", "name"]
+        assert project.query("select sum(id) from bom") == [(3,)]

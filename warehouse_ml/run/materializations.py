@@ -340,7 +340,8 @@ def _column_types(node: Node) -> dict[str, str]:
 def _seed_header(ctx: BuildContext, path: Path, delim: str) -> list[str]:
     import csv
 
-    with path.open(newline="", encoding="utf-8") as handle:
+    # utf-8-sig: a byte-order mark (Excel's CSVs) is not part of the first column's name.
+    with path.open(newline="", encoding="utf-8-sig") as handle:
         header = next(csv.reader(handle, delimiter=delim), None)
     if not header:
         raise ExecutionError(

@@ -77,23 +77,16 @@ ML_KEYS = frozenset(
         "min_rows",
         "auto_deploy",
         "refit",
-        # model_type='recommender' (warehouse_ml/ml/recs/spec.py: KEYS)
-        "user_column",
-        "item_column",
-        "weight_column",
-        "event_column",
-        "event_weights",
-        "timestamp_column",
-        "half_life_days",
-        "algorithm",
-        "neighbors",
-        "factors",
-        "iterations",
-        "regularization",
-        "holdout_fraction",
-        "feedback_type",
     }
 )
+# model_type='recommender' only (warehouse_ml/ml/recs/spec.py reads them).
+RECOMMENDER_KEYS = frozenset(
+    {
+        "user_column", "item_column", "weight_column", "event_column", "event_weights",
+        "timestamp_column", "half_life_days", "algorithm", "neighbors", "factors",
+        "iterations", "regularization", "holdout_fraction", "feedback_type",
+    }
+)  # fmt: skip
 # dbt-duckdb's external materialization (run/external.py).
 EXTERNAL_KEYS = frozenset(
     {
@@ -113,8 +106,8 @@ IGNORED_KEYS = {
     "submission_method": "Python models are not supported",
 }
 KNOWN_KEYS = (
-    COMMON_KEYS | MODEL_KEYS | SEED_KEYS | TEST_KEYS | ML_KEYS | SNAPSHOT_KEYS | EXTERNAL_KEYS
-    | set(IGNORED_KEYS)
+    COMMON_KEYS | MODEL_KEYS | SEED_KEYS | TEST_KEYS | ML_KEYS | RECOMMENDER_KEYS | SNAPSHOT_KEYS
+    | EXTERNAL_KEYS | set(IGNORED_KEYS)
 )
 HOOK_KEYS = ("pre_hook", "post_hook")
 

@@ -15,25 +15,6 @@ import typing as t
 from warehouse_ml.errors import ConfigError
 
 ALGORITHMS = ("auto", "popularity", "item_knn", "als", "bpr")
-# The config keys only a recommender reads (project/config.py accepts them).
-KEYS = frozenset(
-    {
-        "user_column",
-        "item_column",
-        "weight_column",
-        "event_column",
-        "event_weights",
-        "timestamp_column",
-        "half_life_days",
-        "algorithm",
-        "neighbors",
-        "factors",
-        "iterations",
-        "regularization",
-        "holdout_fraction",
-        "feedback_type",
-    }
-)
 # Keys of supervised models that mean nothing here: refused rather than ignored.
 # (A folder's +split_column / +eval_fraction are not refused: the per-user holdout replaces
 # them, and a recommender often sits in a folder of supervised models.)

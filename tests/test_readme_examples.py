@@ -119,8 +119,11 @@ def test_console_example_runs_in_a_shell(demo, tmp_path, script):
     """Pipes, redirections and `cd`, as one bash script with the installed `wml`."""
     (demo / "report.sql").write_text("select count(*) as n from customer_scores;\n")
     path = f"{Path(sys.executable).parent}:/usr/bin:/bin"
-    work = tmp_path if script.startswith("wml init") else demo
+    new_project = script.startswith("wml init")
+    work = tmp_path if new_project else demo
+    # A new project builds into its own database, never the shared demo's.
+    database = {} if new_project else env(demo)
     done = subprocess.run(["bash", "-ec", script], cwd=work, capture_output=True, text=True,
-                          env={**env(demo), "PATH": path, "HOME": str(tmp_path)})  # fmt: skip
+                          env={**database, "PATH": path, "HOME": str(tmp_path)})  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip()

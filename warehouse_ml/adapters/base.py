@@ -111,6 +111,26 @@ class Adapter(abc.ABC):
             return None
         return "view" if "VIEW" in str(rows[0][0]).upper() else "table"
 
+    def relation_types(
+        self, relations: t.Sequence[Relation], cursor: t.Any = None
+    ) -> list[str | None]:
+        """:meth:`relation_type` of several relations of one schema in one catalog query:
+        each lookup scans every relation in the database (~10 ms at 1,000 relations on
+        DuckDB, far more under load), so a swap asks once for the new and the old name."""
+        first = relations[0]
+        if any((r.database, r.schema) != (first.database, first.schema) for r in relations):
+            return [self.relation_type(r, cursor) for r in relations]
+        names = [r.identifier for r in relations]
+        rows = self.execute(
+            "select table_name, table_type from information_schema.tables "
+            f"where table_schema = ? and table_name in ({', '.join('?' * len(names))})"
+            + _catalog(first),
+            [first.schema, *names, *_catalog_value(first)],
+            cursor,
+        )
+        kinds = {str(name): "view" if "VIEW" in str(kind).upper() else "table" for name, kind in rows}
+        return [kinds.get(name) for name in names]
+
     def columns(self, relation: Relation, cursor: t.Any = None) -> list[tuple[str, str]]:
         rows = self.execute(
             "select column_name, data_type from information_schema.columns "

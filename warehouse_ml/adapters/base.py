@@ -131,6 +131,14 @@ class Adapter(abc.ABC):
         kinds = {str(name): "view" if "VIEW" in str(kind).upper() else "table" for name, kind in rows}
         return [kinds.get(name) for name in names]
 
+    def swap_lookup(
+        self, scratch: Relation, relation: Relation, cursor: t.Any = None
+    ) -> tuple[str | None, str | None]:
+        """The kinds at the two names a swap touches: its scratch relation (committed only
+        when an older run crashed outside a transaction) and the relation it replaces."""
+        stale, existing = self.relation_types([scratch, relation], cursor)
+        return stale, existing
+
     def columns(self, relation: Relation, cursor: t.Any = None) -> list[tuple[str, str]]:
         rows = self.execute(
             "select column_name, data_type from information_schema.columns "

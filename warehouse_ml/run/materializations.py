@@ -61,8 +61,7 @@ def _swap_with(ctx: BuildContext, build: t.Callable[[Relation], t.Any], kind: st
     hooks.run_outside(ctx, hooks.PRE)
     with a.transaction(cur):
         hooks.run(ctx, hooks.PRE)
-        # each catalog lookup scans every relation: ask once, for both names
-        stale, existing = a.relation_types([tmp, rel], cur)
+        stale, existing = a.swap_lookup(tmp, rel, cur)
         if stale:
             a.execute(a.drop_sql(tmp, stale), cursor=cur)
         build(tmp)

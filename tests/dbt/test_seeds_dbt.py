@@ -88,3 +88,19 @@ def test_a_byte_order_mark_is_not_part_of_the_first_column_name(project):
         assert result.exit_code == 0, result.output
         assert list(types(project, "bom")) == ["id", "name"]
         assert project.query("select sum(id) from bom") == [(3,)]
+
+
+def test_values_are_read_as_dbt_duckdbs_copy_reads_them(project):
+    # dbt_utils' data_nullcheck_table: DuckDB's COPY sniffs ' as the quote, so '' is NULL;
+    # a file quoted with " keeps its commas inside quotes.
+    project.write({
+        "wml_project.yml": DBT,
+        "seeds/single.csv": "field_1,field_2,field_3\na,'',1\n'',b,2\n'','',3\n",
+        "seeds/double.csv": 'id,note\n1,"a, b"\n2,""\n',
+    })  # fmt: skip
+    result = project.wml("seed")
+    assert result.exit_code == 0, result.output
+    assert project.query("select * from single order by field_3") == [
+        ("a", None, 1), (None, "b", 2), (None, None, 3),
+    ]  # fmt: skip
+    assert project.query("select id, note from double order by id") == [(1, "a, b"), (2, None)]

@@ -292,7 +292,7 @@ def seed_select(ctx: BuildContext, query: t.Callable[[str], list[tuple]] | None 
         run = query or (lambda sql: ctx.adapter.execute(sql, cursor=ctx.cursor))
         row = run(seed_types.infer_sql(file.as_posix(), delim, header))[0]
         columns = seed_types.pick(row, header, types)
-        return f"select * from {seed_types.reader(file.as_posix(), delim, columns)}"
+        return f"select * from {seed_types.reader(file.as_posix(), delim, columns, as_copy=True)}"
     type_struct = ", ".join(
         f"'{str(c).replace(chr(39), chr(39) * 2)}': '{v}'" for c, v in types.items()
     )

@@ -39,12 +39,19 @@ def _literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def reader(path: str, delim: str, columns: dict[str, str]) -> str:
-    """``read_csv`` of the file with exactly ``columns`` (name -> type), no sniffing."""
+def reader(path: str, delim: str, columns: dict[str, str], *, as_copy: bool = False) -> str:
+    """``read_csv`` of the file with exactly ``columns`` (name -> type).
+
+    agate reads values with Python's csv module (quote ``"``); ``as_copy`` reads them as
+    dbt-duckdb's ``COPY ... (FORMAT CSV, HEADER TRUE, DELIMITER d)`` does, with DuckDB
+    sniffing the quote and escape characters (a file quoted with ``'`` reads ``''`` as
+    NULL, as in dbt_utils' ``data_nullcheck_table``).
+    """
     struct = ", ".join(f"{_literal(name)}: {_literal(typ)}" for name, typ in columns.items())
+    dialect = "" if as_copy else "auto_detect = false, quote = '\"', escape = '\"', "
     return (
-        f"read_csv({_literal(path)}, header = true, auto_detect = false, "
-        f"delim = {_literal(delim)}, quote = '\"', escape = '\"', columns = {{{struct}}})"
+        f"read_csv({_literal(path)}, header = true, {dialect}"
+        f"delim = {_literal(delim)}, columns = {{{struct}}})"
     )
 
 

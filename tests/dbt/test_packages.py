@@ -483,3 +483,24 @@ def test_unpinned_git_package_warns(project: Project, tmp_path: Path) -> None:
     result = project.wml("deps")
     assert result.exit_code == 0, result.output
     assert "is not pinned" in result.output + (result.stderr if result.stderr_bytes else "")
+
+
+def test_a_packages_snapshot_runs_with_the_root_projects_config(project: Project) -> None:
+    files = dict(PACKAGE)
+    files["snapshots/pkg_snap.sql"] = """
+        {% snapshot pkg_snap %}
+        {{ config(unique_key='id', strategy='check', check_cols='all') }}
+        select * from {{ ref('pkg_seed') }}
+        {% endsnapshot %}
+    """
+    files["dbt_project.yml"] += "        snapshots:\n          mypkg:\n            +target_schema: pkg_own\n"
+    write_package(project.root / "dbt_packages" / "mypkg", files)
+    project.write({
+        "wml_project.yml": "name: test\nsnapshots:\n  mypkg:\n    +target_schema: from_root\n",
+        "packages.yml": "packages:\n  - package: someone/mypkg\n    version: 1.0.0\n",
+    })
+    result = project.wml("build")
+    assert result.exit_code == 0, result.output
+    assert "pkg_snap" in result.output
+    # the root project's snapshots: block wins over the package's own, as for models
+    assert project.query("select id from from_root.pkg_snap order by id") == [(1,), (2,)]

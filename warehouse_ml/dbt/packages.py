@@ -19,6 +19,7 @@ import typing as t
 from pathlib import Path
 
 from warehouse_ml.errors import ConfigError
+from warehouse_ml.project import snapshots
 from warehouse_ml.project.yamlio import expect_mapping, load_yaml
 
 if t.TYPE_CHECKING:
@@ -222,11 +223,17 @@ def load_package_nodes(project: Project, yaml_cache: t.Any) -> list[Package]:
     root, settings = project.root, project.settings
     packages = discover(root, settings)
     for package in packages:
-        if any(_files(package.root, package.settings.snapshot_paths, (".sql",))):
-            project.warn(f"package {package.name}: its snapshots are not loaded (wml runs the root project's only).")
-        trees = {"models": settings.models, "seeds": settings.seeds, "tests": loader.tests_config_tree(settings)}
+        trees = {
+            "models": settings.models, "seeds": settings.seeds,
+            "tests": loader.tests_config_tree(settings), "snapshots": settings.snapshots,
+        }
         overrides = {k: root_tree(tree, package.name) for k, tree in trees.items()}
         for node in loader._discover(root, package.settings, package.root, overrides):
+            loader._add_unique(project.nodes, node, root)
+        found = snapshots.discover(
+            package.root, package.settings, project_root=root, override=overrides["snapshots"]
+        )
+        for node in found:
             loader._add_unique(project.nodes, node, root)
         for folder in loader._properties_paths(package.settings):
             for yml in _files(package.root, [folder], (".yml", ".yaml")):

@@ -274,7 +274,7 @@ def _discover(
                     with located(node.fqn_path, node.name, kind.value):
                         node.raw_sql = path.read_text(encoding="utf-8")
                 yield node
-    if base_dir == root:  # a package's snapshots are not loaded (see dbt/packages.py)
+    if base_dir == root:  # a package's snapshots: dbt/packages.py, with the root's override
         yield from snapshots.discover(root, settings)
 
 

@@ -9,6 +9,7 @@ them in YAML with ``relation: ref('x')`` or ``source('s', 't')``
 
 from __future__ import annotations
 
+import os
 import re
 import typing as t
 from pathlib import Path, PurePosixPath
@@ -33,8 +34,15 @@ def tree(settings: t.Any) -> dict[str, t.Any]:
     return getattr(settings, "snapshots", None) or {}
 
 
-def discover(root: Path, settings: t.Any) -> t.Iterator[Node]:
-    """Every ``{% snapshot %}`` block under the snapshot paths, as a SNAPSHOT node."""
+def discover(
+    root: Path, settings: t.Any, *, project_root: Path | None = None,
+    override: dict[str, t.Any] | None = None,
+) -> t.Iterator[Node]:
+    """Every ``{% snapshot %}`` block under the snapshot paths, as a SNAPSHOT node.
+
+    For a package, ``root`` is its folder, paths are kept relative to ``project_root``
+    and ``override`` is what of the root project's ``snapshots:`` tree applies to it.
+    """
     for folder in paths(settings):
         base = root / folder
         if not base.is_dir():
@@ -42,7 +50,7 @@ def discover(root: Path, settings: t.Any) -> t.Iterator[Node]:
         for path in sorted(base.rglob("*.sql")):
             text = path.read_text(encoding="utf-8")
             blocks = list(_BLOCK.finditer(text))
-            rel_file = path.relative_to(root)
+            rel_file = Path(os.path.relpath(path, project_root or root))
             if len(blocks) != len(_OPEN.findall(text)):
                 raise ConfigError(
                     "a {% snapshot %} block has no matching {% endsnapshot %}.",
@@ -54,18 +62,20 @@ def discover(root: Path, settings: t.Any) -> t.Iterator[Node]:
                 line = text.count("\n", 0, match.start("body")) + 1
                 # Leading newlines keep Jinja's line numbers those of the file.
                 body = "\n" * (line - 1) + match["body"]
-                yield make(settings, match["name"], rel_file, rel.parent.parts, body)
+                yield make(settings, match["name"], rel_file, rel.parent.parts, body, override=override)
 
 
 def make(
     settings: t.Any, name: str, path: Path, folders: tuple[str, ...], sql: str,
-    layer: dict[str, t.Any] | None = None,
+    layer: dict[str, t.Any] | None = None, override: dict[str, t.Any] | None = None,
 ) -> Node:
     rel = PurePosixPath(*folders, f"{name}.sql")
-    config = cfg.merge(cfg.folder_config(tree(settings), rel, settings.name), layer or {})
+    trees = [tree(settings), *([override] if override else [])]
+    config = cfg.merge(*(cfg.folder_config(tr, rel, settings.name) for tr in trees), layer or {})
     config.setdefault("materialized", "snapshot")
     node = Node(name, NodeKind.SNAPSHOT, path, config=config, raw_sql=sql)
     node.fqn = [settings.name, *folders, name]
+    node.package_name = settings.name
     return node
 
 

@@ -84,8 +84,10 @@ def clustering(labels: np.ndarray, table: pa.Table, features: t.Sequence[t.Any],
     profiles: list[dict[str, t.Any]] = []
     for feature in features:
         column = table.column(feature.name)
-        if pa.types.is_integer(column.type) or pa.types.is_floating(column.type):
-            values = column.to_numpy(zero_copy_only=False).astype(np.float64)
+        kind = column.type
+        if pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_decimal(kind):
+            values = pc.cast(column, pa.float64()).to_numpy(zero_copy_only=False)
+            values = np.where(pd_null(column), np.nan, values)
             overall = float(np.nanmean(values)) if np.isfinite(values).any() else None
             spread = float(np.nanstd(values)) if overall is not None else 0.0
             means = [_mean(values[labels == c]) for c in range(k)]
@@ -241,6 +243,10 @@ def _regression_plots(y: np.ndarray, pred: np.ndarray, rng: np.random.Generator)
         "residual_hist": {"edges": [round(float(e), 5) for e in edges],
                           "counts": [int(c) for c in counts]},  # fmt: skip
     }
+
+
+def pd_null(column: t.Any) -> np.ndarray:
+    return column.is_null().to_numpy(zero_copy_only=False)
 
 
 def _mean(values: np.ndarray) -> float | None:

@@ -100,7 +100,11 @@
           '<p><a class="open" href="' + esc(n.href) + '">Open the page →</a></p>';
       }
       var target = focus ? groups[focus] : (found.length ? groups[found[0]] : null);
-      if (target && target.scrollIntoView) target.scrollIntoView({ block: "center", inline: "center" });
+      if (target) {  // scroll the graph box only, never the page
+        var box = graph.getBoundingClientRect(), at = target.getBoundingClientRect();
+        graph.scrollLeft += at.left - box.left - (box.width - at.width) / 2;
+        graph.scrollTop += at.top - box.top - (box.height - at.height) / 2;
+      }
       writeHash(state);
     }
 

@@ -223,6 +223,8 @@ def _plots(v: ModelVersion) -> str:
     problem = v.problem_type
     if problem == "recommendation":
         return _recs_plot(v)
+    if v.source == "import" and not data:
+        return '<p class="muted">An imported ONNX model: wml neither trained nor evaluated it, so there is nothing to plot.</p>'
     if not data:
         names = {"binary_classification": ["ROC curve", "Precision-recall curve", "Calibration", "Cumulative gains"],
                  "regression": ["Predicted vs actual", "Residuals"],

@@ -118,15 +118,25 @@ def models(opts: Options, fmt: str) -> None:
     "--format", "fmt", type=click.Choice(["text", "table", "csv", "json"]), default="text",
     help="text and table are the same.",
 )  # fmt: skip
+@click.option("--html", "html", is_flag=True,
+              help="Write the ML model version's model card as one HTML file (plots inline).")  # fmt: skip
+@click.option("--output", "output", type=click.Path(dir_okay=False), default=None,
+              help="With --html: the file to write (default target/cards/NAME_vN.html).")  # fmt: skip
 def show(
-    opts: Options, name: str | None, inline: str | None, limit: int, version: int | None, fmt: str
-) -> None:
+    opts: Options, name: str | None, inline: str | None, limit: int, version: int | None,
+    fmt: str, html: bool, output: str | None,
+) -> None:  # fmt: skip
     """Preview a model's or seed's first rows (like dbt show), or show an ML model version:
-    features, metrics against the baseline, leaderboard."""
+    features, metrics against the baseline, leaderboard (--html: its model card)."""
     from warehouse_ml.cli import preview
     from warehouse_ml.cli import sql as sql_cli
     from warehouse_ml.cli.tables import print_table
 
+    if output and not html:
+        raise ConfigError("--output names the file --html writes.", hint="Add --html.")
+    if html:
+        _show_html(opts, name, inline, version, output)
+        return
     if bool(name) == bool(inline):
         raise ConfigError(
             "give a NAME or --inline QUERY.",
@@ -150,6 +160,23 @@ def show(
         print_table(rows, rows_format, max_rows=limit)
     else:
         _show_model(v, fmt)
+
+
+def _show_html(
+    opts: Options, name: str | None, inline: str | None, version: int | None, output: str | None
+) -> None:
+    from warehouse_ml.docs.generate import write_card
+
+    if inline or not name:
+        raise ConfigError("--html writes an ML model's card: give the model's NAME, not --inline.",
+                          hint="e.g. wml show churn_model --html")  # fmt: skip
+    session = _session(opts, read_only=True)
+    try:
+        _registered(session, name, version)  # an unknown name: the closest models, seeds, ...
+        path = write_card(session, name, version, Path(output) if output else None)
+    finally:
+        session.close()
+    opts.reporter().info(f"Wrote the model card of {name} to {path}.")
 
 
 def _registered(session: t.Any, name: str, version: int | None) -> t.Any:

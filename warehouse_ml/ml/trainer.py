@@ -31,6 +31,7 @@ from sklearn.pipeline import Pipeline
 from threadpoolctl import threadpool_limits
 
 from warehouse_ml.errors import TrainingError
+from warehouse_ml.ml import eval_record
 from warehouse_ml.ml import evaluate as ev
 from warehouse_ml.ml.dataset import (
     Split,
@@ -159,6 +160,7 @@ def _train(table: pa.Table, spec: TrainingSpec, progress: Progress) -> TrainedMo
         leaderboard = [_board_row(winner, metrics.get(data.objective), fit_seconds, on)]
     if data.target.y is None:  # serving assigns clusters with the deployed model
         metrics["cluster_sizes"] = _cluster_sizes(final, data)
+    metrics |= _record(pipeline, final, data, split)
     metrics |= {
         "objective": data.objective,
         "rows_dropped_null_target": dropped,
@@ -435,6 +437,25 @@ def _evaluate(pipeline: Pipeline, data: _Data, split: Split) -> dict[str, t.Any]
         y_train, y_eval, target.problem_type, target.classes_fit
     )
     return found
+
+
+def _record(evaluated: Pipeline, final: Pipeline, data: _Data, split: Split) -> dict[str, t.Any]:
+    """The model card's intervals and plot data (ml/eval_record.py): the evaluated fit on
+    the held-out rows, or for clustering the deployed fit's assignments of every row."""
+    target = data.target
+    if target.y is None:
+        labels = final.predict(data.X).astype(np.int64)
+        k = int(final.steps[-1][1].n_clusters)
+        return {"plots": eval_record.clustering(labels, data.table, data.features, k)}
+    X_eval = data.X[split.eval]
+    if target.problem_type is ProblemType.REGRESSION:
+        scores = evaluated.predict(X_eval)
+    else:
+        scores = ev.aligned_proba(evaluated, X_eval, target.classes_fit)
+    return eval_record.supervised(
+        scores, target.y[split.eval], target.y[split.train], target.problem_type.value,
+        target.classes_fit, seed=data.seed,
+    )  # fmt: skip
 
 
 def _importance(pipeline: Pipeline, data: _Data, rows: np.ndarray) -> dict[str, float]:

@@ -16,7 +16,7 @@ import time
 import typing as t
 import uuid
 
-from warehouse_ml.errors import ConfigError, ExecutionError
+from warehouse_ml.errors import ConfigError, ExecutionError, WmlError
 from warehouse_ml.project import syncs as sync_specs
 from warehouse_ml.project.syncs import SyncSpec
 from warehouse_ml.sync import config, destinations, diff, http_client, state
@@ -130,10 +130,14 @@ class SyncRun:
             problems = self._send(cursor, changes, dest, epoch)
         except http_client.Unavailable as exc:
             problems = [f"destination unavailable: {exc}"]
-        except Exception as exc:
-            state.finish_run(cursor, run_id, counts, "error", str(exc),
+        except Exception as exc:  # (Ctrl-C or a kill leaves the run 'running': see state.py)
+            err = exc if isinstance(exc, WmlError) else ExecutionError(
+                f"sync '{spec.name}': {spec.type} destination failed: "
+                f"{str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__}",
+                path=spec.path)  # fmt: skip
+            state.finish_run(cursor, run_id, counts, "error", str(err),
                              time.perf_counter() - started)  # fmt: skip
-            raise  # (Ctrl-C or a kill leaves the run 'running': the next marks it aborted)
+            raise err from exc
         finally:
             dest.close()
         total = sum(counts.get(op, 0) for op in diff.OPS)

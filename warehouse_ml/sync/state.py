@@ -121,16 +121,18 @@ def record(cursor: t.Any, sync: str, epoch: int, delivered: t.Sequence[t.Any]) -
         cursor.register("__wml_sync_acked", acked)
         cursor.execute("begin transaction")
         try:
-            cursor.execute(
-                f"insert or replace into {STATE} select ?, key_json, row_hash, ?, ? "
-                "from __wml_sync_acked where not removed",
-                [sync, epoch, now()],
-            )
-            cursor.execute(
-                f"delete from {STATE} where sync = ? and key_json in "
-                "(select key_json from __wml_sync_acked where removed)",
-                [sync],
-            )
+            if not all(acked["removed"].to_pylist()):
+                cursor.execute(
+                    f"insert or replace into {STATE} select ?, key_json, row_hash, ?, ? "
+                    "from __wml_sync_acked where not removed",
+                    [sync, epoch, now()],
+                )
+            if any(acked["removed"].to_pylist()):
+                cursor.execute(
+                    f"delete from {STATE} where sync = ? and key_json in "
+                    "(select key_json from __wml_sync_acked where removed)",
+                    [sync],
+                )
             cursor.execute("commit")
         except BaseException:
             cursor.execute("rollback")

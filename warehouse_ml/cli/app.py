@@ -269,6 +269,7 @@ def _execute(
     gate_on_tests: bool = False,
     only_ml: bool = False,
     store_failures: bool = False,
+    sync: bool = False,
 ) -> None:
     from warehouse_ml.run import artifacts, project_hooks
     from warehouse_ml.run.runner import Runner, counts
@@ -283,10 +284,13 @@ def _execute(
             chosen = {uid for uid in chosen if session.nodes[uid].kind.value in kinds}
         if only_ml:
             chosen = {uid for uid in chosen if session.nodes[uid].is_ml_model}
+        if sync:
+            chosen = _with_syncs(opts, session, chosen)
         opts.apply_defer(session, chosen, reporter)
         session.warn_functions_outside_project(chosen, reporter.warning)
         artifacts.write_manifest(session)
-        runner = Runner(session, reporter, full_refresh=full_refresh, threads=opts.threads)
+        runner = Runner(session, reporter, full_refresh=full_refresh, threads=opts.threads,
+                        syncs=sync)  # fmt: skip
         args = opts.run_args(command, full_refresh=full_refresh)
         hooked = command in project_hooks.COMMANDS
         try:
@@ -309,3 +313,17 @@ def _execute(
         session.close()
     if summary.get("error") or summary.get("fail"):
         sys.exit(1)
+
+
+def _with_syncs(opts: Options, session: t.Any, chosen: set[str]) -> set[str]:
+    """``build --sync``: the syncs whose source this build rebuilds (selected or not, unless
+    --exclude names them); a sync whose source is not built here does not run."""
+    from warehouse_ml.graph.selectors import select
+    from warehouse_ml.project.nodes import NodeKind
+
+    nodes = session.nodes
+    built = {uid for uid in chosen if nodes[uid].kind.builds_relation}
+    kept = select(session.graph, [], opts.exclude) if opts.exclude else set(nodes)
+    syncs = {uid for uid, node in nodes.items() if node.kind is NodeKind.SYNC
+             and node.depends_on[0] in built and uid in kept}  # fmt: skip
+    return {uid for uid in chosen if nodes[uid].kind is not NodeKind.SYNC} | syncs

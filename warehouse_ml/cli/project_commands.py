@@ -53,11 +53,13 @@ def test_cmd(opts: Options, store_failures: bool) -> None:
 @project_options()
 @click.option("--full-refresh", is_flag=True, help="Rebuild incremental models from scratch.")
 @_STORE_FAILURES
-def build(opts: Options, full_refresh: bool, store_failures: bool) -> None:
+@click.option("--sync", "sync", is_flag=True,
+              help="Then run the syncs whose source this build rebuilt (wml sync).")
+def build(opts: Options, full_refresh: bool, store_failures: bool, sync: bool) -> None:
     """Seeds, models, ML models and tests in DAG order; a failing test skips downstream."""
     _execute(
         opts, "build", None, full_refresh=full_refresh, gate_on_tests=True,
-        store_failures=store_failures,
+        store_failures=store_failures, sync=sync,
     )  # fmt: skip
 
 
@@ -91,7 +93,7 @@ def _compile_nodes(session: t.Any, chosen: set[str], dialect: str | None) -> int
     for uid in session.graph.topological_order(chosen):
         node = session.nodes[uid]
         _compile_hooks(session, node, dialect)
-        if node.kind in (NodeKind.SEED, NodeKind.SOURCE) or node.unit_test is not None:
+        if node.kind in (NodeKind.SEED, NodeKind.SOURCE, NodeKind.SYNC) or node.unit_test is not None:
             continue  # a unit test's SQL needs its inputs' column types from the database
         sql = session.compiled_sql(node, dialect=dialect)
         artifacts.write_compiled(target_dir, node, sql)
@@ -136,7 +138,9 @@ def _compile_hooks(session: t.Any, node: t.Any, dialect: str | None) -> None:
 @project_options()
 @click.option(
     "--resource-type",
-    type=click.Choice(["model", "seed", "snapshot", "test", "unit_test", "source", "analysis"]),
+    type=click.Choice(
+        ["model", "seed", "snapshot", "test", "unit_test", "source", "analysis", "sync"]
+    ),
     default=None,
 )
 @click.option(
@@ -187,11 +191,26 @@ def _ls_json(session: t.Any, order: list[str], output_keys: str | None) -> t.Ite
         if node.kind.value == "source":
             source, _, table = node.name.partition(".")
             entry = builder.source_entry(session.project.sources[(source, table)])
+        elif node.kind.value == "sync":
+            entry = _sync_entry(session, node, builder)
         else:
             entry = builder.node_entry(node)
         entry = {**entry, "path": node.fqn_path, "materialized": node.materialized}
         picked = {k: entry.get(k) for k in (keys or [*_LS_KEYS, "path", "materialized"])}
         yield json.dumps(picked, default=str)
+
+
+def _sync_entry(session: t.Any, node: t.Any, builder: t.Any) -> dict[str, t.Any]:
+    """A sync as `wml ls --output json` prints it: its destination's type, never its values
+    (they may render secrets)."""
+    spec = session.project.syncs[node.name]
+    return {
+        "name": node.name, "resource_type": "sync", "package_name": node.package_name,
+        "original_file_path": node.fqn_path, "unique_id": builder.ids.dbt(node.unique_id),
+        "alias": node.name, "tags": node.tags, "depends_on": {"nodes": [
+            builder.ids.dbt(uid) for uid in node.depends_on]},
+        "config": {"enabled": spec.enabled, "destination": spec.type, "key": spec.key},
+    }  # fmt: skip
 
 
 @main.command()

@@ -15,7 +15,7 @@ from warehouse_ml import redaction
 from warehouse_ml.dbt import docs_blocks, project_file
 from warehouse_ml.errors import ConfigError, located
 from warehouse_ml.project import config as cfg
-from warehouse_ml.project import generic_tests, snapshots, unit_test_specs
+from warehouse_ml.project import generic_tests, snapshots, syncs, unit_test_specs
 from warehouse_ml.project.nodes import Node, NodeKind, SourceTable
 from warehouse_ml.project.yamlio import ParsedYamlCache, expect_mapping, load_yaml
 
@@ -81,6 +81,8 @@ class Project:
     _warned: set[str] = dataclasses.field(default_factory=set, repr=False)
     #: dbt's exposures by name: name, type, owner, description, depends_on (as written).
     exposures: dict[str, dict[str, t.Any]] = dataclasses.field(default_factory=dict)
+    #: ``syncs:`` entries by name, as written (project/syncs.py validates them).
+    syncs: dict[str, dict[str, t.Any]] = dataclasses.field(default_factory=dict)
 
     @property
     def target_dir(self) -> Path:
@@ -338,6 +340,8 @@ def _apply_properties(
                 _add_unique(nodes, test, root)
     for entry in _entries(doc.get("exposures"), rel, "exposures"):
         project.exposures[entry["name"]] = {**entry, "path": rel, "fqn": [*fqn, entry["name"]]}
+    for entry in _entries(doc.get("syncs"), rel, "syncs"):
+        syncs.read_entry(project, entry, rel, fqn)
     for section, why in IGNORED_SECTIONS.items():
         if doc.get(section):
             project.warn(f"{rel}: `{section}:` is accepted and ignored: {why}.")

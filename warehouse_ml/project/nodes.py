@@ -19,6 +19,7 @@ class NodeKind(str, enum.Enum):
     SOURCE = "source"
     SNAPSHOT = "snapshot"  # dbt's type-2 history table of a query (run/snapshots.py)
     ANALYSIS = "analysis"  # compiled into target/compiled, never run (dbt's analyses)
+    SYNC = "sync"  # a reverse-ETL sync of a relation to a destination (project/syncs.py)
 
     @property
     def builds_relation(self) -> bool:

@@ -138,7 +138,7 @@ class Reporter:
             self._status.finish(name)
         rows_text = f"{rows:,} rows " if rows is not None else ""
         head = f"{index:>3} of {total} {status.upper():<7} {kind} {name}"
-        shown = status in ("error", "fail", "warn", "skipped") or kind == "ml model"
+        shown = status in ("error", "fail", "warn", "skipped") or kind in ("ml model", "sync")
         detail = message if shown else ""
         line = f"{head} [{rows_text}in {seconds:.2f}s]" + (f"\n      {detail}" if detail else "")
         self._emit_text(line, STATUS_COLOURS.get(status))

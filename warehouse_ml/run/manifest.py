@@ -199,8 +199,9 @@ class ManifestBuilder:
         index = self._index()
         for uid in sorted(self.nodes):
             node = self.nodes[uid]
-            if node.kind is NodeKind.SOURCE:
-                continue  # written from the project's source tables below
+            if node.kind in (NodeKind.SOURCE, NodeKind.SYNC):
+                continue  # sources: written from the project's source tables below; syncs
+                # are not dbt resources (and their destinations are no artifact's business)
             if is_unit_test(node):
                 unit_tests[self.ids.dbt(uid)] = self.unit_test_entry(node)
                 continue

@@ -80,8 +80,8 @@ def _manifest_text(
     for uid in sorted(builder.nodes):
         node = builder.nodes[uid]
         kind = node.kind
-        if kind is NodeKind.SOURCE:
-            continue  # written from the project's source tables
+        if kind in (NodeKind.SOURCE, NodeKind.SYNC):
+            continue  # sources: written from the project's source tables; syncs: not dbt's
         if is_unit_test(node):
             entry = builder.unit_test_entry(node)
             unit_tests[entry["unique_id"]] = entry

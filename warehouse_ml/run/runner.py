@@ -37,8 +37,10 @@ class Runner:
         *,
         full_refresh: bool = False,
         threads: int | None = None,
+        syncs: bool = False,
     ):
         self.session = session
+        self.syncs = syncs  # `wml build --sync`: selected sync nodes run (sync/runner.py)
         self.reporter = reporter
         self.full_refresh = full_refresh
         self.threads = threads or session.target.threads
@@ -46,11 +48,11 @@ class Runner:
 
     def run(self, selected: set[str], *, gate_on_tests: bool = False) -> list[NodeResult]:
         nodes = self.session.nodes
+        skipped_kinds = (NodeKind.SOURCE, NodeKind.ANALYSIS) + (() if self.syncs else (NodeKind.SYNC,))
         runnable = {
             uid
             for uid in selected
-            if nodes[uid].materialized != "ephemeral"
-            and nodes[uid].kind not in (NodeKind.SOURCE, NodeKind.ANALYSIS)
+            if nodes[uid].materialized != "ephemeral" and nodes[uid].kind not in skipped_kinds
         }  # nothing builds a source or an analysis, and an ephemeral model is inlined
         graph = self.session.graph.with_test_gates() if gate_on_tests else self.session.graph
         order = {uid: i for i, uid in enumerate(graph.topological_order(runnable), start=1)}
@@ -176,6 +178,11 @@ class Runner:
         try:
             if node.kind is NodeKind.TEST:
                 status, rows, message, failures = self._run_test(node)
+            elif node.kind is NodeKind.SYNC:
+                from warehouse_ml.sync.runner import run_node  # sync/ sits above run/
+
+                outcome = run_node(self.session, node, self.reporter)
+                status, rows, message, failures = outcome.status, outcome.sent, outcome.message, None
             else:
                 built = self._build(node)
                 status, rows, message, failures = "success", built.rows, built.message, None

@@ -16,7 +16,7 @@ from warehouse_ml.adapters.relation import Relation
 from warehouse_ml.errors import CompilationError, ConfigError, WmlError
 from warehouse_ml.graph.dag import Graph
 from warehouse_ml.jinja.renderer import Renderer
-from warehouse_ml.project import enabled, generic_tests, sources
+from warehouse_ml.project import enabled, generic_tests, sources, syncs
 from warehouse_ml.project.loader import Project, load_project, profile_name
 from warehouse_ml.project.nodes import Node, NodeKind
 from warehouse_ml.project.profiles import Target, load_target
@@ -78,6 +78,7 @@ class Session:
             self._add_function_dependencies()
             self._check_tests()
             self._check_registry_schema()
+            syncs.add_sync_nodes(self.project)  # after sources: a sync may read one
             self._graph = Graph(self.project.nodes)
             self._graph.validate()
         return self._graph

@@ -148,6 +148,8 @@ class StateMatcher:
 
     def _entry(self, node: Node) -> dict[str, t.Any] | None:
         builder = self.builder
+        if node.kind is NodeKind.SYNC:
+            return None  # not in the manifest (project/syncs.py)
         if node.kind is NodeKind.SOURCE:
             source, _, table = node.name.partition(".")
             src = self.session.project.sources.get((source, table))

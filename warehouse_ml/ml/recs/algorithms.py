@@ -99,27 +99,25 @@ def _keep_top(sim: sp.csr_matrix, n: int) -> sp.csr_matrix:
 
 
 def factor_neighbors(factors: np.ndarray, n: int) -> sp.csr_matrix:
-    """Top-``n`` cosine neighbours per item from its latent factors, in blocks of rows."""
+    """Top-``n`` cosine neighbours per item from its latent factors.
+
+    implicit's ``topk`` (BLAS blocks and a threaded C++ selection) is ~3x faster here
+    than numpy's argpartition over each block of the item x item scores.
+    """
     import scipy.sparse as sp
+    from implicit.cpu.topk import topk
 
     f = factors.astype(np.float32)
-    f = f / np.maximum(np.linalg.norm(f, axis=1, keepdims=True), 1e-12)
+    f = np.ascontiguousarray(f / np.maximum(np.linalg.norm(f, axis=1, keepdims=True), 1e-12))
     m = len(f)
     n = min(n, m - 1)
-    rows, cols, vals = [], [], []
-    for lo in range(0, m, 2048):
-        block = f[lo : lo + 2048] @ f.T
-        idx = np.arange(lo, lo + len(block))
-        block[np.arange(len(block)), idx] = -np.inf
-        top = np.argpartition(-block, n - 1, axis=1)[:, :n]
-        score = np.take_along_axis(block, top, axis=1)
-        keep = score > 0  # only positively similar items count for a user's score
-        rows.append(np.repeat(idx, n)[keep.ravel()])
-        cols.append(top.ravel()[keep.ravel()])
-        vals.append(score.ravel()[keep.ravel()])
-    return sp.csr_matrix(
-        (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(m, m)
-    )
+    ids, scores = topk(f, f, n + 1, num_threads=threads())
+    rows = np.repeat(np.arange(m), n + 1).reshape(m, n + 1)
+    other = ids != rows  # the item itself is its own nearest; ties may put it second
+    # one column too many where the item itself was not among its n + 1 (ties at 1.0)
+    other &= np.cumsum(other, axis=1) <= n
+    keep = other & (scores > 0)  # only positively similar items count for a user's score
+    return sp.csr_matrix((scores[keep], (rows[keep], ids[keep])), shape=(m, m))
 
 
 def _factorise(algorithm: str, x: sp.csr_matrix, spec: RecSpec) -> Fitted:

@@ -260,3 +260,57 @@ def test_export_and_predict_say_a_recommender_is_sql(recs):
                        "is a recommender", "compile-model")
     assert_clean_error(recs.wml("predict", "recs", "--input", "raw_events", "--output", "x"), 2,
                        "is a recommender", "recommend_recs_all")
+
+
+CATALOG = """\
+select range as item_id, 'group ' || (range % 6) as category, 10.0 + range % 6 as price
+from range(120)
+union all  -- new products, in the catalog before anyone saw them
+select 1000 + range, 'group ' || (range % 6), 10.0 + range % 6 from range(12)
+"""
+
+
+def test_cold_items_get_neighbours_from_the_catalog(tmp_path):
+    p = make(tmp_path / "p", algorithm="algorithm='item_knn', catalog=ref('catalog'), "
+                                       "content_columns=['category', 'price']", rows=6000)
+    p.write({"models_sql/catalog.sql": CATALOG})
+    result = p.wml("build")
+    assert result.exit_code == 0, result.output
+    # A new product's similar items share its category (the generator's taste groups).
+    rows = p.query("select item_id, reason from similar_recs(1003, 5)")
+    assert len(rows) == 5 and {r[1] for r in rows} == {"similar"}
+    assert {r[0] % 6 for r in rows} == {3}
+    # A user who views only new products gets that category's items, with no retrain.
+    con = duckdb.connect(str(p.root / "warehouse.duckdb"))
+    con.execute("insert into raw_events values (99999, 1004, 'Product Viewed', timestamp '2026-07-01')")
+    con.close()
+    recs = p.query("select item_id, reason from recommend_recs(99999, 5)")
+    assert {r[1] for r in recs} == {"similar"} and {r[0] % 6 for r in recs} == {4}
+    assert p.scalar("select count(*) from wml.models") == 1
+    # A product added to the catalog is data the model is trained on: the next build retrains.
+    p.write({"models_sql/catalog.sql": CATALOG + "union all select 2000, 'group 1', 11.0\n"})
+    assert p.wml("build").exit_code == 0
+    assert p.scalar("select count(*) from wml.models") == 2
+    assert {r[0] % 6 for r in p.query("select item_id from similar_recs(2000, 3)")} == {1}
+
+
+@pytest.mark.parametrize(
+    ("config", "fragment"),
+    [
+        ("catalog=ref('catalog')", "catalog and content_columns go together"),
+        ("catalog=ref('catalog'), content_columns=['colour']", "cannot read the catalog"),
+        ("catalog=ref('catalog'), content_columns='item_id'", "must not include the item column"),
+    ],
+)
+def test_catalog_config_errors(project, config, fragment):
+    project.write({
+        "models_sql/ev.sql": "select range % 3 as user_id, range % 4 as item_id from range(20)",
+        "models_sql/catalog.sql": "select range as item_id, 'a' as category from range(6)",
+        "models_sql/r.sql": "{{ config(materialized='ml_model', model_type='recommender', "
+                            f"user_column='user_id', item_column='item_id', {config}) }}}}\n"
+                            "select * from {{ ref('ev') }}",
+    })  # fmt: skip
+    result = project.wml("build")
+    assert result.exit_code in (1, 2) and fragment in result.output, result.output
+    assert "Traceback" not in result.output
+    assert project.query("select 1 from duckdb_functions() where function_name = 'recommend_r'") == []

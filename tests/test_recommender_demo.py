@@ -32,3 +32,22 @@ def test_similar_items_on_a_product_page_are_mostly_the_same_category(demo):
              lateral (select c.category from similar_recs(p.product_id, 5) as r
                       join products as c using (product_id)) as s""")
     assert rows[0][0] > 0.5, rows  # category loyalty in the generator: learnable, learnt
+
+
+def test_product_recs_are_the_list_of_the_profiles_arm(demo):
+    arms = dict(query(demo, "select recs_arm, count(*) from customer_scores group by 1"))
+    assert set(arms) == {"recommender", "popular"} and min(arms.values()) > 0.3 * sum(arms.values())
+    # The popular arm sees popular products it has not viewed or added, never a similar item;
+    # the recommender arm sees the model's list wherever the profile has product events.
+    reasons = dict(query(demo, "select arm, list(distinct reason order by reason) from profile_recs group by 1"))
+    assert reasons["popular"] == ["popular"] and "similar" in reasons["recommender"]
+    ((seen,),) = query(demo, """
+        select count(*) from profile_recs as r
+        where r.arm = 'popular' and exists (
+            select 1 from resolved_events as e
+            where e.profile_id = r.profile_id and e.product_id = r.product_id)""")
+    assert seen == 0
+    ((mismatch,),) = query(demo, """
+        select count(*) from customer_scores as c
+        where c.recs_arm <> (select max(arm) from profile_recs as r where r.profile_id = c.profile_id)""")
+    assert mismatch == 0

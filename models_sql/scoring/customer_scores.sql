@@ -20,14 +20,15 @@ select
     {{ wml.intent_tier('1 - churn_probability', thresholds=[0.6, 0.3], missing='prospect') }} as purchase_intent,
     {{ wml.percentile_cohort('predicted_ltv_90d', buckets=[0.9, 0.75, 0.5]) }} as ltv_cohort,
     recs.product_recs,
-    -- The recommender experiment's arm (var recs_experiment): which list this profile sees.
-    {{ wml.ab_variant('profile_id', var('recs_experiment').experiment, var('recs_experiment').variants, holdout=0) }} as recs_arm
+    -- The recommender experiment's arm (var recs_experiment): which list product_recs is.
+    recs.recs_arm
 from scored
 left join (
     select
         profile_id,
         listagg(product_id || ' ' || name || ' (' || cast(price as varchar) || ')', '; ')
-            within group (order by rank) as product_recs
+            within group (order by rank) as product_recs,
+        max(arm) as recs_arm
     from {{ ref('profile_recs') }}
     group by profile_id
 ) as recs using (profile_id)

@@ -164,6 +164,14 @@ def fingerprint(ctx_cursor: t.Any, query: str, spec: TrainingSpec) -> str:
         f"select count(*), coalesce(sum(hash(wml_q)::hugeint), 0) from ({query}) as wml_q"
     ).fetchall()[0]
     settings = json.dumps(_settings(spec), sort_keys=True, default=str)
+    catalog = getattr(spec, "catalog", None)
+    if catalog:  # a recommender's content fallback: a new catalog item retrains it too
+        from warehouse_ml.ml.recs.content import source
+
+        (catalog_hash,) = ctx_cursor.execute(
+            f"select coalesce(sum(hash(wml_c)::hugeint), 0) from {source(catalog)} as wml_c"
+        ).fetchall()[0]
+        settings += f":{catalog_hash}"
     return registry.query_hash(f"{rows}:{data_hash}:{settings}:{query}")
 
 

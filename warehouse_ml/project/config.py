@@ -84,7 +84,8 @@ RECOMMENDER_KEYS = frozenset(
     {
         "user_column", "item_column", "weight_column", "event_column", "event_weights",
         "timestamp_column", "half_life_days", "algorithm", "neighbors", "factors",
-        "iterations", "regularization", "holdout_fraction", "feedback_type",
+        "iterations", "regularization", "holdout_fraction", "feedback_type", "catalog",
+        "content_columns",
     }
 )  # fmt: skip
 # dbt-duckdb's external materialization (run/external.py).

@@ -27,7 +27,8 @@ HINT = (
     "A recommender needs user_column='...' and item_column='...' naming columns of its "
     "query, and optionally timestamp_column, weight_column or event_column with "
     "event_weights={'Order Completed': 5, 'Product Viewed': 1}, half_life_days, "
-    "algorithm ('auto', 'popularity', 'item_knn', 'als', 'bpr') and k."
+    "algorithm ('auto', 'popularity', 'item_knn', 'als', 'bpr'), k, and "
+    "catalog=ref('products') with content_columns=[...] for items with no interaction yet."
 )
 
 
@@ -54,6 +55,10 @@ class RecSpec:
     feedback_type: str = "implicit"
     max_runtime: float = 300.0
     min_rows: int = 2
+    # The content fallback for cold items (content.py): the catalog relation or query and
+    # the columns that say what an item is.
+    catalog: str | None = None
+    content_columns: list[str] = dataclasses.field(default_factory=list)
     tags: list[str] = dataclasses.field(default_factory=list)
     source: str = "config"
 
@@ -136,6 +141,16 @@ def _options(spec: RecSpec, c: dict[str, t.Any], fail: t.Callable[..., t.NoRetur
         setattr(spec, key, value)
     if c.get("feedback_type") is not None:
         spec.feedback_type = str(c["feedback_type"]).lower()
+    if c.get("catalog") is not None:
+        spec.catalog = str(c["catalog"])
+    if c.get("content_columns") is not None:
+        columns = c["content_columns"]
+        if isinstance(columns, str):
+            columns = [columns]
+        if not isinstance(columns, (list, tuple)) or not all(isinstance(x, str) for x in columns):
+            fail(f"content_columns must be a list of column names, got {columns!r}.",
+                 "Use e.g. content_columns=['category', 'price'].")
+        spec.content_columns = list(columns)
 
 
 def check(spec: RecSpec, fail: t.Callable[..., t.NoReturn] | None = None) -> None:
@@ -164,6 +179,11 @@ def check(spec: RecSpec, fail: t.Callable[..., t.NoReturn] | None = None) -> Non
     if not 0.0 < spec.holdout_fraction < 1.0:
         fail(f"holdout_fraction must be between 0 and 1, got {spec.holdout_fraction}.",
              "Use e.g. holdout_fraction=0.2.")
+    if bool(spec.catalog) != bool(spec.content_columns):
+        fail("catalog and content_columns go together: the catalog (e.g. catalog=ref('products')) "
+             "holds the item column and the content_columns that say what a new item is.")
+    if spec.item_column.lower() in (c.lower() for c in spec.content_columns):
+        fail("content_columns must not include the item column.")
     names = [c.lower() for c in spec.columns()]
     if len(set(names)) != len(names):
         fail(f"the columns must differ, got {spec.columns()}.")

@@ -21,7 +21,7 @@ import pyarrow as pa
 from warehouse_ml import redaction
 from warehouse_ml.errors import TrainingError
 from warehouse_ml.ml import registry
-from warehouse_ml.ml.recs import algorithms, data, evaluate
+from warehouse_ml.ml.recs import algorithms, content, data, evaluate
 from warehouse_ml.ml.recs.spec import RecSpec
 
 CANDIDATES = ("popularity", "item_knn", "als", "bpr")
@@ -38,6 +38,7 @@ class Trained:
     metrics: dict[str, t.Any]
     leaderboard: list[dict[str, t.Any]]
     seconds: float
+    cold: pa.Table | None = None  # content neighbours of catalog items with no interaction
 
     def tables(self) -> dict[str, pa.Table]:
         """The model's tables (serve.py names and writes them)."""
@@ -56,6 +57,8 @@ class Trained:
 
             nb = sp.csr_matrix((len(items), len(items)), dtype=np.float32)
         out["neighbors"] = _neighbors_table(nb.tocoo(), items)
+        if self.cold is not None and self.cold.num_rows:
+            out["neighbors"] = pa.concat_tables([out["neighbors"], self.cold])
         every = np.arange(self.inter.n_users)
         top = algorithms.top_k(self.fitted, self.x, self.popularity, every, self.spec.k)
         out["top"] = pa.table({
@@ -105,7 +108,12 @@ def train(cursor: t.Any, spec: RecSpec, progress: t.Callable[[str], None] | None
     x = data.matrix(inter, every, spec.half_life_days)
     fitted = algorithms.fit(chosen, x, spec)
     pop = algorithms.popularity(inter, every, spec.half_life_days)
-    return Trained(spec, fitted, inter, pop, x, metrics, leaderboard, time.monotonic() - started)
+    cold = None
+    if spec.catalog:
+        say("content neighbours for catalog items with no interaction")
+        catalog = content.read(cursor, spec, inter.item_ids.type)
+        cold = content.cold_neighbors(catalog, inter.item_ids, pop, fitted.neighbors, spec.neighbors)
+    return Trained(spec, fitted, inter, pop, x, metrics, leaderboard, time.monotonic() - started, cold)
 
 
 def _check_shape(inter: data.Interactions, spec: RecSpec) -> None:
@@ -195,6 +203,7 @@ def version(trained: Trained, *, source: str, data_fingerprint: str | None) -> r
         tables=["neighbors", "popular", "top"]
         + (["item_factors", "user_factors"] if f.item_factors is not None else []),
         user_type=str(inter.user_ids.type), item_type=str(inter.item_ids.type),
+        cold_items=len(set(trained.cold.column("item_id").to_pylist())) if trained.cold is not None else None,
     )  # fmt: skip
     split = trained.metrics.get("split") or {}
     return registry.ModelVersion(

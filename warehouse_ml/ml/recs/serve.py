@@ -101,11 +101,14 @@ def _ranked(spec: RecSpec, name: str, version: int) -> str:
     select p.item_id, p.score, 1 as tier
     from (select count(*) as n from wml_mine) as us, wml_limit, {table(name, version, 'popular')} as p
     where p.rank <= wml_limit.k + us.n
-), wml_ranked as (
-    select *, row_number() over (order by tier, score desc, item_id) as rank
+), wml_best as (
+    select item_id, score, tier, row_number() over (partition by item_id order by tier) as wml_first
     from (select * from wml_scored union all select * from wml_fill) as a
     where not (exclude_seen and a.item_id in (select item_id from wml_mine))
-    qualify row_number() over (partition by item_id order by tier) = 1
+), wml_ranked as (
+    -- ranked after the popular copy of a similar item is dropped, so ranks run 1..k
+    select item_id, score, tier, row_number() over (order by tier, score desc, item_id) as rank
+    from wml_best where wml_first = 1
 )"""
 
 

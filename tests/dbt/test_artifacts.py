@@ -274,3 +274,21 @@ def test_a_manifest_written_from_the_cache_equals_a_fresh_one(project):
     assert again["nodes"]["model.shop.orders"]["config"]["materialized"] == "view"
     assert again["nodes"]["model.shop.stg_orders"]["depends_on"]["macros"] == ["macro.shop.twice"]
     assert first["nodes"]["model.shop.orders"]["config"]["materialized"] == "table"
+
+
+def test_generic_test_ids_are_dbts_own(project):
+    # Ids from dbt-core 1.11's manifest for the same files (the hash of the test's name and
+    # metadata): state selection and dbt tools match them across the two tools.
+    project.write({
+        "dbt_project.yml": "name: bench\nprofile: test\n",
+        "models/int_l1_000.sql": "select 1 as id, 'placed' as status",
+        "models/schema.yml": (
+            "version: 2\nmodels:\n  - name: int_l1_000\n    columns:\n      - name: id\n"
+            "        data_tests: [not_null]\n"
+        ),
+    })
+    (project.root / "wml_project.yml").unlink()  # the dbt project file is the project's
+    result = project.wml("parse")
+    assert result.exit_code == 0, result.output
+    manifest = json.loads((project.root / "target/manifest.json").read_text())
+    assert "test.bench.not_null_int_l1_000_id.3952b88785" in manifest["nodes"]

@@ -25,7 +25,7 @@ import uuid
 from pathlib import Path, PurePosixPath
 
 from warehouse_ml import __version__, redaction
-from warehouse_ml.dbt.unique_ids import dbt_unique_id, is_unit_test, package_of
+from warehouse_ml.dbt.unique_ids import dbt_test_metadata, dbt_unique_id, is_unit_test, package_of
 from warehouse_ml.files import write_atomically
 from warehouse_ml.project.nodes import Node, NodeKind
 
@@ -386,22 +386,11 @@ class ManifestBuilder:
         meta = node.test_metadata
         if not meta:
             return
-        kwargs = {k: v for k, v in (meta.get("kwargs") or {}).items() if not k.startswith("_")}
-        kwargs["column_name"] = meta.get("column_name")
         model = meta.get("model") or []
-        if model and model[0] == "ref":
-            kwargs["model"] = "{{ get_where_subquery(ref('" + model[-1] + "')) }}"
-        elif model:
-            kwargs["model"] = ("{{ get_where_subquery(source('" + "', '".join(model[1:])
-                               + "')) }}")  # fmt: skip
         entry["column_name"] = meta.get("column_name")
         entry["file_key_name"] = (f"models.{model[-1]}" if model and model[0] == "ref"
                                   else f"sources.{model[1]}" if model else None)  # fmt: skip
-        entry["test_metadata"] = {
-            "name": meta.get("name"),
-            "kwargs": kwargs,
-            "namespace": meta.get("namespace"),
-        }
+        entry["test_metadata"] = dbt_test_metadata(node)
 
     def _resource_path(self, node: Node, rel: str) -> str:
         """dbt's ``path``: relative to the resource folder (``staging/orders.sql``); a

@@ -204,7 +204,8 @@ def _create_model(
             )
 
     version = train_and_register(
-        session, spec, source="create_model", check=check, progress=progress
+        session, spec, source="create_model", check=check, progress=progress,
+        reason="CREATE MODEL in wml sql",
     )
     call = (
         f"select * from {spec.function}(user, k) and {spec.similar_function}(item, k)"

@@ -32,10 +32,8 @@ def _num(value: t.Any, digits: int = 3) -> str:
 
 
 def _drift(r: dict[str, t.Any]) -> str:
-    head = (
-        f"model {r['model_name']} v{r['model_version']}, column {r['column_name']} "
-        f"({r['feature']}) on {r['relation']}"
-    )
+    named = "" if r["feature"] == r["column_name"] else f" ({r['feature']})"
+    head = f"model {r['model_name']} v{r['model_version']}, column {r['column_name']}{named} on {r['relation']}"
     if r.get("problem") == "no reference profile":
         what = "the training profile" if r["reference"] == "training" else "a previous recorded run"
         return (

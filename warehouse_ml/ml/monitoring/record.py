@@ -1,8 +1,9 @@
 """Scoring runs: profile a relation that holds a model's scores (or features) as it builds.
 
 A model whose SQL calls ``predict_x(...)`` (or ``predict_x_prob``) writes scores: each
-select-list alias whose expression calls one is a score column of that model, and the
-model's features that are columns of the relation are profiled beside it. Columns that
+select-list alias whose value is such a call (cast, or in a CASE that scores some rows
+only) is a score column of that model, and the model's features that are columns of the
+relation are profiled beside it, over the rows the model scored (its score not NULL). Columns that
 ``wml.score_drift`` / ``wml.feature_drift`` tests on the relation name are profiled too
 (a feature table such as ``profile_traits`` then has runs of its own), and a
 ``wml.segment_stability`` test's column is snapshot per id. Everything is binned on the
@@ -75,10 +76,29 @@ def score_columns(sql_text: str, dialect: str, functions: dict[str, tuple[str, s
         return {}
     out: dict[str, tuple[str, str]] = {}
     for alias in tree.find_all(exp.Alias):
-        called = {f.name.lower() for f in alias.this.find_all(exp.Anonymous)} & set(functions)
-        if len(called) == 1 and alias.alias:
-            out.setdefault(alias.alias.lower(), functions[called.pop()])
+        called = _score_call(alias.this, functions)
+        if called and alias.alias:
+            out.setdefault(alias.alias.lower(), functions[called])
     return out
+
+
+def _score_call(node: t.Any, functions: dict[str, tuple[str, str]]) -> str | None:
+    """The function whose value ``node`` is, as is: the call itself, cast, or a CASE whose
+    every non-NULL branch is that call (scored for some rows only). A derived value such
+    as ``greatest(predict_x(...), 0)`` is not a score: its distribution is not the model's."""
+    from sqlglot import exp
+
+    if isinstance(node, (exp.Cast, exp.TryCast, exp.Paren)):
+        return _score_call(node.this, functions)
+    if isinstance(node, exp.Anonymous):
+        return node.name.lower() if node.name.lower() in functions else None
+    if isinstance(node, exp.Case):
+        branches = [i.args.get("true") for i in node.args.get("ifs") or []]
+        if node.args.get("default") is not None:
+            branches.append(node.args["default"])
+        found = {_score_call(b, functions) for b in branches if not isinstance(b, exp.Null)}
+        return found.pop() if len(found) == 1 else None
+    return None
 
 
 def _index(session: t.Any) -> dict[str, list[t.Any]]:
@@ -95,6 +115,19 @@ def _index(session: t.Any) -> dict[str, list[t.Any]]:
                     found.setdefault(node.attached_to, []).append(node)
             session._wml_monitoring_tests = found
         return found
+
+
+def add_model_dependencies(nodes: dict[str, t.Any]) -> None:
+    """An ML test waits for the ML model it names (``ml_model``), so it compares with the
+    version this build deploys, and (in ``wml build``) gates what is downstream of both."""
+    models = {n.name: n.unique_id for n in nodes.values() if n.is_ml_model}
+    for node in nodes.values():
+        meta = node.test_metadata or {}
+        if meta.get("namespace") != "wml" or meta.get("name") not in (*DRIFT_TESTS, "performance_decay"):
+            continue
+        uid = models.get(str(meta["kwargs"].get("ml_model")))
+        if uid is not None and uid not in node.depends_on:  # else: a model from `wml sql`
+            node.depends_on.append(uid)
 
 
 def plan_for(session: t.Any, node: t.Any) -> Plan:
@@ -142,11 +175,15 @@ def record_build(session: t.Any, ctx: t.Any, plan: Plan) -> None:
     key = f"{rel.schema}.{rel.identifier}"
     present = {name.lower(): name for name, _ in adapter.columns(rel, cursor)}
     watches: dict[str, Watch] = {}
+    scored: dict[str, str] = {}  # model -> the rows it scored (its score column not NULL)
     for alias, (model, kind) in plan.scores.items():
         if alias in present:
             watch = watches.setdefault(model, Watch(model))
             watch.columns.setdefault(kind, (str(rel), present[alias]))
             watch.roles[kind] = "score"
+            scored.setdefault(
+                model, f"(select * from {rel} where {sql.ident(present[alias])} is not null) as wml_scored"
+            )
     for kwargs in plan.tested:
         _add_tested(watches.setdefault(str(kwargs["ml_model"]), Watch(str(kwargs["ml_model"]))),
                     kwargs, str(rel), present)  # fmt: skip
@@ -154,9 +191,10 @@ def record_build(session: t.Any, ctx: t.Any, plan: Plan) -> None:
         version = _deployed(execute, watch.model)
         if version is None:
             continue
+        rows = scored.get(watch.model, str(rel))
         for name, _ in version[1]:
             if name.lower() in present:
-                watch.columns.setdefault(name, (str(rel), present[name.lower()]))
+                watch.columns.setdefault(name, (rows, present[name.lower()]))
                 watch.roles.setdefault(name, "feature")
         record(execute, key, watch, version[0], session.warn)
     for column, id_column in plan.segments:
@@ -183,6 +221,12 @@ def _add_tested(watch: Watch, kwargs: dict[str, t.Any], rel: str, present: dict[
 def _deployed(execute: store.Execute, model: str) -> tuple[int, list[list[str]]] | None:
     import json
 
+    known = execute(
+        "select count(*) from information_schema.tables where table_schema = 'wml' "
+        "and table_name = 'models'", None,
+    )  # fmt: skip
+    if not known[0][0]:
+        return None  # nothing trained yet: the first build scores after training
     rows = execute(
         "select version, features from wml.models where name = ? and deployed", [model]
     )

@@ -109,8 +109,10 @@ def definition_changed(deployed: t.Any, query_hash: str, settings: dict[str, t.A
     """Whether the model's query or training settings differ from the deployed version's."""
     if deployed.query_hash != query_hash:
         return True
-    old = {k: v for k, v in (deployed.settings or {}).items() if k != "deploy_requested"}
-    return _canonical(old) != _canonical(json.loads(json.dumps(settings, default=str)))
+    new = json.loads(json.dumps(settings, default=str))
+    # Serving adds its own notes to a version's settings: compare the training keys only.
+    old = {k: (deployed.settings or {}).get(k) for k in new}
+    return _canonical(old) != _canonical(new)
 
 
 def _canonical(value: t.Any) -> str:

@@ -255,6 +255,7 @@ def show_model_fields(v: registry.ModelVersion) -> list[tuple[str, str]]:
         ("Model Name", v.name),
         ("Version", str(v.version)),
         ("Creation Time", str(v.created_at)),
+        ("Trained Because", v.retrain_reason or "(not recorded)"),
         ("Model State", "READY" if v.deployed else "READY (not deployed)"),
         ("Served As", _serving(v)),
         ("Pinned", _pinned(v)),

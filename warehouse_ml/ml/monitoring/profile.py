@@ -81,7 +81,7 @@ def _double(value: float | None) -> str:
 
 
 def _text(value: str | None) -> str:
-    return "cast(null as varchar)" if value is None else f"cast({sql.literal(value)} as varchar)"
+    return "cast(null as varchar(1024))" if value is None else f"cast({sql.literal(value)} as varchar(1024))"
 
 
 def profile(

@@ -303,8 +303,8 @@ def snapshot_segments(
     if not store.exists(execute):
         store.ensure(execute)
     execute(
-        f"insert into {store.SEGMENTS} select ?, ?, ?, ?, cast({ident} as varchar), "
-        f"cast({col} as varchar) from {source}",
+        f"insert into {store.SEGMENTS} select ?, ?, ?, ?, cast({ident} as varchar(1024)), "
+        f"cast({col} as varchar(1024)) from {source}",
         [run_id, run_at, key, present[column.lower()]],
     )
     store.prune_segments(execute, key, present[column.lower()])

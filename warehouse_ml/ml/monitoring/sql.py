@@ -57,7 +57,7 @@ def quantiles_sql(source: str, column: str, dialect: str) -> str:
 
 def categories_sql(source: str, column: str) -> str:
     """The most frequent non-NULL values (as text), most frequent first, ties by value."""
-    text = f"cast({ident(column)} as varchar)"
+    text = f"cast({ident(column)} as varchar(1024))"
     return (
         f"select {text} as category, count(*) as n from {source} where {ident(column)} is not null "
         f"group by {text} order by n desc, category limit {TOP_CATEGORIES}"
@@ -79,7 +79,7 @@ def current_values_sql(columns: dict[str, tuple[str, str, bool]]) -> str:
     for feature, (source, column, categorical) in columns.items():
         col = ident(column)
         num = "cast(null as double precision)" if categorical else f"cast({col} as double precision)"
-        txt = f"cast({col} as varchar)" if categorical else "cast(null as varchar)"
+        txt = f"cast({col} as varchar(1024))" if categorical else "cast(null as varchar(1024))"
         parts.append(
             f"select {literal(feature)} as feature, {num} as v_num, {txt} as v_text "
             f"from {source} where {col} is not null"

@@ -157,6 +157,9 @@ def drift_test_sql(
         rows.append(f"select {shown} as feature, {literal(column)} as column_name, {literal(kind)} as declared")
     ks = "cast(null as double precision)" if ks_threshold is None else repr(float(ks_threshold))
     ks_fails = "" if ks_threshold is None else f" or r.ks > {ks}"
+    # No training profile is an error; no previous run is the first run: nothing to judge.
+    missing = "r.feature is null or r.ref_rows = 0 or " if compare_to == "training" else ""
+    found = "" if compare_to == "training" else "r.feature is not null and r.ref_rows > 0 and ("
     return f"""with wml_result as (
 {sql.drift_sql(sql.binned_sql(ref, sql.current_values_sql(values)))}
 ), wml_expected as (
@@ -171,8 +174,8 @@ select {literal(model)} as model_name, {version} as model_version, {literal(rela
             when r.cur_rows = 0 then 'no values' end as problem
 from wml_expected as e
 left join wml_result as r on r.feature = e.feature
-where r.feature is null or r.ref_rows = 0 or r.value_type <> e.declared or r.psi is null
-   or r.psi > {float(psi_threshold)!r}{ks_fails}"""
+where {missing}{found}r.value_type <> e.declared or r.psi is null
+   or r.psi > {float(psi_threshold)!r}{ks_fails}{"" if compare_to == "training" else ")"}"""
 
 
 def _auto_feature(model: str, version: str) -> str:
@@ -197,7 +200,7 @@ def segment_stability_sql(source: str, relation: str, column: str, id_column: st
     return f"""with wml_prev as (
     select id_value, segment_value from wml.segment_snapshots where run_id = {runs}
 ), wml_cur as (
-    select cast({ident(id_column)} as varchar) as id_value, cast({ident(column)} as varchar) as segment_value
+    select cast({ident(id_column)} as varchar(1024)) as id_value, cast({ident(column)} as varchar(1024)) as segment_value
     from {source}
 ), wml_cmp as (
     select count(*) as compared, sum(case when {same} then 0 else 1 end) as changed
@@ -279,7 +282,7 @@ def _metric_stats(metric: str, p: str, y: str, source: str, z: float) -> str:
         from wml_auc) as wml_se
 )"""
     if metric == "accuracy":
-        hit = "case when cast(p as varchar) = cast(y as varchar) then 1.0 else 0.0 end"
+        hit = "case when cast(p as varchar(1024)) = cast(y as varchar(1024)) then 1.0 else 0.0 end"
         return f"""wml_acc as (
     select count(*) as n, cast(avg({hit}) as {d}) as k from ({rows}) as wml_m
 ), wml_stats as (

@@ -49,6 +49,7 @@ models:
         data_tests:
           - wml.score_drift: {name: m_score_drift, ml_model: m, ks_threshold: 0.2}
           - wml.score_drift: {name: m_score_vs_previous, ml_model: m, compare_to: previous_run}
+          - wml.score_drift: {name: m_score_warn, ml_model: m, threshold: 0.15, config: {severity: warn}}
       - name: c_prob
         data_tests:
           - wml.performance_decay: {name: c_decay, ml_model: c, label: label, metric: auc, tolerance: 0.02}
@@ -103,7 +104,8 @@ def test_training_writes_a_profile_with_the_version(watched: Project) -> None:
 
 def test_drift_tests_pass_on_the_population_trained_on(watched: Project) -> None:
     results = _results(watched)
-    for name in ("x_plan_drift", "m_score_drift", "m_score_vs_previous", "c_decay", "tier_stability"):
+    for name in ("x_plan_drift", "m_score_drift", "m_score_vs_previous", "m_score_warn", "c_decay",
+                 "tier_stability"):
         assert results[name][0] == "pass", (name, results[name])
     runs = watched.query(
         "select model_name, relation, count(distinct feature) from wml.monitoring "
@@ -137,6 +139,7 @@ def test_shifted_population_fails_naming_column_psi_and_threshold(watched: Proje
     assert results["x_plan_drift"][0] == "fail" and "column plan on main.scores" in results["x_plan_drift"][1]
     assert results["m_score_drift"][0] == "fail" and "KS " in results["m_score_drift"][1]
     assert results["m_score_vs_previous"][0] == "fail"  # the run before this one was unshifted
+    assert results["m_score_warn"][0] == "warn" and "above 0.15 " in results["m_score_warn"][1]
     assert results["tier_stability"][0] == "fail"
     assert "profiles changed since the previous run (threshold 10.0%)" in results["tier_stability"][1]
     after = watched.scalar("select count(distinct run_id) from wml.monitoring where kind = 'scoring'")

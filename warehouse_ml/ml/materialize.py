@@ -237,7 +237,7 @@ def train_and_register(
         return register.train_and_register(
             session, spec, source=source, deploy_policy=deploy_policy,
             data_fingerprint=data_fingerprint, keep_pin=keep_pin, progress=progress,
-            decide=_should_deploy, pinned=_pinned,
+            decide=_should_deploy, pinned=_pinned, reason=reason,
         )  # fmt: skip
     from warehouse_ml.ml.trainer import train
 

@@ -207,3 +207,18 @@ def test_drop_model_removes_its_profiles(project: Project) -> None:
     assert project.wml("sql", "DROP MODEL c").exit_code == 0
     assert project.scalar("select count(*) from wml.monitoring where model_name = 'c'") == 0
     assert project.scalar("select count(*) from wml.monitoring where model_name = 'm'") > 0
+
+
+def test_a_refused_training_writes_no_profile(project: Project) -> None:
+    project.write({k: v for k, v in _files().items() if k in ("models_sql/train.sql",)})
+    assert project.wml("build").exit_code == 0
+    refused = project.wml(
+        "sql", "CREATE MODEL bad FROM (select x, plan, y from train) TARGET y "
+        "FUNCTION predict_bad(float) IAM_ROLE default AUTO OFF MODEL_TYPE LINEAR_LEARNER "
+        "SETTINGS (S3_BUCKET 'x')",
+    )  # two features, one declared type: refused after training, before anything is written
+    assert refused.exit_code != 0 and "declares 1 argument types" in refused.output
+    tables = {r[0] for r in project.query("select table_name from information_schema.tables")}
+    assert "monitoring" not in tables or project.scalar(
+        "select count(*) from wml.monitoring where model_name = 'bad'"
+    ) == 0

@@ -215,3 +215,18 @@ def test_performance_decay_auc_on_postgres_matches_sklearn(con, pg) -> None:
         value, low, high = rows[0]
         assert value == pytest.approx(roc_auc_score(y, p), rel=1e-12)
         assert low < value < high and high - low < 0.1
+
+
+def test_score_columns_are_the_calls_themselves() -> None:
+    from warehouse_ml.ml.monitoring.record import score_columns
+
+    functions = {"predict_m": ("m", "prediction"), "predict_c_prob": ("c", "probability")}
+    text = """
+        with s as (select id, predict_m(x) as raw, cast(predict_m(x) as double) as typed,
+                          case when x > 0 then predict_c_prob(x) end as some_rows,
+                          greatest(predict_m(x), 0) as clamped, predict_m(x) - predict_c_prob(x) as mixed
+                   from t)
+        select * from s"""
+    found = score_columns(text, "duckdb", functions)
+    assert found == {"raw": ("m", "prediction"), "typed": ("m", "prediction"),
+                     "some_rows": ("c", "probability")}  # fmt: skip

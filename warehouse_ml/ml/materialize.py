@@ -258,12 +258,12 @@ def train_and_register(
     version = version_from_trained(trained, source=source, data_fingerprint=data_fingerprint)
     version.settings["deploy_requested"] = requested or "auto"
     version.retrain_reason = reason
+    if check is not None:
+        check(version)
     profile_rows = monitoring_training.rows(
         con, table, [f.name for f in trained.features], trained.eval_scores, trained.metrics,
         categorical_scores=trained.problem_type is not ProblemType.REGRESSION,
-    )  # before the transaction: minutes of SQL never hold the registry lock
-    if check is not None:
-        check(version)
+    )  # before the transaction: its SQL never holds the registry lock
 
     def decide(cur: t.Any) -> bool:
         if keep_pin and _pinned(cur, spec.name):

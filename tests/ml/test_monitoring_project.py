@@ -126,6 +126,24 @@ def test_wml_monitor_prints_the_table_and_writes_json(watched: Project) -> None:
     psi = {r["column"]: r["value"] for r in payload["rows"] if r["metric"] == "psi"}
     assert set(psi) == {"x", "plan", "m_score"} and max(psi.values()) < 0.1
     assert_clean_error(watched.wml("monitor", "nope"), 2, "model 'nope' does not exist")
+    as_json = json.loads(watched.wml("monitor", "c", "--format", "json").output)
+    assert {r["column"] for r in as_json} == {"x", "plan", "c_prob"}
+
+
+def test_drift_table_from_python(watched: Project) -> None:
+    import warehouse_ml
+    from warehouse_ml.ml.monitoring import drift_table
+
+    con = warehouse_ml.connect(str(watched.root))
+    try:
+        rows = drift_table(con, "m", psi_threshold=0.5, ks_threshold=0.3)
+    finally:
+        con.close()
+    score = {r.metric: r for r in rows if r.column == "m_score"}
+    assert set(score) == {"psi", "ks"} and score["psi"].threshold == 0.5 and score["ks"].threshold == 0.3
+    assert score["psi"].status == "ok" and score["psi"].feature == "prediction"
+    assert score["psi"].relation == "main.scores" and score["psi"].run_at is not None
+    assert not [r for r in rows if r.column == "plan" and r.metric == "ks"]  # categorical: PSI only
 
 
 def test_shifted_population_fails_naming_column_psi_and_threshold(watched: Project) -> None:

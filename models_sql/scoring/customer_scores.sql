@@ -1,17 +1,26 @@
 -- Every profile scored in SQL by the trained models, with Segment-style cohorts:
 -- purchase-intent tiers and LTV percentiles (0.85 = top 15%), and the next best products
 -- from the recommender (profile_recs: "id name (price)", best first).
-with scored as (
+-- Each score column holds the model's own output (ltv_score may be negative: a linear
+-- model), so wml records its distribution for the drift tests in models_sql/schema.yml;
+-- predicted_ltv_90d is the spend forecast clamped at 0.
+with raw as (
     select
         profile_id,
         recency_days,
         frequency,
         monetary,
-        greatest(predict_ltv({{ model_inputs() }}), 0) as predicted_ltv_90d,
+        predict_ltv({{ model_inputs() }}) as ltv_score,
         case when frequency > 0 then predict_churn_prob({{ model_inputs() }}) end as churn_probability,
         case when frequency = 1 then predict_repeat_prob({{ repeat_inputs() }}) end as repeat_probability,
         case when frequency > 0 then predict_rfm_cluster(recency_days, frequency, monetary) end as rfm_cluster
     from {{ ref('profile_traits') }}
+), scored as (
+    select
+        profile_id, recency_days, frequency, monetary,
+        greatest(ltv_score, 0) as predicted_ltv_90d,
+        churn_probability, repeat_probability, rfm_cluster, ltv_score
+    from raw
 )
 select
     *,

@@ -385,11 +385,19 @@ def sql(
 @click.option("--seed", type=int, default=7, help="Random seed: same seed, same files.")
 @click.option("--out", "out", type=click.Path(file_okay=False), default="seeds")
 @click.option("--format", "fmt", type=click.Choice(["csv", "parquet"]), default="csv")
-def demo_data(profiles: int, seed: int, out: str, fmt: str) -> None:
+@click.option(
+    "--drift", type=float, default=0.0,
+    help="Shift the population: activity in the last 90 days runs at (1 - DRIFT) of its rate.",
+)  # fmt: skip
+def demo_data(profiles: int, seed: int, out: str, fmt: str, drift: float) -> None:
     """Write Segment-style e-commerce demo data (identifies, tracks, store_sales, products)."""
     from warehouse_ml.demo.generator import write_demo
+    from warehouse_ml.errors import WmlError
 
-    counts = write_demo(Path(out), profiles, seed, fmt=fmt)
+    try:
+        counts = write_demo(Path(out), profiles, seed, fmt=fmt, drift=drift)
+    except WmlError as exc:
+        raise click.UsageError(str(exc)) from None
     for table, n in counts.items():
         click.echo(f"{table}: {n:,} rows", file=sys.stdout)
 

@@ -158,7 +158,8 @@ class DemoData:
 
 
 def generate(
-    profiles: int, seed: int = 7, *, end: dt.date = DEFAULT_END, months: int = 15
+    profiles: int, seed: int = 7, *, end: dt.date = DEFAULT_END, months: int = 15,
+    drift: float = 0.0,
 ) -> DemoData:
     """Generate demo data for `profiles` people in memory.
 
@@ -167,11 +168,12 @@ def generate(
         seed: the same seed gives byte-identical output.
         end: last day of the data (inclusive).
         months: length of the data window in calendar months (at least 6).
+        drift: in [0, 1): activity in the last 90 days runs at (1 - drift) of its rate.
 
     Returns:
         DemoData with identifies, tracks, store_sales, products and the hidden truth.
     """
-    return DemoData.concat(list(iter_chunks(profiles, seed, end=end, months=months)))
+    return DemoData.concat(list(iter_chunks(profiles, seed, end=end, months=months, drift=drift)))
 
 
 def iter_chunks(
@@ -181,13 +183,19 @@ def iter_chunks(
     end: dt.date = DEFAULT_END,
     months: int = 15,
     chunk_profiles: int = 65_536,
+    drift: float = 0.0,
 ) -> t.Iterator[DemoData]:
     """Generate in chunks of about `chunk_profiles` people (rounded up to whole blocks).
 
     Memory is bounded by one chunk; the output does not depend on the chunk size.
     """
     _check(profiles, months, chunk_profiles)
-    cal = Calendar.build(end, months)
+    if not 0.0 <= drift < 1.0:
+        raise ConfigError(
+            f"demo drift must be at least 0 and below 1, got {drift}: it is the share of "
+            "activity the population loses in the last 90 days (0.5 halves it)."
+        )
+    cal = Calendar.build(end, months, drift)
     catalog = build_catalog(np.random.default_rng(np.random.SeedSequence([seed, 0])))
     campaigns = _campaign_ids(cal)
     per_chunk = -(-chunk_profiles // BLOCK_PROFILES)
@@ -297,6 +305,7 @@ def write_demo(
     end: dt.date = DEFAULT_END,
     months: int = 15,
     chunk_profiles: int = 65_536,
+    drift: float = 0.0,
 ) -> dict[str, int]:
     """Generate and write the demo tables chunk by chunk (for a CLI command).
 
@@ -305,11 +314,14 @@ def write_demo(
         profiles: number of people.
         seed: random seed; the same seed gives byte-identical files.
         fmt: 'csv' or 'parquet'.
+        drift: in [0, 1): a shifted population at the end (see ``Calendar.build``).
 
     Returns:
         Row count per table.
     """
     if fmt not in ("csv", "parquet"):
         raise ConfigError(f"demo format must be 'csv' or 'parquet', got {fmt!r}.")
-    chunks = iter_chunks(profiles, seed, end=end, months=months, chunk_profiles=chunk_profiles)
+    chunks = iter_chunks(
+        profiles, seed, end=end, months=months, chunk_profiles=chunk_profiles, drift=drift
+    )
     return write_csv(chunks, out_dir) if fmt == "csv" else write_parquet(chunks, out_dir)

@@ -31,18 +31,22 @@ class Calendar:
     start: int
     end_excl: int
     cutoff: int
+    # A population shift: from the cutoff on, activity runs at (1 - drift) of its rate.
+    drift: float = 0.0
 
     @classmethod
-    def build(cls, end: dt.date, months: int) -> Calendar:
+    def build(cls, end: dt.date, months: int, drift: float = 0.0) -> Calendar:
         """Window of `months` calendar months ending with day `end` (inclusive).
 
         The label window is the last 90 days: [cutoff, end_excl) with
-        cutoff = end + 1 day - 90 days.
+        cutoff = end + 1 day - 90 days. With `drift`, everyone's order, browsing and
+        store-visit intensity in that window is scaled by (1 - drift): the population a
+        model scores at the end differs from the one it was trained on (monitoring demo).
         """
         end_excl = end + dt.timedelta(days=1)
         start = _add_months(end_excl, -months)
         cutoff = end_excl - dt.timedelta(days=LABEL_DAYS)
-        return cls(_epoch(start), _epoch(end_excl), _epoch(cutoff))
+        return cls(_epoch(start), _epoch(end_excl), _epoch(cutoff), float(drift))
 
     def as_datetime(self, seconds: int) -> dt.datetime:
         """Epoch seconds as a naive datetime."""
@@ -113,6 +117,8 @@ class People:
             if member:
                 active = (self.member_from[:, None] <= mid) & (mid < self.member_until[:, None])
                 w *= np.where(active, MEMBER_BOOST, 1.0)
+            if cal.drift:  # only then: the default data stay byte-identical
+                w *= np.where(mid >= cal.cutoff, 1.0 - cal.drift, 1.0)[None, :]
             cum = np.zeros((w.shape[0], w.shape[1] + 1))
             np.cumsum(w, axis=1, out=cum[:, 1:])
             stride = float(np.ceil(cum[:, -1].max(initial=0.0))) + 1.0

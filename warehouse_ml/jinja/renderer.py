@@ -124,12 +124,19 @@ class Renderer:
             target=self._target_context(),
             sql_dialect=self.project.settings.sql_dialect,
             output_dialect=lambda: self._call().dialect,
+            # The ML tests' SQL (warehouse_ml/macros/monitoring.sql -> ml/monitoring/tests_sql.py).
+            _wml_monitoring_test=self._monitoring_test,
             run_started_at=self.run_started_at,
             # dbt's hooks that run outside the node's transaction.
             before_begin=lambda sql: {"sql": sql, "transaction": False},
             after_commit=lambda sql: {"sql": sql, "transaction": False},
         )
         return env
+
+    def _monitoring_test(self, kind: str, model: t.Any, column_name: t.Any, kwargs: t.Any) -> str:
+        from warehouse_ml.ml.monitoring import tests_sql
+
+        return tests_sql.render(self, kind, model, column_name, dict(kwargs or {}))
 
     def _load_source(self, name: str) -> tuple[str, str, t.Callable[[], bool]]:
         return self._sources[name], name, lambda: True

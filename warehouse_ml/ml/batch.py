@@ -18,6 +18,7 @@ from warehouse_ml.adapters.relation import Relation, quote
 from warehouse_ml.errors import ConfigError
 from warehouse_ml.ml import registry
 from warehouse_ml.ml.functions import scorer_for
+from warehouse_ml.ml.monitoring import record
 from warehouse_ml.run.materializations import BuildContext, _swap
 
 BATCH_ROWS = 122_880  # 60 DuckDB vectors of 2,048 rows
@@ -102,12 +103,15 @@ def predict_to_table(
     stream = pa.RecordBatchReader.from_batches(first.schema, _chain(first, batches))
     writer = con.cursor()
     writer.register("wml_scored_stream", stream)
+    scores = {"prediction": pred_name} | ({"probability": f"predicted_{label}_prob"} if with_proba else {})
     ctx = BuildContext(
         adapter=session.adapter,
         cursor=writer,
         node=None,
         relation=target,  # type: ignore[arg-type]
         render=lambda _: "",
+        # The scoring run's profile, in the swap's transaction (ml/monitoring/record.py).
+        after_build=record.predict_hook(session, v, str(source), scores),
     )
     try:
         _swap(ctx, lambda tmp: f"create table {tmp} as select * from wml_scored_stream", "table")

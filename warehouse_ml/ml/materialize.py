@@ -14,6 +14,8 @@ import typing as t
 from warehouse_ml import redaction
 from warehouse_ml.errors import ConfigError, TrainingError
 from warehouse_ml.ml import preprocessors, registry, serving
+from warehouse_ml.ml.monitoring import retrain
+from warehouse_ml.ml.monitoring import training as monitoring_training
 from warehouse_ml.ml.spec import ModelType, ProblemType, SplitSpec, TrainingSpec
 from warehouse_ml.project.nodes import Node
 from warehouse_ml.run import materializations
@@ -224,6 +226,7 @@ def train_and_register(
     check: t.Callable[[registry.ModelVersion], None] | None = None,
     keep_pin: bool = False,
     progress: t.Callable[[str], None] | None = None,
+    reason: str | None = None,
 ) -> registry.ModelVersion:
     """Train on the query's result, then add a registry version (deployed per the policy).
 
@@ -242,7 +245,7 @@ def train_and_register(
         return register.train_and_register(
             session, spec, source=source, deploy_policy=deploy_policy,
             data_fingerprint=data_fingerprint, keep_pin=keep_pin, progress=progress,
-            decide=_should_deploy, pinned=_pinned,
+            decide=_should_deploy, pinned=_pinned, reason=reason,
         )  # fmt: skip
     from warehouse_ml.ml.trainer import train
 
@@ -262,8 +265,13 @@ def train_and_register(
     trained = train(table, spec, (lambda p: progress(p.describe())) if progress else None)
     version = version_from_trained(trained, source=source, data_fingerprint=data_fingerprint)
     version.settings["deploy_requested"] = requested or "auto"
+    version.retrain_reason = reason
     if check is not None:
         check(version)
+    profile_rows = monitoring_training.rows(
+        con, table, [f.name for f in trained.features], trained.eval_scores, trained.metrics,
+        categorical_scores=trained.problem_type is not ProblemType.REGRESSION,
+    )  # before the transaction: its SQL never holds the registry lock
 
     def decide(cur: t.Any) -> bool:
         if keep_pin and _pinned(cur, spec.name):
@@ -273,6 +281,7 @@ def train_and_register(
     return serving.add(
         con, version, should_deploy=decide, requested=requested,
         before_commit=session.adapter.check_cancelled,  # Ctrl-C during training: nothing lands
+        write=monitoring_training.writer(profile_rows),  # the profile lands with the version
     )
 
 
@@ -314,14 +323,22 @@ def build_ml_model(ctx: BuildContext) -> BuildResult:
         )
     print_ = fingerprint(cursor, query, spec)
     requested = str(node.config.get("deploy") or "auto")
+    reason = "--full-refresh"
     if not ctx.full_refresh:
         current = _up_to_date(session, spec.name, print_, requested)
         if current is not None:
             return current
+        decision = retrain.for_build(
+            session.adapter.connection, node, spec.name, registry.query_hash(spec.query),
+            _settings(spec),
+        )
+        if not decision.train:  # the retrain policy keeps the deployed version serving
+            return BuildResult(None, decision.reason)
+        reason = decision.reason
     version = train_and_register(
         session, spec, source="config", deploy_policy=policy, data_fingerprint=print_,
         requested=requested, keep_pin=_trained_on(session, spec.name, print_),
-        progress=_progress(ctx, node.name),
+        progress=_progress(ctx, node.name), reason=reason,
     )
     message = describe(version)
     pinned = None if version.deployed else _pinned(cursor, spec.name)

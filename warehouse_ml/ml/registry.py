@@ -45,9 +45,10 @@ _COLUMNS: list[tuple[str, str]] = [
     ("created_at", "TIMESTAMP"),
     ("deployed", "BOOLEAN"),
     ("pinned", "BOOLEAN"),  # deployed by `wml deploy`: builds keep it until the data change
+    ("retrain_reason", "VARCHAR"),  # why this version was trained (ml/monitoring/retrain.py)
 ]
 # Columns added after the first release: ensure() adds them to an older registry.
-_ADDED = ("pinned",)
+_ADDED = ("pinned", "retrain_reason")
 DROPPED = f"{SCHEMA}.dropped_models"  # tombstones, so a view calling a dropped model says so
 _JSON = ("features", "classes", "metrics", "leaderboard", "feature_importance", "settings")
 
@@ -80,6 +81,7 @@ class ModelVersion:
     created_at: dt.datetime | None = None
     deployed: bool = False
     pinned: bool = False
+    retrain_reason: str | None = None
 
     def summary(self) -> dict[str, t.Any]:
         """What ``wml show --format json`` prints (everything but the ONNX bytes)."""

@@ -308,6 +308,9 @@ def drop(con: t.Any, name: str, *, if_exists: bool = False) -> int:
             if fn.lower() in macros:
                 cur.execute(macros[fn.lower()].drop)
         recs_serve.drop_tables(cur, name)
+        from warehouse_ml.ml.monitoring import store as monitoring
+
+        monitoring.drop_model(lambda q, p: cur.execute(q, p).fetchall(), name)
     _finish(con, None, stale)
     return removed
 

@@ -44,6 +44,7 @@ from warehouse_ml.ml.dataset import (
 )
 from warehouse_ml.ml.estimators import Candidate, auto_candidates, build_pipeline, resolve_params
 from warehouse_ml.ml.features import Feature, check_text_cardinality, infer_features, table_matrix
+from warehouse_ml.ml.monitoring import training as monitoring_training
 from warehouse_ml.ml.onnx_export import check_parity, round_offsets_float32, to_onnx
 from warehouse_ml.ml.spec import ModelType, ProblemType, TrainingSpec
 
@@ -76,6 +77,8 @@ class TrainedModel:
     onnx_bytes: bytes = dataclasses.field(repr=False)
     parity: dict[str, t.Any]
     pipeline: Pipeline | None = dataclasses.field(default=None, repr=False, compare=False)
+    # The deployed fit's predictions on the held-out rows (ml/monitoring/training.py).
+    eval_scores: dict[str, t.Any] = dataclasses.field(default_factory=dict, repr=False, compare=False)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -155,6 +158,8 @@ def _train(table: pa.Table, spec: TrainingSpec, progress: Progress) -> TrainedMo
         if spec.refit:
             progress(TrainingProgress("refit", name=winner.model_type.value, seconds_left=left()))
         final, final_rows, final_seconds = _refit(winner, pipeline, data, split, spec)
+    # The deployed fit's scores on the held-out rows: what its SQL function gives there.
+    scored = monitoring_training.eval_scores(final, data.X[split.eval], data.target)
     if not leaderboard:  # one explicit model: its row is the held-out evaluation itself
         on = Scored("held-out", data.objective, len(split.eval), "the evaluation rows")
         leaderboard = [_board_row(winner, metrics.get(data.objective), fit_seconds, on)]
@@ -204,6 +209,7 @@ def _train(table: pa.Table, spec: TrainingSpec, progress: Progress) -> TrainedMo
         onnx_bytes=onnx_bytes,
         parity=parity,
         pipeline=final,
+        eval_scores=scored,
     )
 
 

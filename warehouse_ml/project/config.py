@@ -77,6 +77,7 @@ ML_KEYS = frozenset(
         "min_rows",
         "auto_deploy",
         "refit",
+        "retrain",  # the retrain policy (warehouse_ml/ml/monitoring/retrain.py)
     }
 )
 # model_type='recommender' only (warehouse_ml/ml/recs/spec.py reads them).
@@ -156,6 +157,10 @@ def validate(
     _check_choice(config, "store_failures_as", ("table", "view", "ephemeral"), path, node)
     for key in HOOK_KEYS:
         _check_hooks(config.get(key), key, path, node)
+    if config.get("retrain") is not None:
+        from warehouse_ml.ml.monitoring.retrain import parse  # imports nothing heavy
+
+        parse(config["retrain"], path=path, node=node)
 
 
 def is_enabled(config: dict[str, t.Any]) -> bool:

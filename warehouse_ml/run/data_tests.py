@@ -15,6 +15,7 @@ import typing as t
 
 from warehouse_ml.adapters.relation import Relation
 from warehouse_ml.errors import ConfigError
+from warehouse_ml.ml.monitoring import messages
 from warehouse_ml.project.nodes import Node, NodeKind
 
 if t.TYPE_CHECKING:
@@ -50,11 +51,21 @@ def run(session: Session, node: Node, cursor: t.Any) -> Outcome:
     should_warn, should_error = bool(row[1]), bool(row[2])
     severity = str(config.get("severity") or "error").lower()
     where = f"; failing rows in {stored}" if stored is not None and failures else ""
+    if failures and (should_error or should_warn) and messages.is_monitoring_test(node):
+        where = f": {_findings(session, node, inner, cursor)}{where}"
     if severity == "error" and should_error:
         return Outcome("fail", failures, f"got {failures} failing rows{where}")
     if should_warn:
         return Outcome("warn", failures, f"got {failures} failing rows{where}")
     return Outcome("pass", failures, "")
+
+
+def _findings(session: Session, node: Node, sql: str, cursor: t.Any) -> str:
+    """An ML test's failing rows told in words (model, column, PSI/KS, threshold)."""
+    rows = session.adapter.fetch_arrow(
+        f"select * from (\n{sql}\n) as wml_test limit {messages.MAX_SHOWN + 1}", cursor
+    ).to_pylist()
+    return messages.describe(node, rows)
 
 
 def _int(value: t.Any, key: str, node: Node) -> int:

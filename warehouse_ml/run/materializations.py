@@ -40,6 +40,9 @@ class BuildContext:
     # (phase, is_incremental) -> the node's compiled hooks; None runs no hooks.
     compiled_hooks: t.Callable[[str, bool], list[hooks.Hook]] | None = None
     explain: t.Callable[[BaseException], str] = lambda exc: str(exc).split("\n\n")[0]
+    # Runs inside the transaction once the new relation is in place, before post-hooks:
+    # monitoring records a scoring run here (warehouse_ml/ml/monitoring/record.py).
+    after_build: t.Callable[[BuildContext], None] | None = None
 
 
 @dataclasses.dataclass
@@ -68,6 +71,8 @@ def _swap_with(ctx: BuildContext, build: t.Callable[[Relation], t.Any], kind: st
         if existing:
             a.execute(a.drop_sql(rel, existing), cursor=cur)
         a.execute(a.rename_sql(tmp, rel.identifier, kind), cursor=cur)
+        if ctx.after_build is not None:
+            ctx.after_build(ctx)
         persist_docs.apply(ctx, kind)
         hooks.run(ctx, hooks.POST)
     hooks.run_outside(ctx, hooks.POST)
@@ -155,6 +160,8 @@ def build_incremental(ctx: BuildContext) -> BuildResult:
         else:
             _merge(a, cur, rel, tmp, keys, columns)
         a.execute(a.drop_sql(tmp, "table"), cursor=cur)
+        if ctx.after_build is not None:
+            ctx.after_build(ctx)
         persist_docs.apply(ctx, "table")
         hooks.run(ctx, hooks.POST, incremental=True)
     hooks.run_outside(ctx, hooks.POST, incremental=True)

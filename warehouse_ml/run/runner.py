@@ -15,6 +15,7 @@ import typing as t
 from warehouse_ml.errors import ExecutionError, Interrupted, WmlError
 from warehouse_ml.explain import explain, is_database_error
 from warehouse_ml.graph.dag import Scheduler
+from warehouse_ml.ml.monitoring import record
 from warehouse_ml.project.nodes import Node, NodeKind
 from warehouse_ml.run import data_tests, hooks, materializations
 from warehouse_ml.run.artifacts import NodeResult
@@ -152,6 +153,7 @@ class Runner:
     def _prepare(self) -> None:
         """Hooks that must run on the connection before any node (functions of ML models)."""
         self.session.connection()
+        record.prepare(self.session)  # monitoring tables, before parallel workers write them
 
     def _create_schemas(self, runnable: set[str]) -> None:
         """Every schema the run builds into, created here, before any worker starts."""
@@ -235,6 +237,7 @@ class Runner:
             extras={"session": self.session, "reporter": self.reporter},
             compiled_hooks=self._hooks_for(node),
             explain=self.session.explain_error,
+            after_build=record.hook_for(self.session, node),
         )
         return build(ctx)
 

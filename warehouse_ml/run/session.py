@@ -16,6 +16,7 @@ from warehouse_ml.adapters.relation import Relation
 from warehouse_ml.errors import CompilationError, ConfigError, WmlError
 from warehouse_ml.graph.dag import Graph
 from warehouse_ml.jinja.renderer import Renderer
+from warehouse_ml.ml.monitoring import record as monitoring
 from warehouse_ml.project import enabled, generic_tests, sources, syncs
 from warehouse_ml.project.loader import Project, load_project, profile_name
 from warehouse_ml.project.nodes import Node, NodeKind
@@ -76,6 +77,7 @@ class Session:
             self._adopt_create_model_files()
             self._warn_ignored_hooks()
             self._add_function_dependencies()
+            monitoring.add_model_dependencies(self.project.nodes)  # wml.*_drift -> ml_model
             self._check_tests()
             self._check_registry_schema()
             syncs.add_sync_nodes(self.project)  # after sources: a sync may read one

@@ -204,7 +204,8 @@ def _create_model(
             )
 
     version = train_and_register(
-        session, spec, source="create_model", check=check, progress=progress
+        session, spec, source="create_model", check=check, progress=progress,
+        reason="CREATE MODEL in wml sql",
     )
     call = (
         f"select * from {spec.function}(user, k) and {spec.similar_function}(item, k)"
@@ -254,6 +255,7 @@ def show_model_fields(v: registry.ModelVersion) -> list[tuple[str, str]]:
         ("Model Name", v.name),
         ("Version", str(v.version)),
         ("Creation Time", str(v.created_at)),
+        ("Trained Because", v.retrain_reason or "(not recorded)"),
         ("Model State", "READY" if v.deployed else "READY (not deployed)"),
         ("Served As", _serving(v)),
         ("Pinned", _pinned(v)),

@@ -26,6 +26,7 @@ def train_and_register(
     progress: t.Callable[[str], None] | None,
     decide: t.Callable[[t.Any, registry.ModelVersion, str], bool],
     pinned: t.Callable[[t.Any, str], t.Any],
+    reason: str | None = None,
 ) -> registry.ModelVersion:
     con = session.adapter.connection
     cursor = con.cursor()
@@ -36,6 +37,7 @@ def train_and_register(
         cursor.close()
     version = train.version(trained, source=source, data_fingerprint=data_fingerprint)
     version.settings["deploy_requested"] = "sql"
+    version.retrain_reason = reason  # why this build trained (ml/monitoring/retrain.py)
     tables = trained.tables()
 
     def write(cur: t.Any, v: registry.ModelVersion) -> None:

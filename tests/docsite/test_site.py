@@ -81,11 +81,15 @@ def test_every_ml_version_has_a_card_with_the_plots_of_its_kind(docs_project):
     auc = re.search(r"<strong>auc</strong> \(objective\)</td><td>([\d.]+) \[([\d.]+), ([\d.]+)\]</td><td>0.5", metrics)
     assert auc and float(auc[2]) <= float(auc[1]) <= float(auc[3])
     assert "Scored on held-out auc on" in buyer  # the leaderboard names its metric
-    assert "no monitoring runs recorded" in buyer
+    # The scoring model's run of predict_buyer, against the training profile (wml.monitoring)
+    monitoring = buyer[buyer.index('id="monitoring"'):buyer.index('id="version-history"')]
+    assert re.search(r"<td>main.scores</td><td>buyer_score</td><td>prediction</td><td>psi</td>"
+                     r"<td>[\d.e-]+</td><td>0.2</td><td>ok</td>.*training \(version 1\)", monitoring)
     assert re.search(r'id="version-history".*v1 \(this card\).*badge ok">deployed<', buyer, re.S)
     for feature, kind in (("x1", "DOUBLE"), ("segment", "VARCHAR")):
         assert f"<td>{feature}</td><td>{kind}</td>" in buyer
     spend = read(docs_project, "ml/spend_model/v1.html")
+    assert "no monitoring runs recorded" in spend  # nothing calls its function
     assert 'aria-label="predicted versus actual"' in spend and 'aria-label="residual histogram"' in spend
     segments = read(docs_project, "ml/segments/v1.html")
     assert 'aria-label="cluster sizes"' in segments and 'aria-label="cluster profiles"' in segments

@@ -299,7 +299,10 @@ def _monitoring(rows: t.Sequence[t.Mapping[str, t.Any]]) -> str:
     columns: list[str] = []
     for row in rows:
         columns += [c for c in row if c not in columns]
-    return table(columns, [[number(r.get(c)) for c in columns] for r in rows])
+    psi = [(f"{r['relation']}.{r['column']}", float(r["value"]), r.get("threshold"))
+           for r in rows if r.get("metric") == "psi" and r.get("value") is not None]  # fmt: skip
+    chart = f'<div class="plots">{_figure(plots.drift(psi))}</div>' if psi else ""
+    return chart + table(columns, [[number(r.get(c)) for c in columns] for r in rows])
 
 
 def _history(v: ModelVersion, history: t.Sequence[ModelVersion], href: Href) -> str:

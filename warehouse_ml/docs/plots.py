@@ -184,6 +184,23 @@ def importance(values: dict[str, float], limit: int = 20) -> str:
     return _svg(fig, "feature importance")
 
 
+def drift(rows: list[tuple[str, float, float | None]]) -> str:
+    """PSI per scored column (label, value, threshold), the threshold marked on each bar."""
+    rows = rows[::-1]
+    fig, ax = _figure((SIZE[0] + 0.6, 1.0 + 0.3 * len(rows)))
+    y = range(len(rows))
+    ax.barh(list(y), [v for _, v, _ in rows],
+            color=[ACCENT if th is not None and v > th else MODEL for _, v, th in rows])  # fmt: skip
+    for i, (_, _, th) in enumerate(rows):
+        if th is not None:
+            ax.plot([th, th], [i - 0.4, i + 0.4], color="#111827", linewidth=1.2)
+    ax.set_yticks(list(y), [label for label, _, _ in rows])
+    ax.xaxis.set_major_locator(MaxNLocator(5))
+    ax.set(xlabel="PSI against the training profile (black: the test's threshold)")
+    ax.set_title("Drift of the newest scoring run")
+    return _svg(fig, "drift")
+
+
 def metrics_at_k(rows: list[tuple[str, float, t.Any, float | None, t.Any]], k: int) -> str:
     """Recommender metrics at K: (metric, model, interval, baseline, interval) per row."""
     fig, ax = _figure((SIZE[0] + 0.6, SIZE[1]))

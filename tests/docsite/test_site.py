@@ -84,6 +84,7 @@ def test_every_ml_version_has_a_card_with_the_plots_of_its_kind(docs_project):
     # The scoring model's run of predict_buyer, against the training profile (wml.monitoring)
     monitoring = buyer[buyer.index('id="monitoring"'):buyer.index('id="version-history"')]
     assert 'aria-label="drift"' in monitoring  # PSI per column beside its threshold
+    assert "<td>Trained because</td><td>first version</td>" in buyer  # the retrain policy's reason
     assert re.search(r"<td>main.scores</td><td>buyer_score</td><td>prediction</td><td>psi</td>"
                      r"<td>[\d.e-]+</td><td>0.2</td><td>ok</td>.*training \(version 1\)", monitoring)
     assert re.search(r'id="version-history".*v1 \(this card\).*badge ok">deployed<', buyer, re.S)

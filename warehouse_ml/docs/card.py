@@ -99,6 +99,7 @@ def _training(v: ModelVersion) -> str:
 
     e = evaluation_summary(v)
     facts = [
+        ("Trained because", v.retrain_reason or "not recorded"),
         ("Data fingerprint", v.data_fingerprint or "not recorded"),
         ("Query hash", v.query_hash or ""),
         ("Training rows", number(v.rows_train)),
@@ -313,6 +314,7 @@ def _history(v: ModelVersion, history: t.Sequence[ModelVersion], href: Href) -> 
         base = ((h.metrics or {}).get("baseline") or {}).get(key)
         label = f"v{h.version}" + (" (this card)" if h.version == v.version else "")
         state = Raw((badge("deployed", "ok") if h.deployed else "") + (badge("pinned", "warn") if h.pinned else ""))
-        rows.append((link(href(h), label), str(h.created_at), h.model_type or "", f"{key} {number(score)}",
-                     number(base), number(h.rows_train), state))  # fmt: skip
-    return table(["version", "trained", "model type", "objective", "baseline", "training rows", "serving"], rows)
+        rows.append((link(href(h), label), str(h.created_at), h.retrain_reason or "", h.model_type or "",
+                     f"{key} {number(score)}", number(base), number(h.rows_train), state))  # fmt: skip
+    return table(["version", "trained", "because", "model type", "objective", "baseline", "training rows",
+                  "serving"], rows)  # fmt: skip

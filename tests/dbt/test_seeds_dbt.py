@@ -104,3 +104,12 @@ def test_values_are_read_as_dbt_duckdbs_copy_reads_them(project):
         ("a", None, 1), (None, "b", 2), (None, None, 3),
     ]  # fmt: skip
     assert project.query("select id, note from double order by id") == [(1, "a, b"), (2, None)]
+
+
+def test_an_empty_cell_does_not_stop_a_column_being_a_date(project):
+    # dbt_utils' data_test_mutually_exclusive_ranges_with_gaps: the last valid_to is empty
+    project.write({"wml_project.yml": DBT, "seeds/ranges.csv": "id,valid_from,valid_to,at\n1,2019-01-01,2019-02-01,\n2,2019-07-03,,\n"})
+    result = project.wml("seed")
+    assert result.exit_code == 0, result.output
+    assert types(project, "ranges") == {"id": "INTEGER", "valid_from": "DATE", "valid_to": "DATE", "at": "INTEGER"}
+    assert project.query("select valid_to from ranges order by id") == [(__import__("datetime").date(2019, 2, 1),), (None,)]

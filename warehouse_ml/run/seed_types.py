@@ -65,7 +65,9 @@ def infer_sql(path: str, delim: str, header: list[str]) -> str:
     for i in range(len(header)):
         col = quote(f"c{i}")
         for _, test in _TESTS:
-            checks.append(f"coalesce(bool_and({test.replace('VAL', col)}), true)")
+            # agate skips NULL (empty) cells: they fit every type, also the tests that
+            # would be false on NULL (try_strptime(...) is not null)
+            checks.append(f"coalesce(bool_and(nullif(trim({col}), '') is null or {test.replace('VAL', col)}), true)")
         fraction = f"regexp_full_match(trim({col}), {_literal(_FRACTION)})"
         checks.append(f"coalesce(bool_or({fraction}), false)")
     return f"select {', '.join(checks)} from {text}"

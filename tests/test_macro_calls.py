@@ -116,6 +116,10 @@ def test_other_database_errors_are_untouched(project: Project) -> None:
 def test_misspelled_keyword_names_file_line_and_argument(project: Project, name: str) -> None:
     argument = macro_docs.package_macros()[name].arguments[-1].name
     _project(project, model=f"select\n  {{{{ wml.{name}({argument}x=1) }}}} as n from {{{{ ref('ev') }}}}\n")
+    if name.startswith("test_"):  # a generic test checks its own arguments (ml/monitoring)
+        assert_clean_error(project.wml("compile"), 2, "models_sql/m.sql:2",
+                           f"unknown argument '{argument}x'. Did you mean '{argument}'?")
+        return
     assert_clean_error(project.wml("compile"), 2, "models_sql/m.sql:2",
                        f"macro '{name}' takes no keyword argument '{argument}x'",
                        f"Did you mean {argument}=...?", f"`wml macros {name}`")  # fmt: skip

@@ -21,6 +21,14 @@ from warehouse_ml.run.events import Reporter
 
 F = t.TypeVar("F", bound=t.Callable[..., t.Any])
 
+#: Extensions of run / build / seed / snapshot, registered by the command modules that own
+#: them (cli/serve.py publishes the Profile API's snapshot), so _execute names none of them.
+#: BEFORE_RUN: f(opts, session, command) before any node runs (validate, so a bad block
+#: writes nothing); AFTER_RUN: f(opts, session, command, results, reporter) once every node
+#: ran without an error or a failure, the session still open.
+BEFORE_RUN: list[t.Callable[..., None]] = []
+AFTER_RUN: list[t.Callable[..., None]] = []
+
 
 class Options:
     """Options shared by every command that opens a project."""
@@ -284,6 +292,8 @@ def _execute(
         if only_ml:
             chosen = {uid for uid in chosen if session.nodes[uid].is_ml_model}
         opts.apply_defer(session, chosen, reporter)
+        for check in BEFORE_RUN:
+            check(opts, session, command)
         session.warn_functions_outside_project(chosen, reporter.warning)
         artifacts.write_manifest(session)
         runner = Runner(session, reporter, full_refresh=full_refresh, threads=opts.threads)
@@ -305,6 +315,9 @@ def _execute(
         artifacts.write_run_results(session, results, elapsed, args)
         summary = counts(results)
         reporter.summary(summary, elapsed)
+        if not (summary.get("error") or summary.get("fail")):
+            for extension in AFTER_RUN:
+                extension(opts, session, command, results, reporter)
     finally:
         session.close()
     if summary.get("error") or summary.get("fail"):

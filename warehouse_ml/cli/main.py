@@ -7,7 +7,7 @@ Exit codes are part of the API for scheduled jobs: 0 success, 1 a node or test f
 
 from __future__ import annotations
 
-from warehouse_ml.cli import ml, project_commands, sources  # noqa: F401  (they register themselves)
+from warehouse_ml.cli import ml, project_commands, serve, sources  # noqa: F401  (they register themselves)
 from warehouse_ml.cli.app import main
 
 __all__ = ["main"]

@@ -147,8 +147,9 @@ def _tokens(config: t.Any, host: str, no_auth: bool, reporter: t.Any) -> list[t.
     if no_auth:
         if not is_loopback(host):
             raise ConfigError(
-                f"--no-auth serves every profile to anyone who can reach {host}.",
-                hint="Use it only with --host 127.0.0.1 (or ::1, localhost); elsewhere set a token.",
+                f"--no-auth is for a loopback address only: on {host} it would serve every "
+                "profile to anyone who can reach it.",
+                hint="Use --host 127.0.0.1 (or ::1, localhost) with it; elsewhere set a token.",
             )
         return None
     if not config.tokens:

@@ -225,7 +225,7 @@ def create_app(current: Current, limits: Limits, tokens: list[tuple[str, str, t.
             "status": "ok",
             "snapshot": {
                 "file": snap.path.name, "build_id": meta["build_id"], "built_at": meta["built_at"],
-                "published_at": meta["published_at"], "profiles": meta["profiles"],
+                "published_at": snap.pointer.get("published_at"), "profiles": meta["profiles"],
                 "in_memory": snap.in_memory,
             },
             "loaded_at": current.loaded_at,

@@ -51,7 +51,7 @@ def publish(
     tmp = folder / snapshot.temp_name(final)
     tables = _fetch(session, config)
     stamp = {"build_id": build_id, "built_at": built_at or snapshot.utc_now(),
-             "published_at": snapshot.utc_now(), "project": session.project.settings.name}
+             "written_at": snapshot.utc_now(), "project": session.project.settings.name}
     try:
         meta = _write(tmp, config, tables, stamp, warn)
         os.replace(tmp, folder / final)
@@ -60,8 +60,10 @@ def publish(
             with contextlib.suppress(FileNotFoundError):
                 leftover.unlink()
         raise
-    pointer = {key: meta[key] for key in ("build_id", "built_at", "published_at")}
-    snapshot.write_pointer(folder, {"snapshot": final, **pointer, "profiles": meta["profiles"]})
+    # published_at is the moment the pointer moves: what "build to served" counts from.
+    pointer = {"snapshot": final, "build_id": build_id, "built_at": meta["built_at"],
+               "published_at": snapshot.utc_now(), "profiles": meta["profiles"]}
+    snapshot.write_pointer(folder, pointer)
     removed = snapshot.collect_garbage(folder, config.keep_snapshots)
     return Published(folder / final, meta["profiles"], time.perf_counter() - started, removed)
 
@@ -245,7 +247,7 @@ def _write_recs(con: t.Any, table: str, src: _Source, key: str, kinds: dict[str,
 
 def _check_unique(con: t.Any, table: str, src: _Source, config: ApiConfig) -> None:
     dupes = con.execute(
-        f"select _id, count(*) from {table} group by _id having count(*) > 1 order by 2 desc limit 3"
+        f"select _id, count(*) from {table} group by _id having count(*) > 1 order by 2 desc, 1 limit 3"
     ).fetchall()
     if not dupes:
         return

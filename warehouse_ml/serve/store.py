@@ -15,6 +15,7 @@ from __future__ import annotations
 import bisect
 import json
 import threading
+import time
 import typing as t
 from pathlib import Path
 
@@ -164,6 +165,7 @@ class Current:
         self.snapshot: Snapshot | None = None
         self.loaded_at: str | None = None
         self.last_error: str | None = None
+        self.load_seconds = 0.0
 
     def acquire(self) -> Snapshot:
         with self._lock:
@@ -189,7 +191,9 @@ class Current:
             return False
         if self.snapshot is not None and pointer["snapshot"] == self.snapshot.path.name:
             return False
+        started = time.perf_counter()
         new = Snapshot(self.folder / pointer["snapshot"], pointer, self.in_memory)
+        self.load_seconds = time.perf_counter() - started
         with self._lock:
             old, self.snapshot = self.snapshot, new
             self.loaded_at = layout.utc_now()

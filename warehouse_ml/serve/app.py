@@ -159,15 +159,39 @@ def create_app(current: Current, limits: Limits, tokens: list[tuple[str, str, t.
             snap.release()
         return Response(text, media_type=_JSON)
 
-    async def profile(request: Request) -> Response:
-        def build(snap: Snapshot, allowed: Allowed) -> str:
-            pid = _check_id(request.path_params["id"])
-            doc = profile_json(snap, pid, allowed)
-            if doc is None:
-                raise ApiError(404, "not_found", f"no profile has id {json.dumps(pid)}.")
-            return doc
+    def one_profile(snap: Snapshot, pid: str, allowed: Allowed) -> str:
+        pid = _check_id(pid)
+        doc = profile_json(snap, pid, allowed)
+        if doc is None:
+            raise ApiError(404, "not_found", f"no profile has id {json.dumps(pid)}.")
+        return doc
 
-        return await answer(request, build)
+    async def profile(request: Request) -> Response:
+        return await answer(request, lambda snap, allowed: one_profile(snap, request.path_params["id"], allowed))
+
+    async def hot_profile(scope: dict, send: t.Callable, pid: str) -> None:
+        """GET /v1/profiles/{id} straight from the guard, without Starlette's request and
+        routing objects: the busiest call, about 1.6x the requests/s (benchmarks/profile_api.py)."""
+        allowed = scope.get("wml.scopes")
+        status, text = 200, ""
+        try:
+            snap = current.acquire()
+        except SnapshotError:
+            status, text = 503, error_body("unavailable", "no snapshot is loaded yet.").decode()
+        else:
+            try:
+                if snap.blocking:
+                    text = await run_in_threadpool(one_profile, snap, pid, allowed)
+                else:
+                    text = one_profile(snap, pid, allowed)
+            except ApiError as exc:
+                status, text = exc.status, error_body(exc.code, exc.message).decode()
+            finally:
+                snap.release()
+        body = text.encode()
+        await send({"type": "http.response.start", "status": status, "headers": [
+            (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})  # fmt: skip
+        await send({"type": "http.response.body", "body": body})
 
     async def recommendations(request: Request) -> Response:
         def build(snap: Snapshot, allowed: Allowed) -> str:
@@ -260,4 +284,4 @@ def create_app(current: Current, limits: Limits, tokens: list[tuple[str, str, t.
                                    "see /docs."), status, media_type=_JSON)  # fmt: skip
 
     app = Starlette(routes=routes, exception_handlers={404: not_found, 405: not_found})
-    return Guard(app, tokens, limits)
+    return Guard(app, tokens, limits, hot_profile)

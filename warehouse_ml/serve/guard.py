@@ -16,6 +16,7 @@ import typing as t
 
 MAX_URL = 4096  # bytes of path + query string
 PUBLIC = ("/healthz", "/openapi.json", "/docs")
+_PROFILE = "/v1/profiles/"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -33,8 +34,10 @@ def _reply(status: int, code: str, message: str, extra: list[tuple[bytes, bytes]
 
 
 class Guard:
-    def __init__(self, app: t.Any, tokens: list[tuple[str, str, t.Any]] | None, limits: Limits):
+    def __init__(self, app: t.Any, tokens: list[tuple[str, str, t.Any]] | None, limits: Limits,
+                 profile: t.Callable[..., t.Awaitable[None]] | None = None):  # fmt: skip
         self.app = app
+        self.profile = profile  # GET /v1/profiles/{id}, answered without the router
         self.limits = limits
         # (secret as bytes, scopes as a frozenset or None for every scope)
         self.tokens = None if tokens is None else [
@@ -62,6 +65,11 @@ class Guard:
             if too_big:
                 return await self._send(send, *_reply(
                     413, "too_large", f"the body is larger than {self.limits.max_body} bytes."))  # fmt: skip
+        path = scope["path"]
+        if self.profile is not None and scope["method"] == "GET" and path.startswith(_PROFILE):
+            pid = path[len(_PROFILE):]
+            if pid and "/" not in pid:
+                return await self.profile(scope, send, pid)
         if scope["method"] in ("POST", "PUT", "PATCH"):
             receive = self._counting(receive)
         await self.app(scope, receive, send)

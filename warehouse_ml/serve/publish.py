@@ -221,6 +221,11 @@ def _write(
             if src.role != "audience":
                 ids.append(table)
         _write_memberships(con, meta)
+        if _served_from_duckdb(config, meta):
+            # An ART index turns a point lookup from a scan (~3 ms at 100k rows) into ~0.5 ms;
+            # in memory it would only slow the publish down.
+            for table in [*ids, "memberships"]:
+                con.execute(f"create unique index {table}_id on {table} (_id)")
         union = " union ".join(f"select _id from {t_}" for t_ in ids)
         meta["profiles"] = con.execute(f"select count(*) from ({union})").fetchall()[0][0]
         con.execute(f"create table {snapshot.META_TABLE} (format integer, meta varchar)")
@@ -229,6 +234,14 @@ def _write(
         return meta
     finally:
         con.close()
+
+
+def _served_from_duckdb(config: ApiConfig, meta: dict[str, t.Any]) -> bool:
+    from warehouse_ml.serve.store import MEMORY_ROWS
+
+    recs = [meta["recommendations"]] if meta["recommendations"] else []
+    rows = sum(e["rows"] for e in [*meta["relations"], *meta["audiences"], *recs])
+    return config.in_memory == "false" or (config.in_memory == "auto" and rows > MEMORY_ROWS)
 
 
 def _write_recs(con: t.Any, table: str, src: _Source, key: str, kinds: dict[str, pa.DataType], config: ApiConfig) -> None:

@@ -64,8 +64,8 @@ def test_requests_in_flight_finish_on_the_old_snapshot(tmp_path):
     assert wml(root, "build", "--vars", "{v: 2}").returncode == 0
     assert current.refresh()
     assert old is not current.snapshot and not old.closed
-    assert '"version":1' in old.relations[0][1].get("p1")  # still answers, from its own file
-    assert '"version":2' in current.snapshot.relations[0][1].get("p1")
+    assert '"version":1' in old.profiles.get("p1")[0]  # still answers, from its own file
+    assert '"version":2' in current.snapshot.profiles.get("p1")[0]
     old.release()
     assert old.closed  # the last request out closed it
     current.close()

@@ -54,18 +54,20 @@ def _check_id(value: t.Any) -> str:
 # -- documents, from the snapshot's JSON text --------------------------------------------------
 def profile_json(snap: Snapshot, pid: str, allowed: Allowed) -> str | None:
     """The profile document, or None when no relation the token may read has ``pid``."""
+    row = snap.profiles.get(pid)
+    if row is None:
+        return None
     parts = ['{"id":', json.dumps(pid)]
     found = False
-    for entry, table in snap.relations:
+    for entry, value in zip(snap.relations, row, strict=False):  # row ends with the audiences
         if not _visible(entry["scope"], allowed):
             continue
-        value = table.get(pid)
         found = found or value is not None
         parts += [",", json.dumps(entry["name"]), ":", value or "null"]
     if not found:
         return None
     if snap.audience_names:
-        member = snap.memberships.get(pid) or ()
+        member = row[-1] or ()
         names = [snap.audience_names[i] for i in member if _visible(snap.audience_scopes[i], allowed)]
         parts += [',"audiences":', json.dumps(names)]
     parts.append("}")

@@ -218,16 +218,16 @@ def _write(
             rows = con.execute(f"select count(*) from {table}").fetchall()[0][0]
             entry = {"name": src.name, "table": table, "columns": src.columns, "rows": rows}
             _describe(meta, src, entry, config)
-            if src.role != "audience":
+            if src.role == "relation":
                 ids.append(table)
         _write_memberships(con, meta)
+        meta["profiles"] = _write_profiles(con, ids)
         if _served_from_duckdb(config, meta):
             # An ART index turns a point lookup from a scan (~3 ms at 100k rows) into ~0.5 ms;
             # in memory it would only slow the publish down.
-            for table in [*ids, "memberships"]:
+            tables = ["profiles", *([meta["recommendations"]["table"]] if meta["recommendations"] else [])]
+            for table in tables:
                 con.execute(f"create unique index {table}_id on {table} (_id)")
-        union = " union ".join(f"select _id from {t_}" for t_ in ids)
-        meta["profiles"] = con.execute(f"select count(*) from ({union})").fetchall()[0][0]
         con.execute(f"create table {snapshot.META_TABLE} (format integer, meta varchar)")
         con.execute(f"insert into {snapshot.META_TABLE} values (?, ?)", [snapshot.FORMAT, json.dumps(meta)])
         con.execute("checkpoint")
@@ -277,9 +277,10 @@ def _check_unique(con: t.Any, table: str, src: _Source, config: ApiConfig) -> No
 
 
 def _describe(meta: dict[str, t.Any], src: _Source, entry: dict[str, t.Any], config: ApiConfig) -> None:
-    if src.role == "relation":
+    if src.role == "relation":  # its rows go into the profiles table, column r<n>
         spec = next(r for r in config.relations if r.name == src.name)
-        meta["relations"].append({**entry, "scope": spec.scope})
+        column = f"r{len(meta['relations'])}"
+        meta["relations"].append({**entry, "table": "profiles", "column": column, "scope": spec.scope})
     elif src.role == "audience":
         aud = next(a for a in config.audiences if a.name == src.name)
         meta["audiences"].append({**entry, "scope": aud.scope})
@@ -287,6 +288,19 @@ def _describe(meta: dict[str, t.Any], src: _Source, entry: dict[str, t.Any], con
         recs = t.cast(t.Any, config.recommendations)
         meta["recommendations"] = {**entry, "scope": recs.scope, "max_k": recs.max_k,
                                    "order_by": recs.order_by}  # fmt: skip
+
+
+def _write_profiles(con: t.Any, tables: list[str]) -> int:
+    """One row per profile: each relation's JSON (``r0``, ``r1``, ... null where it lacks
+    the id) and its audiences, so a lookup is one dict access or one indexed query."""
+    ids = " union ".join(f"select _id from {table}" for table in tables)
+    columns = ", ".join(f"{table}._json as r{i}" for i, table in enumerate(tables))
+    joins = " ".join(f"left join {table} using (_id)" for table in tables)
+    con.execute(f"create table profiles as select _id, {columns}, memberships._audiences as a "
+                f"from ({ids}) as ids {joins} left join memberships using (_id) order by _id")  # fmt: skip
+    for table in [*tables, "memberships"]:
+        con.execute(f"drop table {table}")
+    return con.execute("select count(*) from profiles").fetchall()[0][0]
 
 
 def _write_memberships(con: t.Any, meta: dict[str, t.Any]) -> None:

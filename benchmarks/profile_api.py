@@ -29,6 +29,7 @@ import datetime as dt
 import json
 import os
 import random
+import socket
 import statistics
 import subprocess
 import sys
@@ -95,6 +96,12 @@ def make_project(root: Path, n: int, mode: str) -> float:
 
 
 # -- the server and the load generator -----------------------------------------------------------
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 def start_server(root: Path, port: int) -> subprocess.Popen:
     proc = subprocess.Popen([sys.executable, "-m", "warehouse_ml", "serve", "--project-dir", str(root),
                              "--port", str(port), "--poll", "0.1"], env=_env(),
@@ -102,7 +109,9 @@ def start_server(root: Path, port: int) -> subprocess.Popen:
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         try:
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1).read()
+            health = json.load(urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1))
+            if proc.poll() is not None or health.get("status") != "ok":  # another server's port
+                raise SystemExit(f"port {port} is taken: {proc.stderr.read().decode()}")
             return proc
         except OSError:
             if proc.poll() is not None:
@@ -210,11 +219,13 @@ def swap_delay(root: Path, port: int) -> float:
 
     pointer = snapshot.read_pointer(snapshot.directory(root / "target"))
     moved = dt.datetime.fromisoformat(pointer["published_at"].replace("Z", "+00:00")).timestamp()
-    while True:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
         health = json.load(urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz"))
         if health["snapshot"]["file"] == pointer["snapshot"]:
             return time.time() - moved
         time.sleep(0.005)
+    raise SystemExit(f"the new snapshot was not served in 60 s: {health['last_reload_error']}")
 
 
 # -- the report --------------------------------------------------------------------------------
@@ -246,7 +257,7 @@ def main() -> None:
             publish = make_project(root, args.profiles, "true" if mode == "memory" else "false")
             ids = [r[0] for r in duckdb.connect(str(root / "w.duckdb"), read_only=True)
                    .execute("select profile_id from traits").fetchall()]  # fmt: skip
-            port = 20000 + random.randrange(20000)
+            port = free_port()
             server = start_server(root, port)
             try:
                 load(port, ids, 16, 2000, 5)  # warm-up

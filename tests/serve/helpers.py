@@ -117,7 +117,10 @@ class Server:
             if self.proc.poll() is not None:
                 raise AssertionError(f"wml serve exited: {self.log.read_text()}")
             with contextlib.suppress(OSError):
-                if self.call("GET", "/healthz")[0] == 200:
+                status, health, _ = self.call("GET", "/healthz")
+                if status == 200 and self.proc.poll() is None:  # ours, not another's on the port
+                    pointer = json.loads((root / "target" / "serve" / "current.json").read_text())
+                    assert health["snapshot"]["file"] == pointer["snapshot"], health
                     return
             time.sleep(0.1)
         self.stop()

@@ -137,3 +137,17 @@ def test_dbt_project_file_takes_the_block_unrendered(tmp_path):
     assert done.returncode == 0, done.stdout + done.stderr
     assert (root / "target" / "serve" / "current.json").is_file()
     assert "profile_api" not in done.stderr  # no "unknown key ignored" warning
+
+
+def test_a_taken_port_is_one_clear_error(served_project):
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        env = {"WML_API_TOKEN": "x" * 32, "WML_KIOSK_TOKEN": "y" * 32}
+        done = wml(served_project, "serve", "--port", str(port), env=env)
+    assert done.returncode == 2
+    assert f"cannot listen on 127.0.0.1:{port}" in done.stderr and "--port" in done.stderr
+    assert "Traceback" not in done.stderr and "ERROR:" not in done.stderr

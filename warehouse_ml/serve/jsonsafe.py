@@ -30,7 +30,9 @@ def expression(sql: str, kind: pa.DataType, depth: int = 0) -> str:
     if pa.types.is_list(kind) or pa.types.is_large_list(kind) or pa.types.is_fixed_size_list(kind):
         var = f"e{depth}"
         inner = expression(var, kind.value_type, depth + 1)
-        return sql if inner == var else f"list_transform({sql}, {var} -> {inner})"
+        # A list comprehension: DuckDB's one lambda-free form (the arrow form is deprecated
+        # in 2.0 and `lambda x:` is new in 1.3).
+        return sql if inner == var else f"[{inner} for {var} in {sql}]"
     if pa.types.is_struct(kind):
         fields = [kind.field(i) for i in range(kind.num_fields)]
         parts = [expression(f"({sql}).{quote(f.name)}", f.type, depth + 1) for f in fields]

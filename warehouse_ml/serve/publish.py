@@ -201,8 +201,9 @@ def _write(
             key = f"cast({quote(src.key)} as varchar)"
             nulls = con.execute(f"select count(*) from src where {quote(src.key)} is null").fetchall()[0][0]
             if nulls:
-                warn(f"{config.path}: profile_api {src.role} '{src.name}': {nulls} rows with a "
-                     f"NULL {src.key} are not served.")  # fmt: skip
+                rows = "1 row" if nulls == 1 else f"{nulls} rows"
+                warn(f"{config.path}: profile_api {src.role} '{src.name}': {rows} with a NULL "
+                     f"{src.key} {'is' if nulls == 1 else 'are'} not served.")  # fmt: skip
             table = f"t{i}"
             if src.role == "recommendations":
                 _write_recs(con, table, src, key, kinds, config)

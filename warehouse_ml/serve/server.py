@@ -10,12 +10,14 @@ old one; the swap is one reference assignment under a lock.
 from __future__ import annotations
 
 import ipaddress
+import socket
 import sys
 import threading
 import typing as t
 from pathlib import Path
 
 from warehouse_ml import redaction
+from warehouse_ml.errors import ConfigError
 from warehouse_ml.serve.app import create_app
 from warehouse_ml.serve.guard import Limits
 from warehouse_ml.serve.store import Current, SnapshotError
@@ -28,6 +30,22 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    """The listening socket, bound here so a taken port is one clear error, not a log line."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise ConfigError(
+            f"cannot listen on {host}:{port}: {exc.strerror or exc}.",
+            hint="Another server may be using the port: pass --port with a free one.",
+        ) from None
+    return sock
 
 
 def _say(message: str) -> None:
@@ -89,10 +107,11 @@ def serve(
         log_level="info" if access_log else "warning", timeout_keep_alive=30,
         h11_max_incomplete_event_size=16 * 1024,
     )  # fmt: skip
-    auth = "bearer token required" if tokens is not None else "NO AUTH (loopback only)"
-    _say(f"Profile API on http://{host}:{port} ({auth}); docs at /docs. Ctrl-C stops.")
     try:
-        uvicorn.Server(config).run()
+        sock = _bind(host, port)
+        auth = "bearer token required" if tokens is not None else "NO AUTH (loopback only)"
+        _say(f"Profile API on http://{host}:{port} ({auth}); docs at /docs. Ctrl-C stops.")
+        uvicorn.Server(config).run(sockets=[sock])
     finally:
         watcher.stopped.set()
         current.close()

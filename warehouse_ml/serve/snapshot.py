@@ -20,7 +20,7 @@ from pathlib import Path
 
 from warehouse_ml.files import write_atomically
 
-FORMAT = 1
+FORMAT = 2  # 2: one profiles table (r0, r1, ..., a) instead of a table per relation
 DIRECTORY = "serve"
 POINTER = "current.json"
 META_TABLE = "_wml_snapshot"

@@ -91,6 +91,13 @@ class Snapshot:
             self.con.close()
             raise SnapshotError(f"snapshot {path.name} has format {row and row[0]}, not {layout.FORMAT}")
         self.meta: dict[str, t.Any] = json.loads(row[1])
+        try:
+            self._load(in_memory)
+        except duckdb.Error as exc:
+            self.con.close()
+            raise SnapshotError(f"snapshot {path.name} is not readable: {exc}") from exc
+
+    def _load(self, in_memory: str) -> None:
         rows = sum(e["rows"] for e in self._entries())
         self.in_memory = in_memory == "true" or (in_memory == "auto" and rows <= MEMORY_ROWS)
         self.relations = self.meta["relations"]

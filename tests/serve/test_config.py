@@ -151,3 +151,41 @@ def test_a_taken_port_is_one_clear_error(served_project):
     assert done.returncode == 2
     assert f"cannot listen on 127.0.0.1:{port}" in done.stderr and "--port" in done.stderr
     assert "Traceback" not in done.stderr and "ERROR:" not in done.stderr
+
+
+def test_serve_publish_serves_a_fresh_snapshot_of_the_database(served_project):
+    from serve.helpers import TOKEN, Server
+
+    folder = served_project / "target" / "serve"
+    old = json.loads((folder / "current.json").read_text())["snapshot"]
+    server = Server(served_project, "--publish")
+    try:
+        health = server.get("/healthz", token=None)[1]
+        assert health["snapshot"]["file"] != old
+        assert server.get("/v1/profiles/p2", token=TOKEN)[1]["traits"]["name"] == "Bob"
+    finally:
+        server.stop()
+
+
+def test_a_source_is_served_by_its_dotted_name(tmp_path):
+    from warehouse_ml.serve import snapshot
+    from warehouse_ml.serve.app import profile_json
+    from warehouse_ml.serve.store import Snapshot
+
+    root = _project(tmp_path, "profile_api:\n  key: profile_id\n  relations: [traits, raw.people]\n")
+    write(root, {"models_sql/sources.yml": """
+        sources:
+          - name: raw
+            schema: main
+            tables: [{name: people}]
+    """})  # fmt: skip
+    done = wml(root, "build")
+    assert done.returncode == 0, done.stderr
+    folder = snapshot.directory(root / "target")
+    pointer = snapshot.read_pointer(folder)
+    snap = Snapshot(folder / pointer["snapshot"], pointer)
+    try:
+        doc = json.loads(profile_json(snap, "p4", None))
+    finally:
+        snap.close()
+    assert doc["raw.people"] == {"name": "Dee", "city": "Lima"} and doc["traits"]["city"] == "Lima"

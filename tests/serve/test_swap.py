@@ -93,3 +93,33 @@ def test_garbage_collection_keeps_the_newest_and_live_publishers(tmp_path):
 def test_a_pointer_cannot_name_a_file_outside_the_folder(tmp_path):
     snapshot.write_pointer(tmp_path, {"snapshot": "../../etc/passwd"})
     assert snapshot.read_pointer(tmp_path) is None
+
+
+def test_a_broken_snapshot_keeps_the_old_one_serving(tmp_path):
+    from warehouse_ml.serve.server import Watcher
+
+    root = build_served(tmp_path / "p")
+    folder = snapshot.directory(root / "target")
+    current = Current(folder)
+    assert current.refresh()
+    good = current.snapshot
+    said: list[str] = []
+    watcher = Watcher(current, 0.05, said.append)
+    watcher.start()
+    try:
+        bad = "snapshot-20991231T000000.000000-broken.duckdb"
+        (folder / bad).write_bytes(b"not a database")
+        snapshot.write_pointer(folder, {"snapshot": bad})
+        deadline = time.monotonic() + 10
+        while current.last_error is None:
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+    finally:
+        watcher.stopped.set()
+        watcher.join()
+    assert current.snapshot is good and not good.closed
+    assert bad in current.last_error and "still serving the previous snapshot" in said[-1]
+    snap = current.acquire()
+    assert '"version":1' in snap.profiles.get("p1")[0]
+    snap.release()
+    current.close()

@@ -189,3 +189,17 @@ def test_a_source_is_served_by_its_dotted_name(tmp_path):
     finally:
         snap.close()
     assert doc["raw.people"] == {"name": "Dee", "city": "Lima"} and doc["traits"]["city"] == "Lima"
+
+
+def test_the_token_is_never_written(tmp_path):
+    secret = "s3cr3t-never-written-0123456789"
+    root = _project(tmp_path, "profile_api:" + PROJECT.split("profile_api:")[1])
+    env = {"WML_API_TOKEN": secret, "WML_KIOSK_TOKEN": secret + "-kiosk"}
+    outputs = [wml(root, "build", env=env), wml(root, "serve", "--publish-only", env=env),
+               wml(root, "serve", "--port", "1", "--host", "256.1.1.1", env=env)]  # fmt: skip
+    for done in outputs:
+        assert secret not in done.stdout + done.stderr
+    assert [done.returncode for done in outputs] == [0, 0, 2]  # the last cannot listen there
+    for path in (root / "target").rglob("*"):
+        if path.is_file():
+            assert secret.encode() not in path.read_bytes(), path

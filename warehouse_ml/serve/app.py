@@ -25,7 +25,7 @@ from warehouse_ml.serve.store import Current, Snapshot, SnapshotError
 
 MAX_ID = 512  # characters; longer ids are refused before any lookup
 _JSON = "application/json"
-Allowed = t.Union[frozenset, None]  # a token's scopes; None: every scope  # noqa: UP007
+Allowed = frozenset | None  # a token's scopes; None: every scope
 
 
 class ApiError(Exception):

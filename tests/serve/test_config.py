@@ -203,3 +203,16 @@ def test_the_token_is_never_written(tmp_path):
     for path in (root / "target").rglob("*"):
         if path.is_file():
             assert secret.encode() not in path.read_bytes(), path
+
+
+def test_a_failed_test_publishes_nothing(served_project):
+    folder = served_project / "target" / "serve"
+    before = (folder / "current.json").read_text()
+    write(served_project, {"tests/sql/no_bob.sql": "select * from {{ ref('traits') }} where name = 'Bob'\n"})
+    try:
+        done = wml(served_project, "build", "--vars", "{v: 9}")
+        assert done.returncode == 1
+        assert "no snapshot published, as the run had errors or failed tests" in done.stderr
+        assert (folder / "current.json").read_text() == before
+    finally:
+        (served_project / "tests" / "sql" / "no_bob.sql").unlink()

@@ -24,8 +24,8 @@ F = t.TypeVar("F", bound=t.Callable[..., t.Any])
 #: Extensions of run / build / seed / snapshot, registered by the command modules that own
 #: them (cli/serve.py publishes the Profile API's snapshot), so _execute names none of them.
 #: BEFORE_RUN: f(opts, session, command) before any node runs (validate, so a bad block
-#: writes nothing); AFTER_RUN: f(opts, session, command, results, reporter) once every node
-#: ran without an error or a failure, the session still open.
+#: writes nothing); AFTER_RUN: f(opts, session, command, results, reporter) after the nodes
+#: ran and run_results.json was written, the session still open (results say what failed).
 BEFORE_RUN: list[t.Callable[..., None]] = []
 AFTER_RUN: list[t.Callable[..., None]] = []
 
@@ -315,9 +315,8 @@ def _execute(
         artifacts.write_run_results(session, results, elapsed, args)
         summary = counts(results)
         reporter.summary(summary, elapsed)
-        if not (summary.get("error") or summary.get("fail")):
-            for extension in AFTER_RUN:
-                extension(opts, session, command, results, reporter)
+        for extension in AFTER_RUN:
+            extension(opts, session, command, results, reporter)
     finally:
         session.close()
     if summary.get("error") or summary.get("fail"):

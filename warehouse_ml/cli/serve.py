@@ -43,6 +43,12 @@ def _publish_after_run(opts: Options, session: t.Any, command: str, results: lis
     served = _served_ids(session, config)
     rebuilt = any(r.unique_id in served and r.status == "success" for r in results)
     folder = snapshot.directory(session.project.target_dir)
+    if any(r.status in ("error", "fail") for r in results):
+        # A failed model or test is a quality gate: the API keeps the last good build.
+        if rebuilt:
+            reporter.warning("profile_api: no snapshot published, as the run had errors or "
+                             "failed tests; wml serve keeps serving the previous one.")  # fmt: skip
+        return
     if not rebuilt and snapshot.read_pointer(folder) is not None:
         return
     done = _publish(session, config, INVOCATION_ID, reporter)

@@ -2,6 +2,7 @@
 
     python benchmarks/profile_api.py [--profiles 100000] [--requests 20000] [--seconds 20]
                                      [--clients 1,16,128] [--runs 3] [--modes memory,duckdb]
+                                     [--swap-seconds 8]
 
 Builds a generated project (traits, scores, 5 recommendations per profile, an audience),
 which publishes the snapshot, then for each lookup mode starts the real server (`python
@@ -14,8 +15,9 @@ p50/p95/p99 latency, requests/s and errors at each client count.
 The floor is the same lookup without HTTP, in this process, one at a time: the profile
 read by prepared DuckDB queries on the warehouse tables (the relations and the audience),
 the same on the snapshot file (what the server's DuckDB mode does), and the in-memory
-assembly the server's default mode does. Last, the delay from a publish (the pointer
-moving) to the server answering with the new snapshot, at this size.
+assembly the server's default mode does. Last, 16 clients while a new snapshot is
+published and swapped in, and the delay from a publish (the pointer moving) to the
+server answering with the new snapshot, at this size.
 
 The load generator and the server share the machine's cores (and, here, other jobs):
 the load average is printed with the figures.
@@ -34,6 +36,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -212,6 +215,24 @@ def _time_each(ids: list[str], n: int, lookup) -> dict[str, float]:
     return _figures(latencies, time.perf_counter() - started, 0)
 
 
+def load_during_swap(root: Path, port: int, ids: list[str], seconds: float) -> dict[str, float]:
+    """16 clients for ``seconds`` while a publish runs beside them (a new process: ~3 s)
+    and the server loads the new snapshot; the swap must fall inside."""
+    from warehouse_ml.serve import snapshot
+
+    before = snapshot.read_pointer(snapshot.directory(root / "target"))["snapshot"]
+    publisher = threading.Thread(target=lambda: (time.sleep(0.5), wml(root, "serve", "--publish-only")))
+    publisher.start()
+    try:
+        figures = load(port, ids, 16, 10**9, seconds)
+    finally:
+        publisher.join()
+    health = json.load(urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz"))
+    if health["snapshot"]["file"] == before:
+        raise SystemExit("the swap did not happen while the clients ran: raise --seconds")
+    return figures
+
+
 def swap_delay(root: Path, port: int) -> float:
     """Publish again while serving; seconds from the pointer moving to /healthz naming it."""
     wml(root, "serve", "--publish-only")
@@ -246,6 +267,7 @@ def main() -> None:
     ap.add_argument("--clients", default="1,16,128")
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--modes", default="memory,duckdb")
+    ap.add_argument("--swap-seconds", type=float, default=8.0, help="load while a snapshot is swapped in")
     args = ap.parse_args()
     levels = [int(c) for c in args.clients.split(",")]
     print(f"load average before: {os.getloadavg()}  ({os.cpu_count()} cores)", flush=True)
@@ -265,6 +287,9 @@ def main() -> None:
                     runs = [load(port, ids, clients, args.requests, args.seconds) for _ in range(args.runs)]
                     rows.append(_row(f"HTTP, {mode}, {clients} clients", _median_runs(runs)))
                     print(rows[-1], flush=True)
+                runs = [load_during_swap(root, port, ids, args.swap_seconds) for _ in range(args.runs)]
+                rows.append(_row(f"HTTP, {mode}, 16 clients, a new snapshot swapped in", _median_runs(runs)))
+                print(rows[-1], flush=True)
                 delays = [swap_delay(root, port) for _ in range(args.runs)]
             finally:
                 server.terminate()

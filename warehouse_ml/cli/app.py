@@ -21,6 +21,14 @@ from warehouse_ml.run.events import Reporter
 
 F = t.TypeVar("F", bound=t.Callable[..., t.Any])
 
+#: Extensions of run / build / seed / snapshot, registered by the command modules that own
+#: them (cli/serve.py publishes the Profile API's snapshot), so _execute names none of them.
+#: BEFORE_RUN: f(opts, session, command) before any node runs (validate, so a bad block
+#: writes nothing); AFTER_RUN: f(opts, session, command, results, reporter) after the nodes
+#: ran and run_results.json was written, the session still open (results say what failed).
+BEFORE_RUN: list[t.Callable[..., None]] = []
+AFTER_RUN: list[t.Callable[..., None]] = []
+
 
 class Options:
     """Options shared by every command that opens a project."""
@@ -287,6 +295,8 @@ def _execute(
         if sync:
             chosen = _with_syncs(opts, session, chosen)
         opts.apply_defer(session, chosen, reporter)
+        for check in BEFORE_RUN:
+            check(opts, session, command)
         session.warn_functions_outside_project(chosen, reporter.warning)
         artifacts.write_manifest(session)
         runner = Runner(session, reporter, full_refresh=full_refresh, threads=opts.threads,
@@ -309,6 +319,8 @@ def _execute(
         artifacts.write_run_results(session, results, elapsed, args)
         summary = counts(results)
         reporter.summary(summary, elapsed)
+        for extension in AFTER_RUN:
+            extension(opts, session, command, results, reporter)
     finally:
         session.close()
     if summary.get("error") or summary.get("fail"):

@@ -122,9 +122,10 @@ def read(
     settings.flags = expect_mapping(raw.get("flags"), path, "flags")
     settings.query_comment = raw.get("query-comment")
     settings.require_dbt_version = raw.get("require-dbt-version")
+    settings.profile_api = raw.get("profile_api")  # wml's own block (serve/config.py)
     known = {*_PATHS, *_OLD_PATHS, *_TREES, *_SILENT, "name", "profile", "target-path"}
     known |= {"packages-install-path", "vars", "on-run-start", "on-run-end", "dispatch"}
-    known |= {"flags", "query-comment", "require-dbt-version"}
+    known |= {"flags", "query-comment", "require-dbt-version", "profile_api"}
     if settings.query_comment is not None:
         warn(f"{FILE}: `query-comment` is ignored: wml adds no comment to the SQL it runs.")
     if settings.flags:
@@ -147,7 +148,8 @@ def profile_name(path: Path) -> str | None:
     return str(rendered) if rendered else None
 
 
-_LATE = {"on-run-start", "on-run-end", "query-comment", "vars"}
+# Rendered when used: hooks at run time, profile_api's token when `wml serve` starts.
+_LATE = {"on-run-start", "on-run-end", "query-comment", "vars", "profile_api"}
 _HOOKS = {"pre-hook", "post-hook", "pre_hook", "post_hook"}
 
 

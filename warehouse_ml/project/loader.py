@@ -57,6 +57,9 @@ class ProjectSettings:
     sources: dict[str, t.Any] = dataclasses.field(default_factory=dict)
     data_tests: dict[str, t.Any] = dataclasses.field(default_factory=dict)
     require_dbt_version: t.Any = None
+    #: The ``profile_api:`` block as written (serve/config.py validates it; its token
+    #: stays unrendered until `wml serve` starts, so builds never need the variable).
+    profile_api: t.Any = None
     #: The file the settings came from: "wml_project.yml", "dbt_project.yml" or "".
     source_file: str = ""
     #: wml's own format fails on an unknown config key or a YAML entry for a missing

@@ -25,6 +25,12 @@ select range as i from range(5)
 AFTER = "{{ config(materialized='table') }}\nselect * from {{ ref('slow') }}\n"
 
 
+def _interruptible() -> None:
+    """Ctrl-C reaches the child even when these tests run as a background job, whose shell
+    ignores SIGINT: a Python started with SIGINT ignored never installs its handler."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _wait_for_start(proc: subprocess.Popen[str], name: str, timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -46,7 +52,7 @@ def test_ctrl_c_rolls_back_the_node_and_records_the_interruption(project, comman
         [sys.executable, "-m", "warehouse_ml", command, "--project-dir", str(project.root),
          "--vars", "{slow: true}", "--log-format", "json"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        env={**os.environ, "PYTHONUNBUFFERED": "1"}, preexec_fn=_interruptible,
     )  # fmt: skip
     try:
         _wait_for_start(proc, "slow")
@@ -98,7 +104,7 @@ def test_ctrl_c_while_training_registers_nothing(project):
         [sys.executable, "-m", "warehouse_ml", "train", "--full-refresh", "--project-dir",
          str(project.root), "--vars", "{trees: 150}", "--log-format", "json"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        env={**os.environ, "PYTHONUNBUFFERED": "1"}, preexec_fn=_interruptible,
     )  # fmt: skip
     try:
         _wait_for_start(proc, "slow_model")

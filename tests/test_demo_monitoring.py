@@ -27,7 +27,7 @@ def test_drift_tests_pass_on_the_demo_as_generated(demo: Path) -> None:
 
 
 def test_wml_monitor_on_the_demo(demo: Path) -> None:
-    code, out = _wml(demo, "monitor", "ltv_model", "--fail-on-drift")
+    code, out = _wml(demo, "monitor", "ltv_model", "--relation", "main.customer_scores", "--fail-on-drift")
     assert code == 0, out
     assert "ltv_model version 1 on main.customer_scores" in out
     for column in ("ltv_score", "recency_days", "frequency", "monetary"):

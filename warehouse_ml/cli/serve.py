@@ -49,9 +49,18 @@ def _publish_after_run(opts: Options, session: t.Any, command: str, results: lis
             reporter.warning("profile_api: no snapshot published, as the run had errors or "
                              "failed tests; wml serve keeps serving the previous one.")  # fmt: skip
         return
-    if not rebuilt and snapshot.read_pointer(folder) is not None:
-        return
-    done = _publish(session, config, INVOCATION_ID, reporter)
+    if not rebuilt:
+        if snapshot.read_pointer(folder) is not None:
+            return
+        # Nothing published yet and nothing served rebuilt (wml build -s +stg_x): publish
+        # when every served relation exists, else wait for the build that makes them.
+        try:
+            done = _publish(session, config, INVOCATION_ID, reporter)
+        except ExecutionError as exc:
+            reporter.info(f"profile_api: nothing published yet ({exc.message})")
+            return
+    else:
+        done = _publish(session, config, INVOCATION_ID, reporter)
     reporter.info(_published_text(done))
 
 

@@ -122,3 +122,21 @@ def assert_clean_error(result: Result, code: int, *fragments: str) -> None:
     for fragment in fragments:
         assert fragment in output, f"{fragment!r} not in:\n{output}"
     assert "Traceback" not in output, output
+
+
+@pytest.fixture(scope="module")
+def pg():
+    """An autocommit connection to a throwaway PostgreSQL server on loopback (the Redshift
+    stand-in); CI must have it (.ci/run installs Debian's postgresql)."""
+    import os
+
+    from pg_server import pg_bin, postgres_server
+
+    if pg_bin() is None:
+        if os.environ.get("CI"):
+            pytest.fail("PostgreSQL must be installed in CI (.ci/run installs it)")
+        pytest.skip("PostgreSQL is not installed")
+    import psycopg
+
+    with postgres_server() as dsn, psycopg.connect(dsn, autocommit=True) as con:
+        yield con

@@ -3,25 +3,9 @@ PostgreSQL server, the Redshift stand-in, and answers as the DuckDB macros do.""
 
 from __future__ import annotations
 
-import os
-
-import pytest
-from pg_server import pg_bin, postgres_server
 from test_recommender import make
 
 DIALECT = "redshift"  # what wml prints for Redshift, run as printed
-
-
-@pytest.fixture(scope="module")
-def pg():
-    if pg_bin() is None:
-        if os.environ.get("CI"):
-            pytest.fail("PostgreSQL must be installed in CI (.ci/run installs it)")
-        pytest.skip("PostgreSQL is not installed")
-    import psycopg
-
-    with postgres_server() as dsn, psycopg.connect(dsn, autocommit=True) as con:
-        yield con
 
 
 def _copy(p, con, duck_table: str, pg_table: str, columns: str) -> None:

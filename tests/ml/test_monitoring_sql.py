@@ -11,7 +11,6 @@ real PostgreSQL server and gives the same PSI, KS, quantiles and AUC.
 from __future__ import annotations
 
 import datetime as dt
-import os
 import sys
 from pathlib import Path
 
@@ -22,7 +21,6 @@ import pytest
 from scipy import stats
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from pg_server import pg_bin, postgres_server  # noqa: E402
 
 from warehouse_ml.adapters import dialects  # noqa: E402
 from warehouse_ml.ml.monitoring import profile, sql, store, tests_sql  # noqa: E402
@@ -139,19 +137,6 @@ def test_numeric_bins_merge_tied_percentiles() -> None:
     assert [(b["upper_edge"], b["psi_bin"]) for b in bins] == [
         (0.0, 0), (1.0, 1), (2.0, 2), (sql.MAX_DOUBLE, 2),
     ]  # fmt: skip
-
-
-# -- PostgreSQL, standing in for Redshift ---------------------------------------------------
-@pytest.fixture(scope="module")
-def pg():
-    if pg_bin() is None:
-        if os.environ.get("CI"):
-            pytest.fail("PostgreSQL must be installed in CI (.ci/run installs it)")
-        pytest.skip("PostgreSQL is not installed")
-    import psycopg
-
-    with postgres_server() as dsn, psycopg.connect(dsn, autocommit=True) as c:
-        yield c
 
 
 def _pg_execute(pg):

@@ -7,7 +7,6 @@ so CI never skips these tests).
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
@@ -16,7 +15,6 @@ import pyarrow as pa
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from pg_server import pg_bin, postgres_server  # noqa: E402
 
 from warehouse_ml.ml.scoring import OnnxScorer  # noqa: E402
 from warehouse_ml.ml.spec import ModelType, ProblemType, TrainingSpec  # noqa: E402
@@ -25,18 +23,6 @@ from warehouse_ml.sqlcompile import compile_model, ddl  # noqa: E402
 
 ROWS = 10_000
 PG_TYPES = {"DOUBLE": "double precision", "VARCHAR": "text", "BOOLEAN": "boolean"}
-
-
-@pytest.fixture(scope="module")
-def pg():
-    if pg_bin() is None:
-        if os.environ.get("CI"):
-            pytest.fail("PostgreSQL must be installed in CI (.ci/run installs it)")
-        pytest.skip("PostgreSQL is not installed")
-    import psycopg
-
-    with postgres_server() as dsn, psycopg.connect(dsn, autocommit=True) as con:
-        yield con
 
 
 def make_data(n: int, seed: int, unseen: bool) -> pa.Table:

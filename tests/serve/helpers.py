@@ -18,17 +18,12 @@ import time
 import typing as t
 from pathlib import Path
 
+from conftest import PROFILE
+
 TOKEN = "test-token-0123456789abcdef"
 KIOSK = "kiosk-token-0123456789abcdef"
 
-PROFILES = """\
-test:
-  target: dev
-  outputs:
-    dev:
-      type: duckdb
-      path: warehouse.duckdb
-"""
+PROFILES = PROFILE  # the suite's one DuckDB profile (tests/conftest.py)
 
 # Three profiles; p3 appears only in scores, p4 only in traits (a relation may miss an id).
 FILES = {

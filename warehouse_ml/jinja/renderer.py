@@ -26,6 +26,7 @@ from warehouse_ml.dbt import macro_namespace, packages, test_blocks
 from warehouse_ml.dbt.context import DbtContext, DbtTemplate, PackageNamespace
 from warehouse_ml.dbt.relation import EPHEMERAL_PREFIX, CteRelation, DbtRelation
 from warehouse_ml.errors import CompilationError, WmlError, located
+from warehouse_ml.jinja import shared_render
 from warehouse_ml.jinja.cache import SingleFileBytecodeCache
 from warehouse_ml.jinja.errors import macro_call_hint, wrap_template_error
 from warehouse_ml.jinja.macro_calls import MacroCall, PackageMacro, project_defaults
@@ -399,7 +400,7 @@ class Renderer:
                     this = self.jinja_relation(node)
                     call.relations.append((node, str(self._ref_target(node))))
                     local = self.macros.locals_for(node.package_name)  # a package's own macros
-                    call.sql = self._template(name, node.raw_sql).render(local, this=this)
+                    call.sql = shared_render.render(self._template(name, node.raw_sql), {**local, "this": this})
                     if call.dynamic and not parse:
                         self.dbt.check_refs(call)
         except (WmlError, jinja2.TemplateError, TypeError) as exc:

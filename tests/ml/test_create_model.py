@@ -443,7 +443,7 @@ ERROR_CASES: list[tuple[str, str, int]] = [
     (BASE + " MODEL_TYPE RANDOM_FOREST", "expected XGBOOST, MLP, LINEAR_LEARNER or KMEANS", 11),
     (BASE + " AUTO MAYBE", "expected ON or OFF after AUTO, got 'MAYBE'", 11),
     (BASE + " OBJECTIVE mse", "expected an objective in quotes after OBJECTIVE, got 'mse'", 11),
-    (BASE + " OBJECTIVE 'reg:tweedie'", "OBJECTIVE 'reg:tweedie' has no local equivalent", 11),
+    (BASE + " OBJECTIVE 'reg:pseudohubererror'", "OBJECTIVE 'reg:pseudohubererror' has no local equivalent", 11),
     (
         BASE + " PROBLEM_TYPE REGRESSION OBJECTIVE 'F1'",
         "OBJECTIVE 'F1' does not fit regression: use mse, rmse, mae, r2",

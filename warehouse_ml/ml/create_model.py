@@ -33,11 +33,15 @@ OBJECTIVE 'reg:squarederror'       mse, and implies REGRESSION
 OBJECTIVE 'binary:logistic'        log_loss (the loss it minimises), implies BINARY
 OBJECTIVE 'multi:softmax'          accuracy, implies MULTICLASS
 OBJECTIVE 'multi:softprob'         log_loss, implies MULTICLASS
+OBJECTIVE 'reg:tweedie'            loss tweedie, objective tweedie_deviance, REGRESSION
+  'count:poisson', 'reg:gamma'     loss poisson / gamma (ours, warned: not Redshift's)
+  (and 'poisson', 'gamma', ...)    (see ml/losses.py)
 other XGBoost objectives           error: no local equivalent
 PREPROCESSORS 'none' / '[...]'     preprocessors ``[]`` / the validated JSON list
 HYPERPARAMETERS ... EXCEPT:
   NUM_ROUND, MAX_DEPTH, ETA        max_iter, max_depth, learning_rate (XGBOOST only)
   K                                k (KMEANS only)
+  TWEEDIE_VARIANCE_POWER           tweedie_power (OBJECTIVE 'reg:tweedie' only, 1 < p < 2)
   NUM_CLASS                        dropped with a warning: classes come from the data
   any other key                    kept raw (its Redshift name, string value), warned
 MAX_RUNTIME n                      max_runtime (seconds)

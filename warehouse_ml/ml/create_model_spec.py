@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import typing as t
 
-from warehouse_ml.ml import preprocessors
+from warehouse_ml.ml import losses, preprocessors
 from warehouse_ml.ml.spec import OBJECTIVES, ModelType, ProblemType, TrainingSpec
 
 if t.TYPE_CHECKING:
@@ -58,8 +58,17 @@ def to_spec(p: _Parser, c: _Clauses) -> tuple[TrainingSpec, list[str], bool]:
     if model_type == "KMEANS" and auto:
         warnings.append("Redshift trains MODEL_TYPE KMEANS only with AUTO OFF; add AUTO OFF.")
     problem = _problem_type(p, c)
-    objective, implied = _objective(p, c, problem)
+    objective, implied = _objective(p, c, problem, warnings, auto)
     hyperparameters, k = _hyperparameters(p, c, warnings, auto)
+    loss = losses.resolve(None, _tweedie_power(p, c, objective), objective).loss
+    if loss.name == "tweedie" and model_type == "XGBOOST":
+        hyperparameters["loss"] = "poisson"
+        warnings.append(
+            "MODEL_TYPE XGBOOST with OBJECTIVE 'reg:tweedie': scikit-learn's boosted trees have "
+            "no Tweedie loss, so they are fit with the Poisson loss (Tweedie power 1, the same "
+            f"log link) and evaluated by Tweedie deviance at power {loss.power}; MODEL_TYPE "
+            "LINEAR_LEARNER fits the Tweedie loss itself."
+        )
     spec = TrainingSpec(
         name=c.name,
         function=c.function,
@@ -68,6 +77,8 @@ def to_spec(p: _Parser, c: _Clauses) -> tuple[TrainingSpec, list[str], bool]:
         problem_type=problem or implied,
         model_type=MODEL_TYPES[model_type] if model_type else ModelType.AUTO,
         objective=objective,
+        loss=loss.name,
+        tweedie_power=loss.power if loss.name == "tweedie" else None,
         max_runtime=c.max_runtime if c.max_runtime is not None else 5400.0,
         hyperparameters=hyperparameters,
         k=k,
@@ -109,16 +120,32 @@ def _problem_type(p: _Parser, c: _Clauses) -> ProblemType | None:
 
 
 def _objective(
-    p: _Parser, c: _Clauses, problem: ProblemType | None
+    p: _Parser, c: _Clauses, problem: ProblemType | None, warnings: list[str], auto: bool
 ) -> tuple[str | None, ProblemType | None]:
     """(our objective, the problem type an XGBoost objective implies)."""
     given = c.text("OBJECTIVE")
     if given is None:
         return None, None
     token, raw = c.values["OBJECTIVE"], given.strip().lower()
+    loss = losses.IMPLYING_OBJECTIVES.get(raw)
+    if loss is not None:  # a loss for money or counts: selected on its deviance
+        if problem not in (None, ProblemType.REGRESSION):
+            raise p.error(token, f"OBJECTIVE '{given}' is for regression, not {problem.value}")
+        if raw != "reg:tweedie":
+            warnings.append(
+                f"OBJECTIVE '{given}' is a warehouse-ml (XGBoost) objective that Redshift ML "
+                "does not accept; use 'reg:tweedie' for a statement that also runs on Redshift."
+            )
+        elif auto:
+            warnings.append(
+                "Redshift accepts OBJECTIVE 'reg:tweedie' only with AUTO OFF MODEL_TYPE XGBOOST; "
+                "locally AUTO searches the models that fit the Tweedie loss."
+            )
+        return losses.DEVIANCE[loss], ProblemType.REGRESSION
     name, implied = _XGB_OBJECTIVES.get(raw, (raw.replace("_", ""), None))
     if name not in _OUR_OBJECTIVES:
         known = "MSE, Accuracy, F1, F1Macro, AUC, " + ", ".join(_XGB_OBJECTIVES)
+        known += ", reg:tweedie, count:poisson, reg:gamma"
         raise p.error(token, f"OBJECTIVE '{given}' has no local equivalent: expected {known}")
     if problem is not None and implied is not None and implied != problem:
         raise p.error(token, f"OBJECTIVE '{given}' is for {implied.value}, not {problem.value}")
@@ -152,6 +179,8 @@ def _hyperparameters(
         elif key == "REFIT":
             hint = f"Write SETTINGS (REFIT {token.text.upper()}) instead."
             raise p.error(token, "REFIT is a setting, not a hyperparameter", hint)
+        elif key == "TWEEDIE_VARIANCE_POWER":
+            continue  # a loss setting, read by _tweedie_power
         elif key == "NUM_CLASS":
             warnings.append("NUM_CLASS is ignored: the classes are taken from the TARGET column.")
         else:
@@ -164,6 +193,20 @@ def _hyperparameters(
         hint = "Add HYPERPARAMETERS DEFAULT EXCEPT (K '5')."
         raise p.error(c.values["MODEL_TYPE"], "KMEANS needs the number of clusters, K", hint)
     return result, k
+
+
+def _tweedie_power(p: _Parser, c: _Clauses, objective: str | None) -> float | None:
+    """XGBoost's TWEEDIE_VARIANCE_POWER hyperparameter, with OBJECTIVE 'reg:tweedie' only."""
+    token = (c.hyperparameters or {}).get("TWEEDIE_VARIANCE_POWER")
+    if token is None:
+        return None
+    if objective != losses.DEVIANCE["tweedie"]:
+        hint = "Add OBJECTIVE 'reg:tweedie', or remove TWEEDIE_VARIANCE_POWER."
+        raise p.error(token, "TWEEDIE_VARIANCE_POWER applies only to OBJECTIVE 'reg:tweedie'", hint)
+    power = losses.check_power(token.text)
+    if power is None:
+        raise p.error(token, f"TWEEDIE_VARIANCE_POWER '{token.text}' is out of range", losses.POWER_HINT)
+    return power
 
 
 def _preprocessors(

@@ -27,13 +27,20 @@ from sklearn.ensemble import (
     RandomForestRegressor,
 )
 from sklearn.impute import SimpleImputer
-from sklearn.linear_model import LogisticRegression, Ridge
+from sklearn.linear_model import (
+    GammaRegressor,
+    LogisticRegression,
+    PoissonRegressor,
+    Ridge,
+    TweedieRegressor,
+)
 from sklearn.neural_network import MLPClassifier, MLPRegressor
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from warehouse_ml.errors import TrainingError
 from warehouse_ml.ml.features import Feature
+from warehouse_ml.ml.losses import Loss
 from warehouse_ml.ml.preprocessors import column_parts
 from warehouse_ml.ml.spec import ModelType, ProblemType
 
@@ -52,6 +59,18 @@ _DEFAULTS: dict[ModelType, dict[str, t.Any]] = {
     ModelType.MLP: {"hidden_layer_sizes": (64,), "max_iter": 300, "early_stopping": True},
     ModelType.KMEANS: {"n_init": "auto"},
 }
+
+# scikit-learn's GLMs penalise the *mean* deviance, so their default alpha=1 shrinks
+# standardized coefficients hard (Ridge's alpha=1 is on the sum of squares, tiny per row);
+# 1e-4 keeps them about as lightly regularized as the squared-error linear model.
+_GLM_DEFAULTS: dict[str, t.Any] = {"max_iter": 1000, "alpha": 1e-4}
+_GLMS: dict[str, type[BaseEstimator]] = {
+    "poisson": PoissonRegressor,
+    "gamma": GammaRegressor,
+    "tweedie": TweedieRegressor,
+}
+# Log-link losses each family can fit (HistGradientBoosting has no Tweedie loss).
+_LOG_LINK_MODELS = (ModelType.LINEAR, ModelType.HIST_GRADIENT_BOOSTING)
 
 # Names users bring from Redshift ML (XGBoost, KMEANS) or other libraries.
 _ALIASES: dict[ModelType, dict[str, str]] = {
@@ -77,10 +96,21 @@ class Candidate:
     cost: float
 
 
-def auto_candidates(problem_type: ProblemType) -> list[Candidate]:
+def auto_candidates(problem_type: ProblemType, loss: Loss | None = None) -> list[Candidate]:
     """The AUTO search list for supervised problems, cheapest first: a linear baseline,
-    three HistGradientBoosting settings and a small random forest."""
+    three HistGradientBoosting settings and a small random forest.
+
+    With a log-link loss only the families that fit it take part (a forest's leaf means
+    are not fit by deviance); for Tweedie the trees use the Poisson loss (ml/losses.py).
+    """
     hgb = ModelType.HIST_GRADIENT_BOOSTING
+    if loss is not None and loss.is_log_link:
+        tree_loss = {"loss": "poisson"} if loss.name == "tweedie" else {}
+        return [
+            c if c.model_type is ModelType.LINEAR else Candidate(hgb, {**c.params, **tree_loss}, c.cost)
+            for c in auto_candidates(problem_type)
+            if c.model_type in _LOG_LINK_MODELS
+        ]
     return [
         Candidate(ModelType.LINEAR, {}, 1.0),
         Candidate(hgb, {"max_iter": 100, "learning_rate": 0.1, "max_leaf_nodes": 31}, 30.0),
@@ -103,11 +133,14 @@ def resolve_params(
     hyperparameters: dict[str, t.Any],
     k: int | None = None,
     rows: int | None = None,
+    loss: Loss | None = None,
 ) -> dict[str, t.Any]:
     """Defaults overridden by the user's hyperparameters (aliases and string values from
     ``HYPERPARAMETERS DEFAULT EXCEPT (K '5')`` are understood)."""
     aliases = _ALIASES.get(model_type, {})
     params = dict(_DEFAULTS[model_type])
+    if model_type is ModelType.LINEAR and loss is not None and loss.is_log_link:
+        params = dict(_GLM_DEFAULTS)
     if model_type is ModelType.MLP and rows is not None and rows < MLP_EARLY_STOPPING_ROWS:
         # Early stopping holds out 10%: on small tables that stops far too soon
         # (measured: accuracy 0.64 instead of 0.99 on 400 rows).
@@ -127,10 +160,14 @@ def make_estimator(
     *,
     seed: int,
     class_weight: str | None = None,
+    loss: Loss | None = None,
 ) -> BaseEstimator:
     """A configured, unfitted estimator; unknown parameter names raise TrainingError."""
+    loss = loss or Loss()
     cls = _estimator_class(model_type, problem_type)
     base: dict[str, t.Any] = {}
+    if loss.is_log_link:
+        cls, base = _log_link_estimator(model_type, problem_type, loss, params)
     valid = cls().get_params()
     if "random_state" in valid:
         base["random_state"] = seed
@@ -154,6 +191,7 @@ def build_pipeline(
     seed: int,
     class_weight: str | None = None,
     preprocessors: t.Sequence[dict[str, list[str]]] | None = None,
+    loss: Loss | None = None,
 ) -> Pipeline:
     """Preprocessing + estimator, taking the matrix from :func:`features.feed_to_matrix`.
 
@@ -161,7 +199,7 @@ def build_pipeline(
     the columns they name.
     """
     estimator = make_estimator(
-        model_type, problem_type, params, seed=seed, class_weight=class_weight
+        model_type, problem_type, params, seed=seed, class_weight=class_weight, loss=loss
     )
     prep = _preprocessor(model_type, features, preprocessors or [], seed)
     return Pipeline([("prep", prep), ("model", estimator)])
@@ -215,6 +253,37 @@ def _estimator_class(model_type: ModelType, problem_type: ProblemType) -> type[B
     }
     regressor, classifier = table[model_type]
     return classifier if classify else regressor
+
+
+def _log_link_estimator(
+    model_type: ModelType, problem_type: ProblemType, loss: Loss, params: dict[str, t.Any]
+) -> tuple[type[BaseEstimator], dict[str, t.Any]]:
+    """(estimator class, fixed parameters) fitting ``loss`` with a log link."""
+    if problem_type is not ProblemType.REGRESSION:
+        raise TrainingError(
+            f"loss='{loss.name}' is a regression loss, but the problem is "
+            f"{problem_type.value}. Set problem_type='regression' or drop the loss."
+        )
+    if model_type not in _LOG_LINK_MODELS:
+        raise TrainingError(
+            f"model_type '{model_type.value}' cannot fit loss='{loss.name}': use "
+            "model_type='linear' (a GLM with a log link), 'hist_gradient_boosting' or 'auto'."
+        )
+    if model_type is ModelType.LINEAR:
+        if loss.name == "tweedie":
+            return TweedieRegressor, {"power": loss.power, "link": "log"}
+        return _GLMS[loss.name], {}
+    given = params.get("loss")  # AUTO's Poisson trees for a Tweedie loss set it
+    if loss.name == "tweedie" and given != "poisson":
+        raise TrainingError(
+            "HistGradientBoosting has no Tweedie loss: use model_type='linear' (scikit-learn's "
+            "TweedieRegressor, log link), hyperparameters={'loss': 'poisson'} for boosted trees "
+            "fit with the Poisson loss and judged by Tweedie deviance, or model_type='auto', "
+            "which tries both."
+        )
+    if loss.name != "tweedie" and given not in (None, loss.name):
+        raise TrainingError(f"hyperparameter loss='{given}' contradicts loss='{loss.name}'.")
+    return HistGradientBoostingRegressor, {"loss": given or loss.name}
 
 
 def _coerce(value: t.Any) -> t.Any:

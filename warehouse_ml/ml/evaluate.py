@@ -16,6 +16,8 @@ from sklearn import metrics as skm
 from sklearn.pipeline import Pipeline
 
 from warehouse_ml.errors import TrainingError
+from warehouse_ml.ml import losses
+from warehouse_ml.ml.losses import Loss
 from warehouse_ml.ml.spec import OBJECTIVES, ProblemType
 
 # Objective spellings from Redshift ML / XGBoost / scikit-learn, mapped to ours.
@@ -29,16 +31,24 @@ _OBJECTIVE_ALIASES = {
     "f1_macro": "f1macro",
     "roc_auc": "auc",
 }
-LOWER_IS_BETTER = frozenset({"mse", "rmse", "mae", "log_loss"})
+LOWER_IS_BETTER = frozenset({"mse", "rmse", "mae", "log_loss", *losses.DEVIANCE_METRICS})
 SILHOUETTE_SAMPLE = 5000
 
 
-def resolve_objective(problem_type: ProblemType, objective: str | None) -> str:
-    """The objective to select models by: the given one (validated) or the default."""
+def resolve_objective(
+    problem_type: ProblemType, objective: str | None, loss: Loss | None = None
+) -> str:
+    """The objective to select models by: the given one (validated) or the default (the
+    loss's deviance for a log-link loss)."""
     allowed = OBJECTIVES[problem_type]
     if objective is None:
-        return allowed[0]
+        return (loss.metric if loss is not None else None) or allowed[0]
     name = _OBJECTIVE_ALIASES.get(objective.lower(), objective.lower())
+    if name in losses.DEVIANCE_METRICS and (loss is None or loss.metric != name):
+        raise TrainingError(
+            f"Objective '{objective}' is the deviance of another loss than "
+            f"'{loss.name if loss else losses.SQUARED}'; set the matching loss or drop it."
+        )
     if name not in allowed:
         raise TrainingError(
             f"Objective '{objective}' does not apply to {problem_type.value}; "
@@ -55,16 +65,22 @@ def higher_is_better(objective: str, metrics: dict[str, t.Any]) -> float:
     return -float(value) if objective in LOWER_IS_BETTER else float(value)
 
 
-def regression_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float]:
-    """r2, mae, mse and rmse."""
+def regression_metrics(
+    y_true: np.ndarray, y_pred: np.ndarray, loss: Loss | None = None
+) -> dict[str, float | None]:
+    """r2, mae, mse and rmse, and the loss's mean deviance for a log-link loss (None
+    where a prediction is <= 0 and the deviance is undefined)."""
     mse = float(skm.mean_squared_error(y_true, y_pred))
     r2 = float(skm.r2_score(y_true, y_pred)) if len(y_true) > 1 else float("nan")
-    return {
+    out: dict[str, float | None] = {
         "r2": r2,
         "mae": float(skm.mean_absolute_error(y_true, y_pred)),
         "mse": mse,
         "rmse": float(np.sqrt(mse)),
     }
+    if loss is not None and loss.metric is not None:
+        out[loss.metric] = losses.deviance(loss, y_true, y_pred)
+    return out
 
 
 def classification_metrics(
@@ -141,10 +157,11 @@ def supervised_metrics(
     y: np.ndarray,
     problem_type: ProblemType,
     classes_fit: np.ndarray | None,
+    loss: Loss | None = None,
 ) -> dict[str, t.Any]:
     """Metrics of a fitted pipeline on (X, y); y holds labels as the pipeline was fit."""
     if problem_type is ProblemType.REGRESSION:
-        return regression_metrics(y, pipeline.predict(X))
+        return regression_metrics(y, pipeline.predict(X), loss)
     assert classes_fit is not None
     proba = aligned_proba(pipeline, X, classes_fit)
     # scikit-learn classifiers predict the most probable class; one call instead of two.
@@ -158,11 +175,15 @@ def objective_score(
     y: np.ndarray,
     problem_type: ProblemType,
     classes_fit: np.ndarray | None,
+    loss: Loss | None = None,
 ) -> float:
     """One metric, oriented higher-is-better; cheaper than all of them (permutation
     importance calls this a few times per feature)."""
     if problem_type is ProblemType.REGRESSION:
         pred = pipeline.predict(X)
+        if metric in losses.DEVIANCE_METRICS:
+            assert loss is not None
+            return higher_is_better(metric, {metric: losses.deviance(loss, y, pred)})
         value = {
             "r2": lambda: skm.r2_score(y, pred),
             "mae": lambda: skm.mean_absolute_error(y, pred),
@@ -188,10 +209,11 @@ def baseline_metrics(
     y_eval: np.ndarray,
     problem_type: ProblemType,
     classes_fit: np.ndarray | None,
+    loss: Loss | None = None,
 ) -> dict[str, t.Any]:
     """The same metrics for a model that ignores the features."""
     if problem_type is ProblemType.REGRESSION:
-        return regression_metrics(y_eval, np.full(len(y_eval), float(np.mean(y_train))))
+        return regression_metrics(y_eval, np.full(len(y_eval), float(np.mean(y_train))), loss)
     assert classes_fit is not None
     counts = np.bincount(np.searchsorted(classes_fit, y_train), minlength=len(classes_fit))
     priors = counts / counts.sum()

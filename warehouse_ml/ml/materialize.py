@@ -13,7 +13,7 @@ import typing as t
 
 from warehouse_ml import redaction
 from warehouse_ml.errors import ConfigError, TrainingError
-from warehouse_ml.ml import preprocessors, registry, serving
+from warehouse_ml.ml import losses, preprocessors, registry, serving
 from warehouse_ml.ml.monitoring import retrain
 from warehouse_ml.ml.monitoring import training as monitoring_training
 from warehouse_ml.ml.spec import ModelType, ProblemType, SplitSpec, TrainingSpec
@@ -47,6 +47,7 @@ def spec_from_node(node: Node, query: str) -> TrainingSpec:
             "Add target='<label column>' to the config.",
         )
     split = _split(c, fail)
+    loss = _loss(c, fail)
     spec = TrainingSpec(
         name=node.name,
         function=function,
@@ -54,9 +55,11 @@ def spec_from_node(node: Node, query: str) -> TrainingSpec:
         target=c.get("target"),
         problem_type=problem,
         model_type=model_type,
-        objective=str(c["objective"]).lower() if c.get("objective") else None,
+        objective=loss.objective.lower() if loss.objective else None,
+        loss=loss.loss.name,
+        tweedie_power=loss.loss.power if loss.loss.name == "tweedie" else None,
         max_runtime=float(c.get("max_runtime", 5400)),
-        hyperparameters=dict(c.get("hyperparameters") or {}),
+        hyperparameters=loss.hyperparameters,
         exclude=list(c.get("exclude") or []),
         split=split,
         class_weight=c.get("class_weight"),
@@ -93,6 +96,29 @@ def spec_from_statement(
     for warning in stmt.warnings:
         warn(f"{node.fqn_path}: {warning}")
     return spec
+
+
+def _loss(c: dict[str, t.Any], fail: t.Callable[[str, str], t.NoReturn]) -> losses.Resolved:
+    """loss=, tweedie_power=, an objective naming a loss, a 'loss' hyperparameter: checked
+    here so a typo fails before the query runs, naming the file."""
+    hyperparameters = c.get("hyperparameters") or {}
+    if not isinstance(hyperparameters, dict):
+        fail("hyperparameters must be a mapping of name to value.", "Use hyperparameters={...}.")
+    objective = str(c["objective"]) if c.get("objective") else None
+    try:
+        found = losses.resolve(c.get("loss"), c.get("tweedie_power"), objective, hyperparameters)
+    except TrainingError as exc:
+        fail(exc.message, losses.POWER_HINT if "power" in exc.message else LOSS_HINT)
+    problem = str(c.get("problem_type") or "regression").lower()
+    if found.loss.is_log_link and problem != ProblemType.REGRESSION.value:
+        fail(
+            f"loss='{found.loss.name}' is a regression loss, but problem_type is '{problem}'.",
+            "Remove problem_type (a log-link loss trains a regression) or the loss.",
+        )
+    return found
+
+
+LOSS_HINT = "Use loss='poisson' (counts), 'gamma' (positive amounts) or 'tweedie' (spend with zeros)."
 
 
 def _preprocessors(
@@ -303,7 +329,7 @@ def _should_deploy(cursor: t.Any, new: registry.ModelVersion, policy: str) -> bo
     old_score, new_score = current[0].metrics.get(key), new.metrics.get(key)
     if old_score is None or new_score is None:
         return True
-    lower_better = key in ("mse", "rmse", "mae", "log_loss")
+    lower_better = key in ("mse", "rmse", "mae", "log_loss", *losses.DEVIANCE_METRICS)
     return new_score < old_score if lower_better else new_score > old_score
 
 

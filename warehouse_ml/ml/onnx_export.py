@@ -21,6 +21,10 @@ Two measured traps are handled here (see shared/FINDINGS.md):
    prediction: the parity check fails depending on the training rows' exact mean.
    :func:`round_offsets_float32` rounds the fitted means and imputed values to float32
    once after fitting, so scikit-learn and ONNX (and the compiled SQL) use the same model.
+4. skl2onnx 1.20 writes a HistGradientBoostingRegressor fit with ``loss='poisson'`` or
+   ``'gamma'`` as its raw tree sum, dropping the log link's inverse: predictions off by
+   ``log``. :func:`_apply_log_link` appends the ``Exp`` scikit-learn applies. (Its GLMs,
+   PoissonRegressor, GammaRegressor and TweedieRegressor(link='log'), already end in Exp.)
 """
 
 from __future__ import annotations
@@ -94,6 +98,7 @@ def to_onnx(
             f"Could not convert the fitted {type(estimator).__name__} to ONNX: {exc}"
         ) from exc
     _round_tree_thresholds(model.graph, estimator)
+    link = _apply_log_link(model.graph, estimator)
     _drop_column_gathers(model.graph)
     _name_inputs(model.graph, [f.name for f in features])
     metadata = {
@@ -102,6 +107,7 @@ def to_onnx(
         "classes": json.dumps(list(classes) if classes is not None else None),
         "target_type": target_type or "",
         "model_type": model_type or "",
+        "link": link,
     }
     for key, value in metadata.items():
         model.metadata_props.add(key=METADATA_PREFIX + key, value=value)
@@ -328,6 +334,27 @@ def _round_tree_thresholds(graph: onnx.GraphProto, estimator: t.Any) -> None:
     values[branch] = exact
     del attrs["nodes_values"].floats[:]
     attrs["nodes_values"].floats.extend(values.tolist())
+
+
+def _apply_log_link(graph: onnx.GraphProto, estimator: t.Any) -> str:
+    """Append ``Exp`` after a log-link tree ensemble's raw score (trap 4); returns the
+    link the graph's output is on: 'log' (exp applied) or 'identity'."""
+    from sklearn.ensemble import HistGradientBoostingRegressor
+
+    # scikit-learn's fitted loss object (GLMs: _base_loss, boosting: _loss) knows its link.
+    fitted = getattr(estimator, "_base_loss", None) or getattr(estimator, "_loss", None)
+    if type(getattr(fitted, "link", None)).__name__ != "LogLink":
+        return "identity"
+    if not isinstance(estimator, HistGradientBoostingRegressor):
+        return "log"  # the GLM converters end in Exp already
+    output = graph.output[0].name
+    producer = next(n for n in graph.node if output in n.output)
+    if producer.op_type == "Exp":  # a skl2onnx that applies the link itself
+        return "log"
+    raw = output + "_raw_score"
+    producer.output[list(producer.output).index(output)] = raw
+    graph.node.append(onnx.helper.make_node("Exp", [raw], [output], name="wml_log_link"))
+    return "log"
 
 
 def _close(stored: np.ndarray, exact: np.ndarray) -> np.ndarray:

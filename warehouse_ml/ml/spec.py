@@ -35,7 +35,10 @@ class ModelType(str, enum.Enum):
 # Objectives users know from Redshift ML / BigQuery ML, lower-cased; the first of
 # each list is the default (Redshift: MSE for regression, F1 binary, Accuracy multiclass).
 OBJECTIVES: dict[ProblemType, tuple[str, ...]] = {
-    ProblemType.REGRESSION: ("mse", "rmse", "mae", "r2"),
+    # The deviances come last: they are the default only for their own loss (ml/losses.py).
+    ProblemType.REGRESSION: (
+        "mse", "rmse", "mae", "r2", "poisson_deviance", "gamma_deviance", "tweedie_deviance",
+    ),
     ProblemType.BINARY: ("f1", "auc", "accuracy", "log_loss", "precision", "recall"),
     ProblemType.MULTICLASS: ("accuracy", "f1macro", "log_loss"),
     ProblemType.CLUSTERING: ("silhouette",),
@@ -69,7 +72,10 @@ class TrainingSpec:
     target: str | None = None
     problem_type: ProblemType | None = None  # None: inferred from the target
     model_type: ModelType = ModelType.AUTO
-    objective: str | None = None  # None: the problem type's default
+    objective: str | None = None  # None: the problem type's default (or the loss's deviance)
+    # Regression loss (ml/losses.py): squared_error, poisson, gamma or tweedie (log link).
+    loss: str | None = None  # None: squared_error, unless the objective names a loss
+    tweedie_power: float | None = None  # None: 1.5; only with loss='tweedie'
     max_runtime: float = 5400.0  # seconds, Redshift ML's default MAX_RUNTIME
     hyperparameters: dict[str, t.Any] = dataclasses.field(default_factory=dict)
     exclude: list[str] = dataclasses.field(default_factory=list)

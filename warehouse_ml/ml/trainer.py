@@ -31,7 +31,7 @@ from sklearn.pipeline import Pipeline
 from threadpoolctl import threadpool_limits
 
 from warehouse_ml.errors import TrainingError
-from warehouse_ml.ml import eval_record
+from warehouse_ml.ml import eval_record, losses
 from warehouse_ml.ml import evaluate as ev
 from warehouse_ml.ml.dataset import (
     Split,
@@ -124,6 +124,7 @@ class _Data:
     objective: str
     seed: int
     progress: Progress = _no_progress
+    loss: losses.Loss = dataclasses.field(default_factory=losses.Loss)
 
 
 def train(table: pa.Table, spec: TrainingSpec, progress: Progress | None = None) -> TrainedModel:
@@ -144,7 +145,8 @@ def train(table: pa.Table, spec: TrainingSpec, progress: Progress | None = None)
 
 def _train(table: pa.Table, spec: TrainingSpec, progress: Progress) -> TrainedModel:
     start = time.perf_counter()
-    data, dropped = _load(table, spec)
+    loss, spec = _loss(spec)
+    data, dropped = _load(table, spec, loss)
     data.progress = progress
     split = split_rows(data.table, data.target, spec.split)
     left = _seconds_left(start, spec.max_runtime)
@@ -166,6 +168,8 @@ def _train(table: pa.Table, spec: TrainingSpec, progress: Progress) -> TrainedMo
     if data.target.y is None:  # serving assigns clusters with the deployed model
         metrics["cluster_sizes"] = _cluster_sizes(final, data)
     metrics |= _record(pipeline, final, data, split)
+    if data.target.problem_type is ProblemType.REGRESSION:
+        metrics["loss"] = data.loss.describe()
     metrics |= {
         "objective": data.objective,
         "rows_dropped_null_target": dropped,
@@ -213,12 +217,14 @@ def _train(table: pa.Table, spec: TrainingSpec, progress: Progress) -> TrainedMo
     )
 
 
-def _load(table: pa.Table, spec: TrainingSpec) -> tuple[_Data, int]:
+def _load(table: pa.Table, spec: TrainingSpec, loss: losses.Loss) -> tuple[_Data, int]:
     """Validate the input and build the feature matrix (column-wise, once)."""
     table, target_name, dropped = drop_null_target(canonical_order(table), spec)
     features = infer_features(table.schema, spec)
     target = prepare_target(table, target_name, spec)
     check_rows(table.num_rows, dropped, spec)
+    if target.y is not None and loss.is_log_link:
+        losses.check_target(target.y, loss, spec.name, target.name or "target", table)
     for feature in features:
         column = table.column(feature.name)
         if column.null_count == len(column):
@@ -228,9 +234,27 @@ def _load(table: pa.Table, spec: TrainingSpec) -> tuple[_Data, int]:
             )
         if feature.is_text:
             check_text_cardinality(column, feature.name)
-    objective = ev.resolve_objective(target.problem_type, spec.objective)
+    objective = ev.resolve_objective(target.problem_type, spec.objective, loss)
     X = table_matrix(table, features)
-    return _Data(table, X, target, features, objective, spec.split.seed), dropped
+    return _Data(table, X, target, features, objective, spec.split.seed, loss=loss), dropped
+
+
+def _loss(spec: TrainingSpec) -> tuple[losses.Loss, TrainingSpec]:
+    """The spec's loss, and the spec as the rest of training reads it: a log-link loss is
+    regression (a count target would otherwise be inferred as classes)."""
+    found = losses.resolve(spec.loss, spec.tweedie_power, spec.objective, spec.hyperparameters)
+    spec = dataclasses.replace(
+        spec, objective=found.objective, hyperparameters=found.hyperparameters
+    )
+    if found.loss.is_log_link:
+        if spec.problem_type not in (None, ProblemType.REGRESSION):
+            raise TrainingError(
+                f"Model '{spec.name}': loss='{found.loss.name}' is a regression loss, but "
+                f"problem_type is {spec.problem_type.value}. Set problem_type='regression' "
+                "or drop the loss."
+            )
+        spec = dataclasses.replace(spec, problem_type=ProblemType.REGRESSION)
+    return found.loss, spec
 
 
 def _seconds_left(start: float, max_runtime: float) -> t.Callable[[], float]:
@@ -278,7 +302,9 @@ def _choose(
     """The candidate to refit on all training rows (AUTO: searched), with its leaderboard."""
     if spec.model_type is ModelType.AUTO:
         return _search(data, split, spec, start)
-    params = resolve_params(spec.model_type, spec.hyperparameters, spec.k, rows=len(split.train))
+    params = resolve_params(
+        spec.model_type, spec.hyperparameters, spec.k, rows=len(split.train), loss=data.loss
+    )
     search = {"candidates": 1, "run": 1, "skipped": [], "stopped_by": "explicit"}
     return Candidate(spec.model_type, params, 1.0), [], search
 
@@ -292,7 +318,7 @@ def _search(
         params = resolve_params(ModelType.KMEANS, spec.hyperparameters, spec.k)
         search = {"candidates": 1, "run": 1, "skipped": [], "stopped_by": "exhausted"}
         return Candidate(ModelType.KMEANS, params, 1.0), [], search
-    candidates = auto_candidates(problem)
+    candidates = auto_candidates(problem, data.loss)
     inner, validation = _validation_rows(data, split, spec)
     total = data.table.num_rows if spec.refit else 0
     factor = _refit_factor(len(inner.train), len(split.train), total)
@@ -320,7 +346,7 @@ def _search(
         budget.record(candidate, seconds)
         y_val = data.target.y[inner.eval]
         found = ev.supervised_metrics(
-            pipeline, data.X[inner.eval], y_val, problem, data.target.classes_fit
+            pipeline, data.X[inner.eval], y_val, problem, data.target.classes_fit, data.loss
         )
         score = ev.higher_is_better(data.objective, found)
         board.append(_board_row(candidate, found.get(data.objective), seconds, on))
@@ -394,6 +420,7 @@ def _fit(
         seed=data.seed,
         class_weight=spec.class_weight,
         preprocessors=spec.preprocessors,
+        loss=data.loss,
     )
     began = time.perf_counter()
     X = data.X[rows]
@@ -438,9 +465,11 @@ def _evaluate(pipeline: Pipeline, data: _Data, split: Split) -> dict[str, t.Any]
         )
         return found | {"inertia": float(model.inertia_)}
     y_train, y_eval = target.y[split.train], target.y[split.eval]
-    found = ev.supervised_metrics(pipeline, X_eval, y_eval, target.problem_type, target.classes_fit)
+    found = ev.supervised_metrics(
+        pipeline, X_eval, y_eval, target.problem_type, target.classes_fit, data.loss
+    )
     found["baseline"] = ev.baseline_metrics(
-        y_train, y_eval, target.problem_type, target.classes_fit
+        y_train, y_eval, target.problem_type, target.classes_fit, data.loss
     )
     return found
 
@@ -480,11 +509,12 @@ def _importance(pipeline: Pipeline, data: _Data, rows: np.ndarray) -> dict[str, 
     y = target.y[rows]
     problem = target.problem_type
     metric = data.objective
-    if not np.isfinite(ev.objective_score(metric, pipeline, X, y, problem, target.classes_fit)):
+    loss = data.loss
+    if not np.isfinite(ev.objective_score(metric, pipeline, X, y, problem, target.classes_fit, loss)):
         metric = "r2" if problem is ProblemType.REGRESSION else "accuracy"
 
     def score(Xp: np.ndarray) -> float:
-        return ev.objective_score(metric, pipeline, Xp, y, problem, target.classes_fit)
+        return ev.objective_score(metric, pipeline, Xp, y, problem, target.classes_fit, loss)
 
     return ev.permutation_importance(score, X, names, seed=data.seed)
 

@@ -65,6 +65,8 @@ ML_KEYS = frozenset(
         "problem_type",
         "model_type",
         "objective",
+        "loss",  # poisson, gamma, tweedie (warehouse_ml/ml/losses.py)
+        "tweedie_power",
         "max_runtime",
         "hyperparameters",
         "preprocessors",

@@ -268,7 +268,9 @@ def _unary(fn: t.Callable[[sx.exp.Expression], sx.exp.Expression], np_fn: t.Call
 
 register("Sqrt")(_unary(sx.sqrt, np.sqrt))
 register("Abs")(_unary(sx.abs_, np.abs))
-register("Exp")(_unary(sx.exp_, np.exp))
+# Clamped: Postgres and Redshift raise on EXP overflow or underflow where onnxruntime's
+# float32 gives inf or 0 (a log-link regressor's Exp never comes near the limits).
+register("Exp")(_unary(sx.safe_exp, np.exp))
 register("Neg")(_unary(sx.neg, np.negative))
 
 
@@ -308,6 +310,10 @@ def gemm(ctx: Context, node: onnx.NodeProto, inputs: list) -> list[Value]:
 def matmul(ctx: Context, node: onnx.NodeProto, inputs: list) -> list[Value]:
     x = tensor_input(node, inputs[0])
     b = const_input(node, inputs[1], 1).astype(np.float64)
+    if b.ndim == 1 and len(x.shape) == 1 and b.shape[0] == x.width:
+        # [N, k] @ [k] -> [N] (numpy's rule for a 1-D right side): skl2onnx's GLMs
+        # (PoissonRegressor, TweedieRegressor, ...) write their coefficients this way.
+        return [Tensor([sy.dot(x.cols, b)], ())]
     return [sy.float_tensor([sy.dot(x.cols, w) for w in _matrix_columns(x, b, node)])]
 
 

@@ -26,6 +26,11 @@ def test_the_demo_site_has_the_lineage_and_a_card_per_ml_model(demo):
     index = (site / "index.html").read_text()
     assert 'data-id="model.ecommerce_demo.churn_model"' in index
     assert len(re.findall(r'<g class="node kind-ml_model', index)) == 6
+    # The demo's syncs sit downstream of the audience they send (no dbt resource, so not in
+    # manifest.json), with their destination's type and never its URL.
+    assert len(re.findall(r'<g class="node kind-sync', index)) == 2
+    page = (site / "nodes" / "sync.ecommerce_demo.high_value_at_risk_file.html").read_text()
+    assert "high_value_at_risk" in page and "WML_DEMO_HOOK_URL" not in index
     for name, labels in PLOTS.items():
         card = (site / "ml" / name / "v1.html").read_text()
         drawn = set(re.findall(r'<svg class="plot" role="img" aria-label="([^"]+)"', card))

@@ -89,7 +89,7 @@ def collect(session: t.Any, warn: t.Callable[[str], None]) -> Site:
         project=str(meta.get("project_name") or session.project.settings.name),
         generated_at=str(meta.get("generated_at")),
         adapter_type=str(meta.get("adapter_type") or ""),
-        nodes=_nodes(manifest, warn),
+        nodes=_with_syncs(session, _nodes(manifest, warn)),
         versions={},
         manifest=manifest,
         catalog={},
@@ -126,6 +126,36 @@ def _nodes(manifest: dict[str, t.Any], warn: t.Callable[[str], None]) -> dict[st
             nodes[parent].children.append(node.uid)
         node.columns = {name: dict(col) for name, col in (node.entry.get("columns") or {}).items()}
     return nodes
+
+
+def _with_syncs(session: t.Any, nodes: dict[str, SiteNode]) -> dict[str, SiteNode]:
+    """Syncs are graph nodes but no dbt resource (manifest.json leaves them out): the
+    lineage shows each downstream of its source, with its destination's type only (the
+    rest may hold templates of secrets)."""
+    project = session.project
+    for spec in getattr(project, "syncs", {}).values():
+        source = _site_uid(nodes, spec.source)
+        uid = f"sync.{project.settings.name}.{spec.name}"
+        entry = {
+            "resource_type": "sync", "name": spec.name, "unique_id": uid,
+            "description": spec.description or "", "original_file_path": str(spec.path),
+            "config": {"tags": list(spec.tags), "destination": {"type": spec.destination.get("type")}},
+            "depends_on": {"nodes": [source] if source else []}, "key": spec.key,
+        }  # fmt: skip
+        nodes[uid] = SiteNode(uid, spec.name, "sync", entry, [source] if source else [])
+        if source:
+            nodes[source].children.append(uid)
+    return nodes
+
+
+def _site_uid(nodes: dict[str, SiteNode], source: str) -> str | None:
+    """The site node a sync reads: a model, seed or snapshot by name, or ``src.table``."""
+    for uid, node in nodes.items():
+        if node.kind in ("model", "ml_model", "seed", "snapshot") and node.name == source:
+            return uid
+        if node.kind == "source" and f"{node.entry.get('source_name')}.{node.name}" == source:
+            return uid
+    return None
 
 
 def _docs_config(entry: dict, config: dict, warn: t.Callable[[str], None]) -> dict[str, t.Any]:

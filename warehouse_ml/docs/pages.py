@@ -28,7 +28,7 @@ from warehouse_ml.docs.html import (
 from warehouse_ml.ml.registry import ModelVersion
 
 KINDS = ("seed", "source", "model", "ml_model", "snapshot", "test", "unit_test", "analysis",
-         "exposure")  # fmt: skip
+         "exposure", "sync")  # fmt: skip
 STATUS_KIND = {"success": "ok", "pass": "ok", "warn": "warn", "fail": "bad", "error": "bad",
                "runtime error": "bad", "skipped": "muted"}  # fmt: skip
 

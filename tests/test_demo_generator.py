@@ -21,7 +21,7 @@ from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostin
 from sklearn.metrics import roc_auc_score
 from threadpoolctl import threadpool_limits
 
-from warehouse_ml.demo import DemoData, generate, iter_chunks, write_csv, write_demo
+from warehouse_ml.demo import DemoData, generate, iter_chunks, shop_catalog, write_csv, write_demo
 from warehouse_ml.demo.tables import SCHEMAS
 from warehouse_ml.errors import ConfigError
 
@@ -435,3 +435,58 @@ def test_project_vars_describe_the_generated_campaign() -> None:
     assert w["start"] == f"{cal.as_datetime(WINBACK.start(cal)):%Y-%m-%d}"
     assert (w["days"], w["lapsed_days"], w["holdout"]) == (WINBACK.days, WINBACK.lapsed_days, WINBACK.holdout)
     assert tuple(w["variants"]) == WINBACK.variants
+
+
+# --- planted product structure (recommenders' signal) -------------------------------------
+
+
+def _planted(data: DemoData) -> duckdb.DuckDBPyConnection:
+    """Orders as lists of products per person, the catalog's partners and rising products,
+    and a shuffled partner map of the same shape as the control."""
+    cat = shop_catalog(7)
+    ids = cat.table.column("product_id").to_pylist()
+    shuffled = np.random.default_rng(0).permutation(cat.affinity.partner)
+    con = duckdb.connect()
+    con.register("tracks", data.table("tracks"))
+    con.register("person", pa.table({"person": data.truth.tracks_person}))
+    for name, partner in (("partners", cat.affinity.partner), ("control", shuffled)):
+        con.register(name, pa.table({"x": ids, "y": [ids[i] for i in partner]}))
+    con.register("rising", pa.table({"product_id": [ids[i] for i in cat.affinity.rising.ravel()]}))
+    con.sql("""
+        create table orders as
+        select person, order_id, min(timestamp) as ts, list(distinct product_id) as items
+        from tracks positional join person
+        where event = 'Product Added' and order_id is not null group by all""")
+    return con
+
+
+def _next_order_has_partner(con: duckdb.DuckDBPyConnection, pairs: str) -> float:
+    return con.sql(f"""
+        with seq as (
+            select items, lag(items) over (partition by person order by ts) as prev from orders
+        )
+        select avg(case when exists (
+            select 1 from unnest(prev) as p(x) join {pairs} m on m.x = p.x
+            where list_contains(items, m.y)) then 1.0 else 0.0 end)
+        from seq where prev is not null""").fetchall()[0][0]
+
+
+def test_next_orders_carry_the_planted_complements(data: DemoData) -> None:
+    con = _planted(data)
+    planted = _next_order_has_partner(con, "partners")
+    control = _next_order_has_partner(con, "control")
+    # COMPLEMENT_P of next orders start with a partner; a random map of the same shape hits ~1%
+    assert planted > 0.35 and control < 0.03, (planted, control)
+
+
+def test_rising_products_gain_share_over_the_window(data: DemoData) -> None:
+    con = _planted(data)
+    rows = dict(con.sql("""
+        with bounds as (select min(timestamp) as lo, max(timestamp) as hi from tracks)
+        select case when timestamp < lo + (hi - lo) / 2 then 'first half'
+                    when timestamp >= hi - interval 60 days then 'last 60 days' end as part,
+               avg(case when product_id in (select product_id from rising) then 1.0 else 0 end)
+        from tracks, bounds where event = 'Product Added' group by part""").fetchall())
+    # 16 of 240 products: about 7% flat before the rise, then up to 20% more of the picks
+    first, last = rows["first half"], rows["last 60 days"]
+    assert first < 0.09 and last > 0.15, rows

@@ -6,12 +6,15 @@ import json
 
 from test_demo_project import query
 
+from warehouse_ml.demo import shop_catalog
+
 
 def test_demo_recommender_beats_popularity_on_held_out_events(demo):
     (metrics,) = query(demo, "select metrics from wml.models where name = 'recs' and deployed")[0]
     m = json.loads(metrics)
     assert m["split"]["method"] == "temporal per user"
-    assert m["ndcg_at_10"] > 2 * m["baseline"]["ndcg_at_10"], m
+    # The baseline is decayed (recent) popularity, which the planted drift makes strong.
+    assert m["ndcg_at_10"] > 1.5 * m["baseline"]["ndcg_at_10"], m
     assert m["intervals"]["ndcg_at_10"][0] > m["baseline_intervals"]["ndcg_at_10"][1], m
 
 
@@ -32,6 +35,38 @@ def test_similar_items_on_a_product_page_are_mostly_the_same_category(demo):
              lateral (select c.category from similar_recs(p.product_id, 5) as r
                       join products as c using (product_id)) as s""")
     assert rows[0][0] > 0.5, rows  # category loyalty in the generator: learnable, learnt
+
+
+def _planted(demo) -> tuple[list[tuple[str, str]], list[str]]:
+    """The generator's complements (product, partner) and rising products, by product id."""
+    cat = shop_catalog(7)  # the demo's seeds are `wml demo-data --profiles 2000 --seed 7`
+    ids = cat.table.column("product_id").to_pylist()
+    pairs = [(ids[x], ids[y]) for x, y in enumerate(cat.affinity.partner)]
+    return pairs, [ids[i] for i in cat.affinity.rising.ravel()]
+
+
+def test_similar_items_include_the_planted_complement(demo):
+    pairs, _ = _planted(demo)
+    values = ", ".join(f"('{x}', '{y}')" for x, y in pairs)
+    ((share,),) = query(demo, f"""
+        select avg(case when exists (select 1 from similar_recs(x, 10) as s
+                                     where s.product_id = y) then 1.0 else 0.0 end)
+        from (values {values}) as p(x, y)""")
+    assert share > 0.5, share  # chance: 10 of 239 items, about 4%
+
+
+def test_popular_items_follow_the_planted_drift(demo):
+    _, rising = _planted(demo)
+    listed = ", ".join(f"'{p}'" for p in rising)
+    ((recent,),) = query(demo, f"""
+        select count(*) filter (where item_id in ({listed}))
+        from (select item_id from wml.recs__v1__popular order by score desc limit 16)""")
+    ((all_time,),) = query(demo, f"""
+        select count(*) filter (where product_id in ({listed}))
+        from (select product_id, count(*) as n from resolved_events
+              where event = 'Product Added' group by 1 order by n desc, 1 limit 16)""")
+    # Rising products lead the decayed popularity the model serves, not all-time counts.
+    assert recent >= 10 and all_time <= 8, (recent, all_time)
 
 
 def test_product_recs_are_the_list_of_the_profiles_arm(demo):

@@ -11,6 +11,7 @@ import enum
 
 import numpy as np
 
+from warehouse_ml.demo import affinity
 from warehouse_ml.demo.catalog import Catalog
 from warehouse_ml.demo.latent import DAY, FADE_DAYS, FADE_FLOOR, Calendar, People, sample_times
 
@@ -181,7 +182,7 @@ def orders(
     who, start = sample_times(
         rng, people, people.order_rate, cal, shape=ORDER_REGULARITY, lead=900, tail=3600
     )
-    return order_sessions(rng, people, dev, cat, who, start)
+    return order_sessions(rng, people, dev, cat, who, start, cal)
 
 
 def order_sessions(
@@ -191,10 +192,12 @@ def order_sessions(
     cat: Catalog,
     who: np.ndarray,
     start: np.ndarray,
+    cal: Calendar,
     first_order: int = 0,
 ) -> tuple[Orders, dict[str, np.ndarray]]:
     """The events of purchase sessions of people `who` starting at `start` (see `orders`);
-    their orders are numbered from `first_order` (after a block's other orders)."""
+    their orders are numbered from `first_order` (after a block's other orders). Products
+    carry the planted complements and popularity drift (`affinity`)."""
     done = start + 1860 + np.floor(rng.random(len(who)) * 840)
     by_time = np.lexsort((who, done))
     who, start, done = who[by_time], start[by_time], done[by_time]
@@ -205,9 +208,14 @@ def order_sessions(
     line_who = who[line_order]
     product = cat.choose(rng, people.category_cdf[line_who], people.price_tier[line_who])
     qty = 1 + rng.poisson(0.15, len(line_order))
+    add_ts = start[line_order] + np.floor(rng.random(len(line_order)) * 1800)
+    arng = rng.spawn(1)[0]  # planted structure: its own stream, the rest unchanged
+    product = affinity.drift(
+        arng, cat.affinity, cat.category, product, add_ts, (cal.start, cal.end_excl)
+    )
+    product = affinity.complements(arng, cat.affinity, product, who, done, lines)
     price = cat.price[product]
     revenue = np.round(np.bincount(line_order, weights=qty * price, minlength=n), 2)
-    add_ts = start[line_order] + np.floor(rng.random(len(line_order)) * 1800)
     views = rng.poisson(0.5, len(line_order))  # often added from a listing
     view_line = np.repeat(np.arange(len(line_order)), views)
     view_ts = add_ts[view_line] - 10 - np.floor(rng.random(len(view_line)) * 600)
@@ -257,6 +265,9 @@ def browsing(
     view_who = who[session]
     product = cat.choose(rng, people.category_cdf[view_who], people.price_tier[view_who])
     view_ts = start[session] + np.floor(rng.random(len(session)) * 1200)
+    product = affinity.drift(
+        rng.spawn(1)[0], cat.affinity, cat.category, product, view_ts, (cal.start, cal.end_excl)
+    )
     first = np.cumsum(views) - views
     cart = np.flatnonzero(rng.random(len(who)) < people.abandon_p[who])
     add_ts = view_ts[first[cart]] + 10 + np.floor(rng.random(len(cart)) * 290)

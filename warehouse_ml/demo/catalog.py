@@ -8,6 +8,7 @@ import numpy as np
 import pyarrow as pa
 
 from warehouse_ml.demo import ids
+from warehouse_ml.demo.affinity import Affinity, draw_affinity
 
 CATEGORIES = ("apparel", "shoes", "electronics", "home", "beauty", "sports", "books", "toys")
 _MEDIAN_PRICE = (32.0, 64.0, 110.0, 40.0, 24.0, 45.0, 18.0, 28.0)
@@ -45,6 +46,7 @@ class Catalog:
     start: np.ndarray  # first product index of each category
     count: np.ndarray  # products per category
     table: pa.Table  # product_id, name, category, price
+    affinity: Affinity  # planted complements and rising products
 
     def choose(self, rng: np.random.Generator, cdf: np.ndarray, tier: np.ndarray) -> np.ndarray:
         """Products for buyers with category preference `cdf` (rows) and price `tier`.
@@ -80,10 +82,12 @@ def build_catalog(rng: np.random.Generator) -> Catalog:
             "price": pa.array(price, pa.float64()),
         }
     )
+    start, count = np.arange(k) * PER_CATEGORY, np.full(k, PER_CATEGORY)
     return Catalog(
         category=category,
         price=price,
-        start=np.arange(k) * PER_CATEGORY,
-        count=np.full(k, PER_CATEGORY),
+        start=start,
+        count=count,
         table=table,
+        affinity=draw_affinity(rng, category, start, count),  # drawn last: the rest is as before
     )

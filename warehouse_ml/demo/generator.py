@@ -50,6 +50,12 @@ Latent model, per person (`latent.draw_people`; e = independent N(0,1) noise):
   members place one extra order within 30 days with p 0.10 (email) or 0.20 (discount).
   Truth column ``winback_arm`` names each member's arm.
 
+- Products (`affinity`): every product has a complement in another category, and 45% of
+  a person's orders after their first start with the complement of an item of their
+  previous order; two products per category are rising: from the window's midpoint a
+  growing share of picks (20% at the end) goes to them, so recent and all-time best
+  sellers differ. Category loyalty comes from the preference above.
+
 Planted signal (what a model should find, before the cutoff): recency and frequency of
 orders, monetary value (order totals and basket size), browsing and abandoned carts
 (track z_v), email opens and clicks (z_e), refunds (raise churn), a recent Subscription
@@ -176,6 +182,11 @@ def generate(
     return DemoData.concat(list(iter_chunks(profiles, seed, end=end, months=months, drift=drift)))
 
 
+def shop_catalog(seed: int = 7) -> Catalog:
+    """The catalog of a seed, with its planted complements and rising products."""
+    return build_catalog(np.random.default_rng(np.random.SeedSequence([seed, 0])))
+
+
 def iter_chunks(
     profiles: int,
     seed: int = 7,
@@ -196,7 +207,7 @@ def iter_chunks(
             "activity the population loses in the last 90 days (0.5 halves it)."
         )
     cal = Calendar.build(end, months, drift)
-    catalog = build_catalog(np.random.default_rng(np.random.SeedSequence([seed, 0])))
+    catalog = shop_catalog(seed)
     campaigns = _campaign_ids(cal)
     per_chunk = -(-chunk_profiles // BLOCK_PROFILES)
     n_blocks = -(-profiles // BLOCK_PROFILES)
@@ -241,7 +252,7 @@ def _block(
     crng = np.random.default_rng(np.random.SeedSequence([seed, 2, block]))
     winback = campaign.treated_orders(crng, people, done, text.user_id, cal, campaign.WINBACK)
     won, won_events = activity.order_sessions(
-        crng, people, dev, catalog, winback.who, winback.start, first_order=len(done.person)
+        crng, people, dev, catalog, winback.who, winback.start, cal, first_order=len(done.person)
     )
     events = activity.concat(
         [

@@ -280,10 +280,20 @@ def test_cold_items_get_neighbours_from_the_catalog(tmp_path):
     rows = p.query("select item_id, reason from similar_recs(1003, 5)")
     assert len(rows) == 5 and {r[1] for r in rows} == {"similar"}
     assert {r[0] % 6 for r in rows} == {3}
+    # The other way: new products reach the viewers of warm ones. A warm item lists its best
+    # cold matches (same category, nearest price) mid-list, never ahead of every warm one.
+    offered = p.query("select item_id, rank from similar_recs(3, 50) where item_id >= 1000")
+    assert offered and {(r[0] - 1000) % 6 for r in offered} == {3} and min(r[1] for r in offered) > 1
+    (cold_first,) = p.query("select min(rank) from similar_recs(3, 50) where item_id >= 1000")[0:1]
+    (warm_last,) = p.query("select max(rank) from similar_recs(3, 50) where item_id < 1000")[0:1]
+    assert cold_first[0] < warm_last[0], (cold_first, warm_last)
     # A user who views only new products gets that category's items, with no retrain.
     con = duckdb.connect(str(p.root / "warehouse.duckdb"))
     con.execute("insert into raw_events values (99999, 1004, 'Product Viewed', timestamp '2026-07-01')")
+    con.execute("insert into raw_events values (99998, 3, 'Product Viewed', timestamp '2026-07-01')")
     con.close()
+    warm_viewer = p.query("select item_id, rank from recommend_recs(99998, 40) where item_id >= 1000")
+    assert warm_viewer and {(r[0] - 1000) % 6 for r in warm_viewer} == {3}, warm_viewer
     recs = p.query("select item_id, reason from recommend_recs(99999, 5)")
     assert {r[1] for r in recs} == {"similar"} and {r[0] % 6 for r in recs} == {4}
     assert p.scalar("select count(*) from wml.models") == 1

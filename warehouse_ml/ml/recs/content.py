@@ -11,6 +11,12 @@ weight x similarity across a user's items.
 
 The neighbours join the model's ``neighbors`` table, so ``similar_<name>(new_item, k)``
 answers and ``recommend_<name>`` reacts to a view of a new item with no retrain.
+
+The other way round (`offers`): a new item would never reach the people viewing warm
+items, since no co-occurrence links to it. Each warm item therefore also lists up to
+`OFFER_SLOTS` cold items that match it on at least half of the content (by score), scored
+as the content match times the median of its warm neighbours' similarities, so a cold item
+sits mid-list among a warm item's neighbours rather than first or never.
 """
 
 from __future__ import annotations
@@ -32,6 +38,8 @@ if t.TYPE_CHECKING:
     from warehouse_ml.ml.recs.spec import RecSpec
 
 _BLOCK = 1024  # cold items scored against the whole catalog per step
+OFFER_SLOTS = 2  # cold items listed among each warm item's neighbours
+OFFER_MIN = 0.5  # content match (0-1) a cold item needs to be offered beside a warm one
 
 
 @dataclasses.dataclass
@@ -150,3 +158,45 @@ def _typical_top(warm: sp.csr_matrix | None) -> float:
     best = warm.max(axis=1).toarray().ravel()
     best = best[best > 0]
     return float(np.median(best)) if len(best) else 1.0
+
+
+def offers(cold: pa.Table, item_ids: pa.Array, warm: sp.csr_matrix | None) -> pa.Table:
+    """(item_id, neighbor_id, score) rows listing cold items among warm items' neighbours,
+    from the cold items' own content neighbours (``cold_neighbors``' rows, reversed)."""
+    empty = cold.select(["item_id", "neighbor_id", "score"]).slice(0, 0)
+    if warm is None or not warm.nnz or not cold.num_rows:
+        return empty
+    typical = _typical_top(warm)
+    position = pc.index_in(cold.column("neighbor_id"), value_set=item_ids)
+    on_warm = pc.is_valid(position).to_numpy(zero_copy_only=False)
+    match = cold.column("score").to_numpy() / typical  # back to the 0-1 content match
+    keep = np.flatnonzero(on_warm & (match >= OFFER_MIN))
+    if not len(keep):
+        return empty
+    w = position.to_numpy(zero_copy_only=False)[keep].astype(np.int64)
+    match = match[keep]
+    # each warm item's best OFFER_SLOTS cold matches (ties: the cold table's order)
+    order = np.lexsort((np.arange(len(w)), -match, w))
+    w, match, keep = w[order], match[order], keep[order]
+    starts = np.searchsorted(w, w, side="left")
+    slot = np.arange(len(w)) - starts
+    first = slot < OFFER_SLOTS
+    w, match, keep = w[first], match[first], keep[first]
+    median = _row_medians(warm)
+    score = match * median[w]
+    has = score > 0
+    return pa.table({
+        "item_id": item_ids.take(pa.array(w[has])),
+        "neighbor_id": cold.column("item_id").take(pa.array(keep[has])),
+        "score": pa.array(score[has].astype(np.float64)),
+    })  # fmt: skip
+
+
+def _row_medians(warm: sp.csr_matrix) -> np.ndarray:
+    """Each row's median stored similarity (0 for an item without neighbours)."""
+    out = np.zeros(warm.shape[0])
+    for i in range(warm.shape[0]):
+        row = warm.data[warm.indptr[i] : warm.indptr[i + 1]]
+        if len(row):
+            out[i] = float(np.median(row))
+    return out

@@ -17,6 +17,7 @@ import typing as t
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from warehouse_ml import redaction
 from warehouse_ml.errors import TrainingError
@@ -58,7 +59,12 @@ class Trained:
             nb = sp.csr_matrix((len(items), len(items)), dtype=np.float32)
         out["neighbors"] = _neighbors_table(nb.tocoo(), items)
         if self.cold is not None and self.cold.num_rows:
-            out["neighbors"] = pa.concat_tables([out["neighbors"], self.cold])
+            # warm items' lists gain their best cold matches (content.offers), re-ranked
+            offered = content.offers(self.cold, items, self.fitted.neighbors)
+            warm = out["neighbors"].select(["item_id", "neighbor_id", "score"])
+            out["neighbors"] = pa.concat_tables(
+                [_reranked(pa.concat_tables([warm, offered]), self.spec.neighbors), self.cold]
+            )
         every = np.arange(self.inter.n_users)
         top = algorithms.top_k(self.fitted, self.x, self.popularity, every, self.spec.k)
         out["top"] = pa.table({
@@ -84,6 +90,20 @@ def _neighbors_table(coo: t.Any, items: pa.Array) -> pa.Table:
         "score": pa.array(val.astype(np.float64)),
         "rank": pa.array((np.arange(len(row)) - starts + 1).astype(np.int32)),
     })  # fmt: skip
+
+
+def _reranked(rows: pa.Table, n: int) -> pa.Table:
+    """(item_id, neighbor_id, score, rank): each item's best ``n`` rows by score."""
+    ordered = rows.sort_by([("item_id", "ascending"), ("score", "descending"),
+                            ("neighbor_id", "ascending")])  # fmt: skip
+    codes = pc.dictionary_encode(ordered.column("item_id")).combine_chunks().indices
+    group = codes.to_numpy(zero_copy_only=False)
+    change = np.ones(len(group), dtype=bool)
+    change[1:] = group[1:] != group[:-1]
+    starts = np.maximum.accumulate(np.where(change, np.arange(len(group)), 0))
+    rank = np.arange(len(group)) - starts + 1
+    ranked = ordered.append_column("rank", pa.array(rank.astype(np.int32)))
+    return ranked.filter(pa.array(rank <= n))
 
 
 def _factors_table(ids: pa.Array, factors: np.ndarray) -> pa.Table:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import duckdb
 import numpy as np
 import pytest
@@ -324,3 +326,21 @@ def test_catalog_config_errors(project, config, fragment):
     assert result.exit_code in (1, 2) and fragment in result.output, result.output
     assert "Traceback" not in result.output
     assert project.query("select 1 from duckdb_functions() where function_name = 'recommend_r'") == []
+
+
+@pytest.mark.parametrize(
+    ("budget", "ran", "stopped_by"), [(0.001, 1, "max_runtime"), (600, 4, "exhausted")]
+)
+def test_auto_searches_within_max_runtime_and_says_what_stopped_it(tmp_path, budget, ran, stopped_by):
+    p = make(tmp_path / "p", algorithm=f"algorithm='auto', max_runtime={budget}", rows=4000)
+    result = p.wml("build")
+    assert result.exit_code == 0, result.output
+    (metrics, board) = p.query("select metrics, leaderboard from wml.models where name = 'recs'")[0]
+    search, board = json.loads(metrics)["search"], json.loads(board)
+    assert (search["run"], search["stopped_by"], len(board)) == (ran, stopped_by, ran), search
+    assert len(search["skipped"]) == 4 - ran
+    # A skipped candidate was never fitted; the first (popularity) always runs.
+    expected = {"popularity"} if ran == 1 else {"popularity", "item_knn", "als", "bpr"}
+    assert {r["model_type"] for r in board} == expected
+    shown = p.wml("show", "recs").output
+    assert f"{ran} of 4 candidates, stopped by {stopped_by}" in shown, shown

@@ -41,7 +41,19 @@ def fields(v: registry.ModelVersion) -> list[tuple[str, str]]:
         ("Functions", f"{v.function}(user, k [, exclude_seen := true]), "
                       f"{s.get('similar_function')}(item, k)"),
         ("Evaluation", str(e["note"])),
+        *_search(v),
     ]  # fmt: skip
+
+
+def _search(v: registry.ModelVersion) -> list[tuple[str, str]]:
+    """AUTO's search: how many candidates ran and what stopped it."""
+    search = (v.metrics or {}).get("search")
+    if not search:
+        return []
+    text = f"{search['run']} of {search['candidates']} candidates, stopped by {search['stopped_by']}"
+    if search.get("skipped"):
+        text += f" (skipped: {'; '.join(search['skipped'])})"
+    return [("AUTO Search", text)]
 
 
 def metric_lines(v: registry.ModelVersion) -> list[str]:

@@ -121,9 +121,12 @@ def train(cursor: t.Any, spec: RecSpec, progress: t.Callable[[str], None] | None
     test = evaluate.split(inter, every, spec.holdout_fraction)
     leaderboard: list[dict[str, t.Any]] = []
     chosen = spec.algorithm
+    search: dict[str, t.Any] | None = None
     if chosen == "auto":
-        chosen, leaderboard = _auto(inter, spec, test.train, started, say)
+        chosen, leaderboard, search = _auto(inter, spec, test.train, started, say)
     metrics = _test_metrics(inter, spec, test, chosen, say)
+    if search is not None:
+        metrics["search"] = search
     say(f"refitting {chosen} on all {len(inter.u):,} interactions")
     x = data.matrix(inter, every, spec.half_life_days)
     fitted = algorithms.fit(chosen, x, spec)
@@ -152,36 +155,59 @@ def _check_shape(inter: data.Interactions, spec: RecSpec) -> None:
         )
 
 
+# Relative fit + validation cost per algorithm (measured at 1M interactions: popularity is
+# a count, ALS and BPR about 2.5x and 3x item-kNN), scaled by what the fits so far took.
+RELATIVE_COST = {"popularity": 0.05, "item_knn": 1.0, "als": 2.5, "bpr": 3.0}
+# After the search the winner is fitted twice more (test split, then every row) and the
+# top-K table is computed for every user: about this many times one validation fit.
+FINISH_FACTOR = 3.0
+
+
 def _auto(
     inter: data.Interactions, spec: RecSpec, train_rows: np.ndarray, started: float,
     say: t.Callable[[str], None],
-) -> tuple[str, list[dict[str, t.Any]]]:
-    """The candidate with the best validation NDCG@K (inside the training part only)."""
+) -> tuple[str, list[dict[str, t.Any]], dict[str, t.Any]]:
+    """The candidate with the best validation NDCG@K (inside the training part only), the
+    leaderboard, and the search record. A candidate starts only if its estimated cost plus
+    the winner's remaining fits still fit in ``max_runtime`` (the first always runs)."""
     val = evaluate.split(inter, train_rows, spec.holdout_fraction, seed=7)
     users, truth = evaluate.sample(val)
     if not len(users):
-        return "item_knn", [{"model_type": "item_knn", "metric": f"ndcg_at_{spec.k}",
-                             "score": None, "fit_seconds": 0.0,
-                             "params": {"note": "no user to validate on: item_knn by default"}}]
+        note = {"model_type": "item_knn", "metric": f"ndcg_at_{spec.k}", "score": None,
+                "fit_seconds": 0.0, "params": {"note": "no user to validate on: item_knn by default"}}  # fmt: skip
+        return "item_knn", [note], {"candidates": len(CANDIDATES), "run": 0, "skipped": [],
+                                    "stopped_by": "no validation users"}  # fmt: skip
     x = data.matrix(inter, val.train, spec.half_life_days)
     pop = algorithms.popularity(inter, val.train, spec.half_life_days)
-    board = []
+    board: list[dict[str, t.Any]] = []
+    skipped: list[str] = []
+    rate = 0.0  # seconds per unit of RELATIVE_COST, the worst seen
     for n, name in enumerate(CANDIDATES, start=1):
-        left = spec.max_runtime - (time.monotonic() - started)
-        if board and left <= 0:
-            break
+        elapsed = time.monotonic() - started
+        left = spec.max_runtime - elapsed
+        estimate = rate * RELATIVE_COST[name]
+        best_cost = max((r["fit_seconds"] for r in board), default=0.0)
+        if board and estimate + FINISH_FACTOR * max(estimate, best_cost) > left:
+            skipped.append(f"{name} (estimated {estimate:.1f}s, {max(left, 0):.1f}s left)")
+            continue
         say(f"AUTO candidate {n} of {len(CANDIDATES)}: {name} ({left:.0f}s left of max_runtime)")
         t0 = time.monotonic()
         fitted = algorithms.fit(name, x, spec)
         score = evaluate.ndcg(fitted, x, pop, users, truth, spec.k)
+        seconds = time.monotonic() - t0
+        rate = max(rate, seconds / RELATIVE_COST[name])
         board.append({
             "model_type": name, "metric": f"ndcg_at_{spec.k}", "score": score,
-            "fit_seconds": round(time.monotonic() - t0, 3), "params": fitted.params,
+            "fit_seconds": round(seconds, 3), "params": fitted.params,
             "scored_on": f"validation ndcg_at_{spec.k} on {len(users)} users (each user's "
                          "latest interactions inside the training part, never the test split)",
         })  # fmt: skip
     board.sort(key=lambda r: -(r["score"] or 0.0))
-    return board[0]["model_type"], board
+    search = {
+        "candidates": len(CANDIDATES), "run": len(board), "skipped": skipped,
+        "stopped_by": "max_runtime" if skipped else "exhausted", "max_runtime": spec.max_runtime,
+    }  # fmt: skip
+    return board[0]["model_type"], board, search
 
 
 def _test_metrics(

@@ -129,6 +129,9 @@ def test_cold_start_and_bad_k(recs):
             recs.query(f"select * from recommend_recs(7, {k})")
     with pytest.raises(duckdb.Error, match="k must be 1 or more"):
         recs.query("select * from similar_recs(7, 0)")
+    for k in ("0", "null"):  # our message, not DuckDB's own from the top-k aggregate
+        with pytest.raises(duckdb.Error, match=r"recommend_recs_all\(k\): k must be 1 or more"):
+            recs.query(f"select * from recommend_recs_all({k})")
 
 
 def test_the_plain_duckdb_cli_calls_the_macros(recs):

@@ -113,24 +113,36 @@ def _ranked(spec: RecSpec, name: str, version: int) -> str:
 
 
 def _ranked_all(name: str, version: int) -> str:
-    """Every user's: the same steps, with hash aggregation and an anti join (no per-item
-    window), since every user's candidates add up to millions of rows."""
+    """Every user's: the same steps, without a window over every candidate. Each user's
+    k-th best fresh score is found by aggregation first, and only candidates at or above it
+    (all of them, ties included, so the ranking is the same) and the popular fill of users
+    short of k are ranked: every user's candidates add up to millions of rows."""
+    k = "greatest(coalesce(wml_k, 1), 1)::bigint"  # a bad k is wml_limit's error, not max()'s
     return f"""wml_scored as (
-    select m.u, n.neighbor_id as item_id, sum(m.w * n.score) as score, 0 as tier
+    select m.u, n.neighbor_id as item_id, sum(m.w * n.score) as score
     from wml_mine as m join {table(name, version, 'neighbors')} as n on n.item_id = m.item_id
     group by m.u, n.neighbor_id
+), wml_fresh as (
+    select c.* from wml_scored as c anti join wml_mine as s on s.u = c.u and s.item_id = c.item_id
+), wml_cut as (
+    select u, count(*) as have, list_min(max(score, {k})) as cut from wml_fresh group by u
+), wml_top as (
+    select f.u, f.item_id, f.score, 0 as tier
+    from wml_fresh as f join wml_cut as c on c.u = f.u where f.score >= c.cut
 ), wml_fill as (
     select us.u, p.item_id, p.score, 1 as tier
-    from (select u, count(*) as n from wml_mine group by u) as us, wml_limit,
-         {table(name, version, 'popular')} as p
-    where p.rank <= wml_limit.k + us.n
-), wml_best as (
-    select u, item_id, min(tier) as tier, arg_min(score, tier) as score
-    from (select * from wml_scored union all select * from wml_fill) as a
-    group by u, item_id
+    from (select u, count(*) as n from wml_mine group by u) as us
+         left join wml_cut as c on c.u = us.u, wml_limit, {table(name, version, 'popular')} as p
+    where coalesce(c.have, 0) < wml_limit.k and p.rank <= wml_limit.k + us.n
 ), wml_ranked as (
     select b.*, row_number() over (partition by b.u order by b.tier, b.score desc, b.item_id) as rank
-    from wml_best as b anti join wml_mine as s on s.u = b.u and s.item_id = b.item_id
+    from (
+        select * from wml_top
+        union all
+        select f.* from wml_fill as f
+        anti join wml_mine as s on s.u = f.u and s.item_id = f.item_id
+        anti join wml_top as t on t.u = f.u and t.item_id = f.item_id
+    ) as b
 )"""
 
 

@@ -5,8 +5,8 @@ Checked on the training rows before anything is fit, recorded on the version
 
 - a feature that alone predicts the target almost perfectly: AUC of its values against
   the positive class above ``LEAK_THRESHOLD`` (either direction, binary), or R^2 above it
-  (regression; the larger of the squared correlation and the R^2 of the target's mean per
-  ``R2_BINS`` quantile bins of the feature, so a monotone non-linear copy is caught too);
+  (regression; the larger of the squared correlation and the R^2 of an isotonic fit of the
+  target on the feature, so a monotone non-linear copy is caught too);
   the feature is usually computed from the outcome (after the cut-off, a join on the label);
 - a feature whose name holds the target's name as a whole word (``churned_flag`` for
   ``churned``) or whose values equal the target's on more than ``LEAK_THRESHOLD`` of rows;
@@ -29,7 +29,6 @@ from sklearn import metrics as skm
 from warehouse_ml.ml.spec import ProblemType
 
 LEAK_THRESHOLD = 0.99
-R2_BINS = 50
 _WORD = re.compile(r"[a-z0-9]+")
 
 
@@ -156,14 +155,15 @@ def _alone(feature: str, x: np.ndarray, y: np.ndarray, target: t.Any) -> list[di
 
 
 def _r2(x: np.ndarray, y: np.ndarray) -> float:
-    """max(squared correlation, R^2 of y's mean per quantile bin of x)."""
+    """max(squared correlation, R^2 of the best monotone function of x): an isotonic fit,
+    increasing or decreasing, so a monotone non-linear copy of the target is caught."""
+    from sklearn.isotonic import IsotonicRegression
+
     total = float(np.sum((y - y.mean()) ** 2))
     if total == 0:
         return 0.0
-    linear = float(np.corrcoef(x, y)[0, 1] ** 2)
-    edges = np.unique(np.quantile(x, np.linspace(0, 1, R2_BINS + 1)))
-    which = np.clip(np.searchsorted(edges, x, side="right") - 1, 0, max(len(edges) - 2, 0))
-    counts = np.bincount(which)
-    means = np.bincount(which, weights=y) / np.maximum(counts, 1)
-    binned = 1.0 - float(np.sum((y - means[which]) ** 2)) / total
-    return max(linear, binned)
+    best = float(np.corrcoef(x, y)[0, 1] ** 2)
+    for increasing in (True, False):
+        fitted = IsotonicRegression(increasing=increasing).fit_transform(x, y)
+        best = max(best, 1.0 - float(np.sum((y - fitted) ** 2)) / total)
+    return best

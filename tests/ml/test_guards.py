@@ -224,3 +224,29 @@ def test_a_calibration_that_cannot_be_fit_keeps_the_previous_version(churn_proje
     ]
     scored = churn_project.wml("sql", "select predict_churn_prob(30, 2, 'pro', 0) as p")
     assert scored.exit_code == 0, scored.output
+
+
+def test_the_readme_create_model_settings_example_as_written(project):
+    import re
+
+    from conftest import ROOT
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    block = re.search(r"```sql\n(-- models_sql/churn_calibrated\.sql\n.*?)```", readme, re.S)
+    assert block, "the README's SETTINGS example moved"
+    rng = np.random.default_rng(11)
+    rows = ["snapshot_date,recency_days,frequency,monetary,churned"]
+    for i in range(600):
+        recency, frequency = int(rng.integers(0, 300)), int(rng.poisson(4))
+        churned = rng.random() < 1 / (1 + np.exp(-(recency - 150) / 40))
+        rows.append(f"2026-0{1 + i % 3}-01,{recency},{frequency},{frequency * 20.5},{str(churned).lower()}")
+    project.write({"seeds/training_ltv.csv": "\n".join(rows) + "\n",
+                   "models_sql/churn_calibrated.sql": block.group(1)})  # fmt: skip
+    built = project.wml("build")
+    assert built.exit_code == 0, built.output
+    data = json.loads(project.wml("show", "churn_calibrated", "--format", "json").output)
+    split = data["metrics"]["split"]
+    assert split["method"] == "temporal" and split["cut_value"] == "2026-03-01"
+    assert data["metrics"]["calibration"]["requested"] == "auto"
+    assert data["metrics"]["calibration"]["method"] in ("none", "sigmoid", "isotonic")
+    assert [f["name"] for f in data["features"]] == ["recency_days", "frequency", "monetary"]

@@ -5,7 +5,7 @@ summary of them in the registry row (``metrics['intervals']``, ``metrics['plots'
 
 - bootstrap 95% intervals of every held-out metric, the model's and the baseline's
   (percentiles of ``DRAWS`` resamples of the evaluation rows, as ``ml/recs`` does over users),
-  Brier score and expected calibration error (ECE) included;
+  Brier score, expected calibration error (ECE) and a log-link loss's deviance included;
 - binary classification: ROC and precision-recall points, a reliability table (mean
   predicted probability against the observed rate per probability bin) and cumulative
   gains (share of positives in the top q of scores), the marketers' "top 10% of scores
@@ -28,6 +28,7 @@ import pyarrow.compute as pc
 from sklearn import metrics as skm
 
 from warehouse_ml.ml import evaluate as ev
+from warehouse_ml.ml import losses
 
 DRAWS = 200
 MAX_ROWS = 20_000  # larger evaluations are sampled (seeded) for intervals and curves
@@ -46,6 +47,7 @@ def supervised(
     classes_fit: np.ndarray | None,
     *,
     seed: int,
+    loss: t.Any = None,
 ) -> dict[str, t.Any]:
     """Intervals and plot data of a classifier (``proba`` aligned to ``classes_fit``) or a
     regressor (``pred``) on the evaluation rows."""
@@ -58,8 +60,8 @@ def supervised(
     if problem == "regression":
         baseline = np.full(len(y), float(np.mean(y_train)))
         return {
-            "intervals": _regression_intervals(y, scores, draws),
-            "baseline_intervals": _regression_intervals(y, baseline, draws),
+            "intervals": _regression_intervals(y, scores, draws, loss),
+            "baseline_intervals": _regression_intervals(y, baseline, draws, loss),
             "plots": _regression_plots(y, scores, rng),
         }
     assert classes_fit is not None
@@ -112,7 +114,7 @@ def _percentiles(values: list[float | None]) -> list[float] | None:
 
 
 def _regression_intervals(
-    y: np.ndarray, pred: np.ndarray, draws: np.ndarray | None
+    y: np.ndarray, pred: np.ndarray, draws: np.ndarray | None, loss: t.Any = None
 ) -> dict[str, list[float]]:
     if draws is None:
         return {}
@@ -124,6 +126,9 @@ def _regression_intervals(
         r2 = np.where(total > 0, 1 - np.sum(err**2, axis=1) / total, np.nan)
     out = {"r2": _percentiles(list(r2)), "mae": _percentiles(list(np.mean(np.abs(err), axis=1))),
            "mse": _percentiles(list(mse)), "rmse": _percentiles(list(np.sqrt(mse)))}  # fmt: skip
+    unit = losses.unit_deviance(loss, y, pred) if loss is not None else None
+    if unit is not None:  # a log-link loss: its deviance (ml/losses.py) gets an interval too
+        out[loss.metric] = _percentiles(list(np.mean(unit[draws], axis=1)))
     return {k: v for k, v in out.items() if v is not None}
 
 

@@ -499,7 +499,7 @@ def _record(evaluated: Pipeline, final: Pipeline, data: _Data, split: Split) -> 
         scores = ev.aligned_proba(evaluated, X_eval, target.classes_fit)
     return eval_record.supervised(
         scores, target.y[split.eval], target.y[split.train], target.problem_type.value,
-        target.classes_fit, seed=data.seed,
+        target.classes_fit, seed=data.seed, loss=data.loss,
     )  # fmt: skip
 
 

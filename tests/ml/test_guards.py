@@ -203,6 +203,9 @@ def test_create_model_settings_evaluate_temporally(churn_project):
     assert latest >= 0.25 * 500 and split["rows_before_cut"] == 500 - latest
     assert data["metrics"]["calibration"]["method"] == "sigmoid"
     assert "temporal" in data["metrics"]["calibration"]["fit_on"]
+    shown = churn_project.wml("sql", "SHOW MODEL churn_sql", "--format", "json").output
+    fields = {row["Key"]: row["Value"] for row in map(json.loads, shown.strip().splitlines())}
+    assert fields["Calibration"] == "sigmoid (requested sigmoid)"
 
 
 def test_a_calibration_that_cannot_be_fit_keeps_the_previous_version(churn_project):

@@ -153,8 +153,9 @@ def udf_scores(trained, table: pa.Table) -> tuple[np.ndarray, list]:
     con = duckdb.connect()
     functions.bind_version(con, version)
     con.register("scoring", table)
-    f = trained.spec.function
-    rows = con.sql(f"select {f}_prob(x1, x2, plan) as p, {f}(x1, x2, plan) as l from scoring")
+    fn = trained.spec.function
+    args = ", ".join(f.name for f in trained.features)
+    rows = con.sql(f"select {fn}_prob({args}) as p, {fn}({args}) as l from scoring")
     got = rows.fetchnumpy()
     return np.asarray(got["p"], dtype=np.float64), list(got["l"])
 
@@ -267,3 +268,27 @@ def test_explicit_calibration_needs_both_classes_in_the_slice() -> None:
         calibration.fit_on_slice("isotonic", p, positive, seed=0, model="m")
     calibrator, record = calibration.fit_on_slice("auto", p, positive, seed=0, model="m")
     assert calibrator is None and record["method"] == "none" and "fewer than 10" in record["reason"]
+
+
+FAMILIES = [
+    (ModelType.LINEAR, {}, ["plan"]),  # numeric only: skl2onnx writes opset 11
+    (ModelType.RANDOM_FOREST, {"n_estimators": 8, "max_depth": 4}, []),
+    (ModelType.HIST_GRADIENT_BOOSTING, {"max_iter": 15, "max_depth": 3}, []),
+]
+
+
+@pytest.mark.parametrize(("model_type", "params", "drop"), FAMILIES, ids=[f[0].value for f in FAMILIES])
+@pytest.mark.parametrize("method", ["sigmoid", "isotonic"])
+def test_every_family_serves_its_calibration_in_both_forms(model_type, params, drop, method) -> None:
+    table = data(1_200, seed=12).drop_columns(drop)
+    spec = TrainingSpec(name="fam", function="predict_fam", query="", target="churned",
+                        model_type=model_type, hyperparameters=params, calibration=method)  # fmt: skip
+    trained = train(table, spec)
+    assert trained.parity["calibration"]["stage_max_abs_diff"] < 1e-6
+    scoring = data(1_000, seed=13).drop_columns(["churned", *drop])
+    ref_p, ref_label = reference_scores(trained, scoring)
+    proba = compile_model(trained.onnx_bytes, outputs="proba")
+    con = duckdb.connect()
+    con.register("scoring", scoring)
+    sql_p = np.asarray(con.sql(f"select {proba.sql('duckdb')} as p from scoring").fetchnumpy()["p"])
+    np.testing.assert_allclose(sql_p, ref_p, rtol=0, atol=_tolerance(trained, method))

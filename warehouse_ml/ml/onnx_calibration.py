@@ -10,7 +10,7 @@ map from its arithmetic. The body works in double from the float32 probability:
 - Sigmoid(proba, a, b, labels): ``z = a * p + b``; ``q = Sigmoid(z)``; label ``z > 0``;
 - Isotonic(proba, lo, hi, slope, y0, t, labels): ``q = y0 + sum_k slope_k *
   (clip(p, lo_k, hi_k) - lo_k)``, the piecewise-linear interpolation as a sum of ramps
-  (one broadcast Min/Max, no loop); label ``p > t``, where the map crosses 0.5.
+  (one broadcast Min/Max and a MatMul, no loop); label ``p > t``, where the map crosses 0.5.
 
 Probabilities come out as ``[1 - q, q]`` in float32, like every classifier's.
 """
@@ -67,9 +67,10 @@ def append(onnx_bytes: bytes, calibrator: Calibrator, classes: t.Sequence[t.Any]
             name="wml_calibration",
         )
     )
-    # The body uses the model's own default-domain opset (13 or later: axes as inputs).
+    # The body imports the model's own default-domain opset; its operators mean the same
+    # from opset 11 on (no Squeeze/ReduceSum, whose axes moved to an input in 13).
     version = next(o.version for o in model.opset_import if o.domain in ("", "ai.onnx"))
-    model.functions.append(_function(op, max(version, 13)))
+    model.functions.append(_function(op, version))
     model.opset_import.append(h.make_opsetid(DOMAIN, 1))
     model.metadata_props.add(
         key=METADATA_PREFIX + "calibration",
@@ -164,7 +165,7 @@ def _constants(calibrator: Calibrator, classes: t.Sequence[t.Any]) -> dict[str, 
     return {
         "lo": x[:-1].reshape(1, -1),
         "hi": x[1:].reshape(1, -1),
-        "slope": (np.diff(y) / np.diff(x)).reshape(1, -1),
+        "slope": (np.diff(y) / np.diff(x)).reshape(-1, 1),  # a column: MatMul sums the ramps
         "y0": np.array([y[0]]),
         "t": np.array([calibrator.threshold()]),
         "labels": labels,
@@ -192,8 +193,7 @@ def _function(op: str, opset: int) -> onnx.FunctionProto:
             h.make_node("Min", ["p", "hi"], ["upto"]),
             h.make_node("Max", ["upto", "lo"], ["clipped"]),
             h.make_node("Sub", ["clipped", "lo"], ["run"]),
-            h.make_node("Mul", ["run", "slope"], ["rise"]),
-            h.make_node("ReduceSum", ["rise", "one"], ["rises"], keepdims=1),
+            h.make_node("MatMul", ["run", "slope"], ["rises"]),  # sum of slope_k * run_k
             h.make_node("Add", ["rises", "y0"], ["q64"]),
             h.make_node("Greater", ["p", "t"], ["positive"]),
         ]
@@ -202,7 +202,8 @@ def _function(op: str, opset: int) -> onnx.FunctionProto:
         h.make_node("Sub", ["unit", "q"], ["q0"]),
         h.make_node("Concat", ["q0", "q"], ["probabilities"], axis=1),
         h.make_node("Cast", ["positive"], ["index2d"], to=i64),
-        h.make_node("Squeeze", ["index2d", "one"], ["index"]),
+        h.make_node("Constant", [], ["flat"], value=h.make_tensor("flat", i64, [1], [-1])),
+        h.make_node("Reshape", ["index2d", "flat"], ["index"]),
         h.make_node("Gather", ["labels", "index"], ["label"], axis=0),
     ]
     return h.make_function(

@@ -292,3 +292,21 @@ def test_every_family_serves_its_calibration_in_both_forms(model_type, params, d
     con.register("scoring", scoring)
     sql_p = np.asarray(con.sql(f"select {proba.sql('duckdb')} as p from scoring").fetchnumpy()["p"])
     np.testing.assert_allclose(sql_p, ref_p, rtol=0, atol=_tolerance(trained, method))
+
+
+@pytest.mark.parametrize("method", ["sigmoid", "isotonic", "auto"])
+def test_calibration_fixes_an_overfit_boosted_model_on_small_data(method) -> None:
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(800, 4))
+    z = x[:, 0] - 0.5 * x[:, 1]
+    table = pa.table({f"x{i}": x[:, i] for i in range(4)} | {"y": rng.random(800) < 1 / (1 + np.exp(-z))})
+    overfit = {"max_iter": 80, "learning_rate": 0.6, "min_samples_leaf": 2, "early_stopping": False}
+    spec = TrainingSpec(name="h", function="predict_h", query="", target="y", calibration=method,
+                        model_type=ModelType.HIST_GRADIENT_BOOSTING, hyperparameters=overfit)  # fmt: skip
+    record = train(table, spec).metrics["calibration"]
+    held = record["held_out"]  # the evaluation rows, which calibration never saw
+    assert held["calibrated"]["log_loss"] < 0.6 * held["uncalibrated"]["log_loss"]
+    assert held["calibrated"]["ece"] < held["uncalibrated"]["ece"] / 2
+    if method == "auto":
+        cv = record["cv_log_loss"]
+        assert record["method"] == min(cv, key=cv.get) != "none"

@@ -11,7 +11,7 @@ def interval(v: t.Any, key: str) -> str:
     found = ((v.metrics or {}).get("intervals") or {}).get(key)
     if not found:
         return ""
-    return f"[{found[0]:.4g}, {found[1]:.4g}]"
+    return f"[{found[0] + 0.0:.4g}, {found[1] + 0.0:.4g}]"  # + 0.0: no "-0"
 
 
 def lines(v: t.Any) -> list[str]:

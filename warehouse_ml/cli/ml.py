@@ -201,6 +201,7 @@ def _registered(session: t.Any, name: str, version: int | None) -> t.Any:
 def _show_model(v: t.Any, fmt: str) -> None:
     import pyarrow as pa
 
+    from warehouse_ml.cli import model_checks
     from warehouse_ml.cli.tables import print_table
     from warehouse_ml.run.sql_command import evaluation_summary, show_model_fields
 
@@ -224,12 +225,15 @@ def _show_model(v: t.Any, fmt: str) -> None:
             for row in v.leaderboard:
                 click.echo(_leaderboard_line(row, v.objective))
         return
-    click.echo("\nMetrics (held-out)          model        baseline")
+    click.echo("\nMetrics (held-out)          model        95% bootstrap interval  baseline")
     base = (v.metrics or {}).get("baseline") or {}
     for key, value in (v.metrics or {}).items():
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             b = base.get(key)
-            click.echo(f"  {key:<26} {value:<12.6g} {'' if b is None else f'{b:.6g}'}")
+            shown = model_checks.interval(v, key)
+            click.echo(f"  {key:<26} {value:<12.6g} {shown:<23} {'' if b is None else f'{b:.6g}'}")
+    for line in model_checks.lines(v):
+        click.echo(line)
     if v.leaderboard:
         click.echo(f"\n{_leaderboard_title(v)}")
         for row in v.leaderboard:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import typing as t
 
-from warehouse_ml.docs import plots
+from warehouse_ml.docs import card_checks, plots
 from warehouse_ml.docs.html import Raw, badge, code, esc, link, number, table
 from warehouse_ml.ml.registry import ModelVersion
 
@@ -38,6 +38,9 @@ def card(
         _section("Training data", _training(v)),
         _section("Held-out metrics", _metrics(v)),
     ]
+    checks = card_checks.body(v)
+    if checks:
+        sections.append(_section("Calibration and guard rails", checks, anchor="calibration"))
     if v.leaderboard:
         sections.append(_section("Leaderboard", _leaderboard(v)))
     sections.append(_section("Plots", _plots(v)))

@@ -50,6 +50,10 @@ IAM_ROLE, SAGEMAKER, S3_BUCKET,    ignored_settings, with a warning that they on
 MAX_CELLS n                        ignored_settings, warned: we never downsample
 REFIT ON | OFF (SETTINGS)          refit (default ON: deploy a refit on all rows);
                                      ours, warned: Redshift rejects the setting
+SPLIT_COLUMN col (SETTINGS)        split: temporal on col, evaluated on the latest rows
+EVAL_FRACTION f (SETTINGS)         split eval_fraction (0 < f < 1; default 0.2)
+CALIBRATION m (SETTINGS)           calibration none | auto | sigmoid | isotonic;
+                                     all three ours, warned as REFIT is
 =================================  ===================================================
 
 Model, function and table names are SQL references: unquoted parts are folded to lower
@@ -73,6 +77,7 @@ from sqlglot.errors import ParseError, TokenError
 from sqlglot.tokens import Token, TokenType
 
 from warehouse_ml.errors import CompilationError
+from warehouse_ml.ml.calibration import METHODS as CALIBRATION_METHODS
 from warehouse_ml.ml.create_model_spec import MODEL_TYPES, PROBLEM_TYPES, listed, positive, to_spec
 from warehouse_ml.ml.spec import TrainingSpec
 
@@ -97,7 +102,11 @@ _ORDER = {name: i for i, name in enumerate(_CLAUSES)}
 _CHOICES = {"AUTO": ("ON", "OFF"), "MODEL_TYPE": tuple(MODEL_TYPES)}
 _CHOICES["PROBLEM_TYPE"] = tuple(PROBLEM_TYPES)
 _STRINGS = {"OBJECTIVE": "an objective in quotes", "PREPROCESSORS": "'none' or JSON in quotes"}
-_SETTINGS = _words("S3_BUCKET KMS_KEY_ID S3_GARBAGE_COLLECT MAX_CELLS MAX_RUNTIME REFIT")
+_SETTINGS = _words(
+    "S3_BUCKET KMS_KEY_ID S3_GARBAGE_COLLECT MAX_CELLS MAX_RUNTIME REFIT SPLIT_COLUMN "
+    "EVAL_FRACTION CALIBRATION"
+)
+OUR_SETTINGS = ("REFIT", "SPLIT_COLUMN", "EVAL_FRACTION", "CALIBRATION")  # not Redshift's
 _WORD = re.compile(r"[A-Za-z_#][A-Za-z0-9_$#]*")
 _PLAIN_NAME = re.compile(r"[a-z_][a-z0-9_$]*")
 _FROM_HINT = "Give the training data as FROM table_name or FROM (SELECT ...)."
@@ -271,6 +280,10 @@ class _Clauses:
     hyperparameters: dict[str, Token] | None = None
     max_runtime: float | None = None
     refit: bool | None = None  # SETTINGS (REFIT ON|OFF), our extension
+    # SETTINGS (SPLIT_COLUMN col, EVAL_FRACTION 0.2, CALIBRATION auto), our extensions
+    split_column: str | None = None
+    eval_fraction: float | None = None
+    calibration: str | None = None
     ignored: dict[str, str] = dataclasses.field(default_factory=dict)
     keywords: dict[str, Token] = dataclasses.field(default_factory=dict)  # clause -> keyword
     values: dict[str, Token] = dataclasses.field(default_factory=dict)  # clause -> value
@@ -573,11 +586,39 @@ class _Parser:
                     c.refit = _word(value) == "ON"
                 else:
                     c.ignored[name] = t.cast(str, _word(value))
+            elif name in ("SPLIT_COLUMN", "EVAL_FRACTION", "CALIBRATION"):
+                self._our_setting(c, name, value, got)
             elif value.token_type != TokenType.STRING:
                 raise self.error(value, f"{name} must be a quoted string{got}")
             else:
                 c.ignored[name] = value.text
         return "SETTINGS (...)"
+
+    def _our_setting(self, c: _Clauses, name: str, value: Token, got: str) -> None:
+        """SPLIT_COLUMN, EVAL_FRACTION and CALIBRATION: warehouse-ml's own settings."""
+        if name == "SPLIT_COLUMN":
+            if value.token_type in (TokenType.IDENTIFIER, TokenType.STRING):
+                c.split_column = value.text  # quoted: kept as written
+            elif _word(value) is not None:
+                c.split_column = value.text.lower()  # unquoted names fold, as Redshift's do
+            else:
+                raise self.error(value, f"SPLIT_COLUMN must be a column name{got}")
+        elif name == "EVAL_FRACTION":
+            try:
+                fraction = float(value.text) if value.token_type == TokenType.NUMBER else None
+            except ValueError:
+                fraction = None
+            if fraction is None or not 0.0 < fraction < 1.0:
+                raise self.error(value, f"EVAL_FRACTION must be a number between 0 and 1{got}")
+            c.eval_fraction = fraction
+        else:
+            method = value.text.lower() if value.token_type == TokenType.STRING else None
+            method = method or (_word(value) or "").lower()
+            if method not in CALIBRATION_METHODS:
+                raise self.error(
+                    value, f"CALIBRATION must be {listed(CALIBRATION_METHODS)}{got}"
+                )
+            c.calibration = method
 
 
 _QUERY_STARTS = (TokenType.SELECT, TokenType.WITH, TokenType.L_PAREN)

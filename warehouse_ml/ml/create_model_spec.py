@@ -12,7 +12,7 @@ import json
 import typing as t
 
 from warehouse_ml.ml import losses, preprocessors
-from warehouse_ml.ml.spec import OBJECTIVES, ModelType, ProblemType, TrainingSpec
+from warehouse_ml.ml.spec import OBJECTIVES, ModelType, ProblemType, SplitSpec, TrainingSpec
 
 if t.TYPE_CHECKING:
     from warehouse_ml.ml.create_model import _Clauses, _Parser
@@ -85,12 +85,30 @@ def to_spec(p: _Parser, c: _Clauses) -> tuple[TrainingSpec, list[str], bool]:
         ignored_settings=dict(c.ignored),
         preprocessors=_preprocessors(p, c, warnings, auto),
         refit=c.refit is not False,
+        calibration=c.calibration or "none",
         source="create_model",
     )
-    if c.refit is not None:
+    if c.split_column is not None or c.eval_fraction is not None:
+        spec.split = SplitSpec(
+            method="temporal" if c.split_column else "random",
+            column=c.split_column,
+            eval_fraction=c.eval_fraction if c.eval_fraction is not None else 0.2,
+        )
+    ours = [
+        text
+        for text, given in (
+            (f"REFIT {'ON' if c.refit else 'OFF'}", c.refit is not None),
+            (f"SPLIT_COLUMN {c.split_column}", c.split_column is not None),
+            (f"EVAL_FRACTION {c.eval_fraction}", c.eval_fraction is not None),
+            (f"CALIBRATION {c.calibration}", c.calibration is not None),
+        )
+        if given
+    ]
+    if ours:
+        what = "is a warehouse-ml setting" if len(ours) == 1 else "are warehouse-ml settings"
         warnings.append(
-            f"REFIT {'ON' if c.refit else 'OFF'} is a warehouse-ml setting: Redshift rejects "
-            "unknown SETTINGS, so remove it before running this statement on Redshift."
+            f"{', '.join(ours)} {what}: Redshift rejects unknown SETTINGS, so remove "
+            f"{'it' if len(ours) == 1 else 'them'} before running this statement on Redshift."
         )
     aws = [name for name in _AWS_ONLY if name in c.ignored]
     if aws:

@@ -4,7 +4,8 @@ The held-out predictions exist only while a model trains, so the trainer keeps a
 summary of them in the registry row (``metrics['intervals']``, ``metrics['plots']``):
 
 - bootstrap 95% intervals of every held-out metric, the model's and the baseline's
-  (percentiles of ``DRAWS`` resamples of the evaluation rows, as ``ml/recs`` does over users);
+  (percentiles of ``DRAWS`` resamples of the evaluation rows, as ``ml/recs`` does over users),
+  Brier score, expected calibration error (ECE) and a log-link loss's deviance included;
 - binary classification: ROC and precision-recall points, a reliability table (mean
   predicted probability against the observed rate per probability bin) and cumulative
   gains (share of positives in the top q of scores), the marketers' "top 10% of scores
@@ -27,6 +28,7 @@ import pyarrow.compute as pc
 from sklearn import metrics as skm
 
 from warehouse_ml.ml import evaluate as ev
+from warehouse_ml.ml import losses
 
 DRAWS = 200
 MAX_ROWS = 20_000  # larger evaluations are sampled (seeded) for intervals and curves
@@ -45,6 +47,7 @@ def supervised(
     classes_fit: np.ndarray | None,
     *,
     seed: int,
+    loss: t.Any = None,
 ) -> dict[str, t.Any]:
     """Intervals and plot data of a classifier (``proba`` aligned to ``classes_fit``) or a
     regressor (``pred``) on the evaluation rows."""
@@ -57,8 +60,8 @@ def supervised(
     if problem == "regression":
         baseline = np.full(len(y), float(np.mean(y_train)))
         return {
-            "intervals": _regression_intervals(y, scores, draws),
-            "baseline_intervals": _regression_intervals(y, baseline, draws),
+            "intervals": _regression_intervals(y, scores, draws, loss),
+            "baseline_intervals": _regression_intervals(y, baseline, draws, loss),
             "plots": _regression_plots(y, scores, rng),
         }
     assert classes_fit is not None
@@ -111,7 +114,7 @@ def _percentiles(values: list[float | None]) -> list[float] | None:
 
 
 def _regression_intervals(
-    y: np.ndarray, pred: np.ndarray, draws: np.ndarray | None
+    y: np.ndarray, pred: np.ndarray, draws: np.ndarray | None, loss: t.Any = None
 ) -> dict[str, list[float]]:
     if draws is None:
         return {}
@@ -123,6 +126,9 @@ def _regression_intervals(
         r2 = np.where(total > 0, 1 - np.sum(err**2, axis=1) / total, np.nan)
     out = {"r2": _percentiles(list(r2)), "mae": _percentiles(list(np.mean(np.abs(err), axis=1))),
            "mse": _percentiles(list(mse)), "rmse": _percentiles(list(np.sqrt(mse)))}  # fmt: skip
+    unit = losses.unit_deviance(loss, y, pred) if loss is not None else None
+    if unit is not None:  # a log-link loss: its deviance (ml/losses.py) gets an interval too
+        out[loss.metric] = _percentiles(list(np.mean(unit[draws], axis=1)))
     return {k: v for k, v in out.items() if v is not None}
 
 
@@ -133,8 +139,10 @@ def _classification_intervals(
         return {}
     n_classes = proba.shape[1]
     picked = np.clip(proba[np.arange(len(y_idx)), y_idx], 1e-15, 1.0)
+    squared, bins, gap = _calibration_terms(y_idx, proba)
     found: dict[str, list[float | None]] = {
-        "accuracy": [], "f1": [], "precision": [], "recall": [], "log_loss": [], "auc": []
+        "accuracy": [], "f1": [], "precision": [], "recall": [], "log_loss": [], "auc": [],
+        "brier": [], "ece": [],
     }  # fmt: skip
     for rows in draws:
         yi, pi = y_idx[rows], pred[rows]
@@ -144,12 +152,31 @@ def _classification_intervals(
         found["recall"].append(recall)
         found["f1"].append(f1)
         found["log_loss"].append(float(-np.mean(np.log(picked[rows]))))
+        found["brier"].append(float(np.mean(squared[rows])))
+        per_bin = np.bincount(bins[rows], weights=gap[rows], minlength=ev.ECE_BINS)
+        found["ece"].append(float(np.sum(np.abs(per_bin)) / len(rows)))
     if n_classes == 2:
         found["auc"] = _bootstrap_auc(y_idx == 1, proba[:, 1], draws)
     if n_classes > 2:
         found["f1macro"] = found["f1"]
     out = {k: _percentiles(v) for k, v in found.items()}
     return {k: v for k, v in out.items() if v is not None}
+
+
+def _calibration_terms(
+    y_idx: np.ndarray, proba: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per row: the Brier term, the ECE bin and (probability - outcome), as
+    ``evaluate.brier`` and ``evaluate.calibration_error`` define them, so a resample's
+    metric is a sum over its rows."""
+    if proba.shape[1] == 2:
+        score, outcome = proba[:, 1], (y_idx == 1).astype(np.float64)
+        squared = (score - outcome) ** 2
+    else:
+        top = proba.argmax(axis=1)
+        score, outcome = proba[np.arange(len(top)), top], (top == y_idx).astype(np.float64)
+        squared = np.sum((proba - np.eye(proba.shape[1])[y_idx]) ** 2, axis=1)
+    return squared, ev.ece_bins(score), score - outcome
 
 
 def _bootstrap_auc(positive: np.ndarray, score: np.ndarray, draws: np.ndarray) -> list:
@@ -195,8 +222,7 @@ def _binary_plots(y_idx: np.ndarray, score: np.ndarray, classes: np.ndarray) -> 
 
 def _calibration(positive: np.ndarray, score: np.ndarray) -> list[dict[str, float]]:
     """Equal-width probability bins: mean predicted, observed rate, rows (empty bins out)."""
-    edges = np.linspace(0.0, 1.0, CALIBRATION_BINS + 1)
-    which = np.clip(np.digitize(score, edges[1:-1]), 0, CALIBRATION_BINS - 1)
+    which = ev.ece_bins(score, CALIBRATION_BINS)  # the bins ECE is computed over
     rows = []
     for b in range(CALIBRATION_BINS):
         mask = which == b

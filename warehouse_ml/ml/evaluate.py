@@ -31,8 +31,11 @@ _OBJECTIVE_ALIASES = {
     "f1_macro": "f1macro",
     "roc_auc": "auc",
 }
-LOWER_IS_BETTER = frozenset({"mse", "rmse", "mae", "log_loss", *losses.DEVIANCE_METRICS})
+LOWER_IS_BETTER = frozenset(
+    {"mse", "rmse", "mae", "log_loss", "brier", "ece", *losses.DEVIANCE_METRICS}
+)
 SILHOUETTE_SAMPLE = 5000
+ECE_BINS = 10
 
 
 def resolve_objective(
@@ -86,10 +89,11 @@ def regression_metrics(
 def classification_metrics(
     y_idx: np.ndarray, proba: np.ndarray, pred_idx: np.ndarray
 ) -> dict[str, float | None]:
-    """accuracy, f1, precision, recall, auc, log_loss (+ f1macro for multiclass).
+    """accuracy, f1, precision, recall, auc, log_loss, brier, ece (+ f1macro for multiclass).
 
-    Binary: the positive class is index 1 (the second class in sorted order). Multiclass:
-    macro averages; auc is one-vs-rest and None when a class is absent from ``y_idx``.
+    Binary: the positive class is index 1 (the second class in sorted order); brier and
+    ece are of its probability. Multiclass: macro averages; auc is one-vs-rest and None
+    when a class is absent from ``y_idx``; brier sums over classes and ece is top-label.
     """
     n_classes = proba.shape[1]
     labels = list(range(n_classes))
@@ -101,10 +105,48 @@ def classification_metrics(
         "recall": recall,
         "log_loss": float(skm.log_loss(y_idx, np.clip(proba, 1e-15, 1.0), labels=labels)),
         "auc": _auc(y_idx, proba),
+        "brier": brier(y_idx, proba),
+        "ece": calibration_error(y_idx, proba),
     }
     if n_classes > 2:
         out["f1macro"] = out["f1"]
     return out
+
+
+def brier(y_idx: np.ndarray, proba: np.ndarray) -> float:
+    """Binary: mean (p - y)^2 of the positive class; multiclass: summed over classes."""
+    if proba.shape[1] == 2:
+        return float(np.mean((proba[:, 1] - (y_idx == 1)) ** 2))
+    onehot = np.eye(proba.shape[1])[y_idx]
+    return float(np.mean(np.sum((proba - onehot) ** 2, axis=1)))
+
+
+def calibration_error(y_idx: np.ndarray, proba: np.ndarray) -> float:
+    """ECE of the positive class (binary) or of the top label (multiclass)."""
+    if proba.shape[1] == 2:
+        return expected_calibration_error(y_idx == 1, proba[:, 1])
+    top = proba.argmax(axis=1)
+    return expected_calibration_error(top == y_idx, proba[np.arange(len(top)), top])
+
+
+def expected_calibration_error(
+    outcome: np.ndarray, probability: np.ndarray, bins: int = ECE_BINS
+) -> float:
+    """Expected calibration error over ``bins`` equal-width bins of ``probability``:
+    sum over bins of (rows in bin / rows) x |mean probability - observed rate|.
+
+    Equal-width, as the model card's reliability plot draws it (bin b holds
+    b/bins <= p < (b+1)/bins, the last bin includes 1.0).
+    """
+    which = ece_bins(probability, bins)
+    gap = np.bincount(which, weights=np.asarray(probability, dtype=np.float64), minlength=bins)
+    gap -= np.bincount(which, weights=np.asarray(outcome, dtype=np.float64), minlength=bins)
+    return float(np.sum(np.abs(gap)) / max(len(which), 1))
+
+
+def ece_bins(probability: np.ndarray, bins: int = ECE_BINS) -> np.ndarray:
+    """The equal-width bin of each probability (0 .. bins - 1)."""
+    return np.clip((np.asarray(probability) * bins).astype(np.int64), 0, bins - 1)
 
 
 def precision_recall_f1(

@@ -154,6 +154,25 @@ def deviance(loss: Loss, y_true: np.ndarray, y_pred: np.ndarray) -> float | None
     return float(skm.mean_tweedie_deviance(y_true, y_pred, power=loss.power))
 
 
+def unit_deviance(loss: Loss, y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray | None:
+    """Each row's deviance (their mean is :func:`deviance`), for bootstrap intervals; None
+    where :func:`deviance` is None."""
+    if loss.metric is None or deviance(loss, y_true, y_pred) is None:
+        return None
+    y, mu = np.asarray(y_true, dtype=np.float64), np.asarray(y_pred, dtype=np.float64)
+    power = {"poisson": 1.0, "gamma": 2.0}.get(loss.name, loss.power)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if power == 1.0:
+            return 2 * (np.where(y > 0, y * np.log(y / mu), 0.0) - y + mu)
+        if power == 2.0:
+            return 2 * (np.log(mu / y) + y / mu - 1)
+        return 2 * (
+            np.maximum(y, 0) ** (2 - power) / ((1 - power) * (2 - power))
+            - y * mu ** (1 - power) / (1 - power)
+            + mu ** (2 - power) / (2 - power)
+        )
+
+
 @dataclasses.dataclass(frozen=True)
 class Resolved:
     """What a spec's loss settings mean together (see :func:`resolve`)."""

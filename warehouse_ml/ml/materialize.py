@@ -13,7 +13,7 @@ import typing as t
 
 from warehouse_ml import redaction
 from warehouse_ml.errors import ConfigError, TrainingError
-from warehouse_ml.ml import losses, preprocessors, registry, serving
+from warehouse_ml.ml import calibration, losses, preprocessors, registry, serving
 from warehouse_ml.ml.monitoring import retrain
 from warehouse_ml.ml.monitoring import training as monitoring_training
 from warehouse_ml.ml.spec import ModelType, ProblemType, SplitSpec, TrainingSpec
@@ -66,6 +66,7 @@ def spec_from_node(node: Node, query: str) -> TrainingSpec:
         k=c.get("k"),
         tags=node.tags,
         refit=_flag(c.get("refit", True), "refit", fail),
+        calibration=_calibration(c.get("calibration"), fail),
         source="config",
     )
     if c.get("min_rows") is not None:
@@ -93,6 +94,8 @@ def spec_from_statement(
         spec.min_rows = int(c["min_rows"])
     if c.get("class_weight") is not None:
         spec.class_weight = c["class_weight"]
+    if c.get("calibration") is not None:
+        spec.calibration = _calibration(c["calibration"], fail)
     for warning in stmt.warnings:
         warn(f"{node.fqn_path}: {warning}")
     return spec
@@ -136,6 +139,16 @@ def _preprocessors(
     if problem:
         fail(f"invalid preprocessors: {problem}.", preprocessors.HINT)
     return [dict(group) for group in value]
+
+
+def _calibration(value: t.Any, fail: t.Callable[[str, str], t.NoReturn]) -> str:
+    """config(calibration=...): none (default), auto, sigmoid or isotonic."""
+    if value is None:
+        return "none"
+    problem = calibration.check_method(value)
+    if problem:
+        fail(f"{problem}.", "Use calibration='auto' to let validation log-loss choose.")
+    return calibration.normalise(value)
 
 
 def _flag(value: t.Any, key: str, fail: t.Callable[[str, str], t.NoReturn]) -> bool:
@@ -289,6 +302,9 @@ def train_and_register(
             hint="Check the query's joins and filters, or build its upstream models first.",
         )
     trained = train(table, spec, (lambda p: progress(p.describe())) if progress else None)
+    warn = getattr(session, "warn", None) or (lambda message: None)
+    for rail in trained.metrics.get("guard_rails") or []:
+        warn(f"model '{spec.name}': {rail['message']}")  # also recorded on the version
     version = version_from_trained(trained, source=source, data_fingerprint=data_fingerprint)
     version.settings["deploy_requested"] = requested or "auto"
     version.retrain_reason = reason

@@ -91,4 +91,6 @@ class TrainingSpec:
     # After evaluation, refit the chosen model on every row (train + eval) and deploy that,
     # as BigQuery ML and Redshift ML do; False deploys the evaluated fit itself.
     refit: bool = True
+    # Binary classifiers: 'none', 'auto', 'sigmoid' or 'isotonic' (ml/calibration.py).
+    calibration: str = "none"
     source: str = "config"  # 'config' (model file) or 'create_model' (Redshift ML SQL)

@@ -31,7 +31,7 @@ from sklearn.pipeline import Pipeline
 from threadpoolctl import threadpool_limits
 
 from warehouse_ml.errors import TrainingError
-from warehouse_ml.ml import eval_record, losses
+from warehouse_ml.ml import calibration, eval_record, guards, losses, onnx_calibration
 from warehouse_ml.ml import evaluate as ev
 from warehouse_ml.ml.dataset import (
     Split,
@@ -149,6 +149,8 @@ def _train(table: pa.Table, spec: TrainingSpec, progress: Progress) -> TrainedMo
     data, dropped = _load(table, spec, loss)
     data.progress = progress
     split = split_rows(data.table, data.target, spec.split)
+    calibration.check_problem(spec.calibration, data.target.problem_type.value, spec.name)
+    rails = guards.check(data.table, data.X, data.features, data.target, split.train)
     left = _seconds_left(start, spec.max_runtime)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ConvergenceWarning)
@@ -156,10 +158,15 @@ def _train(table: pa.Table, spec: TrainingSpec, progress: Progress) -> TrainedMo
         progress(TrainingProgress("fit", name=winner.model_type.value, seconds_left=left()))
         pipeline, fit_seconds = _fit(winner, data, split.train, spec)
         progress(TrainingProgress("evaluate", seconds_left=left()))
+        pipeline, calibrated = calibration.calibrate(
+            spec, lambda rows: _fit(winner, data, rows, spec)[0], pipeline, data.X, data.target,
+            split, data.table,
+        )  # fmt: skip
         metrics = _evaluate(pipeline, data, split)
         if spec.refit:
             progress(TrainingProgress("refit", name=winner.model_type.value, seconds_left=left()))
         final, final_rows, final_seconds = _refit(winner, pipeline, data, split, spec)
+        final = calibration.wrap(final, calibration.unwrap(pipeline)[1])
     # The deployed fit's scores on the held-out rows: what its SQL function gives there.
     scored = monitoring_training.eval_scores(final, data.X[split.eval], data.target)
     if not leaderboard:  # one explicit model: its row is the held-out evaluation itself
@@ -190,6 +197,9 @@ def _train(table: pa.Table, spec: TrainingSpec, progress: Progress) -> TrainedMo
     )
     if notes:
         metrics["warnings"] = notes
+    if calibrated:
+        metrics["calibration"] = calibrated
+    metrics["guard_rails"] = rails
     importance = _importance(pipeline, data, split.eval)  # the evaluated fit, held-out rows
     progress(TrainingProgress("export", seconds_left=left()))
     onnx_bytes, parity = _export(final, data, split, winner, spec)
@@ -489,7 +499,7 @@ def _record(evaluated: Pipeline, final: Pipeline, data: _Data, split: Split) -> 
         scores = ev.aligned_proba(evaluated, X_eval, target.classes_fit)
     return eval_record.supervised(
         scores, target.y[split.eval], target.y[split.train], target.problem_type.value,
-        target.classes_fit, seed=data.seed,
+        target.classes_fit, seed=data.seed, loss=data.loss,
     )  # fmt: skip
 
 
@@ -525,6 +535,8 @@ def _export(
     """ONNX bytes, checked against scikit-learn on evaluation rows (topped up with training
     rows) up to PARITY_ROWS."""
     target = data.target
+    calibrated = pipeline
+    pipeline, calibrator = calibration.unwrap(calibrated)
     onnx_bytes = to_onnx(
         pipeline,
         data.features,
@@ -544,6 +556,10 @@ def _export(
         target.problem_type,
         model_name=f"'{spec.name}' ({winner.model_type.value})",
     )
+    if calibrator is not None:
+        onnx_bytes, parity["calibration"] = onnx_calibration.export(
+            onnx_bytes, calibrated, columns, data.features, f"'{spec.name}'"
+        )
     return onnx_bytes, parity
 
 

@@ -79,6 +79,7 @@ ML_KEYS = frozenset(
         "min_rows",
         "auto_deploy",
         "refit",
+        "calibration",  # none, auto, sigmoid, isotonic (warehouse_ml/ml/calibration.py)
         "retrain",  # the retrain policy (warehouse_ml/ml/monitoring/retrain.py)
     }
 )

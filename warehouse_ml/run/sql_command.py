@@ -278,8 +278,22 @@ def show_model_fields(v: registry.ModelVersion) -> list[tuple[str, str]]:
           else _evaluation_fields(evaluation_summary(v))),
         ("Training Seconds", _fmt(v.training_seconds)),
     ]
+    fields += _checks(v.metrics or {})
     fields += [(f"{k} (ignored locally)", str(val)) for k, val in ignored.items()]
     return fields
+
+
+def _checks(metrics: dict[str, t.Any]) -> list[tuple[str, str]]:
+    """Calibration (ml/calibration.py) and guard-rail warnings (ml/guards.py), when recorded."""
+    out = []
+    calibration = metrics.get("calibration")
+    if calibration:
+        out.append(("Calibration", f"{calibration['method']} (requested {calibration['requested']})"))
+    rails = metrics.get("guard_rails") or []
+    if rails:
+        named = sorted({r["feature"] or "target" for r in rails})
+        out.append(("Guard Rail Warnings", f"{len(rails)}: {', '.join(named)} (wml show NAME)"))
+    return out
 
 
 def _recs_card() -> t.Any:

@@ -18,6 +18,7 @@ from sqlglot import exp
 from warehouse_ml.errors import CompilationError
 from warehouse_ml.sqlcompile import (  # noqa: F401  (imports register the translators)
     ops_basic,
+    ops_calibration,
     ops_linear,
     ops_preprocess,
     ops_trees,

@@ -1,0 +1,42 @@
+"""What `wml show` prints about a version's calibration and guard rails (recorded at
+training time in ``metrics['calibration']`` and ``metrics['guard_rails']``)."""
+
+from __future__ import annotations
+
+import typing as t
+
+
+def interval(v: t.Any, key: str) -> str:
+    """'[0.81, 0.86]' of a held-out metric's bootstrap 95% interval, or ''."""
+    found = ((v.metrics or {}).get("intervals") or {}).get(key)
+    if not found:
+        return ""
+    return f"[{found[0] + 0.0:.4g}, {found[1] + 0.0:.4g}]"  # + 0.0: no "-0"
+
+
+def lines(v: t.Any) -> list[str]:
+    metrics = v.metrics or {}
+    out: list[str] = []
+    calibration = metrics.get("calibration")
+    if calibration:
+        out += ["", f"Calibration: {calibration.get('method')} (requested "
+                    f"{calibration.get('requested')})"]  # fmt: skip
+        if calibration.get("fit_on"):
+            out.append(f"  fit on {calibration['fit_on']}")
+        cv = calibration.get("cv_log_loss") or {}
+        if cv:
+            shown = ", ".join(f"{k} {val:.4g}" for k, val in cv.items())
+            out.append(f"  5-fold log-loss on the calibration rows: {shown}")
+        if calibration.get("reason"):
+            out.append(f"  {calibration['reason']}")
+        held = calibration.get("held_out") or {}
+        for key in ("uncalibrated", "calibrated"):
+            if key in held:
+                row = held[key]
+                out.append(f"  held-out {key:<13} log_loss {row['log_loss']:.4g}  brier "
+                           f"{row['brier']:.4g}  ece {row['ece']:.4g}")  # fmt: skip
+    rails = metrics.get("guard_rails") or []
+    if rails:
+        out += ["", "Guard rails (warnings)"]
+        out += [f"  {rail['message']}" for rail in rails]
+    return out

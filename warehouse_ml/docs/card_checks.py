@@ -1,0 +1,41 @@
+"""The model card's "Calibration and guard rails" section: how a binary classifier's
+probabilities were calibrated (ml/calibration.py) and the training-data warnings
+(ml/guards.py), both read from the version's recorded metrics."""
+
+from __future__ import annotations
+
+import typing as t
+
+from warehouse_ml.docs.html import badge, esc, number, table
+
+
+def body(v: t.Any) -> str | None:
+    """The section's HTML, or None when the version recorded neither."""
+    metrics = v.metrics or {}
+    calibration, rails = metrics.get("calibration"), metrics.get("guard_rails") or []
+    if not calibration and not rails:
+        return None
+    parts: list[str] = []
+    if calibration:
+        parts.append(_calibration(calibration))
+    if rails:
+        items = "".join(f"<li>{badge('warning', 'warn')} {esc(r['message'])}</li>" for r in rails)
+        parts.append(f'<ul class="guard-rails">{items}</ul>')
+    return "".join(parts)
+
+
+def _calibration(c: dict[str, t.Any]) -> str:
+    head = (
+        f"<p>Calibration <strong>{esc(c.get('method'))}</strong> (requested "
+        f"{esc(c.get('requested'))}); fit on {esc(c.get('fit_on') or 'the calibration rows')}."
+        f"{' ' + esc(c['reason']) + '.' if c.get('reason') else ''}</p>"
+    )
+    rows = [
+        (key, number(row["log_loss"]), number(row["brier"]), number(row["ece"]))
+        for key, row in (c.get("held_out") or {}).items()
+    ]
+    held = table(["held-out", "log_loss", "brier", "ece"], rows) if rows else ""
+    cv = c.get("cv_log_loss") or {}
+    shown = ", ".join(f"{k} {number(val)}" for k, val in cv.items())
+    note = f'<p class="muted">5-fold log-loss on the calibration rows: {esc(shown)}</p>' if cv else ""
+    return head + held + note

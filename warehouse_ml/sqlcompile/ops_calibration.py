@@ -1,0 +1,90 @@
+"""Translators of our calibration nodes (``wml.calibration``, see ml/onnx_calibration.py).
+
+Each node reads a binary classifier's probabilities ``[1 - p, p]`` and returns a label and
+the calibrated ``[1 - q, q]``:
+
+- ``Sigmoid(proba, a, b, labels)``: ``q = 1 / (1 + exp(-(a * p + b)))``, label
+  ``a * p + b > 0``;
+- ``Isotonic(proba, lo, hi, slope, y0, t, labels)``: a ``CASE`` over the breakpoints,
+  ``WHEN p <= x_k THEN y_(k-1) + (p - x_(k-1)) * slope_(k-1)``, constant beyond the ends;
+  label ``p > t``.
+
+SQL has no let, so the CASE repeats ``p`` once per breakpoint: above
+:data:`MAX_ISOTONIC_NODES` expression nodes the compiler refuses and ``deploy='auto'``
+serves the Arrow UDF instead (a large tree ensemble times many breakpoints).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+
+from warehouse_ml.sqlcompile import scores as sc
+from warehouse_ml.sqlcompile import sqlexpr as sx
+from warehouse_ml.sqlcompile.registry import Context, const_input, fail, register, tensor_input
+from warehouse_ml.sqlcompile.symbolic import Scalar, Tensor, Value
+
+DOMAIN = "wml.calibration"
+MAX_ISOTONIC_NODES = 400_000
+
+
+def _probability(ctx: Context, node: onnx.NodeProto, inputs: list) -> tuple[Scalar, list]:
+    proba = tensor_input(node, inputs[0])
+    if proba.width != 2:
+        raise fail(
+            node, f"calibration reads a binary classifier's 2 probabilities, not {proba.width}"
+        )
+    labels = [
+        v.item() if hasattr(v, "item") else v
+        for v in const_input(node, inputs[-1], len(inputs) - 1)
+    ]
+    labels = [v.decode() if isinstance(v, bytes) else v for v in labels]
+    ctx.class_labels = labels
+    return proba.cols[1], labels
+
+
+def _outputs(label: Scalar, q: sx.exp.Expression, nullable: bool, labels: list) -> list[Value]:
+    complement = sc.probability(sx.sub(sx.num(1.0), q), nullable)
+    probs = Tensor([complement, sc.probability(q, nullable)], (2,), labels=labels)
+    return [Tensor([label], ()), probs]
+
+
+def _scalar(node: onnx.NodeProto, inputs: list, position: int) -> float:
+    return float(np.asarray(const_input(node, inputs[position], position)).ravel()[0])
+
+
+@register("Sigmoid", domain=DOMAIN)
+def sigmoid(ctx: Context, node: onnx.NodeProto, inputs: list) -> list[Value]:
+    p, labels = _probability(ctx, node, inputs)
+    a, b = _scalar(node, inputs, 1), _scalar(node, inputs, 2)
+    z = Scalar(sx.add(sx.mul(p.expr, sx.num(a)), sx.num(b)), p.dtype, p.kind, p.nullable)
+    label = sc.threshold_label(z, 0.0, labels[1], labels[0], labels)
+    return _outputs(label, sx.sigmoid(z.expr, p.nullable), p.nullable, labels)
+
+
+@register("Isotonic", domain=DOMAIN)
+def isotonic(ctx: Context, node: onnx.NodeProto, inputs: list) -> list[Value]:
+    p, labels = _probability(ctx, node, inputs)
+    lo, hi, slope = (np.asarray(const_input(node, inputs[i], i)).ravel() for i in (1, 2, 3))
+    y0, threshold = _scalar(node, inputs, 4), _scalar(node, inputs, 5)
+    size = sx.size(p.expr)[0] * (len(lo) + 2)
+    if size > MAX_ISOTONIC_NODES:
+        raise fail(
+            node,
+            f"the isotonic map has {len(lo) + 1} breakpoints over a {sx.size(p.expr)[0]}-node "
+            f"probability: about {size} nodes, above {MAX_ISOTONIC_NODES}",
+            hint="Serve it with deploy='udf' (deploy='auto' does), or use calibration='sigmoid'.",
+        )
+    # y at each breakpoint, summed as the ONNX body sums its ramps
+    ys = y0 + np.concatenate([[0.0], np.cumsum(slope * (hi - lo))])
+    whens = [(sx.compare("<=", p.expr, sx.num(float(lo[0]))), sx.num(float(ys[0])))]
+    for k in range(len(lo)):
+        ramp = sx.mul(sx.sub(p.expr, sx.num(float(lo[k]))), sx.num(float(slope[k])))
+        whens.append(
+            (sx.compare("<=", p.expr, sx.num(float(hi[k]))), sx.add(sx.num(float(ys[k])), ramp))
+        )
+    q = sx.case(whens, sx.num(float(ys[-1])))
+    if p.nullable:
+        q = sx.null_guard(q, p.expr)
+    label = sc.threshold_label(p, threshold, labels[1], labels[0], labels)
+    return _outputs(label, q, p.nullable, labels)

@@ -90,8 +90,10 @@ def _check(rfm: Rfm, spec: ClvSpec) -> None:
 
 def fit(table: pa.Table, spec: ClvSpec, progress: t.Callable[[str], None] | None = None) -> Fitted:
     """Fit both models by maximum likelihood; refuse a fit the SQL cannot serve."""
-    from lifetimes import BetaGeoFitter, GammaGammaFitter
-    from lifetimes.utils import ConvergenceError
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # lifetimes 0.11 sets a pandas option pandas 3 deprecates
+        from lifetimes import BetaGeoFitter, GammaGammaFitter
+        from lifetimes.utils import ConvergenceError
 
     say = progress or (lambda _doing: None)
     started = time.monotonic()

@@ -82,8 +82,11 @@ def sklearn_fit(x: pd.DataFrame, y: np.ndarray, x_test: pd.DataFrame, task: str)
             x[c], x_test[c] = x[c].astype(kinds), x_test[c].astype(kinds)
     model = (HistGradientBoostingRegressor if task == "regression" else HistGradientBoostingClassifier)(
         random_state=0, categorical_features="from_dtype")
+    from threadpoolctl import threadpool_limits
+
     started = time.perf_counter()
-    model.fit(x, y)
+    with threadpool_limits(1):  # one thread, as wml trains (and FLAML runs with n_jobs=1)
+        model.fit(x, y)
     seconds = time.perf_counter() - started
     pred = model.predict(x_test) if task == "regression" else model.predict_proba(x_test)[:, 1]
     return np.asarray(pred, dtype=float), seconds

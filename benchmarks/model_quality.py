@@ -103,6 +103,9 @@ def cdnow(budget: float, work: Path) -> tuple[list[dict], dict]:
     rows.append(_row("CDNOW", "wml AUTO", scores.auto_spend, scores.auto_repeat,
                      models["spend_auto"]["seconds"] + models["repeat_auto"]["seconds"],
                      f"{models['spend_auto']['model_type']} / {models['repeat_auto']['model_type']}"))
+    rows.append(_row("CDNOW", "wml AUTO + CLV features", scores.stacked_spend, scores.stacked_repeat,
+                     models["spend_auto_clv"]["seconds"] + models["repeat_auto_clv"]["seconds"],
+                     f"{models['spend_auto_clv']['model_type']} / {models['repeat_auto_clv']['model_type']}"))
     rows.append(_row("CDNOW", "wml clv (BG/NBD + GG, SQL)", scores.clv_spend,
                      scores.clv_alive * (1 - none ** (clv["r"] + tf)), models["clv"]["seconds"], ""))
     for name, out in baselines.probabilistic(train, test, HORIZON_WEEKS).items():
@@ -237,8 +240,9 @@ def main() -> None:
         print(f"  {r['data']} {r['method']}: {r['note']}")
     lb = info["leaderboard"]
     if lb:
-        print("wml AUTO spend leaderboard: " + "; ".join(
-            f"{e.get('model_type', e.get('candidate', '?'))} {e.get('score', '')}" for e in lb[:6]))
+        print("wml AUTO spend leaderboard (validation MSE): " + "; ".join(
+            f"{e.get('model_type', '?')} {e['score']:.5g}" if isinstance(e.get("score"), (int, float))
+            else str(e.get("model_type", "?")) for e in lb))
 
 
 if __name__ == "__main__":

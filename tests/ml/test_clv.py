@@ -73,6 +73,11 @@ def test_macros_match_lifetimes_on_every_customer(clv):
     assert ((alive > 0) & (alive <= 1)).all() and (alive < 1).any()
     assert clv.query("select predict_ltv_prob(null, 0, 3), predict_ltv(0, 0, 5, null)")[0][0] is None
     assert clv.query("select predict_ltv(0, 0, 5, null)")[0][0] > 0  # a one-time buyer: population mean
+    # A $0 repeat buyer scores (Gamma-Gamma's weighted mean), though fitting refuses one.
+    zero, some = clv.query("select predict_ltv(2, 3, 10, 0), predict_ltv(2, 3, 10, 20)")[0]
+    assert 0 < zero < some
+    with pytest.raises(duckdb.InvalidInputException, match="predict_ltv_prob: needs"):
+        clv.query("select predict_ltv_prob(1, 12, 10)")
 
 
 def test_series_in_sql_is_within_its_tolerance_of_scipy():

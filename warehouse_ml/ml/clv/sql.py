@@ -36,8 +36,10 @@ def _checks(fn: str, money: bool) -> str:
            "or (frequency = 0 and recency <> 0)")  # fmt: skip
     what = "frequency >= 0, 0 <= recency <= T and recency 0 when frequency is 0"
     if money:
-        bad += " or (frequency > 0 and monetary_value <= 0)"
-        what += ", and monetary_value > 0 when frequency > 0"
+        # Scoring takes a $0 repeat buyer (Gamma-Gamma's weighted mean is defined there);
+        # only fitting needs positive spend (fit.py).
+        bad += " or (frequency > 0 and monetary_value < 0)"
+        what += ", and monetary_value >= 0 when frequency > 0"
     got = ("'frequency=' || frequency || ', recency=' || recency || ', T=' || t"
            + (" || ', monetary_value=' || monetary_value" if money else ""))
     nulls = "when frequency is null or recency is null or t is null then null "

@@ -144,3 +144,21 @@ def test_config_errors_name_the_key(tmp_path):
     assert_clean_error(p.wml("build"), 1, "horizon must be a number more than 0")
     assert p.query("select count(*) from information_schema.tables where table_schema = 'wml' "
                    "and table_name = 'models'") in ([(0,)], [(1,)])
+
+
+def test_rollback_and_drop_move_the_macros(tmp_path):
+    p = make(tmp_path / "proj", rows=200)
+    assert p.wml("build").exit_code == 0
+    call = 'select predict_ltv_purchases(3, 10, 20)'
+    first = p.scalar(call)
+    p.write({"models_sql/ltv.sql": MODEL.replace("EXTRA", ", penalizer=0.001")})
+    result = p.wml("build")
+    assert result.exit_code == 0, result.output
+    assert p.scalar(call) != first  # version 2 (penalized) serves
+    assert p.wml("deploy", "ltv", "--version", "1").exit_code == 0
+    assert p.scalar(call) == first
+    comments = p.query("select function_name, comment from duckdb_functions() where comment like 'wml:%' order by 1")
+    assert comments == [("predict_ltv", "wml:ltv:1"), ("predict_ltv_prob", "wml:ltv:1"),
+                        ("predict_ltv_purchases", "wml:ltv:1")]  # fmt: skip
+    assert p.wml("sql", "DROP MODEL ltv").exit_code == 0
+    assert p.query("select count(*) from duckdb_functions() where function_name like 'predict_ltv%'") == [(0,)]

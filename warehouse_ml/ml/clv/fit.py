@@ -115,7 +115,8 @@ def fit(table: pa.Table, spec: ClvSpec, progress: t.Callable[[str], None] | None
     if prm.q <= 1 or abs(prm.a - 1.0) < 1e-9 or prm.a + prm.b <= 1:
         _fail(spec, f"the fitted parameters ({_shown(prm)}) have no finite expected spend or "
                     "purchases (Gamma-Gamma needs q > 1, BG/NBD a != 1 and a + b > 1).",
-              "Set penalizer=0.001 (or larger), or fit on more customers.")
+              f"penalizer={spec.penalizer:g} pulls every parameter towards 0: try a smaller one."
+              if spec.penalizer > 0.01 else "Set penalizer=0.001 (or larger), or fit on more customers.")
     n = formulas.terms(prm, spec.horizon, spec.tolerance)
     if n is None:
         _fail(spec, f"horizon {spec.horizon:g} is so long against alpha={prm.alpha:.4g} that the SQL "

@@ -449,13 +449,7 @@ def compile_model_cmd(
     elif v.problem_type == "clv":
         from warehouse_ml.ml.clv import serve as clv_serve
 
-        if dialect != "duckdb":
-            raise ConfigError(
-                f"model '{name}' is a CLV model: its SQL uses DuckDB's lgamma and list lambdas "
-                f"for the hypergeometric series, so it compiles for duckdb only, not {dialect}.",
-                hint=f"wml compile-model {name} --dialect duckdb",
-            )
-        statements = [m.sql for _, m in clv_serve.macros(v)]
+        statements = clv_serve.statements(v, dialect)
     else:
         statements = portable.ddl_statements(v, dialect)
     text = ";\n\n".join(s.rstrip().rstrip(";") for s in statements) + ";\n"

@@ -19,6 +19,17 @@ def function_names(v: registry.ModelVersion) -> list[str]:
     return [v.function, f"{v.function}_prob", f"{v.function}_purchases"]
 
 
+def statements(v: registry.ModelVersion, dialect: str) -> list[str]:
+    """``wml compile-model``: DuckDB's macros, or PostgreSQL / Redshift SQL UDFs."""
+    if dialect == "duckdb":
+        return [m.sql for _, m in macros(v)]
+    from warehouse_ml.ml.clv import portable
+
+    s = v.settings or {}
+    prm = formulas.Params(**s["params"])
+    return portable.statements(v.function, prm, float(s["horizon"]), int(s["series_terms"]), dialect)
+
+
 def macros(v: registry.ModelVersion) -> list[tuple[str, sql.ScalarMacro]]:
     """The version's macros, rebuilt from the parameters in its registry row."""
     s = v.settings or {}

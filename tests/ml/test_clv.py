@@ -162,6 +162,9 @@ def test_config_errors_name_the_key(tmp_path):
     assert_clean_error(p.wml("build"), 2, "horizen")
     p.write({"models_sql/ltv.sql": MODEL.replace("horizon=26 EXTRA", "horizon=-3")})
     assert_clean_error(p.wml("build"), 1, "horizon must be a number more than 0")
+    p.write({"models_sql/ltv.sql": MODEL.replace("model_type='clv', horizon=26 EXTRA",
+                                                 "target='frequency', horizon=26")})
+    assert_clean_error(p.wml("build"), 1, "horizon belong(s) to model_type='clv'")
     assert p.query("select count(*) from information_schema.tables where table_schema = 'wml' "
                    "and table_name = 'models'") in ([(0,)], [(1,)])
 

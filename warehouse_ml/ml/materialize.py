@@ -397,6 +397,7 @@ def _spec(session: t.Any, node: Node, stmt: t.Any, query: str) -> t.Any:
     if stmt is None and clv.is_clv(node.config):
         return clv.from_config(node.name, query, node.config, path=node.path, tags=node.tags,
                                warn=session.warn)  # fmt: skip
+    clv.refuse_elsewhere(node.name, node.config, node.path)
     return spec_from_statement(stmt, node, query, session.warn) if stmt else spec_from_node(node, query)
 
 

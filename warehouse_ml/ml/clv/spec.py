@@ -22,12 +22,10 @@ import typing as t
 from warehouse_ml.errors import ConfigError
 
 MODEL_TYPES = ("clv", "bg_nbd")
-# Keys of this family (warehouse_ml/project/config.py accepts them on any node; a model
-# of another type that sets one is refused in ml/spec.py's reading as an unknown option).
-KEYS = frozenset(
-    {"horizon", "frequency_column", "recency_column", "t_column", "monetary_column",
-     "penalizer", "tolerance"}
-)  # fmt: skip
+# Keys of this family: warehouse_ml/project/config.py's CLV_KEYS (accepted on any node, so
+# refuse_elsewhere() stops a supervised model from silently ignoring one).
+KEYS = ("horizon", "frequency_column", "recency_column", "t_column", "monetary_column",
+        "penalizer", "tolerance")  # fmt: skip
 # Supervised keys that mean nothing for a probabilistic model fitted by maximum likelihood.
 _REFUSED = (
     "target", "problem_type", "objective", "loss", "tweedie_power", "hyperparameters",
@@ -76,6 +74,18 @@ class ClvSpec:
 
 def is_clv(config: dict[str, t.Any]) -> bool:
     return str(config.get("model_type") or "").lower() in MODEL_TYPES
+
+
+def refuse_elsewhere(name: str, config: dict[str, t.Any], path: t.Any = None) -> None:
+    """A CLV key on a model of another type would do nothing: say so instead."""
+    used = [k for k in KEYS if config.get(k) is not None]
+    if used:
+        raise ConfigError(
+            f"model '{name}': config {', '.join(used)} belong(s) to model_type='clv' "
+            f"(BG/NBD + Gamma-Gamma); this model is model_type='{config.get('model_type') or 'auto'}'.",
+            path=path, node=name,
+            hint="Remove them, or set model_type='clv' to fit a lifetime-value model.",
+        )
 
 
 def from_config(name: str, query: str, config: dict[str, t.Any], *, path: t.Any = None,

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -64,7 +63,7 @@ def wml(project: Path, *args: str) -> float:
     exe = Path(sys.executable).with_name("wml")
     started = time.perf_counter()
     done = subprocess.run([str(exe), *args, "--project-dir", str(project)], capture_output=True,
-                          text=True, env={**os.environ, "WML_NO_PROGRESS": "1"})  # fmt: skip
+                          text=True)  # fmt: skip
     if done.returncode != 0:
         sys.exit(f"wml {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
     return time.perf_counter() - started

@@ -215,6 +215,12 @@ def _show_model(v: t.Any, fmt: str) -> None:
         return
     for key, value in show_model_fields(v):
         click.echo(f"{key:<28} {value}")
+    if v.problem_type == "clv":
+        from warehouse_ml.ml.clv import card as clv_card
+
+        for line in clv_card.metric_lines(v):
+            click.echo(line)
+        return
     if v.problem_type == "recommendation":
         from warehouse_ml.ml.recs import card
 
@@ -315,6 +321,12 @@ def export(opts: Options, name: str, version: int | None, output: str) -> None:
             "wml and SQL macros.",
             hint=f"wml compile-model {name} --dialect redshift prints the tables' DDL and SQL; "
             f"COPY wml.\"{name}__v{v.version}__neighbors\" TO 'n.parquet' exports the data.",
+        )
+    if v.problem_type == "clv":
+        raise ConfigError(
+            f"model '{name}' is a BG/NBD + Gamma-Gamma model: it has no ONNX graph; its "
+            "fitted parameters are in the registry and it serves as SQL macros.",
+            hint=f"wml compile-model {name} prints the macros; wml show {name} the parameters.",
         )
     Path(output).write_bytes(v.onnx)
     opts.reporter().info(f"Wrote {name} version {v.version} ({len(v.onnx):,} bytes) to {output}.")
@@ -438,6 +450,10 @@ def compile_model_cmd(
         from warehouse_ml.ml.recs import portable as recs_portable
 
         statements = recs_portable.statements(v, dialect)
+    elif v.problem_type == "clv":
+        from warehouse_ml.ml.clv import serve as clv_serve
+
+        statements = clv_serve.statements(v, dialect)
     else:
         statements = portable.ddl_statements(v, dialect)
     text = ";\n\n".join(s.rstrip().rstrip(";") for s in statements) + ";\n"

@@ -61,6 +61,12 @@ def predict_to_table(
             f"model '{name}' is a recommender: wml predict scores rows with a model's function.",
             hint=f"Write the batch in SQL: create table t as select * from recommend_{name}_all(10).",
         )
+    if v.problem_type == "clv":
+        raise ConfigError(
+            f"model '{name}' is a CLV model: it serves as SQL macros, not through wml predict.",
+            hint=f"Write the batch in SQL: create table t as select *, {v.function}(frequency, "
+            f"recency, T, monetary_value) as spend from {input_relation}.",
+        )
     scorer = scorer_for(v)
     source = parse_relation(input_relation, session.target.schema)
     target = parse_relation(output_table, session.target.schema)

@@ -276,10 +276,14 @@ def train_and_register(
     The new row, the deployed flag and the serving form change in one transaction
     (serving.add): a failure anywhere leaves the previous version serving.
     """
+    from warehouse_ml.ml.clv.spec import ClvSpec
     from warehouse_ml.ml.recs.spec import RecSpec
 
-    if isinstance(spec, RecSpec):
-        from warehouse_ml.ml.recs import register
+    if isinstance(spec, (RecSpec, ClvSpec)):
+        if isinstance(spec, ClvSpec):
+            from warehouse_ml.ml.clv import register
+        else:
+            from warehouse_ml.ml.recs import register  # type: ignore[no-redef]
 
         return register.train_and_register(
             session, spec, source=source, deploy_policy=deploy_policy,
@@ -404,6 +408,12 @@ def _spec(session: t.Any, node: Node, stmt: t.Any, query: str) -> t.Any:
         return dataclasses.replace(stmt.spec, query=query, tags=node.tags)
     if stmt is None and recs.is_recommender(node.config):
         return recs.from_config(node.name, query, node.config, path=node.path, tags=node.tags)
+    from warehouse_ml.ml.clv import spec as clv
+
+    if stmt is None and clv.is_clv(node.config):
+        return clv.from_config(node.name, query, node.config, path=node.path, tags=node.tags,
+                               warn=session.warn)  # fmt: skip
+    clv.refuse_elsewhere(node.name, node.config, node.path)
     return spec_from_statement(stmt, node, query, session.warn) if stmt else spec_from_node(node, query)
 
 

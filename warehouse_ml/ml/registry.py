@@ -222,7 +222,8 @@ def twin(function: str) -> str:
 
 
 _TWIN_SQL = (
-    "lower(?) in (lower(function), lower(function) || '_prob', case when lower(function) "
+    "lower(?) in (lower(function), lower(function) || '_prob', lower(function) || '_purchases', "
+    "case when lower(function) "
     "like 'recommend\\_%' escape '\\' then 'similar_' || substr(lower(function), 11) end, "
     "case when lower(function) like 'recommend\\_%' escape '\\' then lower(function) || '_all' end)"
 )

@@ -29,6 +29,8 @@ import typing as t
 from warehouse_ml.adapters.relation import quote
 from warehouse_ml.errors import ConfigError
 from warehouse_ml.ml import functions, portable, registry
+from warehouse_ml.ml.clv import serve as clv_serve
+from warehouse_ml.ml.clv.sql import ScalarMacro
 from warehouse_ml.ml.recs import serve as recs_serve
 
 # Registry writes are serialized within a process: parallel build threads train at once,
@@ -79,6 +81,9 @@ def plan(version: registry.ModelVersion, requested: str | None = None) -> Plan:
     if recs_serve.is_recommender(version):  # table macros over its tables in schema wml
         note = "table macros over its tables in schema wml"
         return Plan(version, requested, "sql", note, recs_serve.macros(version), None)
+    if clv_serve.is_clv(version):  # closed forms as scalar macros (ml/clv/sql.py)
+        note = "scalar macros: spend, P(alive) and purchases over the horizon"
+        return Plan(version, requested, "sql", note, clv_serve.macros(version), None)
     mode, compiled, note = portable.choose(requested, version)
     prepared = functions.prepare(version) if mode == "udf" else None
     return Plan(version, requested, mode, note, compiled, prepared)
@@ -122,9 +127,9 @@ def check_function(cursor: t.Any, model: str, function: str) -> None:
 
 
 def names_of_function(function: str) -> list[str]:
-    """A model's function pair: ``f`` and ``f_prob``, or a recommender's
-    ``recommend_m`` and ``similar_m``."""
-    names = [function, f"{function}_prob"]
+    """A model's function pair: ``f`` and ``f_prob`` (and a CLV model's ``f_purchases``),
+    or a recommender's ``recommend_m`` and ``similar_m``."""
+    names = [function, f"{function}_prob", f"{function}_purchases"]
     twin = registry.twin(function)  # a recommender's similar_m, and recommend_m_all
     return names if twin in names else [*names, twin, f"{function}_all"]
 
@@ -185,6 +190,10 @@ def _install(cursor: t.Any, p: Plan, previous: registry.ModelVersion | None) -> 
         if macro is not None and name.lower() not in wanted:
             cursor.execute(macro.drop)
     for name, model in p.compiled:
+        if isinstance(model, ScalarMacro):  # a CLV model's: the statement is complete
+            cursor.execute(model.sql)
+            cursor.execute(f"comment on macro {quote(name)} is '{comment_for(v).replace(chr(39), chr(39) * 2)}'")
+            continue
         table = isinstance(model, str)  # a recommender's CREATE MACRO ... AS TABLE
         if table and name.lower() in macros and not macros[name.lower()].table:
             cursor.execute(macros[name.lower()].drop)
@@ -369,7 +378,8 @@ def _repairs(
             continue
         names = [v.function] + (
             [f"{v.function}_prob"] if v.problem_type == "binary_classification"
-            else list(recs_serve.function_names(v)[1:]) if recs_serve.is_recommender(v) else []
+            else list(recs_serve.function_names(v)[1:]) if recs_serve.is_recommender(v)
+            else clv_serve.function_names(v)[1:] if clv_serve.is_clv(v) else []
         )
         for name in names:
             expected[name.lower()] = comment_for(v)

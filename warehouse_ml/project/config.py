@@ -92,6 +92,11 @@ RECOMMENDER_KEYS = frozenset(
         "content_columns",
     }
 )  # fmt: skip
+# model_type='clv' only (warehouse_ml/ml/clv/spec.py reads them).
+CLV_KEYS = frozenset(
+    {"horizon", "frequency_column", "recency_column", "t_column", "monetary_column",
+     "penalizer", "tolerance"}
+)  # fmt: skip
 # dbt-duckdb's external materialization (run/external.py).
 EXTERNAL_KEYS = frozenset(
     {
@@ -111,7 +116,8 @@ IGNORED_KEYS = {
     "submission_method": "Python models are not supported",
 }
 KNOWN_KEYS = (
-    COMMON_KEYS | MODEL_KEYS | SEED_KEYS | TEST_KEYS | ML_KEYS | RECOMMENDER_KEYS | SNAPSHOT_KEYS
+    COMMON_KEYS | MODEL_KEYS | SEED_KEYS | TEST_KEYS | ML_KEYS | RECOMMENDER_KEYS | CLV_KEYS
+    | SNAPSHOT_KEYS
     | EXTERNAL_KEYS | set(IGNORED_KEYS)
 )
 HOOK_KEYS = ("pre_hook", "post_hook")

@@ -95,7 +95,7 @@ class Session:
         for node in self.nodes.values():
             if node.is_ml_model:
                 fn = str(node.config.get("function") or f"predict_{node.name}")
-                names = (fn, f"{fn}_prob")
+                names = (fn, f"{fn}_prob", f"{fn}_purchases")  # a CLV model's third
                 if str(node.config.get("model_type") or "").lower() in _RECOMMENDERS:
                     names = tuple(f"{verb}_{node.name}{tail}" for verb, tail in
                                   (("recommend", ""), ("similar", ""), ("recommend", "_all")))

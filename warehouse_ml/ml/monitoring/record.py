@@ -53,7 +53,7 @@ def model_functions(session: t.Any) -> dict[str, tuple[str, str]]:
         return cached
     out = {}
     for fn, node in session.ml_functions().items():
-        if str(node.config.get("model_type") or "").lower() in ("recommender", "matrix_factorization"):
+        if str(node.config.get("model_type") or "").lower() in ("recommender", "matrix_factorization", "clv", "bg_nbd"):
             continue
         base = str(node.config.get("function") or f"predict_{node.name}").lower()
         out[fn] = (node.name, "probability" if fn == f"{base}_prob" else "prediction")

@@ -50,6 +50,8 @@ IAM_ROLE, SAGEMAKER, S3_BUCKET,    ignored_settings, with a warning that they on
 MAX_CELLS n                        ignored_settings, warned: we never downsample
 REFIT ON | OFF (SETTINGS)          refit (default ON: deploy a refit on all rows);
                                      ours, warned: Redshift rejects the setting
+ENTITY_COLUMN 'col' (SETTINGS)     entity_column (grouped / rolling-origin validation,
+                                     ml/folds.py); ours, warned likewise
 =================================  ===================================================
 
 Model, function and table names are SQL references: unquoted parts are folded to lower
@@ -97,7 +99,7 @@ _ORDER = {name: i for i, name in enumerate(_CLAUSES)}
 _CHOICES = {"AUTO": ("ON", "OFF"), "MODEL_TYPE": tuple(MODEL_TYPES)}
 _CHOICES["PROBLEM_TYPE"] = tuple(PROBLEM_TYPES)
 _STRINGS = {"OBJECTIVE": "an objective in quotes", "PREPROCESSORS": "'none' or JSON in quotes"}
-_SETTINGS = _words("S3_BUCKET KMS_KEY_ID S3_GARBAGE_COLLECT MAX_CELLS MAX_RUNTIME REFIT")
+_SETTINGS = _words("S3_BUCKET KMS_KEY_ID S3_GARBAGE_COLLECT MAX_CELLS MAX_RUNTIME REFIT ENTITY_COLUMN")
 _WORD = re.compile(r"[A-Za-z_#][A-Za-z0-9_$#]*")
 _PLAIN_NAME = re.compile(r"[a-z_][a-z0-9_$]*")
 _FROM_HINT = "Give the training data as FROM table_name or FROM (SELECT ...)."
@@ -271,6 +273,7 @@ class _Clauses:
     hyperparameters: dict[str, Token] | None = None
     max_runtime: float | None = None
     refit: bool | None = None  # SETTINGS (REFIT ON|OFF), our extension
+    entity_column: str | None = None  # SETTINGS (ENTITY_COLUMN 'customer_id'), ours too
     ignored: dict[str, str] = dataclasses.field(default_factory=dict)
     keywords: dict[str, Token] = dataclasses.field(default_factory=dict)  # clause -> keyword
     values: dict[str, Token] = dataclasses.field(default_factory=dict)  # clause -> value
@@ -575,6 +578,8 @@ class _Parser:
                     c.ignored[name] = t.cast(str, _word(value))
             elif value.token_type != TokenType.STRING:
                 raise self.error(value, f"{name} must be a quoted string{got}")
+            elif name == "ENTITY_COLUMN":
+                c.entity_column = value.text
             else:
                 c.ignored[name] = value.text
         return "SETTINGS (...)"

@@ -91,4 +91,8 @@ class TrainingSpec:
     # After evaluation, refit the chosen model on every row (train + eval) and deploy that,
     # as BigQuery ML and Redshift ML do; False deploys the evaluated fit itself.
     refit: bool = True
+    # The column naming the customer (or other entity) each row is about: AUTO validates
+    # by grouped (rolling-origin, with a temporal split) folds, never a customer on both
+    # sides (ml/folds.py); a random evaluation split holds out whole entities. Not a feature.
+    entity_column: str | None = None
     source: str = "config"  # 'config' (model file) or 'create_model' (Redshift ML SQL)

@@ -79,6 +79,7 @@ ML_KEYS = frozenset(
         "min_rows",
         "auto_deploy",
         "refit",
+        "entity_column",  # grouped / rolling-origin validation (warehouse_ml/ml/folds.py)
         "retrain",  # the retrain policy (warehouse_ml/ml/monitoring/retrain.py)
     }
 )

@@ -196,7 +196,11 @@ def _scored_on(v: ModelVersion) -> str:
                   f"({search.get('validation')}, inside the training rows)")  # fmt: skip
     skipped = search.get("skipped") or []
     tail = f"; skipped for max_runtime: {', '.join(skipped)}" if skipped else ""
-    return f"Scored on {scored}{tail}" if scored else f"Scored by {v.objective}{tail}"
+    head = f"Scored on {scored}{tail}" if scored else f"Scored by {v.objective}{tail}"
+    from warehouse_ml.ml.search import describe_record
+
+    searched = describe_record(search)
+    return f"{head}. {searched}." if searched else head
 
 
 def _best(board: list[dict[str, t.Any]], objective: str | None) -> dict[str, t.Any] | None:

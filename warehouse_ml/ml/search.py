@@ -243,3 +243,28 @@ def chosen_power(outcome: Outcome) -> float | None:
     if not powered:
         return None
     return float(max(powered, key=lambda tr: tr.score).candidate.params["power"])
+
+
+_WHY = {
+    "converged": f"no config in the last {PATIENCE} beat the best by more than its noise",
+    "max_runtime": "the next configs would not fit in max_runtime",
+    "exhausted": "every config the data's size allows was run",
+}
+
+
+def describe_record(record: t.Mapping[str, t.Any]) -> str | None:
+    """One line on how AUTO searched, for ``wml show`` and the model card beside the
+    leaderboard's title (which names the validation): configs run, why it stopped, a chosen
+    Tweedie power. None when the model was not searched."""
+    stopped = record.get("stopped_by")
+    if stopped not in _WHY or "config_limit" not in record:
+        return None  # an explicit model, clustering, or a version trained before the search
+    text = (
+        f"AUTO search: {record.get('run')} configs run (at most {record['config_limit']} for "
+        f"this data), stopped by {stopped}: {_WHY[stopped]}"
+    )
+    power = record.get("tweedie_power")
+    if power:
+        tried = ", ".join(str(p) for p in power.get("tried", []))
+        text += f"; Tweedie power {power['chosen']} chosen of {tried}"
+    return text

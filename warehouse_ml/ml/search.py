@@ -177,21 +177,24 @@ def run(
         proposer.mark(c)
     n_folds = len(folds.folds)
     stopped_by = "exhausted"  # the data's config limit (or every proposal) used up
+    fresh = False  # the queue is a round just proposed, none of it tried yet
     while len(trials) < limit:
         if not queue:
             assert best is not None
-            queue = proposer.round(best.candidate)
+            queue, fresh = proposer.round(best.candidate), True
             if not queue:
                 break
         candidate = queue.pop(0)
         in_start = len(trials) + len(skipped) < len(start)
         if best is not None and not budget.allows(candidate, n_folds, best.seconds):
             skipped.append(candidate)
-            if not in_start and not any(budget.allows(c, n_folds, 0.0) for c in queue):
+            # A round is cheapest first: when none of a fresh round fits, no later one will.
+            if not in_start and fresh and not any(budget.allows(c, n_folds, 0.0) for c in queue):
                 skipped += queue
                 stopped_by = "max_runtime"
                 break
             continue
+        fresh = False  # this round has run a config: its refusals are not the end
         announce(len(trials) + 1, limit, candidate, budget.seconds_left())
         trial = _trial(candidate, folds.folds, fit, scorer, budget)
         trials.append(trial)

@@ -5,11 +5,11 @@
 naive baseline's, the AUTO leaderboard, permutation importance, and ONNX bytes whose
 predictions were checked against scikit-learn's.
 
-AUTO (Redshift ML's ``AUTO ON``) tries a short list of candidates cheapest first on a
-validation part of the training rows, skips any candidate whose estimated fit time would
-overrun ``max_runtime`` (estimated from the fits already done, counting the fits still to
-come), and refits the winner on all training rows. The evaluation rows are never seen
-before the final evaluation.
+AUTO (Redshift ML's ``AUTO ON``) searches hyperparameters of each family within
+``max_runtime`` (ml/search.py), scoring every config on validation folds made inside the
+training rows (ml/folds.py: rolling origin over cutoffs grouped by ``entity_column``,
+grouped K-fold, or one slice), and refits the winner on all training rows. The evaluation
+rows are never seen before the final evaluation.
 
 After evaluation the chosen model is fit once more on every row, training and evaluation
 alike, and that fit is exported and deployed (``spec.refit``, on by default), as BigQuery

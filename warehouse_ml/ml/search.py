@@ -106,8 +106,8 @@ class Budget:
     """Decides whether the next config still fits in ``max_runtime``.
 
     Seconds per unit of a config's ``cost`` are measured from the fits done so far (per
-    family when that family ran, else the slowest seen) and scaled to the next one, times
-    the folds. ``refit_factor`` scales a search fit's time to the fits that follow the
+    family, the slowest fit's) and scaled to the next one, times the folds; a family not
+    yet timed gets its first config while half the budget is left. ``refit_factor`` scales a search fit's time to the fits that follow the
     search (the winner on the training rows, then on every row when refitting).
     """
 
@@ -130,6 +130,11 @@ class Budget:
 
     def allows(self, candidate: Candidate, folds: int, best_fit_seconds: float) -> bool:
         elapsed = time.perf_counter() - self.start
+        if candidate.model_type not in self.per_unit and self.per_unit:
+            # A family not yet timed: another family's seconds per unit of cost misjudge it
+            # (a slow first GLM fit once kept every boosted tree out), so each family gets
+            # its first try while half the budget is left.
+            return elapsed <= self.max_runtime / 2
         estimate = self.estimate(candidate)
         refit = self.refit_factor * max(estimate, best_fit_seconds)
         return elapsed + folds * estimate + refit <= self.max_runtime

@@ -251,3 +251,15 @@ def test_create_model_settings_entity_column() -> None:
     )
     assert stmt.spec.entity_column == "customer_id"
     assert any("ENTITY_COLUMN is a warehouse-ml setting" in w for w in stmt.warnings)
+
+
+def test_a_classifier_with_an_entity_column_validates_by_grouped_folds() -> None:
+    table = panel(80, seed=5)
+    bought = pa.array(np.array(table["orders"].to_pylist()) > 1)
+    table = table.drop_columns(["y"]).append_column("y", bought)
+    model = train(table, spec_for(entity_column="customer_id", max_runtime=600))
+    record = model.metrics["search"]
+    assert model.problem_type is ProblemType.BINARY
+    assert record["validation_method"]["method"] == "group_kfold"
+    assert record["validation"] == "3-fold grouped by customer_id"
+    assert record["validation_rows"] == model.rows_train  # every training row validated once

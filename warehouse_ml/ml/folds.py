@@ -103,15 +103,23 @@ def make_folds(
     entities: np.ndarray | None,
     entity_name: str | None = None,
 ) -> Folds:
-    """The search's folds over ``train_rows`` (see the module docstring)."""
+    """The search's folds over ``train_rows`` (see the module docstring). For classification
+    a fold whose training rows hold one class is dropped (nothing to fit there); with none
+    left the search falls back to one validation slice."""
     temporal = spec.split.method == "temporal" and spec.split.column
+    found: Folds | None = None
     if entities is not None and temporal:
-        folds = rolling_origin(table, spec, train_rows, entities, entity_name)
-        if folds is not None:
-            return folds
-    if entities is not None:
-        return group_kfold(train_rows, entities, spec.split.seed, entity_name)
-    return _holdout(table, target, spec, train_rows)
+        found = _fittable(rolling_origin(table, spec, train_rows, entities, entity_name), target)
+    if found is None and entities is not None:
+        found = _fittable(group_kfold(train_rows, entities, spec.split.seed, entity_name), target)
+    return found or _holdout(table, target, spec, train_rows)
+
+
+def _fittable(folds: Folds | None, target: Target) -> Folds | None:
+    if folds is None or target.y is None or not target.problem_type.is_classification:
+        return folds
+    kept = [f for f in folds.folds if len(np.unique(target.y[f.train])) >= 2]
+    return dataclasses.replace(folds, folds=kept) if kept else None
 
 
 def rolling_origin(

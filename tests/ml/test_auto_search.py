@@ -170,18 +170,21 @@ def test_search_stops_on_the_budget_or_the_config_limit_and_says_so() -> None:
 
 
 def test_small_data_gets_few_configs() -> None:
-    assert search.config_limit(400, 5) == 5
-    assert search.config_limit(4_000, 5) == 9
+    assert search.config_limit(400, 5) == search.config_limit(2_499, 5) == 5
+    assert search.config_limit(10_000, 5) == 9
     assert search.config_limit(10_000_000, 5) == search.MAX_CONFIGS
     assert search.config_limit(400, 9) == 9  # never fewer than the starting list
 
 
 def test_search_is_deterministic_for_a_seed() -> None:
-    table = _search_inputs(3_000, seed=2)["table"]
-    runs = [train(table, spec_for(max_runtime=600)) for _ in range(2)]
-    boards = [[(r["model_type"], r["params"], r["score"]) for r in m.leaderboard] for m in runs]
-    assert boards[0] == boards[1] and len(boards[0]) == 7  # 5 starting configs + 2 proposals
-    assert runs[0].metrics["search"]["stopped_by"] == "exhausted"
+    inputs = _search_inputs(300, seed=2)
+    runs = [_run(inputs, max_runtime=600.0, limit=12) for _ in range(2)]
+    boards = [[(tr.candidate.model_type, tr.candidate.params, tr.score) for tr in o.trials] for o in runs]
+    assert boards[0] == boards[1] and len(boards[0]) == 12  # 5 starting configs + 7 proposals
+    assert runs[0].stopped_by == runs[1].stopped_by == "exhausted"
+    other = search_space.Proposer(auto_candidates(ProblemType.REGRESSION), ProblemType.REGRESSION,
+                                  Loss(), False, seed=8).round(runs[0].best.candidate)  # fmt: skip
+    assert [c.params for c in other] != [tr.candidate.params for tr in runs[0].trials[5:11]]
 
 
 def test_a_free_tweedie_power_is_chosen_and_used() -> None:

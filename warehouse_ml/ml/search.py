@@ -10,8 +10,9 @@ three reasons, recorded as ``stopped_by``:
 - ``max_runtime``: the next configs' estimated fit time (seconds per unit of ``cost``,
   measured per family, times the folds) plus the fits after the search would overrun;
 - ``exhausted``: the number of configs allowed for the data's size ran out. Small data gets
-  few configs (5, plus one per 1,000 training rows, at most MAX_CONFIGS): a search on a few
-  hundred rows cannot tell configs apart beyond noise, and the demo trains many such models.
+  few configs (5, plus one per 2,500 training rows, at most MAX_CONFIGS): a search on a few
+  hundred rows cannot tell configs apart beyond noise, and the demo and the tests train many
+  such models (under 2,500 training rows AUTO runs its 5 starting configs, as it always did).
 
 Everything but the time budget is deterministic for a seed: the proposals come from a
 seeded generator and the scores of what was already fit.
@@ -35,7 +36,7 @@ from warehouse_ml.ml.losses import Loss
 from warehouse_ml.ml.spec import ModelType, ProblemType
 
 BASE_CONFIGS = 5
-ROWS_PER_CONFIG = 1000
+ROWS_PER_CONFIG = 2500
 MAX_CONFIGS = 60
 PATIENCE = 8
 RELATIVE_TOL = 1e-3

@@ -266,3 +266,21 @@ def test_a_classifier_with_an_entity_column_validates_by_grouped_folds() -> None
     assert record["validation_method"]["method"] == "group_kfold"
     assert record["validation"] == "3-fold grouped by customer_id"
     assert record["validation_rows"] == model.rows_train  # every training row validated once
+
+
+def test_the_model_card_says_how_auto_searched() -> None:
+    from types import SimpleNamespace
+
+    from warehouse_ml.docs.card import _scored_on
+
+    record = {"run": 14, "config_limit": 14, "stopped_by": "max_runtime", "validation_rows": 900,
+              "validation": "rolling origin over the last 3 cutoffs of 'cutoff', grouped by id",
+              "skipped": [f"hist_gradient_boosting {{'max_iter': {i}}}" for i in range(6)],
+              "tweedie_power": {"chosen": 1.35, "tried": [1.2, 1.35]}}  # fmt: skip
+    v = SimpleNamespace(leaderboard=[{"scored_on": "validation mse on 900 rows (...)"}],
+                        metrics={"search": record}, objective="mse")  # fmt: skip
+    text = _scored_on(v)
+    assert text.startswith("Scored on validation mse on 900 rows (...); skipped for max_runtime: 6 configs.")
+    assert "AUTO search: 14 configs run (at most 14 for this data), stopped by max_runtime" in text
+    assert text.endswith("Tweedie power 1.35 chosen of 1.2, 1.35.")
+    assert search.describe_record({"stopped_by": "explicit", "candidates": 1}) is None

@@ -75,7 +75,7 @@ class TrainingSpec:
     objective: str | None = None  # None: the problem type's default (or the loss's deviance)
     # Regression loss (ml/losses.py): squared_error, poisson, gamma or tweedie (log link).
     loss: str | None = None  # None: squared_error, unless the objective names a loss
-    tweedie_power: float | None = None  # None: 1.5; only with loss='tweedie'
+    tweedie_power: float | None = None  # None: AUTO chooses it, an explicit model 1.5
     max_runtime: float = 5400.0  # seconds, Redshift ML's default MAX_RUNTIME
     hyperparameters: dict[str, t.Any] = dataclasses.field(default_factory=dict)
     exclude: list[str] = dataclasses.field(default_factory=list)

@@ -54,6 +54,8 @@ IDS = [f"{loss}-{m.value}" for loss, m in CASES]
 
 def spec_for(loss: str, model_type: ModelType, **kw) -> TrainingSpec:
     hyper = {"max_iter": 30} if model_type is ModelType.HIST_GRADIENT_BOOSTING else {}
+    if loss == "tweedie" and model_type is ModelType.AUTO:
+        kw.setdefault("tweedie_power", 1.5)  # given: AUTO keeps it (tests/ml/test_auto_search.py: chosen)
     return TrainingSpec(name=f"m_{loss}", function="f", query="", target=TARGETS[loss],
                         model_type=model_type, loss=loss, hyperparameters=hyper,
                         max_runtime=60, **kw)  # fmt: skip
@@ -226,8 +228,9 @@ CREATE = "CREATE MODEL m FROM t TARGET y FUNCTION f IAM_ROLE default {} SETTINGS
         ("AUTO OFF MODEL_TYPE XGBOOST OBJECTIVE 'reg:tweedie' PREPROCESSORS 'none' "
          "HYPERPARAMETERS DEFAULT EXCEPT (NUM_ROUND '50', TWEEDIE_VARIANCE_POWER '1.3')",
          "tweedie", 1.3, ModelType.HIST_GRADIENT_BOOSTING),
-        ("OBJECTIVE 'reg:tweedie'", "tweedie", 1.5, ModelType.AUTO),
-        ("MODEL_TYPE LINEAR_LEARNER OBJECTIVE 'reg:tweedie'", "tweedie", 1.5, ModelType.LINEAR),
+        # No power given: None, so AUTO chooses it (an explicit model trains at 1.5).
+        ("OBJECTIVE 'reg:tweedie'", "tweedie", None, ModelType.AUTO),
+        ("MODEL_TYPE LINEAR_LEARNER OBJECTIVE 'reg:tweedie'", "tweedie", None, ModelType.LINEAR),
         ("OBJECTIVE 'count:poisson'", "poisson", None, ModelType.AUTO),
         ("PROBLEM_TYPE REGRESSION OBJECTIVE 'reg:gamma'", "gamma", None, ModelType.AUTO),
         ("OBJECTIVE 'MSE'", "squared_error", None, ModelType.AUTO),

@@ -15,8 +15,10 @@ from warehouse_ml.errors import TrainingError
 from warehouse_ml.ml.dataset import Target, split_rows
 from warehouse_ml.ml.estimators import Candidate
 from warehouse_ml.ml.scoring import OnnxScorer
+from warehouse_ml.ml.search import Budget as _Budget
+from warehouse_ml.ml.search import refit_factor as _refit_factor
 from warehouse_ml.ml.spec import ModelType, ProblemType, SplitSpec, TrainingSpec
-from warehouse_ml.ml.trainer import _Budget, _refit_factor, train
+from warehouse_ml.ml.trainer import train
 
 SNAPSHOTS = [dt.date(2025, 10, 4), dt.date(2026, 1, 2), dt.date(2026, 4, 2)]
 
@@ -166,8 +168,9 @@ def test_the_budget_counts_the_refit_on_every_row() -> None:
     without, with_refit = (_Budget(time.perf_counter(), 3.0, f) for f in (1.25, 2.8125))
     for budget in (without, with_refit):
         budget.record(candidate, 1.0)  # 1 s per unit of cost
-    assert without.allows(candidate, 0.0)  # 1 s + 1.25 s <= 3 s
-    assert not with_refit.allows(candidate, 0.0)  # 1 s + 2.8 s > 3 s
+    assert without.allows(candidate, 1, 0.0)  # 1 s + 1.25 s <= 3 s
+    assert not with_refit.allows(candidate, 1, 0.0)  # 1 s + 2.8 s > 3 s
+    assert not without.allows(candidate, 2, 0.0)  # two folds: 2 s + 1.25 s > 3 s
 
 
 def test_training_with_refit_is_deterministic_whatever_the_row_order() -> None:

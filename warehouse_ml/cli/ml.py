@@ -203,6 +203,7 @@ def _show_model(v: t.Any, fmt: str) -> None:
 
     from warehouse_ml.cli import model_checks
     from warehouse_ml.cli.tables import print_table
+    from warehouse_ml.ml.search import describe_record
     from warehouse_ml.run.sql_command import evaluation_summary, show_model_fields
 
     evaluation = evaluation_summary(v)
@@ -242,6 +243,9 @@ def _show_model(v: t.Any, fmt: str) -> None:
         click.echo(line)
     if v.leaderboard:
         click.echo(f"\n{_leaderboard_title(v)}")
+        searched = describe_record((v.metrics or {}).get("search") or {})
+        if searched:
+            click.echo(searched)
         for row in v.leaderboard:
             click.echo(_leaderboard_line(row, v.objective))
     if v.feature_importance:

@@ -54,6 +54,8 @@ SPLIT_COLUMN col (SETTINGS)        split: temporal on col, evaluated on the late
 EVAL_FRACTION f (SETTINGS)         split eval_fraction (0 < f < 1; default 0.2)
 CALIBRATION m (SETTINGS)           calibration none | auto | sigmoid | isotonic;
                                      all three ours, warned as REFIT is
+ENTITY_COLUMN 'col' (SETTINGS)     entity_column (grouped / rolling-origin validation,
+                                     ml/folds.py); ours, warned likewise
 =================================  ===================================================
 
 Model, function and table names are SQL references: unquoted parts are folded to lower
@@ -104,9 +106,9 @@ _CHOICES["PROBLEM_TYPE"] = tuple(PROBLEM_TYPES)
 _STRINGS = {"OBJECTIVE": "an objective in quotes", "PREPROCESSORS": "'none' or JSON in quotes"}
 _SETTINGS = _words(
     "S3_BUCKET KMS_KEY_ID S3_GARBAGE_COLLECT MAX_CELLS MAX_RUNTIME REFIT SPLIT_COLUMN "
-    "EVAL_FRACTION CALIBRATION"
+    "EVAL_FRACTION CALIBRATION ENTITY_COLUMN"
 )
-OUR_SETTINGS = ("REFIT", "SPLIT_COLUMN", "EVAL_FRACTION", "CALIBRATION")  # not Redshift's
+OUR_SETTINGS = ("REFIT", "SPLIT_COLUMN", "EVAL_FRACTION", "CALIBRATION", "ENTITY_COLUMN")  # not Redshift's
 _WORD = re.compile(r"[A-Za-z_#][A-Za-z0-9_$#]*")
 _PLAIN_NAME = re.compile(r"[a-z_][a-z0-9_$]*")
 _FROM_HINT = "Give the training data as FROM table_name or FROM (SELECT ...)."
@@ -284,6 +286,7 @@ class _Clauses:
     split_column: str | None = None
     eval_fraction: float | None = None
     calibration: str | None = None
+    entity_column: str | None = None  # SETTINGS (ENTITY_COLUMN 'customer_id'), ours too
     ignored: dict[str, str] = dataclasses.field(default_factory=dict)
     keywords: dict[str, Token] = dataclasses.field(default_factory=dict)  # clause -> keyword
     values: dict[str, Token] = dataclasses.field(default_factory=dict)  # clause -> value
@@ -590,6 +593,8 @@ class _Parser:
                 self._our_setting(c, name, value, got)
             elif value.token_type != TokenType.STRING:
                 raise self.error(value, f"{name} must be a quoted string{got}")
+            elif name == "ENTITY_COLUMN":
+                c.entity_column = value.text
             else:
                 c.ignored[name] = value.text
         return "SETTINGS (...)"

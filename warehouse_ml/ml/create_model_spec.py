@@ -60,7 +60,8 @@ def to_spec(p: _Parser, c: _Clauses) -> tuple[TrainingSpec, list[str], bool]:
     problem = _problem_type(p, c)
     objective, implied = _objective(p, c, problem, warnings, auto)
     hyperparameters, k = _hyperparameters(p, c, warnings, auto)
-    loss = losses.resolve(None, _tweedie_power(p, c, objective), objective).loss
+    power = _tweedie_power(p, c, objective)
+    loss = losses.resolve(None, power, objective).loss
     if loss.name == "tweedie" and model_type == "XGBOOST":
         hyperparameters["loss"] = "poisson"
         warnings.append(
@@ -78,7 +79,7 @@ def to_spec(p: _Parser, c: _Clauses) -> tuple[TrainingSpec, list[str], bool]:
         model_type=MODEL_TYPES[model_type] if model_type else ModelType.AUTO,
         objective=objective,
         loss=loss.name,
-        tweedie_power=loss.power if loss.name == "tweedie" else None,
+        tweedie_power=power,  # None: AUTO chooses it (ml/search_space.py)
         max_runtime=c.max_runtime if c.max_runtime is not None else 5400.0,
         hyperparameters=hyperparameters,
         k=k,
@@ -86,6 +87,7 @@ def to_spec(p: _Parser, c: _Clauses) -> tuple[TrainingSpec, list[str], bool]:
         preprocessors=_preprocessors(p, c, warnings, auto),
         refit=c.refit is not False,
         calibration=c.calibration or "none",
+        entity_column=c.entity_column,
         source="create_model",
     )
     if c.split_column is not None or c.eval_fraction is not None:
@@ -101,6 +103,7 @@ def to_spec(p: _Parser, c: _Clauses) -> tuple[TrainingSpec, list[str], bool]:
             (f"SPLIT_COLUMN {c.split_column}", c.split_column is not None),
             (f"EVAL_FRACTION {c.eval_fraction}", c.eval_fraction is not None),
             (f"CALIBRATION {c.calibration}", c.calibration is not None),
+            (f"ENTITY_COLUMN {c.entity_column}", c.entity_column is not None),
         )
         if given
     ]

@@ -115,6 +115,8 @@ def infer_features(schema: pa.Schema, spec: TrainingSpec) -> list[Feature]:
         skip.add(resolve_column(schema, spec.target, "target"))
     if spec.split.method == "temporal" and spec.split.column:
         skip.add(resolve_column(schema, spec.split.column, "temporal split"))
+    if spec.entity_column:  # an identifier: it groups the folds, it predicts nothing
+        skip.add(resolve_column(schema, spec.entity_column, "entity"))
     features = [
         Feature(field.name, sql_type_of(field.type, field.name))
         for field in schema
@@ -122,8 +124,8 @@ def infer_features(schema: pa.Schema, spec: TrainingSpec) -> list[Feature]:
     ]
     if not features:
         raise TrainingError(
-            "No feature columns are left after removing the target, exclude=[...] and "
-            f"the split column; the query returns only: {', '.join(schema.names)}."
+            "No feature columns are left after removing the target, exclude=[...], "
+            f"the split column and the entity column; the query returns only: {', '.join(schema.names)}."
         )
     return features
 

@@ -57,7 +57,8 @@ def spec_from_node(node: Node, query: str) -> TrainingSpec:
         model_type=model_type,
         objective=loss.objective.lower() if loss.objective else None,
         loss=loss.loss.name,
-        tweedie_power=loss.loss.power if loss.loss.name == "tweedie" else None,
+        # None when not given: AUTO then chooses the power (ml/search_space.py).
+        tweedie_power=loss.loss.power if c.get("tweedie_power") is not None else None,
         max_runtime=float(c.get("max_runtime", 5400)),
         hyperparameters=loss.hyperparameters,
         exclude=list(c.get("exclude") or []),
@@ -67,6 +68,9 @@ def spec_from_node(node: Node, query: str) -> TrainingSpec:
         tags=node.tags,
         refit=_flag(c.get("refit", True), "refit", fail),
         calibration=_calibration(c.get("calibration"), fail),
+
+
+        entity_column=_entity_column(c, fail),
         source="config",
     )
     if c.get("min_rows") is not None:
@@ -90,6 +94,8 @@ def spec_from_statement(
     if any(c.get(k) is not None for k in ("split", "split_column", "eval_fraction")):
         spec.split = _split(c, fail)
     spec.exclude = list(c.get("exclude") or spec.exclude)
+    if c.get("entity_column") is not None:
+        spec.entity_column = _entity_column(c, fail)
     if c.get("min_rows") is not None:
         spec.min_rows = int(c["min_rows"])
     if c.get("class_weight") is not None:
@@ -149,6 +155,18 @@ def _calibration(value: t.Any, fail: t.Callable[[str, str], t.NoReturn]) -> str:
     if problem:
         fail(f"{problem}.", "Use calibration='auto' to let validation log-loss choose.")
     return calibration.normalise(value)
+
+
+def _entity_column(c: dict[str, t.Any], fail: t.Callable[[str, str], t.NoReturn]) -> str | None:
+    value = c.get("entity_column")
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.strip():
+        fail(
+            f"entity_column must be a column name, got {value!r}.",
+            "Use entity_column='customer_id' (the column naming who each row is about).",
+        )
+    return value.strip()
 
 
 def _flag(value: t.Any, key: str, fail: t.Callable[[str, str], t.NoReturn]) -> bool:

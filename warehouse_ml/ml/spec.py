@@ -75,7 +75,7 @@ class TrainingSpec:
     objective: str | None = None  # None: the problem type's default (or the loss's deviance)
     # Regression loss (ml/losses.py): squared_error, poisson, gamma or tweedie (log link).
     loss: str | None = None  # None: squared_error, unless the objective names a loss
-    tweedie_power: float | None = None  # None: 1.5; only with loss='tweedie'
+    tweedie_power: float | None = None  # None: AUTO chooses it, an explicit model 1.5
     max_runtime: float = 5400.0  # seconds, Redshift ML's default MAX_RUNTIME
     hyperparameters: dict[str, t.Any] = dataclasses.field(default_factory=dict)
     exclude: list[str] = dataclasses.field(default_factory=list)
@@ -93,4 +93,8 @@ class TrainingSpec:
     refit: bool = True
     # Binary classifiers: 'none', 'auto', 'sigmoid' or 'isotonic' (ml/calibration.py).
     calibration: str = "none"
+    # The column naming the customer (or other entity) each row is about: AUTO validates
+    # by grouped (rolling-origin, with a temporal split) folds, never a customer on both
+    # sides (ml/folds.py); a random evaluation split holds out whole entities. Not a feature.
+    entity_column: str | None = None
     source: str = "config"  # 'config' (model file) or 'create_model' (Redshift ML SQL)

@@ -5,11 +5,11 @@
 naive baseline's, the AUTO leaderboard, permutation importance, and ONNX bytes whose
 predictions were checked against scikit-learn's.
 
-AUTO (Redshift ML's ``AUTO ON``) tries a short list of candidates cheapest first on a
-validation part of the training rows, skips any candidate whose estimated fit time would
-overrun ``max_runtime`` (estimated from the fits already done, counting the fits still to
-come), and refits the winner on all training rows. The evaluation rows are never seen
-before the final evaluation.
+AUTO (Redshift ML's ``AUTO ON``) searches hyperparameters of each family within
+``max_runtime`` (ml/search.py), scoring every config on validation folds made inside the
+training rows (ml/folds.py: rolling origin over cutoffs grouped by ``entity_column``,
+grouped K-fold, or one slice), and refits the winner on all training rows. The evaluation
+rows are never seen before the final evaluation.
 
 After evaluation the chosen model is fit once more on every row, training and evaluation
 alike, and that fit is exported and deployed (``spec.refit``, on by default), as BigQuery
@@ -31,7 +31,15 @@ from sklearn.pipeline import Pipeline
 from threadpoolctl import threadpool_limits
 
 from warehouse_ml.errors import TrainingError
-from warehouse_ml.ml import calibration, eval_record, guards, losses, onnx_calibration
+from warehouse_ml.ml import (
+    calibration,
+    eval_record,
+    guards,
+    losses,
+    onnx_calibration,
+    search,
+    search_space,
+)
 from warehouse_ml.ml import evaluate as ev
 from warehouse_ml.ml.dataset import (
     Split,
@@ -44,6 +52,7 @@ from warehouse_ml.ml.dataset import (
 )
 from warehouse_ml.ml.estimators import Candidate, auto_candidates, build_pipeline, resolve_params
 from warehouse_ml.ml.features import Feature, check_text_cardinality, infer_features, table_matrix
+from warehouse_ml.ml.folds import entity_codes, group_split, make_folds
 from warehouse_ml.ml.monitoring import training as monitoring_training
 from warehouse_ml.ml.onnx_export import check_parity, round_offsets_float32, to_onnx
 from warehouse_ml.ml.spec import ModelType, ProblemType, TrainingSpec
@@ -51,7 +60,6 @@ from warehouse_ml.ml.spec import ModelType, ProblemType, TrainingSpec
 NATIVE_THREADS = 1
 PARITY_ROWS = 10_000
 IMPORTANCE_ROWS = 2_000
-VALIDATION_FRACTION = 0.2
 
 
 @dataclasses.dataclass
@@ -125,6 +133,8 @@ class _Data:
     seed: int
     progress: Progress = _no_progress
     loss: losses.Loss = dataclasses.field(default_factory=losses.Loss)
+    entity: str | None = None  # the entity column (ml/folds.py), one code per row below
+    entities: np.ndarray | None = None
 
 
 def train(table: pa.Table, spec: TrainingSpec, progress: Progress | None = None) -> TrainedModel:
@@ -148,7 +158,7 @@ def _train(table: pa.Table, spec: TrainingSpec, progress: Progress) -> TrainedMo
     loss, spec = _loss(spec)
     data, dropped = _load(table, spec, loss)
     data.progress = progress
-    split = split_rows(data.table, data.target, spec.split)
+    split = _split(data, spec)
     calibration.check_problem(spec.calibration, data.target.problem_type.value, spec.name)
     rails = guards.check(data.table, data.X, data.features, data.target, split.train)
     left = _seconds_left(start, spec.max_runtime)
@@ -230,6 +240,7 @@ def _train(table: pa.Table, spec: TrainingSpec, progress: Progress) -> TrainedMo
 def _load(table: pa.Table, spec: TrainingSpec, loss: losses.Loss) -> tuple[_Data, int]:
     """Validate the input and build the feature matrix (column-wise, once)."""
     table, target_name, dropped = drop_null_target(canonical_order(table), spec)
+    found = entity_codes(table, spec)  # before the features: a wrong name fails first
     features = infer_features(table.schema, spec)
     target = prepare_target(table, target_name, spec)
     check_rows(table.num_rows, dropped, spec)
@@ -246,7 +257,10 @@ def _load(table: pa.Table, spec: TrainingSpec, loss: losses.Loss) -> tuple[_Data
             check_text_cardinality(column, feature.name)
     objective = ev.resolve_objective(target.problem_type, spec.objective, loss)
     X = table_matrix(table, features)
-    return _Data(table, X, target, features, objective, spec.split.seed, loss=loss), dropped
+    data = _Data(table, X, target, features, objective, spec.split.seed, loss=loss)
+    if found is not None:
+        data.entity, data.entities = found
+    return data, dropped
 
 
 def _loss(spec: TrainingSpec) -> tuple[losses.Loss, TrainingSpec]:
@@ -267,43 +281,17 @@ def _loss(spec: TrainingSpec) -> tuple[losses.Loss, TrainingSpec]:
     return found.loss, spec
 
 
+def _split(data: _Data, spec: TrainingSpec) -> Split:
+    """The evaluation split; a random one holds out whole entities when there is an entity
+    column (a temporal one already trains on the past of the entities it evaluates)."""
+    if data.entities is not None and spec.split.method == "random":
+        rows = np.arange(data.table.num_rows)
+        return group_split(rows, data.entities, spec.split.eval_fraction, spec.split.seed)
+    return split_rows(data.table, data.target, spec.split)
+
+
 def _seconds_left(start: float, max_runtime: float) -> t.Callable[[], float]:
     return lambda: max_runtime - (time.perf_counter() - start)
-
-
-class _Budget:
-    """Decides whether the next AUTO candidate still fits in ``max_runtime``.
-
-    Seconds per unit of a candidate's ``cost`` are measured from the fits done so far (per
-    model family when that family ran, else the slowest seen) and scaled to the next one.
-    ``refit_factor`` scales a search fit's time to the fits that follow the search (see
-    :func:`_refit_factor`).
-    """
-
-    def __init__(self, start: float, max_runtime: float, refit_factor: float) -> None:
-        self.start = start
-        self.max_runtime = max_runtime
-        self.refit_factor = refit_factor
-        self.per_unit: dict[ModelType, float] = {}
-
-    def record(self, candidate: Candidate, seconds: float) -> None:
-        rate = seconds / candidate.cost
-        self.per_unit[candidate.model_type] = max(
-            self.per_unit.get(candidate.model_type, 0.0), rate
-        )
-
-    def estimate(self, candidate: Candidate) -> float:
-        rate = self.per_unit.get(candidate.model_type, max(self.per_unit.values(), default=0.0))
-        return rate * candidate.cost
-
-    def seconds_left(self) -> float:
-        return self.max_runtime - (time.perf_counter() - self.start)
-
-    def allows(self, candidate: Candidate, best_fit_seconds: float) -> bool:
-        elapsed = time.perf_counter() - self.start
-        estimate = self.estimate(candidate)
-        refit = self.refit_factor * max(estimate, best_fit_seconds)
-        return elapsed + estimate + refit <= self.max_runtime
 
 
 def _choose(
@@ -322,83 +310,62 @@ def _choose(
 def _search(
     data: _Data, split: Split, spec: TrainingSpec, start: float
 ) -> tuple[Candidate, list[dict[str, t.Any]], dict[str, t.Any]]:
-    """Try the AUTO candidates on a validation part of the training rows."""
+    """AUTO: the search of ml/search.py on the folds of ml/folds.py (training rows only)."""
     problem = data.target.problem_type
     if problem is ProblemType.CLUSTERING:  # one candidate; K may come as a hyperparameter
         params = resolve_params(ModelType.KMEANS, spec.hyperparameters, spec.k)
-        search = {"candidates": 1, "run": 1, "skipped": [], "stopped_by": "exhausted"}
-        return Candidate(ModelType.KMEANS, params, 1.0), [], search
-    candidates = auto_candidates(problem, data.loss)
-    inner, validation = _validation_rows(data, split, spec)
+        record = {"candidates": 1, "run": 1, "skipped": [], "stopped_by": "exhausted"}
+        return Candidate(ModelType.KMEANS, params, 1.0), [], record
+    free_power = data.loss.name == "tweedie" and spec.tweedie_power is None
+    base = auto_candidates(problem, data.loss)
+    first = search_space.start_list(base, problem, data.loss, free_power)
+    proposer = search_space.Proposer(base, problem, data.loss, free_power, data.seed)
+    folds = make_folds(data.table, data.target, spec, split.train, data.entities, data.entity)
+    fold_rows = float(np.mean([len(f.train) for f in folds.folds]))
     total = data.table.num_rows if spec.refit else 0
-    factor = _refit_factor(len(inner.train), len(split.train), total)
-    budget = _Budget(start, spec.max_runtime, factor)
-    board: list[dict[str, t.Any]] = []
-    skipped: list[str] = []
-    best: tuple[float, Candidate, float] | None = None  # (score, candidate, fit seconds)
+    factor = search.refit_factor(fold_rows, len(split.train), total)
+    budget = search.Budget(start, spec.max_runtime, factor)
+    scorer = search.Scorer(
+        data.X, data.target.y, problem, data.target.classes_fit, data.loss, data.objective,
+        free_power,
+    )  # fmt: skip
+    limit = search.config_limit(len(split.train), len(first))
+
+    def announce(i: int, n: int, c: Candidate, left: float) -> None:
+        data.progress(TrainingProgress("candidate", i, n, c.model_type.value, left))
+
+    def fit(c: Candidate, rows: np.ndarray) -> tuple[Pipeline, float]:
+        return _fit(c, data, rows, spec)
+
+    outcome = search.run(first, proposer, folds, fit, scorer, budget, limit, announce)
     on = Scored(
-        "validation", data.objective, len(inner.eval), f"{validation}, inside the training rows"
+        "validation", scorer.metric, folds.validation_rows, f"{folds.description}, inside the training rows"
     )
-    for i, candidate in enumerate(candidates):
-        if i > 0 and not budget.allows(candidate, best[2] if best else 0.0):
-            skipped.append(f"{candidate.model_type.value} {candidate.params}")
-            continue
-        data.progress(
-            TrainingProgress(
-                "candidate",
-                i + 1,
-                len(candidates),
-                candidate.model_type.value,
-                budget.seconds_left(),
-            )
-        )
-        pipeline, seconds = _fit(candidate, data, inner.train, spec)
-        budget.record(candidate, seconds)
-        y_val = data.target.y[inner.eval]
-        found = ev.supervised_metrics(
-            pipeline, data.X[inner.eval], y_val, problem, data.target.classes_fit, data.loss
-        )
-        score = ev.higher_is_better(data.objective, found)
-        board.append(_board_row(candidate, found.get(data.objective), seconds, on))
-        if best is None or score > best[0]:
-            best = (score, candidate, seconds)
-    assert best is not None
-    search = {
-        "candidates": len(candidates),
-        "run": len(board),
-        "skipped": skipped,
-        "stopped_by": "max_runtime" if skipped else "exhausted",
-        "validation_rows": len(inner.eval),
-        "validation": validation,
-        "metric": data.objective,
-    }
+    board = [_board_row(tr.candidate, tr.value, tr.seconds, on, tr.fold_values) for tr in outcome.trials]
+    record: dict[str, t.Any] = {
+        "candidates": len(outcome.trials) + len(outcome.skipped),
+        "run": len(outcome.trials),
+        "config_limit": outcome.limit,
+        "skipped": [f"{c.model_type.value} {c.params}" for c in outcome.skipped],
+        "stopped_by": outcome.stopped_by,
+        "validation_rows": folds.validation_rows,
+        "validation": folds.description,
+        "validation_method": folds.describe(),
+        "metric": scorer.metric,
+        "best": {"model_type": outcome.best.candidate.model_type.value,
+                 "params": dict(outcome.best.candidate.params), "score": outcome.best.value},
+    }  # fmt: skip
+    power = search.chosen_power(outcome) if free_power else None
+    if power is not None:
+        data.loss = dataclasses.replace(data.loss, power=power)
+        record["tweedie_power"] = {
+            "chosen": power,
+            "tried": list(search_space.TWEEDIE_POWERS),
+            "by": f"{search.POWER_FREE_METRIC} of the linear Tweedie configs",
+        }
     if spec.hyperparameters:
-        search["ignored_hyperparameters"] = dict(spec.hyperparameters)  # AUTO picks its own
-    return best[1], board, search
-
-
-def _validation_rows(data: _Data, split: Split, spec: TrainingSpec) -> tuple[Split, str]:
-    """Search rows: the training rows split again as the evaluation split was, falling back
-    to a random split when a temporal one cannot cut them (e.g. one snapshot left)."""
-    inner = dataclasses.replace(spec.split, eval_fraction=VALIDATION_FRACTION)
-    try:
-        found = split_rows(data.table, data.target, inner, split.train)
-    except TrainingError:
-        if inner.method != "temporal":
-            raise
-        inner = dataclasses.replace(inner, method="random")
-        found = split_rows(data.table, data.target, inner, split.train)
-        return found, "random (the training rows cannot be cut by time)"
-    if found.column is None:
-        return found, "random"
-    return found, f"temporal, at or after {found.cut!r}"
-
-
-def _refit_factor(search_rows: int, train_rows: int, all_rows: int) -> float:
-    """Rows of the fits after the search (the winner on the training rows, then on every
-    row when refitting; ``all_rows`` 0 otherwise) per row of a search fit: fit time is
-    taken as proportional to rows."""
-    return (train_rows + all_rows) / max(search_rows, 1)
+        record["ignored_hyperparameters"] = dict(spec.hyperparameters)  # AUTO picks its own
+    return outcome.best.candidate, board, record
 
 
 def _refit(
@@ -577,9 +544,13 @@ class Scored:
 
 
 def _board_row(
-    candidate: Candidate, score: t.Any, seconds: float, scored: Scored
+    candidate: Candidate,
+    score: t.Any,
+    seconds: float,
+    scored: Scored,
+    fold_scores: list[t.Any] | None = None,
 ) -> dict[str, t.Any]:
-    return {
+    row = {
         "model_type": candidate.model_type.value,
         "params": dict(candidate.params),
         "score": score,
@@ -588,6 +559,9 @@ def _board_row(
         "scored_on": scored.describe(),
         "fit_seconds": round(seconds, 4),
     }
+    if fold_scores is not None and len(fold_scores) > 1:
+        row["fold_scores"] = list(fold_scores)
+    return row
 
 
 def _json_params(estimator: t.Any) -> dict[str, t.Any]:

@@ -11,9 +11,9 @@ DuckDB table in CREATE TABLE ... AS SELECT, round-robin, ``--runs`` times (media
 - ``spine, chain``: one CASE per chain of splits, the sum still a chain (the form before
   list_reduce);
 - ``new``: what ``ddl(compiled, name, 'duckdb')`` installs today: spine CASEs, NULL routed
-  by ``COALESCE(x, +-4e38)`` instead of ``OR x IS NULL``, the running sum as one
-  ``list_reduce`` (the same float32 additions in the same order, but a flat expression:
-  DuckDB's optimizer spends time quadratic in the depth of a chain);
+  by ``COALESCE(x, +-4e38)`` instead of ``OR x IS NULL``, the running sum of 32 trees or
+  more as one ``list_reduce`` (the same float32 additions in the same order, but a flat
+  expression: DuckDB's optimizer spends time quadratic in the depth of a chain);
 - ``UDF``: ``predict_x`` as ``functions.bind_version`` registers it (onnxruntime).
 
 Every SQL form is checked against onnxruntime on the first 100,000 rows before timing
@@ -25,7 +25,8 @@ each size (``portable.AUTO_MAX_TREE_SPLITS``) and whether that was the faster on
 PostgreSQL (the Redshift stand-in; skipped when Debian's postgresql is absent):
 ``--pg-rows`` rows (default 100,000) loaded into a throwaway server, each model installed
 as ``ddl(compiled, name, 'postgres')`` in the nested and the spine encodings (both route
-NULL by COALESCE; Postgres gets the chain sum, as Redshift does), timed by
+NULL by COALESCE, as the DuckDB forms above do; Postgres gets the chain sum, as Redshift
+does), timed by
 ``CREATE TEMP TABLE ... AS SELECT`` (medians of ``--runs``), plan time by ``EXPLAIN``.
 
     python benchmarks/trees_sql.py                      # ~25 min on 2 busy cores

@@ -7,6 +7,7 @@ import re
 
 import duckdb
 import numpy as np
+import onnx
 import pytest
 import sqlglot
 from onnx import TensorProto, helper
@@ -14,6 +15,7 @@ from sqlglot import exp
 
 from warehouse_ml.errors import CompilationError
 from warehouse_ml.sqlcompile import DIALECTS, compile_model, ddl, render, sql_size
+from warehouse_ml.sqlcompile import sqlexpr as sx
 from warehouse_ml.sqlcompile.ddl import Redshift
 from warehouse_ml.sqlcompile.sqlexpr import deep_recursion
 
@@ -249,10 +251,56 @@ def test_long_ensembles_stay_within_duckdb_depth() -> None:
     con = duckdb.connect()
     con.execute(ddl(compiled, "deep", "duckdb"))
     assert con.execute("SELECT deep(0.1)").fetchone()[0] is not None
-    exact = compile_model(model, max_exact_trees=2000)  # one float32 sum, 1050 levels deep
+    # One float32 running sum of 1,050 trees: DuckDB gets it as one flat list_reduce (a
+    # chain would nest 1,050 levels, past max_expression_depth); Postgres as the chain.
+    exact = compile_model(model, max_exact_trees=2000)
+    statement = ddl(exact, "deep_exact", "duckdb")
+    assert "LIST_REDUCE(" in statement
+    con.execute(statement)
+    onnx_model = onnx.load_from_string(model)
+    got = con.execute("SELECT deep_exact(0.1)").fetchone()[0]
+    assert got == _float32_running_sum(onnx_model, 0.1)
+    assert "LIST_REDUCE" not in ddl(exact, "deep", "postgres")  # no such parser limit there
+    with sx.deep_recursion():  # the tree is read recursively, one frame per level
+        nested = compile_model(chain_model(1100), tree_encoding="nested")
     with pytest.raises(CompilationError, match="max_expression_depth"):
-        ddl(exact, "deep", "duckdb")
-    assert ddl(exact, "deep", "postgres")  # Postgres has no such parser limit
+        ddl(nested, "deep", "duckdb")  # a tree nested 1,100 levels deep still fails clearly
+
+
+def chain_model(splits: int) -> bytes:
+    """One tree: ``splits`` splits in a row, each with a leaf on its left (nested: as deep)."""
+    n = 2 * splits + 1
+    split_ids = list(range(0, n - 1, 2))
+    modes = ["LEAF"] * n
+    values, true_ids, false_ids = [0.0] * n, [0] * n, [0] * n
+    for k, nid in enumerate(split_ids):
+        modes[nid], values[nid] = "BRANCH_LEQ", float(k)
+        true_ids[nid], false_ids[nid] = nid + 1, nid + 2
+    leaves = [i for i in range(n) if modes[i] == "LEAF"]
+    op = helper.make_node(
+        "TreeEnsembleRegressor", ["x"], ["y"], domain="ai.onnx.ml", n_targets=1,
+        nodes_treeids=[0] * n, nodes_nodeids=list(range(n)), nodes_featureids=[0] * n,
+        nodes_modes=modes, nodes_values=values, nodes_truenodeids=true_ids,
+        nodes_falsenodeids=false_ids, target_treeids=[0] * len(leaves), target_nodeids=leaves,
+        target_ids=[0] * len(leaves), target_weights=[float(i) for i in range(len(leaves))],
+    )
+    graph = helper.make_graph(
+        [op], "chain", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [None, 1])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [None, 1])],
+    )
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17),
+                                                    helper.make_opsetid("ai.onnx.ml", 3)]).SerializeToString()
+
+
+def _float32_running_sum(model, x: float) -> float:
+    """The stumps' outputs at ``x``, added in float32 in tree order, as onnxruntime does."""
+    a = {attr.name: helper.get_attribute_value(attr) for attr in model.graph.node[0].attribute}
+    total = np.float32(0.0)
+    weights = np.array(a["target_weights"], dtype=np.float32).reshape(-1, 2)
+    for tree, threshold in enumerate(a["nodes_values"][0::3]):
+        leaf = 0 if np.float32(x) <= np.float32(threshold) else 1
+        total = np.float32(total + weights[tree, leaf])
+    return float(total)
 
 
 def test_unknown_dialect() -> None:

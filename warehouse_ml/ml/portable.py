@@ -5,11 +5,12 @@ Python UDFs are not stored in the DuckDB file and Redshift ends Python UDFs in 2
 SQL is the portable form: ``SELECT predict_ltv(...)`` then works from the plain duckdb CLI,
 from views reopened by any client, and natively on a Redshift cluster.
 
-``auto`` picks SQL unless the compiled expression is a large tree ensemble: measured here
-(benchmarks/predict_udf.py, FINDINGS.md), CASE-encoded trees beat the Arrow UDF up to a
-few hundred internal nodes (about 500 with the "spine" CASE encoding) and lose beyond, so above :data:`AUTO_MAX_TREE_SPLITS` splits
-the UDF serves. Graphs the compiler does not support fall back to the UDF, and ``wml show``
-says why.
+``auto`` picks SQL unless the model is a large tree ensemble: it counts the ensemble's
+internal nodes in the ONNX graph first (no compilation, so a model the UDF serves is never
+compiled and dropped) and keeps the Arrow UDF above :data:`AUTO_MAX_TREE_SPLITS` splits,
+where the UDF was measured faster (benchmarks/trees_sql.py: compiled trees against the
+Arrow UDF per ensemble size on 1M rows, DuckDB). Graphs the compiler does not support
+fall back to the UDF, and ``wml show`` says why.
 """
 
 from __future__ import annotations
@@ -21,7 +22,9 @@ from warehouse_ml.ml import registry
 
 DEPLOY_MODES = ("auto", "sql", "udf")
 # Total internal tree nodes above which 'auto' keeps the Arrow UDF (see module docstring).
-AUTO_MAX_TREE_SPLITS = 500
+# Measured (trees_sql.py --skip-old, 1M rows, one run, host load 15-19): compiled SQL /
+# UDF speed 1.17 at 140 splits, 0.97 at 600, 0.92 at 900, 0.76 at 1,500: crossover ~550.
+AUTO_MAX_TREE_SPLITS = 550
 
 
 def compile_version(version: registry.ModelVersion) -> list[tuple[str, t.Any]]:
@@ -49,6 +52,13 @@ def choose(
         raise CompilationError(f"unknown deploy mode '{requested}'.", hint="Use auto, sql or udf.")
     if requested == "udf":
         return "udf", [], "deploy='udf' requested"
+    if requested == "auto":
+        from warehouse_ml.sqlcompile import tree_splits
+
+        counted = tree_splits(version.onnx)
+        if counted > AUTO_MAX_TREE_SPLITS:
+            reason = f"{counted} tree splits: above {AUTO_MAX_TREE_SPLITS} compiled SQL is slower"
+            return "udf", [], reason
     try:
         compiled = compile_version(version)
     except CompilationError as exc:
@@ -56,8 +66,5 @@ def choose(
             raise
         return "udf", [], f"the SQL compiler does not support it: {exc.message}"
     splits = sum(c.stats.tree_splits for _, c in compiled[:1])
-    if requested == "auto" and splits > AUTO_MAX_TREE_SPLITS:
-        reason = f"{splits} tree splits, above {AUTO_MAX_TREE_SPLITS} compiled SQL is slower"
-        return "udf", [], reason
     nodes = compiled[0][1].node_count
     return "sql", compiled, f"compiled to {nodes} expression nodes, {splits} tree splits"

@@ -22,6 +22,7 @@ from warehouse_ml.sqlcompile.model import (
     Stats,
     TreeEncoding,
 )
+from warehouse_ml.sqlcompile.trees import tree_splits
 
 __all__ = [
     "DEFAULT_NULL_SENTINEL",
@@ -34,4 +35,5 @@ __all__ = [
     "ddl",
     "render",
     "sql_size",
+    "tree_splits",
 ]

@@ -41,6 +41,9 @@ class Dialect:
     cast_arguments: bool = False
     # Nesting the dialect's parser accepts (DuckDB: max_expression_depth = 1000).
     max_depth: int | None = None
+    # Left-to-right sums of many terms as one list_reduce (DuckDB plans a long chain of
+    # additions in time quadratic in its length; see sqlexpr.ORDERED_SUM).
+    reduce_sums: bool = False
 
     def create(self, name: str, params: list[tuple[str, str]], returns: str, body: str) -> str:
         raise NotImplementedError
@@ -102,7 +105,9 @@ class BigQuery(Dialect):
 
 _MB = 1024 * 1024
 DIALECTS: dict[str, Dialect] = {
-    "duckdb": DuckDB("duckdb", exponent_literals=True, cast_arguments=True, max_depth=1000),
+    "duckdb": DuckDB(
+        "duckdb", exponent_literals=True, cast_arguments=True, max_depth=1000, reduce_sums=True
+    ),
     "postgres": Postgres("postgres"),
     "redshift": Redshift(
         "redshift",
@@ -128,9 +133,15 @@ def dialect_of(name: str | Dialect) -> Dialect:
         ) from None
 
 
-def _rebuild(node: exp.Expression, visit: t.Callable[[exp.Expression], exp.Expression | None]):
+def _rebuild(
+    node: exp.Expression,
+    visit: t.Callable[[exp.Expression], exp.Expression | None],
+    after: t.Callable[[exp.Expression], exp.Expression] | None = None,
+):
     """Rewrite a DAG bottom-up, each shared node once (sqlglot's transform would copy
-    the tree and follow parent pointers, which shared nodes do not have uniquely)."""
+    the tree and follow parent pointers, which shared nodes do not have uniquely).
+    ``visit`` replaces a node before its children are visited; ``after`` replaces a node
+    once its children are rebuilt."""
     memo: dict[int, exp.Expression] = {}
 
     def value(arg: t.Any) -> t.Any:
@@ -161,7 +172,8 @@ def _rebuild(node: exp.Expression, visit: t.Callable[[exp.Expression], exp.Expre
             if isinstance(v, list)
             for a, b in zip(args[k], v, strict=True)
         )
-        memo[id(current)] = type(current)(**args) if changed else current
+        rebuilt = type(current)(**args) if changed else current
+        memo[id(current)] = after(rebuilt) if after is not None else rebuilt
     return memo[id(node)]
 
 
@@ -189,7 +201,17 @@ def _rewrite(model: CompiledModel, dialect: Dialect) -> exp.Expression:
                 return exp.Literal.number(f"{literal.name}e0")
         return None
 
-    return _rebuild(model.expression, visit)
+    def after(node: exp.Expression) -> exp.Expression:
+        if sx.is_ordered_sum(node):
+            terms = node.expressions
+            if dialect.reduce_sums:
+                return sx.reduce_sum(terms)
+            # Parenthesized: the marker was built as an atomic call, so a parent such as
+            # -(sum) or (sum) * k did not wrap it.
+            return exp.Paren(this=sx.total(terms))
+        return node
+
+    return _rebuild(model.expression, visit, after)
 
 
 def render(model: CompiledModel, dialect: str | Dialect) -> str:

@@ -40,8 +40,9 @@ class Options:
     null_sentinel: str = DEFAULT_NULL_SENTINEL
     tree_encoding: TreeEncoding = TreeEncoding.SPINE
     exact_float32: bool = True
-    # A float32 running sum nests two levels per tree; DuckDB's parser stops at depth
-    # 1000 (max_expression_depth), so longer ensembles are summed in double instead.
+    # A float32 running sum is one flat list_reduce in DuckDB but a chain of additions
+    # elsewhere (two levels per tree; parsers limit depth), so longer ensembles are
+    # summed in double, pairwise, instead.
     max_exact_trees: int = 400
 
 

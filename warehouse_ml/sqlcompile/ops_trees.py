@@ -55,7 +55,7 @@ class Accumulator:
         if not terms:
             return sy.constant(0.0)
         # Exact: left to right, in tree order; otherwise pairwise (depth log2 n).
-        return self._scalar(sx.total(terms) if self.exact else sx.balanced_total(terms))
+        return self._scalar(sx.ordered_sum(terms) if self.exact else sx.balanced_total(terms))
 
     def add(self, a: Scalar, value: float) -> Scalar:
         if value == 0.0:

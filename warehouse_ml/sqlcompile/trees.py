@@ -78,6 +78,18 @@ _PY = {
     "BRANCH_EQ": lambda a, b: a == b,
     "BRANCH_NEQ": lambda a, b: a != b,
 }
+_PY_OPS = {
+    "<=": lambda a, b: a <= b,
+    "<": lambda a, b: a < b,
+    ">=": lambda a, b: a >= b,
+    ">": lambda a, b: a > b,
+    "=": lambda a, b: a == b,
+    "<>": lambda a, b: a != b,
+}
+# NULL stands in as +-4e38 where a split sends it the way such a number goes: beyond
+# FLT_MAX (3.4e38), so past every float32 threshold, and short enough to write
+# positionally in every dialect (sx.num). A real value that large is inf in float32.
+NULL_BEYOND = 4e38
 _SQL = {
     "BRANCH_LEQ": "<=",
     "BRANCH_LT": "<",
@@ -111,28 +123,41 @@ class Cond:
             const,
         )
 
-    def _side(self, positive: bool) -> exp.Expression:
+    def _side(self, positive: bool, x: exp.Expression | None = None) -> exp.Expression:
         assert self.x is not None
+        x = self.x if x is None else x
         if positive:
-            expr = sx.and_(*(sx.compare(op, self.x.copy(), _lit(b)) for op, b in self.cuts))
+            expr = sx.and_(*(sx.compare(op, x.copy(), _lit(b)) for op, b in self.cuts))
         else:
             expr = sx.or_(
-                *(sx.compare(sx.COMPLEMENT[op], self.x.copy(), _lit(b)) for op, b in self.cuts)
+                *(sx.compare(sx.COMPLEMENT[op], x.copy(), _lit(b)) for op, b in self.cuts)
             )
         return expr
 
-    def _with_nulls(self, expr: exp.Expression, side: bool) -> exp.Expression:
-        if self.null_side is side:
-            return sx.or_(expr, sx.is_null(self.x.copy()))
-        return expr
+    def _holds_at(self, positive: bool, value: float) -> bool:
+        checks = [_PY_OPS[op if positive else sx.COMPLEMENT[op]](value, b) for op, b in self.cuts]
+        return all(checks) if positive else any(checks)
+
+    def _with_nulls(self, positive: bool, side: bool) -> exp.Expression:
+        """The side ``positive`` of the split; where NULL must make it true, NULL is
+        replaced by a number beyond every float32 threshold that takes this side
+        (one comparison instead of ``... OR x IS NULL``)."""
+        if self.null_side is not side:
+            return self._side(positive)
+        assert self.x is not None
+        if all(isinstance(b, float) for _, b in self.cuts):
+            for beyond in (NULL_BEYOND, -NULL_BEYOND):
+                if self._holds_at(positive, beyond):
+                    return self._side(positive, sx.coalesce(self.x.copy(), sx.num(beyond)))
+        return sx.or_(self._side(positive), sx.is_null(self.x.copy()))
 
     @property
     def when_true(self) -> exp.Expression:
-        return self._with_nulls(self._side(not self.negated), True)
+        return self._with_nulls(not self.negated, True)
 
     @property
     def when_false(self) -> exp.Expression:
-        return self._with_nulls(self._side(self.negated), False)
+        return self._with_nulls(self.negated, False)
 
 
 class NullCond(Cond):
@@ -335,6 +360,19 @@ class Ensemble:
     @property
     def splits(self) -> int:
         return sum(n.mode != "LEAF" for tr in self.trees for n in tr.nodes.values())
+
+
+def tree_splits(model: onnx.ModelProto | bytes) -> int:
+    """Internal nodes of every tree ensemble in the graph, read from the attributes alone
+    (no compilation): the size ``deploy='auto'`` decides by (ml/portable.py)."""
+    proto = model if isinstance(model, onnx.ModelProto) else onnx.load_from_string(bytes(model))
+    count = 0
+    for node in proto.graph.node:
+        if node.domain == "ai.onnx.ml" and node.op_type.startswith("TreeEnsemble"):
+            for attribute in node.attribute:
+                if attribute.name == "nodes_modes":
+                    count += sum(mode != b"LEAF" for mode in attribute.strings)
+    return count
 
 
 def parse_ensemble(node: onnx.NodeProto, prefix: str, outputs: int) -> Ensemble:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import concurrent.futures
 import json
 import typing as t
 from pathlib import Path
@@ -90,14 +91,21 @@ def _compile_nodes(session: t.Any, chosen: set[str], dialect: str | None) -> int
 
     target_dir = session.project.target_dir
     compiled: dict[str, str] = {}
-    for uid in session.graph.topological_order(chosen):
-        node = session.nodes[uid]
-        _compile_hooks(session, node, dialect)
-        if node.kind in (NodeKind.SEED, NodeKind.SOURCE, NodeKind.SYNC) or node.unit_test is not None:
-            continue  # a unit test's SQL needs its inputs' column types from the database
-        sql = session.compiled_sql(node, dialect=dialect)
-        artifacts.write_compiled(target_dir, node, sql)
-        compiled[uid] = sql
+    # Files are written by a few threads while the next nodes render: creating thousands
+    # of small files is mostly waiting on the filesystem, which releases the GIL.
+    with concurrent.futures.ThreadPoolExecutor(max_workers=4) as writers:
+        written: list[concurrent.futures.Future[Path] | None] = []
+        for uid in session.graph.topological_order(chosen):
+            node = session.nodes[uid]
+            written.append(_compile_hooks(session, node, dialect, writers))
+            if node.kind in (NodeKind.SEED, NodeKind.SOURCE, NodeKind.SYNC) or node.unit_test is not None:
+                continue  # a unit test's SQL needs its inputs' column types from the database
+            sql = session.compiled_sql(node, dialect=dialect)
+            written.append(writers.submit(artifacts.write_compiled, target_dir, node, sql))
+            compiled[uid] = sql
+        for future in written:
+            if future is not None:
+                future.result()  # the first failure is raised here, as it was inline
     artifacts.write_manifest(session, compiled)
     return len(compiled)
 
@@ -121,17 +129,23 @@ def parse(opts: Options) -> None:
     )
 
 
-def _compile_hooks(session: t.Any, node: t.Any, dialect: str | None) -> None:
-    """Write the pre- and post-hooks that would run around ``node``, so users can see them."""
+def _compile_hooks(
+    session: t.Any, node: t.Any, dialect: str | None, writers: concurrent.futures.Executor | None = None
+) -> concurrent.futures.Future[Path] | None:
+    """Write the pre- and post-hooks that would run around ``node``, so users can see them
+    (through ``writers`` when given)."""
     from warehouse_ml.run import artifacts, hooks
 
     if not node.kind.builds_relation:
-        return  # tests have no hooks file (a generic test's path is its YAML file's)
+        return None  # tests have no hooks file (a generic test's path is its YAML file's)
     compiled: list[hooks.Hook] = []
     if hooks.runs_hooks(node):
         for phase in (hooks.PRE, hooks.POST):
             compiled += hooks.compile_hooks(session, node, phase, dialect=dialect)
-    artifacts.write_compiled_hooks(session.project.target_dir, node, compiled)
+    if writers is None:
+        artifacts.write_compiled_hooks(session.project.target_dir, node, compiled)
+        return None
+    return writers.submit(artifacts.write_compiled_hooks, session.project.target_dir, node, compiled)
 
 
 @main.command(name="ls")

@@ -27,7 +27,7 @@ from warehouse_ml.dbt.context import DbtContext, DbtTemplate, PackageNamespace
 from warehouse_ml.dbt.relation import EPHEMERAL_PREFIX, CteRelation, DbtRelation
 from warehouse_ml.errors import CompilationError, WmlError, located
 from warehouse_ml.jinja import shared_render
-from warehouse_ml.jinja.cache import SingleFileBytecodeCache
+from warehouse_ml.jinja.cache import RoutedBytecodeCache
 from warehouse_ml.jinja.errors import macro_call_hint, wrap_template_error
 from warehouse_ml.jinja.macro_calls import MacroCall, PackageMacro, project_defaults
 from warehouse_ml.jinja.naming import MACROS as NAMING_MACROS
@@ -99,9 +99,11 @@ class Renderer:
     # -- environment -------------------------------------------------------------
     def _make_env(self) -> jinja2.Environment:
         # Compiled templates are cached on disk, keyed by each file's checksum, so an
-        # unchanged project skips Jinja's compile step (most of parse time).
-        self.bytecode_cache = SingleFileBytecodeCache(
-            self.project.target_dir / "jinja_templates.cache"
+        # unchanged project skips Jinja's compile step (most of parse time); the package's
+        # own macro files are cached once per user, so a first run skips them too.
+        self.bytecode_cache = RoutedBytecodeCache(
+            self.project.target_dir / "jinja_templates.cache",
+            lambda name: name.startswith(("wml/", "dbt/")),
         )
         env = jinja2.Environment(
             # dbt's packages rely on its lenient Undefined, in a wml project too.

@@ -462,9 +462,18 @@ join wml_id_nodes as lx on lx.node = m.label
   Every row of `relation` plus the profile_id of its highest-priority identifier found in
   `graph` (an identity_graph model). Each event gets one profile, so traits grouped by
   profile_id count an event once however many emails and devices the person has.
+
+  Cost: made to be read through a view, so traits pay the join instead of a full-width
+  copy of every event. Normalizing (trim, lower) every event's identifiers costs more than
+  the lookups, so each type is looked up twice: first by its raw value among the graph's
+  values that normalization leaves unchanged (the graph holds normalized values, so that is
+  all of them for its own types), and only on a miss by the normalized value, as before.
+  The answer is the same: a raw hit v = norm(v) is the row the normalized lookup finds, and
+  a miss falls back to exactly that lookup (tests/test_resolve_events.py compares both).
 -#}
 {#- @doc Every row of the relation plus the profile of its highest-priority identifier found in the
     graph: one profile per event, so traits grouped by profile count an event once.
+    Cheap enough to read through a view (the demo's resolved_events is one).
   @arg graph: an identity_graph model, e.g. ref('identity_map')
   @arg profile_column: the name of the added profile column
   @example {{ wml.resolve_events(ref('stg_events'), ref('identity_map')) }}
@@ -475,11 +484,17 @@ join wml_id_nodes as lx on lx.node = m.label
 {%- set ci = [case_insensitive] if case_insensitive is string else (case_insensitive | list) -%}
 select
     wml_ev.*,
-    coalesce({% for type, col in cols %}wml_g{{ loop.index }}.profile_id{% if not loop.last %}, {% endif %}{% endfor %}) as {{ profile_column }}
+    coalesce({% for type, col in cols %}wml_r{{ loop.index }}.profile_id, wml_g{{ loop.index }}.profile_id{% if not loop.last %}, {% endif %}{% endfor %}) as {{ profile_column }}
 from {{ _id_relation(relation) }} as wml_ev
 {%- for type, col in cols %}
+{%- set raw = ('wml_ev.' ~ quote_column(col)) if (quote_column(col) != col) else col %}
+left join (
+    select identifier_value, profile_id from {{ graph }}
+    where identifier_type = {{ _id_lit(type) }} and identifier_value = {{ _id_norm('identifier_value', type, ci) }}
+) as wml_r{{ loop.index }}
+    on wml_r{{ loop.index }}.identifier_value = cast({{ raw }} as varchar)
 left join {{ graph }} as wml_g{{ loop.index }}
     on wml_g{{ loop.index }}.identifier_type = {{ _id_lit(type) }}
-   and wml_g{{ loop.index }}.identifier_value = {{ _id_norm('wml_ev.' ~ quote_column(col) if (quote_column(col) != col) else col, type, ci) }}
+   and wml_g{{ loop.index }}.identifier_value = case when wml_r{{ loop.index }}.identifier_value is null then {{ _id_norm(raw, type, ci) }} end
 {%- endfor %}
 {%- endmacro %}

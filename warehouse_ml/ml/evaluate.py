@@ -265,28 +265,68 @@ def baseline_metrics(
 
 
 def permutation_importance(
-    score: t.Callable[[np.ndarray], float],
+    score: t.Callable[[np.ndarray], float] | None,
     X: np.ndarray,
     names: t.Sequence[str],
     *,
     seed: int,
     repeats: int = 3,
+    score_all: t.Callable[[list[np.ndarray]], list[float]] | None = None,
 ) -> dict[str, float]:
     """Mean drop of ``score`` (higher is better) when one feature column of ``X`` is
-    shuffled. The caller passes a row sample (``score`` knows its labels) to cap the cost."""
+    shuffled. The caller passes a row sample (``score`` knows its labels) to cap the cost.
+
+    ``score_all`` scores every shuffled copy at once (``[score(b) for b in blocks]`` by
+    default): the trainer predicts them in one call, since a pipeline's fixed cost per call
+    is most of the work at a 2,000-row sample (46 calls for 15 features)."""
     rng = np.random.default_rng(seed)
-    X = X.copy()
-    base = score(X)
-    importance: dict[str, float] = {}
-    for j, name in enumerate(names):
-        original = X[:, j].copy()
-        drops = []
+    blocks = [X]
+    for j in range(len(names)):
         for _ in range(repeats):
-            X[:, j] = original[rng.permutation(len(original))]
-            drops.append(base - score(X))
-        X[:, j] = original
-        importance[name] = float(np.mean(drops))
-    return importance
+            shuffled = X.copy()
+            shuffled[:, j] = X[rng.permutation(len(X)), j]
+            blocks.append(shuffled)
+    if score_all is None:
+        assert score is not None
+        score_all = lambda bs: [score(b) for b in bs]  # noqa: E731
+    scores = score_all(blocks)
+    base = scores[0]
+    return {
+        name: float(np.mean([base - s for s in scores[1 + j * repeats : 1 + (j + 1) * repeats]]))
+        for j, name in enumerate(names)
+    }
+
+
+class StackedPredictions:
+    """Stands in for a fitted pipeline on each of ``blocks`` (equal-sized row blocks):
+    the first predict / predict_proba runs once over all of them stacked, and each block
+    gets its slice. Predictions are row by row, so a block's are the ones it would get alone
+    (up to the last bits a BLAS kernel's blocking may change)."""
+
+    def __init__(self, pipeline: t.Any, blocks: list[np.ndarray]):
+        self.pipeline = pipeline
+        self.blocks = blocks
+        self._out: dict[str, list[np.ndarray]] = {}
+
+    def for_block(self, i: int) -> t.Any:
+        stacked = self
+
+        class _Block:
+            classes_ = getattr(self.pipeline, "classes_", None)
+
+            def predict(self, X: np.ndarray) -> np.ndarray:
+                return stacked._slice("predict", i)
+
+            def predict_proba(self, X: np.ndarray) -> np.ndarray:
+                return stacked._slice("predict_proba", i)
+
+        return _Block()
+
+    def _slice(self, method: str, i: int) -> np.ndarray:
+        if method not in self._out:
+            out = getattr(self.pipeline, method)(np.concatenate(self.blocks))
+            self._out[method] = np.split(np.asarray(out), len(self.blocks))
+        return self._out[method][i]
 
 
 def _auc(y_idx: np.ndarray, proba: np.ndarray) -> float | None:

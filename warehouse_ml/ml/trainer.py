@@ -471,7 +471,8 @@ def _record(evaluated: Pipeline, final: Pipeline, data: _Data, split: Split) -> 
 
 
 def _importance(pipeline: Pipeline, data: _Data, rows: np.ndarray) -> dict[str, float]:
-    """Permutation importance on (a sample of) the evaluation rows."""
+    """Permutation importance on (a sample of) the evaluation rows, every shuffled copy
+    predicted in one call (evaluate.StackedPredictions)."""
     rng = np.random.default_rng(data.seed)
     if len(rows) > IMPORTANCE_ROWS:
         rows = np.sort(rng.choice(rows, size=IMPORTANCE_ROWS, replace=False))
@@ -480,9 +481,12 @@ def _importance(pipeline: Pipeline, data: _Data, rows: np.ndarray) -> dict[str, 
     target = data.target
     if target.y is None:
         base_labels = pipeline.predict(X)
-        return ev.permutation_importance(
-            lambda Xp: float(np.mean(pipeline.predict(Xp) == base_labels)), X, names, seed=data.seed
-        )
+
+        def agree(blocks: list[np.ndarray]) -> list[float]:
+            stacked = ev.StackedPredictions(pipeline, blocks)
+            return [float(np.mean(stacked.for_block(i).predict(b) == base_labels)) for i, b in enumerate(blocks)]
+
+        return ev.permutation_importance(None, X, names, seed=data.seed, score_all=agree)
     y = target.y[rows]
     problem = target.problem_type
     metric = data.objective
@@ -490,10 +494,14 @@ def _importance(pipeline: Pipeline, data: _Data, rows: np.ndarray) -> dict[str, 
     if not np.isfinite(ev.objective_score(metric, pipeline, X, y, problem, target.classes_fit, loss)):
         metric = "r2" if problem is ProblemType.REGRESSION else "accuracy"
 
-    def score(Xp: np.ndarray) -> float:
-        return ev.objective_score(metric, pipeline, Xp, y, problem, target.classes_fit, loss)
+    def score_all(blocks: list[np.ndarray]) -> list[float]:
+        stacked = ev.StackedPredictions(pipeline, blocks)
+        return [
+            ev.objective_score(metric, stacked.for_block(i), b, y, problem, target.classes_fit, loss)
+            for i, b in enumerate(blocks)
+        ]
 
-    return ev.permutation_importance(score, X, names, seed=data.seed)
+    return ev.permutation_importance(None, X, names, seed=data.seed, score_all=score_all)
 
 
 def _export(

@@ -105,6 +105,9 @@ def cdnow(budget: float, work: Path) -> tuple[list[dict], dict]:
     rows.append(_row("CDNOW", "wml AUTO + CLV features", scores.stacked_spend, scores.stacked_repeat,
                      models["spend_auto_clv"]["seconds"] + models["repeat_auto_clv"]["seconds"],
                      f"{models['spend_auto_clv']['model_type']} / {models['repeat_auto_clv']['model_type']}"))
+    rows.append(_row("CDNOW", "wml AUTO, loss='tweedie', + CLV features", scores.tweedie_spend,
+                     scores.stacked_repeat, models["spend_auto_tweedie"]["seconds"],
+                     f"{models['spend_auto_tweedie']['model_type']} (repeat: as above)"))
     rows.append(_row("CDNOW", "wml clv (BG/NBD + GG, SQL)", scores.clv_spend,
                      scores.clv_alive * (1 - none ** (clv["r"] + tf)), models["clv"]["seconds"], ""))
     for name, out in baselines.probabilistic(train, test, HORIZON_WEEKS).items():

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from conftest import assert_clean_error
 
-from tests.adversarial.test_model_lifecycle import line_csv
+from adversarial.test_model_lifecycle import line_csv
 
 CREATE = """
 -- the churn model, as it runs on Redshift

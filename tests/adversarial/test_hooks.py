@@ -3,7 +3,7 @@ transaction; folder and in-file hooks accumulate; a failing hook rolls the model
 
 from __future__ import annotations
 
-from tests.conftest import Project, assert_clean_error
+from conftest import Project, assert_clean_error
 
 AUDIT_PRE = "create table if not exists main.audit (model varchar, n bigint)"
 AUDIT_POST = "insert into main.audit select '{{ this.name }}', count(*) from {{ this }}"

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 from conftest import assert_clean_error
 
-from tests.adversarial.test_model_lifecycle import line_csv, model_sql, predicted
+from adversarial.test_model_lifecycle import line_csv, model_sql, predicted
 
 ZERO_ROWS = (
     "CREATE MODEL empty FROM (SELECT x, y FROM points WHERE false) TARGET y "

@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 
-from tests.conftest import Project, assert_clean_error
+from conftest import Project, assert_clean_error
 
 ORDERS = {
     "seeds/raw_orders.csv": """

@@ -7,8 +7,8 @@ Small projects of our own, built through the real CLI into real DuckDB files.
 from __future__ import annotations
 
 import pytest
+from conftest import assert_clean_error
 
-from tests.conftest import assert_clean_error
 from warehouse_ml.run.session import open_session
 
 PEOPLE = {"seeds/people.csv": "id,name,amount\n1,ada,10.5\n2,bob,20\n3,cy,\n"}

@@ -8,8 +8,8 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from conftest import Project, assert_clean_error
 
-from tests.conftest import Project, assert_clean_error
 from warehouse_ml.dbt import deps
 
 # A package of our own, using the mechanisms dbt_utils & co. rely on.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from tests.conftest import Project, assert_clean_error
+from conftest import Project, assert_clean_error
 
 BASE = {
     "seeds/raw_stores.csv": "id,name,tax_rate,opened_at\n1,Vice City,0.2,2016-09-01 10:00:00\n",

@@ -137,7 +137,7 @@ def train_model(
     )
     trained = train(con.sql(spec.query).to_arrow_table(), spec)
     version = make_version(trained)
-    scorer = functions.scorer_for(version)
+    scorer = OnnxScorer(version.onnx, None, classes=version.classes)  # the raw-ORT cases need its session
     return BenchModel(key, version, trained, scorer, diagnostics, frozenset(groups))
 
 
@@ -240,7 +240,7 @@ def compile_for_sql(model: BenchModel) -> BenchModel:
         if not patched or "non-finite" not in exc.message:
             raise
         version = dataclasses.replace(model.version, onnx=onnx_bytes)
-        model = dataclasses.replace(model, version=version, scorer=functions.scorer_for(version))
+        model = dataclasses.replace(model, version=version, scorer=OnnxScorer(version.onnx, None, classes=version.classes))
         compiled, seconds = _compile(onnx_bytes)
     model.sql = CompiledSQL(compiled, seconds, patched)
     return model

@@ -79,7 +79,7 @@ def engine_for(version: registry.ModelVersion, cached: tuple[str, bytes] | None 
         with _LOCK:
             scorer = _SCORERS.setdefault(key, scorer)
     artifact = None
-    if getattr(scorer, "engine", "") == "native" and (cached is None or cached[0] != scorer.key):
+    if getattr(scorer, "engine", "") == "native" and (cached is None or cached != (scorer.key, scorer.library)):
         artifact = (scorer.key, scorer.library)  # missing or built elsewhere: (re)write it
     return Engine(scorer, _note(scorer), artifact)
 

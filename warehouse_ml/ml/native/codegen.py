@@ -2,9 +2,9 @@
 
 One exported function, ``void wml_trees(const double *X, long n, long ncol, double *out)``:
 ``X`` is row-major ``[n, ncol]`` (the preprocessed matrix), ``out`` receives ``[n,
-n_outputs]`` raw sums (the link is applied in numpy, as scikit-learn does). Per row the
-accumulator starts at the baseline and adds each tree's leaf in scikit-learn's order, so
-with IEEE double arithmetic (no ``-ffast-math``, no contraction) the sums are bit for bit
+n_outputs]`` raw sums (the link is applied in numpy, as scikit-learn does). Each row's sum
+starts at the baseline and adds each tree's leaf in scikit-learn's order (trees run over a
+block of rows, one after another), so with IEEE double arithmetic (no ``-ffast-math``, no contraction) the sums are bit for bit
 scikit-learn's. Thresholds and leaves are written as hexadecimal float literals: exact.
 
 NaN needs no extra test: ``!(x > t)`` is true for NaN, ``x <= t`` false, so a node whose
@@ -18,7 +18,10 @@ import numpy as np
 
 from warehouse_ml.ml.native.program import TreeProgram
 
-VERSION = "1"  # bump when the generated code's meaning changes: it is part of the cache key
+VERSION = "2"
+# Rows per block: each tree runs over a block of rows before the next tree, so one tree's
+# code stays in the instruction cache (row after row through all trees thrashes it).
+BLOCK = 512  # bump when the generated code's meaning changes: it is part of the cache key
 
 
 def _literal(value: float) -> str:
@@ -77,23 +80,20 @@ def source(p: TreeProgram) -> str:
     out += [
         "void wml_trees(const double *restrict X, long n, long ncol, double *restrict out) {",
         f"  static const double BASE[NOUT] = {{{base}}};",
-        "  for (long i = 0; i < n; i++) {",
-        "    const double *restrict r = X + i * ncol;",
-        "    double acc[NOUT];",
-        "    for (int k = 0; k < NOUT; k++) acc[k] = BASE[k];",
+        "  for (long i = 0; i < n; i++)",
+        "    for (int k = 0; k < NOUT; k++) out[i * NOUT + k] = BASE[k];",
+        f"  for (long s = 0; s < n; s += {BLOCK}) {{",
+        f"    const long e = n < s + {BLOCK} ? n : s + {BLOCK};",
     ]
     for i, first in enumerate(p.outputs):
+        row = "const double *restrict r = X + i * ncol;"
         if scalar:
-            out.append(f"    acc[{int(first)}] += tree_{i}(r);")
+            add = f"out[i * NOUT + {int(first)}] += tree_{i}(r);"
         else:
-            out.append(
-                f"    {{ const double *v = LEAF + (size_t)tree_{i}(r) * WIDTH;"
-                f" for (int w = 0; w < WIDTH; w++) acc[{int(first)} + w] += v[w]; }}"
+            add = (
+                f"const double *v = LEAF + (size_t)tree_{i}(r) * WIDTH;"
+                f" for (int w = 0; w < WIDTH; w++) out[i * NOUT + {int(first)} + w] += v[w];"
             )
-    out += [
-        "    for (int k = 0; k < NOUT; k++) out[i * NOUT + k] = acc[k];",
-        "  }",
-        "}",
-        "",
-    ]
+        out.append(f"    for (long i = s; i < e; i++) {{ {row} {add} }}")
+    out += ["  }", "}", ""]
     return "\n".join(out)

@@ -86,13 +86,21 @@ def native_scorer(
                 _say_once(f"{what}: compiling its trees failed ({exc}); served by onnxruntime.")
                 return None
         fresh = True
+    try:
+        trees = build.load(library)
+    except OSError as exc:  # stored bytes that do not load here: compile them again
+        if fresh:
+            _say_once(f"{what}: its compiled trees do not load ({exc}); served by onnxruntime.")
+            return None
+        log.info("%s: its stored compiled trees do not load (%s); rebuilding", what, exc)
+        return native_scorer(version, None)
     from warehouse_ml.ml.features import METADATA_PREFIX, Feature
     from warehouse_ml.ml.scoring import arrow_type
 
     label_type = arrow_type(meta.get(METADATA_PREFIX + "target_type", ""))
     features = [Feature(n, ty) for n, ty in version.features]
     scorer = NativeScorer(
-        program, build.load(library), features, classes=version.classes,
+        program, trees, features, classes=version.classes,
         label_type=label_type, key=key, library=library,
     )  # fmt: skip
     return Built(scorer, key, library, fresh)

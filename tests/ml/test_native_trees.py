@@ -222,3 +222,22 @@ def test_artifact_key_names_platform_compiler_and_source():
     platform, compiler, digest = key.split("|")
     assert platform == build.platform_tag() and chain.path in compiler and len(digest) == 32
     assert build.artifact_key("int y;", chain) != key
+
+
+@pytest.mark.parametrize("name", ["hgb_multi", "rf_bin", "hgb_reg"])
+def test_node_table_layout_gives_the_same_bits(models, name):
+    """Large ensembles are written as node tables instead of if/else: same answers."""
+    from warehouse_ml.ml.native import codegen
+
+    trained, version = models[name]
+    scorer = functions.engine_for(version).scorer
+    rows, _ = _rows(trained)
+    cols = [rows.column(n) for n, _ in version.features]
+    chain = build.toolchain()
+    source = codegen.source(scorer.program, "arrays")
+    assert "static const int FEAT[]" in source and "tree_0" not in source
+    library = build.compile_source(source, chain, build.artifact_key(source, chain))
+    tables = NativeScorer(scorer.program, build.load(library), scorer.features,
+                          classes=scorer.classes, label_type=scorer.label_type, key="k",
+                          library=library)  # fmt: skip
+    assert np.array_equal(tables.raw(cols), scorer.raw(cols))

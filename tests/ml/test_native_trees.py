@@ -235,7 +235,7 @@ def test_node_table_layout_gives_the_same_bits(models, name):
     cols = [rows.column(n) for n, _ in version.features]
     chain = build.toolchain()
     source = codegen.source(scorer.program, "arrays")
-    assert "static const int FEAT[]" in source and "tree_0" not in source
+    assert "static const node_t NODE[]" in source and "tree_0" not in source
     library = build.compile_source(source, chain, build.artifact_key(source, chain))
     tables = NativeScorer(scorer.program, build.load(library), scorer.features,
                           classes=scorer.classes, label_type=scorer.label_type, key="k",

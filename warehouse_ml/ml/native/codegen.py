@@ -20,15 +20,15 @@ import numpy as np
 
 from warehouse_ml.ml.native.program import TreeProgram
 
-VERSION = "3"
+VERSION = "4"  # bump when the generated code's meaning changes: it is part of the cache key
 # Rows per block: each tree runs over a block of rows before the next tree, so one tree's
 # code stays in the instruction cache (row after row through all trees thrashes it).
 BLOCK = 512
 # Above this many splits the trees are written as node tables instead of if/else (gcc's
-# time on nested branches grows with their number: ~2 s for 3,000 on a quiet 2-core host).
-MAX_BRANCH_SPLITS = (
-    10_000  # bump when the generated code's meaning changes: it is part of the cache key
-)
+# time on nested branches grows with their number: 11-14 s for 3,000 on this loaded host,
+# 113 s for 75,000; node tables 0.7 s and 5 s).
+MAX_BRANCH_SPLITS = 4_000
+WALK = 8  # rows a node-table tree walks at once
 
 
 def _literal(value: float) -> str:
@@ -100,24 +100,43 @@ def _branches(p: TreeProgram) -> list[str]:
 
 
 def _arrays(p: TreeProgram) -> list[str]:
-    """Node tables: compile time stays flat however large the forest (a 50,000-split
-    if/else takes gcc minutes). Leaves point to themselves and are told by FEAT < 0."""
+    """Node tables: compile time stays flat however large the forest (a 75,000-split
+    if/else took gcc 113 s). One node is one struct; a leaf points to itself, so WALK rows
+    descend together without a branch per node (a select per step), which hides each
+    step's load latency behind the other rows'."""
+    nodes = []
+    for i in range(len(p.feature)):
+        leaf = p.feature[i] < 0
+        left, right = (i, i) if leaf else (int(p.left[i]), int(p.right[i]))
+        feature = 0 if leaf else int(p.feature[i])
+        thr = _literal(p.threshold[i])
+        nodes.append(
+            f"{{{thr}, {feature}, {left}, {right}, {int(p.missing_left[i])}, {int(leaf)}}}"
+        )
+    lanes = ", ".join(f"n{j} = root" for j in range(WALK))
+    steps = " ".join(f"n{j} = step(X + (i + {j}) * ncol, n{j});" for j in range(WALK))
+    done = " & ".join(f"NODE[n{j}].leaf" for j in range(WALK))
+    stores = " ".join(f"leaf[{j}] = n{j};" for j in range(WALK))
     return [
-        _table("int", "FEAT", (str(int(f)) for f in p.feature)),
-        _table("double", "THR", (_literal(v) for v in p.threshold)),
-        _table("int", "LEFT", (str(int(v)) for v in p.left)),
-        _table("int", "RIGHT", (str(int(v)) for v in p.right)),
-        _table("unsigned char", "MISSL", (str(int(v)) for v in p.missing_left)),
+        "typedef struct { double thr; int feat, left, right; unsigned char missl, leaf; } node_t;",
+        f"static const node_t NODE[] = {{{', '.join(nodes)}}};",
         _table("double", "LEAF", (_literal(v) for v in p.leaf.ravel())),
         _table("int", "ROOT", (str(int(v)) for v in p.roots)),
         _table("int", "OUT", (str(int(v)) for v in p.outputs)),
-        "static inline int walk(const double *restrict r, int node) {",
-        "  while (FEAT[node] >= 0) {",
-        "    const double x = r[FEAT[node]];",
-        "    const int left = MISSL[node] ? !(x > THR[node]) : x <= THR[node];",
-        "    node = left ? LEFT[node] : RIGHT[node];",
-        "  }",
-        "  return node;",
+        "static inline int step(const double *restrict r, int n) {",
+        "  const node_t *d = &NODE[n];",
+        "  const double x = r[d->feat];",
+        "  const int left = (x <= d->thr) | (d->missl & (x != x));  /* x != x: NaN */",
+        "  return left ? d->left : d->right;",
+        "}",
+        "static inline int walk(const double *restrict r, int n) {",
+        "  while (!NODE[n].leaf) n = step(r, n);",
+        "  return n;",
+        "}",
+        f"static inline void walk{WALK}(const double *restrict X, long i, long ncol, int root, int *leaf) {{",
+        f"  int {lanes};",
+        f"  while (!({done})) {{ {steps} }}",
+        f"  {stores}",
         "}",
     ]
 
@@ -135,11 +154,20 @@ def _driver(p: TreeProgram, layout: str) -> list[str]:
     row = "const double *restrict r = X + i * ncol;"
     add = "for (int w = 0; w < WIDTH; w++) out[i * NOUT + {first} + w] += LEAF[(size_t){leaf} * WIDTH + w];"
     if layout == "arrays":
+        each = add.format(first="OUT[t]", leaf="leaf[j]")
         out += [
-            f"    for (int t = 0; t < {len(p.roots)}; t++)",
-            f"      for (long i = s; i < e; i++) {{ {row} "
+            f"    for (int t = 0; t < {len(p.roots)}; t++) {{",
+            "      long i = s;",
+            f"      for (; i + {WALK} <= e; i += {WALK}) {{",
+            f"        int leaf[{WALK}]; walk{WALK}(X, i, ncol, ROOT[t], leaf);",
+            f"        for (int j = 0; j < {WALK}; j++) {{ "
+            + each.replace("out[i * NOUT", "out[(i + j) * NOUT")
+            + " }",
+            "      }",
+            f"      for (; i < e; i++) {{ {row} "
             + add.format(first="OUT[t]", leaf="walk(r, ROOT[t])")
             + " }",
+            "    }",
         ]
     else:
         for i, first in enumerate(p.outputs):

@@ -98,3 +98,16 @@ def test_retrain_rollback_and_drop(trees):
     dropped = trees.wml("sql", "DROP MODEL ltv_model")
     assert dropped.exit_code == 0, dropped.output
     assert _artifacts(trees) == []
+
+
+def test_stored_library_that_does_not_load_is_replaced(trees, tmp_path, monkeypatch):
+    before = _predict(trees)
+    con = duckdb.connect(str(trees.root / "warehouse.duckdb"))
+    con.execute("update wml.native_artifacts set library = 'not a library'::blob")
+    con.close()
+    functions._SCORERS.clear()
+    monkeypatch.setenv("WML_NATIVE_CACHE", str(tmp_path / "empty-cache"))
+    assert trees.wml("build").exit_code == 0
+    assert _artifacts(trees)[0][3] > 1000
+    functions._SCORERS.clear()
+    assert _predict(trees) == before

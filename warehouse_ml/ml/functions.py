@@ -70,10 +70,8 @@ def engine_for(version: registry.ModelVersion, cached: tuple[str, bytes] | None 
     with _LOCK:
         scorer = _SCORERS.get(key)
     if scorer is None:
-        built = engine.native_scorer(version, cached)
-        if built is not None:
-            scorer = built.scorer
-        else:
+        scorer = engine.native_scorer(version, cached)
+        if scorer is None:
             features = [Feature(n, ty) for n, ty in version.features]
             scorer = OnnxScorer(version.onnx, features, classes=version.classes)
         with _LOCK:

@@ -1,8 +1,7 @@
 """Which engine scores a version's UDF: compiled trees when possible, else onnxruntime.
 
-:func:`native_scorer` returns a :class:`Built` (the scorer, its artifact key and library,
-and whether the library is new, i.e. must be written beside the ONNX) or None, in which
-case the caller keeps onnxruntime. A model without a stored tree program (linear, MLP,
+:func:`native_scorer` returns a :class:`NativeScorer` (which carries its artifact key and
+library bytes, for the registry) or None, in which case the caller keeps onnxruntime. A model without a stored tree program (linear, MLP,
 k-means, an imported ONNX file, one exported before this engine) is not a fallback: it
 never had a native form. A tree model that cannot be compiled here (no compiler, a
 compiler error) is, and the log says so once per reason with that reason.
@@ -10,7 +9,6 @@ compiler error) is, and the log says so once per reason with that reason.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import threading
 import typing as t
@@ -29,14 +27,6 @@ _SAID: set[str] = set()
 _LOCK = threading.Lock()
 
 
-@dataclasses.dataclass
-class Built:
-    scorer: NativeScorer
-    key: str
-    library: bytes
-    fresh: bool  # not what the registry holds: write it beside the ONNX
-
-
 def _say_once(message: str) -> None:
     with _LOCK:
         if message in _SAID:
@@ -52,7 +42,7 @@ def _metadata(onnx_bytes: bytes) -> dict[str, str]:
 def native_scorer(
     version: registry.ModelVersion,
     cached: tuple[str, bytes] | None = None,
-) -> Built | None:
+) -> NativeScorer | None:
     """Build (or load) the compiled scorer for ``version``; None means onnxruntime."""
     meta = _metadata(version.onnx)
     text = meta.get(METADATA_KEY)
@@ -73,34 +63,31 @@ def native_scorer(
         )
         return None
     key = f"{build.platform_tag()}|{chain.name}|{build.source_hash(text)}"
-    if cached is not None and cached[0] == key:
-        library, fresh = cached[1], False
-    else:
-        if cached is not None:
-            log.info("%s: rebuilding its compiled trees (stored for %s)", what, cached[0])
-        library = build.cached_build(key)
+    if cached is not None and cached[0] != key:
+        log.info("%s: rebuilding its compiled trees (stored for %s)", what, cached[0])
+    # The registry's copy, then this machine's, then a fresh compile: the first that loads.
+    stored = cached[1] if cached is not None and cached[0] == key else None
+    for library in (stored, build.cached_build(key)):
         if library is None:
-            try:
-                library = build.compile_source(codegen.source(program), chain, key)
-            except build.Unavailable as exc:
-                _say_once(f"{what}: compiling its trees failed ({exc}); served by onnxruntime.")
-                return None
-        fresh = True
-    try:
-        trees = build.load(library)
-    except OSError as exc:  # stored bytes that do not load here: compile them again
-        if fresh:
-            _say_once(f"{what}: its compiled trees do not load ({exc}); served by onnxruntime.")
+            continue
+        try:
+            trees = build.load(library)
+            break
+        except OSError as exc:
+            log.info("%s: a cached copy of its compiled trees does not load (%s)", what, exc)
+    else:
+        try:
+            library = build.compile_source(codegen.source(program), chain, key)
+            trees = build.load(library)
+        except (build.Unavailable, OSError) as exc:
+            _say_once(f"{what}: compiling its trees failed ({exc}); served by onnxruntime.")
             return None
-        log.info("%s: its stored compiled trees do not load (%s); rebuilding", what, exc)
-        return native_scorer(version, None)
     from warehouse_ml.ml.features import METADATA_PREFIX, Feature
     from warehouse_ml.ml.scoring import arrow_type
 
     label_type = arrow_type(meta.get(METADATA_PREFIX + "target_type", ""))
     features = [Feature(n, ty) for n, ty in version.features]
-    scorer = NativeScorer(
+    return NativeScorer(
         program, trees, features, classes=version.classes,
         label_type=label_type, key=key, library=library,
     )  # fmt: skip
-    return Built(scorer, key, library, fresh)

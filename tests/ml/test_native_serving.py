@@ -111,3 +111,18 @@ def test_stored_library_that_does_not_load_is_replaced(trees, tmp_path, monkeypa
     assert _artifacts(trees)[0][3] > 1000
     functions._SCORERS.clear()
     assert _predict(trees) == before
+
+
+def test_without_a_compiler_onnxruntime_serves_and_says_why(trees):
+    from warehouse_ml.ml.native import engine
+
+    query = "select predict_ltv(100, 3, 'pro') as v"
+    native = float(trees.wml("sql", query, "--format", "csv").output.split()[-1])
+    functions._SCORERS.clear()
+    engine._SAID.clear()
+    result = trees.wml("sql", query, "--format", "csv", env={"CC": "/nonexistent/cc"})
+    assert result.exit_code == 0, result.output
+    assert "No C compiler" in result.stderr and "/nonexistent/cc" in result.stderr
+    assert result.stderr.count("No C compiler") == 1
+    assert abs(float(result.output.split()[-1]) - native) < 1e-4 * max(1.0, abs(native))
+    functions._SCORERS.clear()

@@ -47,7 +47,7 @@ class Bound:
 
 # Scorers are cached by the ONNX bytes' digest (and $CC, which decides the engine):
 # building an onnxruntime session costs ~10 ms and every command re-registers the functions.
-_SCORERS: dict[tuple[bytes, str], Scorer] = {}
+_SCORERS: dict[tuple[bytes, str], tuple[Scorer, str | None]] = {}  # (scorer, fallback)
 _LOCK = threading.Lock()
 Scorer = t.Union[OnnxScorer, "NativeScorer"]
 
@@ -59,6 +59,7 @@ class Engine:
     scorer: Scorer
     note: str
     artifact: tuple[str, bytes] | None = None  # (key, library) not yet in the registry
+    fallback: str | None = None  # why onnxruntime serves a tree model
 
 
 def engine_for(version: registry.ModelVersion, cached: tuple[str, bytes] | None = None) -> Engine:
@@ -68,24 +69,27 @@ def engine_for(version: registry.ModelVersion, cached: tuple[str, bytes] | None 
 
     key = (hashlib.blake2b(version.onnx, digest_size=16).digest(), os.environ.get("CC", ""))
     with _LOCK:
-        scorer = _SCORERS.get(key)
+        scorer, fallback = _SCORERS.get(key, (None, None))
     if scorer is None:
-        scorer = engine.native_scorer(version, cached)
-        if scorer is None:
+        native = engine.native_scorer(version, cached)
+        if isinstance(native, str) or native is None:
+            fallback = native
             features = [Feature(n, ty) for n, ty in version.features]
             scorer = OnnxScorer(version.onnx, features, classes=version.classes)
+        else:
+            scorer = native
         with _LOCK:
-            scorer = _SCORERS.setdefault(key, scorer)
+            scorer, fallback = _SCORERS.setdefault(key, (scorer, fallback))
     artifact = None
     if getattr(scorer, "engine", "") == "native" and (cached is None or cached != (scorer.key, scorer.library)):
         artifact = (scorer.key, scorer.library)  # missing or built elsewhere: (re)write it
-    return Engine(scorer, _note(scorer), artifact)
+    return Engine(scorer, _note(scorer, fallback), artifact, fallback)
 
 
-def _note(scorer: Scorer) -> str:
+def _note(scorer: Scorer, fallback: str | None) -> str:
     if getattr(scorer, "engine", "") == "native":
         return "engine: compiled C trees (float64, exact)"
-    return "engine: onnxruntime"
+    return "engine: onnxruntime" + (f" ({fallback})" if fallback else "")
 
 
 def scorer_for(version: registry.ModelVersion) -> Scorer:

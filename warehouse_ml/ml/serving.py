@@ -368,8 +368,11 @@ def sync(
         try:
             prepared = functions.prepare(version, cached.get((version.name, version.version)))
             bound.append(functions.register(con, prepared))
-            if prepared.engine is not None and prepared.engine.artifact is not None:
-                rebuilt.append((version, prepared.engine.artifact))
+            chosen = prepared.engine
+            if chosen is not None and chosen.artifact is not None:
+                rebuilt.append((version, chosen.artifact))
+            if chosen is not None and chosen.fallback and _tell_once(chosen.fallback):
+                say(chosen.fallback)
         except Exception as exc:  # corrupted ONNX bytes, a leftover macro...: that model only
             say(
                 f"model '{version.name}' version {version.version} could not be loaded "
@@ -379,6 +382,12 @@ def sync(
     if rebuilt and writable:
         _store_rebuilt(con, rebuilt, say)
     return bound
+
+
+def _tell_once(message: str) -> bool:
+    from warehouse_ml.ml.native import engine
+
+    return engine.first_time("told:" + message)
 
 
 def _store_rebuilt(

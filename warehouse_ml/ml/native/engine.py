@@ -4,7 +4,8 @@
 library bytes, for the registry) or None, in which case the caller keeps onnxruntime. A model without a stored tree program (linear, MLP,
 k-means, an imported ONNX file, one exported before this engine) is not a fallback: it
 never had a native form. A tree model that cannot be compiled here (no compiler, a
-compiler error) is, and the log says so once per reason with that reason.
+compiler error) is: the reason is returned (serving tells it to the user) and logged,
+once per reason.
 """
 
 from __future__ import annotations
@@ -27,12 +28,19 @@ _SAID: set[str] = set()
 _LOCK = threading.Lock()
 
 
-def _say_once(message: str) -> None:
+def first_time(message: str) -> bool:
+    """True the first time this process sees ``message`` (a fallback is told once)."""
     with _LOCK:
         if message in _SAID:
-            return
+            return False
         _SAID.add(message)
-    log.warning(message)
+        return True
+
+
+def _fallback(message: str) -> str:
+    if first_time(message):  # info: the CLI tells it through serving.sync's warn, once
+        log.info(message)
+    return message
 
 
 def _metadata(onnx_bytes: bytes) -> dict[str, str]:
@@ -42,8 +50,9 @@ def _metadata(onnx_bytes: bytes) -> dict[str, str]:
 def native_scorer(
     version: registry.ModelVersion,
     cached: tuple[str, bytes] | None = None,
-) -> NativeScorer | None:
-    """Build (or load) the compiled scorer for ``version``; None means onnxruntime."""
+) -> NativeScorer | str | None:
+    """Build (or load) the compiled scorer for ``version``. None: the version has no native
+    form (onnxruntime is its engine); a string: why onnxruntime serves it instead."""
     meta = _metadata(version.onnx)
     text = meta.get(METADATA_KEY)
     if text is None:
@@ -52,16 +61,14 @@ def native_scorer(
     try:
         program = decode(text)
     except Unsupported as exc:
-        _say_once(f"{what}: served by onnxruntime (float32): {exc}.")
-        return None
+        return _fallback(f"{what}: served by onnxruntime (float32): {exc}.")
     try:
         chain = build.toolchain()
     except build.Unavailable as exc:
-        _say_once(
+        return _fallback(
             f"No C compiler for native tree scoring ({exc}); tree models are served by "
             "onnxruntime (float32, slower). Install a C compiler or set CC to use them."
         )
-        return None
     key = f"{build.platform_tag()}|{chain.name}|{build.source_hash(text)}"
     if cached is not None and cached[0] != key:
         log.info("%s: rebuilding its compiled trees (stored for %s)", what, cached[0])
@@ -80,8 +87,7 @@ def native_scorer(
             library = build.compile_source(codegen.source(program), chain, key)
             trees = build.load(library)
         except (build.Unavailable, OSError) as exc:
-            _say_once(f"{what}: compiling its trees failed ({exc}); served by onnxruntime.")
-            return None
+            return _fallback(f"{what}: compiling its trees failed ({exc}); served by onnxruntime.")
     from warehouse_ml.ml.features import METADATA_PREFIX, Feature
     from warehouse_ml.ml.scoring import arrow_type
 

@@ -453,8 +453,9 @@ def register_row_udf(con: duckdb.DuckDBPyConnection, name: str, model: BenchMode
 
 
 class BatchSession:
-    """The three things ``batch.predict_to_table`` reads from a session, over one DuckDB
-    database opened by our real DuckDB adapter: ``connection()``, ``target`` and ``adapter``."""
+    """What ``batch.predict_to_table`` reads from a session, over one DuckDB
+    database opened by our real DuckDB adapter: ``connection()``, ``target``, ``adapter`` and
+    ``warn()``."""
 
     def __init__(self, path: str = ":memory:", settings: dict[str, t.Any] | None = None) -> None:
         self.target = Target(
@@ -469,6 +470,9 @@ class BatchSession:
 
     def connection(self) -> duckdb.DuckDBPyConnection:
         return self.adapter.connection
+
+    def warn(self, message: str) -> None:  # batch's monitoring hook reports through it
+        print(f"warning: {message}", flush=True)
 
     def close(self) -> None:
         self.adapter.close()

@@ -463,6 +463,7 @@ def check_outputs(bench: Bench, model: sup.BenchModel) -> float:
     in_sql = np.sort(con.sql("SELECT p FROM bench_check").fetchnumpy()["p"])
     diff = float(np.abs(in_sql - expected).max())
     if "batch" in model.groups:
+        con.execute("DROP TABLE bench_check")  # predict_to_table refuses to overwrite it
         predict_to_table(bench.session, model.version.name, "src", "bench_check", [])
         label = f"predicted_{model.version.target}"
         batch = np.sort(con.sql(f"SELECT {label} FROM bench_check").fetchnumpy()[label])

@@ -2,7 +2,8 @@
 
 Model: HistGradientBoosting trained by our ``train()`` on ``--train-rows`` generated rows
 (8 DOUBLE features, x0 1% NULL; the generator of benchmarks/predict_udf.py), exactly
-``--iters`` trees of at most ``--leaves`` leaves (early stopping off). Every case scores
+``--iters`` trees of at most ``--leaves`` leaves (early stopping off); ``--model rf``: a
+random forest with our defaults instead. Every case scores
 the same ``--rows`` rows (default 1,000,000) of one in-memory DuckDB table:
 
   scikit-learn   ``pipeline.predict`` on the float64 matrix, 1 thread (threadpoolctl)
@@ -57,6 +58,11 @@ def _args(argv: list[str]) -> argparse.Namespace:
     ap.add_argument("--iters", type=int, default=100)
     ap.add_argument("--leaves", type=int, default=31)
     ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument(
+        "--model", choices=("hgb", "rf"), default="hgb",
+        help="hgb: HistGradientBoosting --iters x --leaves; rf: RandomForest with our defaults "
+        "(100 trees, max_depth 10, min_samples_leaf 5), served from node tables",
+    )  # fmt: skip
     return ap.parse_args(argv)
 
 
@@ -95,10 +101,14 @@ def main(argv: list[str]) -> int:
 
     a = _args(argv)
     con = duckdb.connect()
-    print(f"training HistGradientBoosting {a.iters}x{a.leaves} on {a.train_rows:,} rows ...")
-    hyper = {"max_iter": a.iters, "max_leaf_nodes": a.leaves, "early_stopping": False}
-    model = sup.train_model(con, "trees", ModelType.HIST_GRADIENT_BOOSTING, a.train_rows,
-                            hyperparameters=hyper)  # fmt: skip
+    if a.model == "hgb":
+        title = f"HistGradientBoosting {a.iters} trees x {a.leaves} leaves"
+        hyper = {"max_iter": a.iters, "max_leaf_nodes": a.leaves, "early_stopping": False}
+        kind = ModelType.HIST_GRADIENT_BOOSTING
+    else:
+        title, hyper, kind = "RandomForest 100 trees, max_depth 10", {}, ModelType.RANDOM_FOREST
+    print(f"training {title} on {a.train_rows:,} rows ...")
+    model = sup.train_model(con, "trees", kind, a.train_rows, hyperparameters=hyper)
     linear = sup.train_model(con, "linear", ModelType.LINEAR, a.train_rows)
     version, pipeline = model.version, model.trained.pipeline
     con.execute(f"CREATE TABLE t AS {sup.source_sql(a.rows)}")
@@ -117,8 +127,9 @@ def main(argv: list[str]) -> int:
     if getattr(native, "engine", "") != "native":
         print(f"native engine unavailable here ({chosen.note}); nothing to compare")
         return 1
-    print(f"native build: {build_s:.2f} s (codegen + {build.toolchain().ident} -O3), "
-          f"{len(source) / 1e6:.2f} MB of C, library {len(native.library) / 1e3:.0f} KB")  # fmt: skip
+    splits = int((program.feature >= 0).sum())
+    print(f"native build: {build_s:.2f} s (codegen + {build.toolchain().ident}), {splits:,} "
+          f"splits, {len(source) / 1e6:.2f} MB of C, library {len(native.library) / 1e3:.0f} KB")  # fmt: skip
     ort = OnnxScorer(version.onnx, None, classes=version.classes)
     feed = ort.feed(columns)
     tl = _treelite(pipeline, tmp)
@@ -175,7 +186,7 @@ def main(argv: list[str]) -> int:
 
     median = {k: statistics.median(v) for k, v in times.items()}
     ort_key = "onnxruntime, 1 thread (pre-converted float32)"
-    print(f"\nHistGradientBoosting {a.iters} trees x {a.leaves} leaves, {a.rows:,} rows x 8 "
+    print(f"\n{title}, {a.rows:,} rows x 8 "
           f"features (x0 1% NULL), medians of {a.runs} runs, {os.cpu_count()} cores")  # fmt: skip
     print(f"{'case':<56} {'wall s':>7} {'M rows/s':>8} {'x ort 1t':>8} {'max |diff|':>11} {'rows > 1e-9':>11}")
     for name in cases:

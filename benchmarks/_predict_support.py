@@ -137,7 +137,7 @@ def train_model(
     )
     trained = train(con.sql(spec.query).to_arrow_table(), spec)
     version = make_version(trained)
-    scorer = functions.scorer_for(version)
+    scorer = OnnxScorer(version.onnx, None, classes=version.classes)  # the raw-ORT cases need its session
     return BenchModel(key, version, trained, scorer, diagnostics, frozenset(groups))
 
 
@@ -240,7 +240,7 @@ def compile_for_sql(model: BenchModel) -> BenchModel:
         if not patched or "non-finite" not in exc.message:
             raise
         version = dataclasses.replace(model.version, onnx=onnx_bytes)
-        model = dataclasses.replace(model, version=version, scorer=functions.scorer_for(version))
+        model = dataclasses.replace(model, version=version, scorer=OnnxScorer(version.onnx, None, classes=version.classes))
         compiled, seconds = _compile(onnx_bytes)
     model.sql = CompiledSQL(compiled, seconds, patched)
     return model
@@ -453,8 +453,9 @@ def register_row_udf(con: duckdb.DuckDBPyConnection, name: str, model: BenchMode
 
 
 class BatchSession:
-    """The three things ``batch.predict_to_table`` reads from a session, over one DuckDB
-    database opened by our real DuckDB adapter: ``connection()``, ``target`` and ``adapter``."""
+    """What ``batch.predict_to_table`` reads from a session, over one DuckDB
+    database opened by our real DuckDB adapter: ``connection()``, ``target``, ``adapter`` and
+    ``warn()``."""
 
     def __init__(self, path: str = ":memory:", settings: dict[str, t.Any] | None = None) -> None:
         self.target = Target(
@@ -469,6 +470,9 @@ class BatchSession:
 
     def connection(self) -> duckdb.DuckDBPyConnection:
         return self.adapter.connection
+
+    def warn(self, message: str) -> None:  # batch's monitoring hook reports through it
+        print(f"warning: {message}", flush=True)
 
     def close(self) -> None:
         self.adapter.close()

@@ -16,6 +16,7 @@ import contextlib
 import dataclasses
 import hashlib
 import inspect
+import os
 import re
 import threading
 import typing as t
@@ -26,6 +27,9 @@ import pyarrow as pa
 from warehouse_ml.ml import registry
 from warehouse_ml.ml.features import Feature
 from warehouse_ml.ml.scoring import OnnxScorer
+
+if t.TYPE_CHECKING:
+    from warehouse_ml.ml.native.scorer import NativeScorer
 
 _SQL_TYPES = {"DOUBLE": "DOUBLE", "VARCHAR": "VARCHAR", "BOOLEAN": "BOOLEAN", "TIMESTAMP": "TIMESTAMP"}
 _NO_MATCH = re.compile(
@@ -41,21 +45,55 @@ class Bound:
     features: list[Feature]
 
 
-# Scorers are cached by the ONNX bytes' digest: building an onnxruntime session costs ~10 ms
-# and every command re-registers the functions.
-_SCORERS: dict[bytes, OnnxScorer] = {}
+# Scorers are cached by the ONNX bytes' digest (and $CC, which decides the engine):
+# building an onnxruntime session costs ~10 ms and every command re-registers the functions.
+_SCORERS: dict[tuple[bytes, str], tuple[Scorer, str | None]] = {}  # (scorer, fallback)
 _LOCK = threading.Lock()
+Scorer = t.Union[OnnxScorer, "NativeScorer"]
 
 
-def scorer_for(version: registry.ModelVersion) -> OnnxScorer:
-    key = hashlib.blake2b(version.onnx, digest_size=16).digest()
+@dataclasses.dataclass
+class Engine:
+    """The scorer serving a version, and a compiled library to store beside its ONNX."""
+
+    scorer: Scorer
+    note: str
+    artifact: tuple[str, bytes] | None = None  # (key, library) not yet in the registry
+    fallback: str | None = None  # why onnxruntime serves a tree model
+
+
+def engine_for(version: registry.ModelVersion, cached: tuple[str, bytes] | None = None) -> Engine:
+    """Compiled trees (exact, float64) when the version has a tree program and a C compiler
+    is here; onnxruntime otherwise (ml/native/engine.py says why in the log)."""
+    from warehouse_ml.ml.native import engine
+
+    key = (hashlib.blake2b(version.onnx, digest_size=16).digest(), os.environ.get("CC", ""))
     with _LOCK:
-        scorer = _SCORERS.get(key)
-        if scorer is None:
+        scorer, fallback = _SCORERS.get(key, (None, None))
+    if scorer is None:
+        native = engine.native_scorer(version, cached)
+        if isinstance(native, str) or native is None:
+            fallback = native
             features = [Feature(n, ty) for n, ty in version.features]
             scorer = OnnxScorer(version.onnx, features, classes=version.classes)
-            _SCORERS[key] = scorer
-    return scorer
+        else:
+            scorer = native
+        with _LOCK:
+            scorer, fallback = _SCORERS.setdefault(key, (scorer, fallback))
+    artifact = None
+    if getattr(scorer, "engine", "") == "native" and (cached is None or cached != (scorer.key, scorer.library)):
+        artifact = (scorer.key, scorer.library)  # missing or built elsewhere: (re)write it
+    return Engine(scorer, _note(scorer, fallback), artifact, fallback)
+
+
+def _note(scorer: Scorer, fallback: str | None) -> str:
+    if getattr(scorer, "engine", "") == "native":
+        return "engine: compiled C trees (float64, exact)"
+    return "engine: onnxruntime" + (f" ({fallback})" if fallback else "")
+
+
+def scorer_for(version: registry.ModelVersion) -> Scorer:
+    return engine_for(version).scorer
 
 
 def _duck_type(sql_type: str) -> duckdb.sqltype.DuckDBPyType:  # type: ignore[name-defined]
@@ -87,21 +125,27 @@ class Prepared:
     version: registry.ModelVersion
     features: list[Feature]
     outputs: list[tuple[str, t.Callable[..., pa.Array], t.Any]]  # (name, impl, return type)
+    engine: Engine | None = None
 
     @property
     def names(self) -> list[str]:
         return [name for name, _, _ in self.outputs]
 
 
-def prepare(version: registry.ModelVersion) -> Prepared:
-    """Load the ONNX graph and score one all-NULL row: a broken model fails here, early."""
-    scorer = scorer_for(version)
+def prepare(
+    version: registry.ModelVersion, cached: tuple[str, bytes] | None = None
+) -> Prepared:
+    """Load the model (compiled trees or the ONNX graph) and score one all-NULL row: a
+    broken model fails here, early. ``cached`` is the registry's stored library, if any."""
+    chosen = engine_for(version, cached)
+    scorer = chosen.scorer
     null_row = [pa.array([None], type=_arrow_type(f)) for f in scorer.features]
     outputs = [(version.function, scorer.predict, scorer.predict(null_row).type)]
     if scorer.classes is not None and version.problem_type != "clustering":
         proba = scorer.predict_proba(null_row)
         outputs.append((f"{version.function}_prob", scorer.predict_proba, proba.type))
-    return Prepared(version, scorer.features, [(n, f, _return_type(ty)) for n, f, ty in outputs])
+    typed = [(n, f, _return_type(ty)) for n, f, ty in outputs]
+    return Prepared(version, scorer.features, typed, chosen)
 
 
 def register(con: duckdb.DuckDBPyConnection, prepared: Prepared) -> Bound:
@@ -122,9 +166,13 @@ def register(con: duckdb.DuckDBPyConnection, prepared: Prepared) -> Bound:
     return Bound(v.name, v.version, v.function, prepared.features)
 
 
-def bind_version(con: duckdb.DuckDBPyConnection, version: registry.ModelVersion) -> Bound:
+def bind_version(
+    con: duckdb.DuckDBPyConnection,
+    version: registry.ModelVersion,
+    cached: tuple[str, bytes] | None = None,
+) -> Bound:
     """Register one model version's functions on ``con`` (replacing older ones)."""
-    return register(con, prepare(version))
+    return register(con, prepare(version, cached))
 
 
 def _arrow_type(feature: Feature) -> pa.DataType:

@@ -109,11 +109,33 @@ def to_onnx(
         "model_type": model_type or "",
         "link": link,
     }
+    native = _native_program(pipeline)
+    if native is not None:
+        metadata["native_trees"] = native
     for key, value in metadata.items():
         model.metadata_props.add(key=METADATA_PREFIX + key, value=value)
     model.producer_name = "warehouse-ml"
     onnx.checker.check_model(model)
     return model.SerializeToString()
+
+
+def _native_program(pipeline: Pipeline) -> str | None:
+    """The float64 tree program ml/native compiles (None for models that are not tree
+    ensembles, or whose preprocessing it does not reproduce: onnxruntime serves those)."""
+    from warehouse_ml.ml.native import program
+
+    estimator = pipeline.steps[-1][1]
+    if not (hasattr(estimator, "_predictors") or hasattr(estimator, "estimators_")):
+        return None
+    try:
+        return program.encode(program.from_pipeline(pipeline))
+    except program.Unsupported as exc:
+        import logging
+
+        logging.getLogger("warehouse_ml").info(
+            "%s: no native tree program (%s); onnxruntime will serve it", type(estimator).__name__, exc
+        )
+        return None
 
 
 def check_parity(

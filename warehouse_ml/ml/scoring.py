@@ -54,6 +54,13 @@ _ARROW_TYPES = {
         pa.large_string(),
     )
 }
+
+
+def arrow_type(name: str) -> pa.DataType | None:
+    """The Arrow type stored as ``wml.target_type`` (None when unknown)."""
+    return _ARROW_TYPES.get(name)
+
+
 _CLASS_LABEL_ATTRS = ("classlabels_strings", "classlabels_int64s", "classlabels_ints")
 
 
@@ -189,14 +196,19 @@ class OnnxScorer:
             if self._class_keys is not None
             else pa.array(np.arange(proba.shape[1]))
         )
-        if len(keys) != proba.shape[1]:
-            raise ExecutionError(
-                f"The model gives {proba.shape[1]} probabilities for {len(keys)} classes."
-            )
-        rows, width = proba.shape
-        offsets = pa.array(np.arange(0, rows * width + 1, width, dtype=np.int32))
-        tiled = keys.take(pa.array(np.tile(np.arange(width), rows)))
-        return pa.MapArray.from_arrays(offsets, tiled, pa.array(proba.ravel()))
+        return proba_array(proba, keys)
+
+
+def proba_array(proba: np.ndarray, keys: pa.Array) -> pa.MapArray:
+    """Multiclass probabilities ``[rows, classes]`` as ``map<label, double>``."""
+    if len(keys) != proba.shape[1]:
+        raise ExecutionError(
+            f"The model gives {proba.shape[1]} probabilities for {len(keys)} classes."
+        )
+    rows, width = proba.shape
+    offsets = pa.array(np.arange(0, rows * width + 1, width, dtype=np.int32))
+    tiled = keys.take(pa.array(np.tile(np.arange(width), rows)))
+    return pa.MapArray.from_arrays(offsets, tiled, pa.array(proba.ravel()))
 
 
 def _slots(model: onnx.ModelProto) -> list[_Slot]:

@@ -31,6 +31,7 @@ from warehouse_ml.errors import ConfigError
 from warehouse_ml.ml import functions, portable, registry
 from warehouse_ml.ml.clv import serve as clv_serve
 from warehouse_ml.ml.clv.sql import ScalarMacro
+from warehouse_ml.ml.native import store as native_store
 from warehouse_ml.ml.recs import serve as recs_serve
 
 # Registry writes are serialized within a process: parallel build threads train at once,
@@ -75,8 +76,13 @@ def comment_for(version: registry.ModelVersion) -> str:
     return f"wml:{version.name}:{version.version}"
 
 
-def plan(version: registry.ModelVersion, requested: str | None = None) -> Plan:
-    """Compile (SQL form) or load (UDF form) ``version``; raises before any write."""
+def plan(
+    version: registry.ModelVersion,
+    requested: str | None = None,
+    cached: tuple[str, bytes] | None = None,
+) -> Plan:
+    """Compile (SQL form) or load (UDF form) ``version``; raises before any write.
+    ``cached`` is the compiled-trees library the registry holds for it, if any."""
     requested = requested or (version.settings or {}).get("deploy_requested") or "auto"
     if recs_serve.is_recommender(version):  # table macros over its tables in schema wml
         note = "table macros over its tables in schema wml"
@@ -85,7 +91,9 @@ def plan(version: registry.ModelVersion, requested: str | None = None) -> Plan:
         note = "scalar macros: spend, P(alive) and purchases over the horizon"
         return Plan(version, requested, "sql", note, clv_serve.macros(version), None)
     mode, compiled, note = portable.choose(requested, version)
-    prepared = functions.prepare(version) if mode == "udf" else None
+    prepared = functions.prepare(version, cached) if mode == "udf" else None
+    if prepared is not None and prepared.engine is not None:
+        note = f"{note}; {prepared.engine.note}"
     return Plan(version, requested, mode, note, compiled, prepared)
 
 
@@ -201,6 +209,7 @@ def _install(cursor: t.Any, p: Plan, previous: registry.ModelVersion | None) -> 
         literal = comment_for(v).replace("'", "''")
         kind = "macro table" if table else "macro"
         cursor.execute(f"comment on {kind} {quote(name)} is '{literal}'")
+    _store_artifact(cursor, p)
     settings = dict(v.settings or {})
     settings.update(deploy_requested=p.requested, deploy_note=p.note)
     cursor.execute(
@@ -208,6 +217,14 @@ def _install(cursor: t.Any, p: Plan, previous: registry.ModelVersion | None) -> 
         [p.mode, json.dumps(settings, default=str), v.name, v.version],
     )
     v.deploy_mode, v.settings = p.mode, settings
+
+
+def _store_artifact(cursor: t.Any, p: Plan) -> None:
+    """A compiled-trees library built for this version goes beside its ONNX."""
+    chosen = p.prepared.engine if p.prepared is not None else None
+    if chosen is not None and chosen.artifact is not None:
+        native_store.put(cursor, p.version.name, p.version.version, *chosen.artifact)
+        chosen.artifact = None
 
 
 def _finish(con: t.Any, p: Plan | None, stale: t.Iterable[str]) -> None:
@@ -253,9 +270,10 @@ def deploy(
     cursor = con.cursor()
     try:
         target = registry.get(cursor, name, version)
+        cached = native_store.get(cursor, name, version)
     finally:
         cursor.close()
-    p = plan(target, requested)
+    p = plan(target, requested, cached)
     with _transaction(con) as cur:
         previous = _deployed(cur, name)
         registry.set_deployed(cur, name, version, pinned=pin)
@@ -317,6 +335,7 @@ def drop(con: t.Any, name: str, *, if_exists: bool = False) -> int:
             if fn.lower() in macros:
                 cur.execute(macros[fn.lower()].drop)
         recs_serve.drop_tables(cur, name)
+        native_store.drop(cur, name)
         from warehouse_ml.ml.monitoring import store as monitoring
 
         monitoring.drop_model(lambda q, p: cur.execute(q, p).fetchall(), name)
@@ -341,23 +360,59 @@ def sync(
         deployed = registry.deployed_versions(cursor)
         owned = _owned_names(cursor)
         drops, installs = _repairs(deployed, _macros(cursor), owned)
+        cached = {
+            (v.name, v.version): native_store.get(cursor, v.name, v.version)
+            for v in deployed
+            if v.deploy_mode != "sql"
+        }
     finally:
         cursor.close()
     if drops or installs:
         _repair(con, drops, installs, writable, say)
     bound: list[functions.Bound] = []
+    rebuilt: list[tuple[registry.ModelVersion, tuple[str, bytes]]] = []
     for version in deployed:
         if version.deploy_mode == "sql":
             continue
         try:
-            bound.append(functions.bind_version(con, version))
+            prepared = functions.prepare(version, cached.get((version.name, version.version)))
+            bound.append(functions.register(con, prepared))
+            chosen = prepared.engine
+            if chosen is not None and chosen.artifact is not None:
+                rebuilt.append((version, chosen.artifact))
+            if chosen is not None and chosen.fallback and _tell_once(chosen.fallback):
+                say(chosen.fallback)
         except Exception as exc:  # corrupted ONNX bytes, a leftover macro...: that model only
             say(
                 f"model '{version.name}' version {version.version} could not be loaded "
                 f"({str(exc).splitlines()[0][:200]}); its function {version.function}() is "
                 "unavailable. Retrain it or deploy another version (wml deploy)."
             )
+    if rebuilt and writable:
+        _store_rebuilt(con, rebuilt, say)
     return bound
+
+
+def _tell_once(message: str) -> bool:
+    from warehouse_ml.ml.native import engine
+
+    return engine.first_time("told:" + message)
+
+
+def _store_rebuilt(
+    con: t.Any,
+    rebuilt: list[tuple[registry.ModelVersion, tuple[str, bytes]]],
+    say: t.Callable[[str], None],
+) -> None:
+    """Libraries compiled on open (none stored, or stored for another platform) are kept
+    beside the ONNX, so the next process loads instead of compiling."""
+    try:
+        with _transaction(con) as cur:
+            for version, (key, library) in rebuilt:
+                if registry.get(cur, version.name, version.version).deployed:
+                    native_store.put(cur, version.name, version.version, key, library)
+    except Exception as exc:  # a concurrent writer: the next open stores it
+        say(f"compiled trees could not be stored in the registry ({str(exc).splitlines()[0]}).")
 
 
 def _owned_names(cursor: t.Any) -> set[str]:

@@ -310,3 +310,16 @@ def test_calibration_fixes_an_overfit_boosted_model_on_small_data(method) -> Non
     if method == "auto":
         cv = record["cv_log_loss"]
         assert record["method"] == min(cv, key=cv.get) != "none"
+
+
+def test_a_calibrated_tree_model_serves_the_calibrated_probability_in_the_udf() -> None:
+    # Tree models' UDF is compiled C (ml/native) from the uncalibrated trees: a calibrated one
+    # must not use it, or predict_x_prob would skip the calibration.
+    spec = TrainingSpec(name="churn_trees", function="predict_churn_trees", query="",
+                        target="churned", model_type=ModelType.HIST_GRADIENT_BOOSTING,
+                        calibration="sigmoid")  # fmt: skip
+    trained = train(data(1_500, seed=7), spec)
+    table = scoring_table()
+    udf_p, _ = udf_scores(trained, table)
+    sql_p, _ = sql_scores(trained, table)
+    np.testing.assert_allclose(udf_p, sql_p, rtol=0, atol=1e-5)

@@ -44,9 +44,18 @@ _INPUTS = {
 }
 
 
+NATIVE_TREES = "wml.native_trees"  # ml/native/program.py's METADATA_KEY (not imported: that
+# module is only needed when a tree program is compiled)
+
+
 def append(onnx_bytes: bytes, calibrator: Calibrator, classes: t.Sequence[t.Any]) -> bytes:
     """The model with ``calibrator`` applied to its probabilities and labels."""
     model = onnx.load_from_string(onnx_bytes)
+    # The compiled-trees program (ml/native) scores the uncalibrated model only: drop it, so
+    # a calibrated tree model is served by onnxruntime, which runs the calibration node.
+    kept = [p for p in model.metadata_props if p.key != NATIVE_TREES]
+    del model.metadata_props[:]
+    model.metadata_props.extend(kept)
     graph = model.graph
     label, proba = graph.output[0].name, graph.output[1].name
     renamed = {label: label + "_uncalibrated", proba: proba + "_uncalibrated"}

@@ -22,9 +22,10 @@ from warehouse_ml.ml import registry
 
 DEPLOY_MODES = ("auto", "sql", "udf")
 # Total internal tree nodes above which 'auto' keeps the Arrow UDF (see module docstring).
-# Measured (trees_sql.py --skip-old, 1M rows, one run, host load 15-19): compiled SQL /
-# UDF speed 1.17 at 140 splits, 0.97 at 600, 0.92 at 900, 0.76 at 1,500: crossover ~550.
-AUTO_MAX_TREE_SPLITS = 550
+# Measured against the UDF's compiled-C trees (ml/native; trees_sql.py --skip-old, 500k
+# rows, median of 3, quiet host): compiled SQL / UDF speed 1.81 at 140 splits, 1.36 at 280,
+# 1.05 at 420, 0.79 at 560, 0.77 at 600, 0.53 at 1,500, 0.30 at 3,000: crossover ~450.
+AUTO_MAX_TREE_SPLITS = 450
 
 
 def compile_version(version: registry.ModelVersion) -> list[tuple[str, t.Any]]:

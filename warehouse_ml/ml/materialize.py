@@ -304,9 +304,9 @@ def train_and_register(
             from warehouse_ml.ml.recs import register  # type: ignore[no-redef]
 
         return register.train_and_register(
-            session, spec, source=source, deploy_policy=deploy_policy,
-            data_fingerprint=data_fingerprint, keep_pin=keep_pin, progress=progress,
-            decide=_should_deploy, pinned=_pinned, reason=reason,
+            session, spec, source=source, data_fingerprint=data_fingerprint,
+            should_deploy=_deploy_rule(spec.name, deploy_policy, keep_pin), progress=progress,
+            reason=reason,
         )  # fmt: skip
     from warehouse_ml.ml.trainer import train
 
@@ -337,16 +337,28 @@ def train_and_register(
         categorical_scores=trained.problem_type is not ProblemType.REGRESSION,
     )  # before the transaction: its SQL never holds the registry lock
 
-    def decide(cur: t.Any) -> bool:
-        if keep_pin and _pinned(cur, spec.name):
-            return False  # a version chosen with `wml deploy` keeps serving
-        return _should_deploy(cur, version, deploy_policy)
-
+    rule = _deploy_rule(spec.name, deploy_policy, keep_pin)
     return serving.add(
-        con, version, should_deploy=decide, requested=requested,
+        con, version, should_deploy=lambda cur: rule(cur, version), requested=requested,
         before_commit=session.adapter.check_cancelled,  # Ctrl-C during training: nothing lands
         write=monitoring_training.writer(profile_rows),  # the profile lands with the version
     )
+
+
+DeployRule = t.Callable[[t.Any, registry.ModelVersion], bool]
+
+
+def _deploy_rule(name: str, policy: str, keep_pin: bool) -> DeployRule:
+    """Whether a new version of model ``name`` deploys, asked inside the registering
+    transaction: per ``policy``, unless ``keep_pin`` and a version chosen with `wml deploy`
+    is pinned (it keeps serving)."""
+
+    def rule(cur: t.Any, new: registry.ModelVersion) -> bool:
+        if keep_pin and _pinned(cur, name):
+            return False
+        return _should_deploy(cur, new, policy)
+
+    return rule
 
 
 def _pinned(cursor: t.Any, name: str) -> registry.ModelVersion | None:

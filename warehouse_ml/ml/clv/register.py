@@ -40,12 +40,9 @@ def train_and_register(
     spec: ClvSpec,
     *,
     source: str,
-    deploy_policy: str,
     data_fingerprint: str | None,
-    keep_pin: bool,
+    should_deploy: t.Callable[[t.Any, registry.ModelVersion], bool],
     progress: t.Callable[[str], None] | None,
-    decide: t.Callable[[t.Any, registry.ModelVersion, str], bool],
-    pinned: t.Callable[[t.Any, str], t.Any],
     reason: str | None = None,
 ) -> registry.ModelVersion:
     con = session.adapter.connection
@@ -59,11 +56,6 @@ def train_and_register(
     v = version(fitted, source=source, data_fingerprint=data_fingerprint)
     v.retrain_reason = reason
 
-    def should(cur: t.Any) -> bool:
-        if keep_pin and pinned(cur, spec.name):
-            return False
-        return decide(cur, v, deploy_policy)
-
     return serving.add(
-        con, v, should_deploy=should, requested="sql", before_commit=session.adapter.check_cancelled,
+        con, v, should_deploy=lambda cur: should_deploy(cur, v), requested="sql", before_commit=session.adapter.check_cancelled,
     )

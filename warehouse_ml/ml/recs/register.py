@@ -20,12 +20,9 @@ def train_and_register(
     spec: RecSpec,
     *,
     source: str,
-    deploy_policy: str,
     data_fingerprint: str | None,
-    keep_pin: bool,
+    should_deploy: t.Callable[[t.Any, registry.ModelVersion], bool],
     progress: t.Callable[[str], None] | None,
-    decide: t.Callable[[t.Any, registry.ModelVersion, str], bool],
-    pinned: t.Callable[[t.Any, str], t.Any],
     reason: str | None = None,
 ) -> registry.ModelVersion:
     con = session.adapter.connection
@@ -43,12 +40,7 @@ def train_and_register(
     def write(cur: t.Any, v: registry.ModelVersion) -> None:
         serve.write_tables(cur, v.name, v.version, tables)
 
-    def should(cur: t.Any) -> bool:
-        if keep_pin and pinned(cur, spec.name):
-            return False
-        return decide(cur, version, deploy_policy)
-
     return serving.add(
-        con, version, should_deploy=should, requested="sql",
+        con, version, should_deploy=lambda cur: should_deploy(cur, version), requested="sql",
         before_commit=session.adapter.check_cancelled, write=write,
     )  # fmt: skip

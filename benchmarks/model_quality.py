@@ -75,12 +75,13 @@ def wml(project: Path, *args: str) -> float:
 def registry(db: Path) -> dict[str, dict]:
     con = duckdb.connect(str(db), read_only=True)
     try:
-        rows = con.execute("select name, training_seconds, model_type, features, settings, leaderboard "
-                           "from wml.models where deployed").fetchall()
+        rows = con.execute("select name, training_seconds, model_type, features, settings, leaderboard, "
+                           "metrics from wml.models where deployed").fetchall()
     finally:
         con.close()
     return {n: {"seconds": s, "model_type": mt, "features": json.loads(f), "settings": json.loads(st or "{}"),
-                "leaderboard": json.loads(lb or "[]")} for n, s, mt, f, st, lb in rows}  # fmt: skip
+                "leaderboard": json.loads(lb or "[]"), "metrics": json.loads(m or "{}")}
+            for n, s, mt, f, st, lb, m in rows}  # fmt: skip
 
 
 def cdnow(budget: float, work: Path) -> tuple[list[dict], dict]:
@@ -145,8 +146,10 @@ def cdnow_tweedie(budget: float, work: Path) -> tuple[list[dict], dict]:
     finally:
         con.close()
     model = registry(db)["spend_auto_tweedie"]
-    guard = (model["settings"].get("log_link_guard") or {}) if model["settings"] else {}
-    note = model["model_type"] + (f"; link guard: {guard.get('describe')}" if guard else "; no link guard")
+    guard = model["metrics"].get("link_guard") or {}
+    note = model["model_type"] + (
+        f"; log-link guard: {guard['describe']}; clipped {guard.get('held_out_clipped')} of "
+        f"{guard.get('held_out_rows')} of its held-out rows" if guard else "; no log-link guard")
     truth = {"spend": scores.holdout_spend.to_numpy(float), "repeat": scores.bought_again.to_numpy(int)}
     row = _row("CDNOW", "wml AUTO, loss='tweedie', + CLV features", scores.tweedie_spend,
                np.zeros(len(scores)), model["seconds"], note)

@@ -1,5 +1,6 @@
-"""What `wml show` prints about a version's calibration and guard rails (recorded at
-training time in ``metrics['calibration']`` and ``metrics['guard_rails']``)."""
+"""What `wml show` prints about a version's calibration, log-link guard and guard rails
+(recorded at training time in ``metrics['calibration']``, ``metrics['link_guard']`` and
+``metrics['guard_rails']``)."""
 
 from __future__ import annotations
 
@@ -35,6 +36,12 @@ def lines(v: t.Any) -> list[str]:
                 row = held[key]
                 out.append(f"  held-out {key:<13} log_loss {row['log_loss']:.4g}  brier "
                            f"{row['brier']:.4g}  ece {row['ece']:.4g}")  # fmt: skip
+    guard = metrics.get("link_guard")
+    if guard:
+        out += ["", f"Log-link guard: {guard['describe']}"]
+        if "held_out_clipped" in guard:
+            out.append(f"  clipped {guard['held_out_clipped']} of {guard['held_out_rows']} held-out "
+                       "rows (the evaluated fit's bounds)")  # fmt: skip
     rails = metrics.get("guard_rails") or []
     if rails:
         out += ["", "Guard rails (warnings)"]

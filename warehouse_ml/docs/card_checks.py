@@ -1,6 +1,7 @@
-"""The model card's "Calibration and guard rails" section: how a binary classifier's
-probabilities were calibrated (ml/calibration.py) and the training-data warnings
-(ml/guards.py), both read from the version's recorded metrics."""
+"""The model card's "Calibration and guard rails" section: how a classifier's
+probabilities were calibrated (ml/calibration.py), a log-link model's guard against
+extrapolation (ml/link_guard.py) and the training-data warnings (ml/guards.py), all read
+from the version's recorded metrics."""
 
 from __future__ import annotations
 
@@ -13,11 +14,18 @@ def body(v: t.Any) -> str | None:
     """The section's HTML, or None when the version recorded neither."""
     metrics = v.metrics or {}
     calibration, rails = metrics.get("calibration"), metrics.get("guard_rails") or []
-    if not calibration and not rails:
+    guard = metrics.get("link_guard")
+    if not calibration and not rails and not guard:
         return None
     parts: list[str] = []
     if calibration:
         parts.append(_calibration(calibration))
+    if guard:
+        clipped = (
+            f" It clipped {guard['held_out_clipped']} of {guard['held_out_rows']} held-out rows."
+            if "held_out_clipped" in guard else ""
+        )
+        parts.append(f"<p>Log-link guard: {esc(guard['describe'])}.{esc(clipped)}</p>")
     if rails:
         items = "".join(f"<li>{badge('warning', 'warn')} {esc(r['message'])}</li>" for r in rails)
         parts.append(f'<ul class="guard-rails">{items}</ul>')

@@ -35,6 +35,7 @@ from warehouse_ml.ml import (
     calibration,
     eval_record,
     guards,
+    link_guard,
     losses,
     onnx_calibration,
     search,
@@ -187,6 +188,9 @@ def _train(table: pa.Table, spec: TrainingSpec, progress: Progress) -> TrainedMo
     metrics |= _record(pipeline, final, data, split)
     if data.target.problem_type is ProblemType.REGRESSION:
         metrics["loss"] = data.loss.describe()
+        guard = link_guard.record(final, pipeline, data.X[split.eval])
+        if guard is not None:
+            metrics["link_guard"] = guard
     metrics |= {
         "objective": data.objective,
         "rows_dropped_null_target": dropped,

@@ -28,13 +28,20 @@ DEPLOY_MODES = ("auto", "sql", "udf")
 AUTO_MAX_TREE_SPLITS = 450
 
 
-def compile_version(version: registry.ModelVersion) -> list[tuple[str, t.Any]]:
-    """(function name, CompiledModel) for the prediction and, for classifiers, ``_prob``."""
+def compile_version(
+    version: registry.ModelVersion, dialect: str = "duckdb"
+) -> list[tuple[str, t.Any]]:
+    """(function name, CompiledModel) for the prediction and, for classifiers, ``_prob``:
+    the positive class's probability (binary) or every class's (multiclass: a MAP in
+    DuckDB, the class as a last argument elsewhere; sqlcompile/class_probs.py)."""
     from warehouse_ml.sqlcompile import compile_model
+    from warehouse_ml.sqlcompile.class_probs import class_probabilities
 
     functions = [(version.function, compile_model(version.onnx, outputs="predict"))]
     if version.problem_type == "binary_classification":
         functions.append((f"{version.function}_prob", compile_model(version.onnx, outputs="proba")))
+    elif version.problem_type == "multiclass_classification":
+        functions.append((f"{version.function}_prob", class_probabilities(version.onnx, dialect)))
     return functions
 
 
@@ -42,7 +49,7 @@ def ddl_statements(version: registry.ModelVersion, dialect: str) -> list[str]:
     """``CREATE ... FUNCTION/MACRO`` statements for ``version`` in ``dialect``."""
     from warehouse_ml.sqlcompile import ddl
 
-    return [ddl(compiled, name, dialect) for name, compiled in compile_version(version)]
+    return [ddl(compiled, name, dialect) for name, compiled in compile_version(version, dialect)]
 
 
 def choose(

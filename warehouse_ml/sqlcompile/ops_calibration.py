@@ -9,7 +9,13 @@ the calibrated ``[1 - q, q]``:
   ``WHEN p <= x_k THEN y_(k-1) + (p - x_(k-1)) * slope_(k-1)``, constant beyond the ends;
   label ``p > t``.
 
-SQL has no let, so the CASE repeats ``p`` once per breakpoint: above
+Multiclass (ml/calibration_ovr.py): ``SigmoidOvR`` / ``IsotonicOvR`` map each class's
+probability ``p_j`` as above to ``r_j``, then ``q_j = CASE WHEN s > 0 THEN r_j / s ELSE 1/k
+END`` with ``s = r_1 + ... + r_k``, and the label is the first class with the largest
+``r_j`` (the argmax of the calibrated probabilities).
+
+SQL has no let, so the CASE repeats ``p`` once per breakpoint (and a multiclass ``q_j``
+repeats every ``r_i``): above
 :data:`MAX_ISOTONIC_NODES` expression nodes the compiler refuses and ``deploy='auto'``
 serves the Arrow UDF instead (a large tree ensemble times many breakpoints).
 """
@@ -75,6 +81,18 @@ def isotonic(ctx: Context, node: onnx.NodeProto, inputs: list) -> list[Value]:
             f"probability: about {size} nodes, above {MAX_ISOTONIC_NODES}",
             hint="Serve it with deploy='udf' (deploy='auto' does), or use calibration='sigmoid'.",
         )
+    q = _isotonic_case(p, lo, hi, slope, y0)
+    label = sc.threshold_label(p, threshold, labels[1], labels[0], labels)
+    return _outputs(label, q, p.nullable, labels)
+
+
+def _isotonic_case(
+    p: Scalar, lo: np.ndarray, hi: np.ndarray, slope: np.ndarray, y0: float
+) -> sx.exp.Expression:
+    """The piecewise-linear map as one CASE over its breakpoints (flat padding dropped)."""
+    keep = hi > lo
+    keep[0] = True  # a constant map keeps one segment
+    lo, hi, slope = lo[keep], hi[keep], slope[keep]
     # y at each breakpoint, summed as the ONNX body sums its ramps
     ys = y0 + np.concatenate([[0.0], np.cumsum(slope * (hi - lo))])
     whens = [(sx.compare("<=", p.expr, sx.num(float(lo[0]))), sx.num(float(ys[0])))]
@@ -84,7 +102,67 @@ def isotonic(ctx: Context, node: onnx.NodeProto, inputs: list) -> list[Value]:
             (sx.compare("<=", p.expr, sx.num(float(hi[k]))), sx.add(sx.num(float(ys[k])), ramp))
         )
     q = sx.case(whens, sx.num(float(ys[-1])))
-    if p.nullable:
-        q = sx.null_guard(q, p.expr)
-    label = sc.threshold_label(p, threshold, labels[1], labels[0], labels)
-    return _outputs(label, q, p.nullable, labels)
+    return sx.null_guard(q, p.expr) if p.nullable else q
+
+
+def _class_probabilities(ctx: Context, node: onnx.NodeProto, inputs: list) -> tuple[list[Scalar], list]:
+    proba = tensor_input(node, inputs[0])
+    labels = [
+        v.item() if hasattr(v, "item") else v
+        for v in const_input(node, inputs[-1], len(inputs) - 1)
+    ]
+    labels = [v.decode() if isinstance(v, bytes) else v for v in labels]
+    if proba.width != len(labels) or proba.width < 3:
+        raise fail(node, f"one-vs-rest calibration of {proba.width} probabilities, {len(labels)} labels")
+    ctx.class_labels = labels
+    return list(proba.cols), labels
+
+
+def _renormalised(rs: list[Scalar], labels: list) -> list[Value]:
+    """``r_j / sum r`` (uniform when the sum is 0) and the first class with the largest r."""
+    nullable = any(r.nullable for r in rs)
+    k = len(rs)
+    outs = []
+    for r in rs:
+        total = sx.total([x.expr for x in rs])
+        share = sx.div(r.expr, sx.total([x.expr for x in rs]))
+        outs.append(sc.probability(sx.case([(sx.compare(">", total, sx.num(0.0)), share)],
+                                            sx.num(1.0 / k)), nullable))  # fmt: skip
+    label = sc.first_best(rs, labels)
+    return [Tensor([label], ()), Tensor(outs, (k,), labels=labels)]
+
+
+def _matrix(node: onnx.NodeProto, inputs: list, position: int) -> np.ndarray:
+    return np.atleast_2d(np.asarray(const_input(node, inputs[position], position), dtype=np.float64))
+
+
+@register("SigmoidOvR", domain=DOMAIN)
+def sigmoid_ovr(ctx: Context, node: onnx.NodeProto, inputs: list) -> list[Value]:
+    ps, labels = _class_probabilities(ctx, node, inputs)
+    a, b = _matrix(node, inputs, 1).ravel(), _matrix(node, inputs, 2).ravel()
+    rs = []
+    for j, p in enumerate(ps):
+        z = sx.add(sx.mul(p.expr, sx.num(float(a[j]))), sx.num(float(b[j])))
+        rs.append(sc.probability(sx.sigmoid(z, p.nullable), p.nullable))
+    return _renormalised(rs, labels)
+
+
+@register("IsotonicOvR", domain=DOMAIN)
+def isotonic_ovr(ctx: Context, node: onnx.NodeProto, inputs: list) -> list[Value]:
+    ps, labels = _class_probabilities(ctx, node, inputs)
+    lo, hi, slope = (_matrix(node, inputs, i) for i in (1, 2, 3))
+    y0 = _matrix(node, inputs, 4).ravel()
+    segments = int(np.sum(hi > lo)) + len(ps)
+    size = sum(sx.size(p.expr)[0] for p in ps) * (segments + 2) * (len(ps) + 1)
+    if size > MAX_ISOTONIC_NODES:
+        raise fail(
+            node,
+            f"the {len(ps)} isotonic maps have {segments} segments over the class "
+            f"probabilities: about {size} nodes, above {MAX_ISOTONIC_NODES}",
+            hint="Serve it with deploy='udf' (deploy='auto' does), or use calibration='sigmoid'.",
+        )
+    rs = [
+        sc.probability(_isotonic_case(p, lo[j], hi[j], slope[j], float(y0[j])), p.nullable)
+        for j, p in enumerate(ps)
+    ]
+    return _renormalised(rs, labels)

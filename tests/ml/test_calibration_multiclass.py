@@ -109,7 +109,7 @@ FAMILIES = {
 
 @pytest.fixture(scope="module")
 def models() -> dict[str, object]:
-    table = tiers(1_500, seed=7)
+    table = tiers(1_000, seed=7)  # small: an isotonic map's SQL grows with its breakpoints
     out = {}
     for key, (model_type, params, method) in FAMILIES.items():
         spec = TrainingSpec(name="tier", function="predict_tier", query="", target="tier",
@@ -203,7 +203,7 @@ def test_training_records_the_one_vs_rest_calibration(models) -> None:
 
 
 def test_the_sql_form_prob_function_is_the_udfs_map(models) -> None:
-    trained = models["linear-isotonic"]
+    trained = models["linear-sigmoid"]
     version = version_from_trained(trained, source="test")
     table = scoring()
     con = duckdb.connect()
@@ -217,6 +217,17 @@ def test_the_sql_form_prob_function_is_the_udfs_map(models) -> None:
     arrow = np.array([[r[1][c] for c in TIERS] for r in rows])
     np.testing.assert_allclose(macro, arrow, rtol=0, atol=tolerance(trained))
     assert [r[2] for r in rows] == sql(trained, table)[1]
+    mode, compiled, _ = portable.choose("auto", version)
+    assert mode == "sql" and [n for n, _ in compiled] == ["predict_tier", "predict_tier_prob"]
+
+
+def test_auto_serves_a_large_isotonic_map_as_the_udf(models) -> None:
+    version = version_from_trained(models["linear-isotonic"], source="test")
+    nodes = portable.compile_version(version)[1][1].node_count
+    mode, _, note = portable.choose("auto", version)
+    assert nodes > portable.AUTO_MAX_PROB_NODES and mode == "udf"
+    assert f"{nodes} expression nodes" in note
+    assert portable.choose("sql", version)[0] == "sql"  # asked for: still compiled
 
 
 def test_postgres_serves_the_calibrated_probabilities(pg, models) -> None:

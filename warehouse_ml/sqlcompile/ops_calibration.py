@@ -10,9 +10,11 @@ the calibrated ``[1 - q, q]``:
   label ``p > t``.
 
 Multiclass (ml/calibration_ovr.py): ``SigmoidOvR`` / ``IsotonicOvR`` map each class's
-probability ``p_j`` as above to ``r_j``, then ``q_j = CASE WHEN s > 0 THEN r_j / s ELSE 1/k
-END`` with ``s = r_1 + ... + r_k``, and the label is the first class with the largest
-``r_j`` (the argmax of the calibrated probabilities).
+probability ``p_j`` to ``r_j`` (sigmoid as above; isotonic as the ONNX body computes it,
+``y0 + sum_m slope_m * (LEAST(GREATEST(p, lo_m), hi_m) - lo_m)``, which names ``p`` once
+per segment where the CASE names it twice), then ``q_j = COALESCE(r_j / NULLIF(s, 0), 1/k)``
+with ``s = r_1 + ... + r_k``, and the label is the first class with the largest ``r_j``
+(the argmax of the calibrated probabilities).
 
 SQL has no let, so the CASE repeats ``p`` once per breakpoint (and a multiclass ``q_j``
 repeats every ``r_i``): above
@@ -24,6 +26,7 @@ from __future__ import annotations
 
 import numpy as np
 import onnx
+from sqlglot import exp
 
 from warehouse_ml.sqlcompile import scores as sc
 from warehouse_ml.sqlcompile import sqlexpr as sx
@@ -120,14 +123,14 @@ def _class_probabilities(ctx: Context, node: onnx.NodeProto, inputs: list) -> tu
 
 def _renormalised(rs: list[Scalar], labels: list) -> list[Value]:
     """``r_j / sum r`` (uniform when the sum is 0) and the first class with the largest r."""
-    nullable = any(r.nullable for r in rs)
+    nullable = [r.expr for r in rs if r.nullable]
     k = len(rs)
     outs = []
     for r in rs:
-        total = sx.total([x.expr for x in rs])
-        share = sx.div(r.expr, sx.total([x.expr for x in rs]))
-        outs.append(sc.probability(sx.case([(sx.compare(">", total, sx.num(0.0)), share)],
-                                            sx.num(1.0 / k)), nullable))  # fmt: skip
+        total = exp.Nullif(this=sx.total([x.expr for x in rs]), expression=sx.num(0.0))
+        q = sx.coalesce(sx.div(r.expr, total), sx.num(1.0 / k))
+        # COALESCE would turn a NULL row into 1/k: keep it NULL, as onnxruntime's NaN
+        outs.append(sc.probability(sx.null_guard(q, *nullable) if nullable else q, bool(nullable)))
     label = sc.first_best(rs, labels)
     return [Tensor([label], ()), Tensor(outs, (k,), labels=labels)]
 
@@ -152,8 +155,9 @@ def isotonic_ovr(ctx: Context, node: onnx.NodeProto, inputs: list) -> list[Value
     ps, labels = _class_probabilities(ctx, node, inputs)
     lo, hi, slope = (_matrix(node, inputs, i) for i in (1, 2, 3))
     y0 = _matrix(node, inputs, 4).ravel()
-    segments = int(np.sum(hi > lo)) + len(ps)
-    size = sum(sx.size(p.expr)[0] for p in ps) * (segments + 2) * (len(ps) + 1)
+    segments = int(np.sum(hi > lo))
+    # each q_j names r_j and every r_i of the sum once; r_i names p_i once per segment
+    size = 2 * sum(sx.size(p.expr)[0] * (int(np.sum(hi[j] > lo[j])) + 1) for j, p in enumerate(ps))
     if size > MAX_ISOTONIC_NODES:
         raise fail(
             node,
@@ -162,7 +166,20 @@ def isotonic_ovr(ctx: Context, node: onnx.NodeProto, inputs: list) -> list[Value
             hint="Serve it with deploy='udf' (deploy='auto' does), or use calibration='sigmoid'.",
         )
     rs = [
-        sc.probability(_isotonic_case(p, lo[j], hi[j], slope[j], float(y0[j])), p.nullable)
+        sc.probability(_isotonic_ramps(p, lo[j], hi[j], slope[j], float(y0[j])), p.nullable)
         for j, p in enumerate(ps)
     ]
     return _renormalised(rs, labels)
+
+
+def _isotonic_ramps(
+    p: Scalar, lo: np.ndarray, hi: np.ndarray, slope: np.ndarray, y0: float
+) -> sx.exp.Expression:
+    """``y0 + sum_m slope_m * (LEAST(GREATEST(p, lo_m), hi_m) - lo_m)``, the ONNX body's
+    sum of ramps (flat padding dropped); NULL stays NULL (LEAST/GREATEST skip NULLs)."""
+    terms = [sx.num(y0)]
+    for m in np.flatnonzero(hi > lo):
+        ramp = sx.least(sx.greatest(p.expr, sx.num(float(lo[m]))), sx.num(float(hi[m])))
+        terms.append(sx.mul(sx.sub(ramp, sx.num(float(lo[m]))), sx.num(float(slope[m]))))
+    r = sx.balanced_total(terms)  # pairwise: a long chain costs DuckDB's planner (sqlexpr.py)
+    return sx.null_guard(r, p.expr) if p.nullable else r

@@ -262,3 +262,56 @@ def test_large_isotonic_maps_over_trees_are_refused_by_the_compiler() -> None:
         compile_model(trained.onnx_bytes, outputs="proba", classes="gold")
     mode, _, note = portable.choose("auto", version_from_trained(trained, source="test"))
     assert mode == "udf", note  # deploy='auto' serves the Arrow UDF, which runs the node
+
+
+def tiers_csv(n: int = 900) -> str:
+    table = tiers(n, seed=11)
+    rows = ["id,x1,x2,plan,tier"]
+    for i, (x1, x2, plan, tier) in enumerate(zip(*(table.column(c).to_pylist() for c in table.column_names), strict=True)):
+        rows.append(f"{i},{'' if x1 is None else x1},{x2},{plan},{tier}")
+    return "\n".join(rows) + "\n"
+
+
+TIER_MODEL = """
+    {{ config(materialized='ml_model', target='tier', model_type='linear',
+              calibration='sigmoid', exclude=['id']) }}
+    select * from {{ ref('tiers') }}
+"""
+
+
+def test_a_project_serves_calibrated_multiclass_probabilities(project, pg) -> None:
+    project.write({"seeds/tiers.csv": tiers_csv(), "models_sql/tier.sql": TIER_MODEL})
+    built = project.wml("build")
+    assert built.exit_code == 0, built.output
+    assert "deployed as a SQL macro" in built.output  # the MAP macro, not the UDF
+    # the persistent macros, from a plain DuckDB connection: probabilities sum to one and
+    # the label is their argmax
+    rows = project.query("select predict_tier_prob(x1, x2, plan), predict_tier(x1, x2, plan) from tiers")
+    for probs, label in rows:
+        assert abs(sum(probs.values()) - 1) < 1e-12
+        top = sorted(probs.values())
+        assert top[-1] - top[-2] < 1e-9 or label == max(probs, key=probs.get)
+    shown = project.wml("show", "tier").output
+    assert "Calibration: sigmoid (requested sigmoid) one-vs-rest per class, renormalised" in shown
+    assert "classwise ece" in shown
+    path = project.root / "card.html"
+    assert project.wml("show", "tier", "--html", "--output", str(path)).exit_code == 0
+    assert "one-vs-rest per class and renormalised" in path.read_text()
+    compiled = project.wml("compile-model", "tier", "--dialect", "postgres")
+    assert compiled.exit_code == 0, compiled.output
+    assert '"wml_class" TEXT' in compiled.output or '"wml_class" VARCHAR' in compiled.output
+    for statement in compiled.output.split(";\n\n"):
+        if statement.strip():
+            pg.execute(statement)
+    pg.execute("drop table if exists tiers_pg")
+    pg.execute("create table tiers_pg (id int, x1 double precision, x2 double precision, plan text)")
+    data = project.query("select id, x1, x2, plan from tiers order by id")
+    with pg.cursor().copy("copy tiers_pg (id, x1, x2, plan) from stdin") as copy:
+        for row in data:
+            copy.write_row(row)
+    got = pg.execute("select predict_tier_prob(x1, x2, plan, 'gold'), predict_tier(x1, x2, plan) "
+                     "from tiers_pg order by id").fetchall()  # fmt: skip
+    duck = project.query("select predict_tier_prob(x1, x2, plan)['gold'], predict_tier(x1, x2, plan) "
+                         "from tiers order by id")  # fmt: skip
+    np.testing.assert_allclose([g[0] for g in got], [d[0] for d in duck], rtol=0, atol=1e-9)
+    assert [g[1] for g in got] == [d[1] for d in duck]

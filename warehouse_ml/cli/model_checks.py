@@ -20,8 +20,9 @@ def lines(v: t.Any) -> list[str]:
     out: list[str] = []
     calibration = metrics.get("calibration")
     if calibration:
+        ovr = " one-vs-rest per class, renormalised" if calibration.get("one_vs_rest") else ""
         out += ["", f"Calibration: {calibration.get('method')} (requested "
-                    f"{calibration.get('requested')})"]  # fmt: skip
+                    f"{calibration.get('requested')}){ovr}"]  # fmt: skip
         if calibration.get("fit_on"):
             out.append(f"  fit on {calibration['fit_on']}")
         cv = calibration.get("cv_log_loss") or {}
@@ -34,8 +35,9 @@ def lines(v: t.Any) -> list[str]:
         for key in ("uncalibrated", "calibrated"):
             if key in held:
                 row = held[key]
+                classwise = f"  classwise ece {row['ece_classwise']:.4g}" if "ece_classwise" in row else ""
                 out.append(f"  held-out {key:<13} log_loss {row['log_loss']:.4g}  brier "
-                           f"{row['brier']:.4g}  ece {row['ece']:.4g}")  # fmt: skip
+                           f"{row['brier']:.4g}  ece {row['ece']:.4g}{classwise}")  # fmt: skip
     guard = metrics.get("link_guard")
     if guard:
         out += ["", f"Log-link guard: {guard['describe']}"]

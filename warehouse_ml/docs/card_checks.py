@@ -33,16 +33,21 @@ def body(v: t.Any) -> str | None:
 
 
 def _calibration(c: dict[str, t.Any]) -> str:
+    ovr = ", one-vs-rest per class and renormalised" if c.get("one_vs_rest") else ""
     head = (
         f"<p>Calibration <strong>{esc(c.get('method'))}</strong> (requested "
-        f"{esc(c.get('requested'))}); fit on {esc(c.get('fit_on') or 'the calibration rows')}."
+        f"{esc(c.get('requested'))}{ovr}); fit on {esc(c.get('fit_on') or 'the calibration rows')}."
         f"{' ' + esc(c['reason']) + '.' if c.get('reason') else ''}</p>"
     )
+    held_out = c.get("held_out") or {}
+    classwise = any("ece_classwise" in row for row in held_out.values())
     rows = [
         (key, number(row["log_loss"]), number(row["brier"]), number(row["ece"]))
-        for key, row in (c.get("held_out") or {}).items()
+        + ((number(row.get("ece_classwise")),) if classwise else ())
+        for key, row in held_out.items()
     ]
-    held = table(["held-out", "log_loss", "brier", "ece"], rows) if rows else ""
+    head_row = ["held-out", "log_loss", "brier", "ece" + (" (top-label)" if classwise else "")]
+    held = table(head_row + (["ece (classwise)"] if classwise else []), rows) if rows else ""
     cv = c.get("cv_log_loss") or {}
     shown = ", ".join(f"{k} {number(val)}" for k, val in cv.items())
     note = f'<p class="muted">5-fold log-loss on the calibration rows: {esc(shown)}</p>' if cv else ""

@@ -146,3 +146,27 @@ def test_a_guarded_glm_keeps_its_parents_name_and_params() -> None:
     guarded = link_guard.TweedieRegressor(power=1.3, link="log", alpha=0.1)
     assert type(guarded).__name__ == "TweedieRegressor" and isinstance(guarded, lm.TweedieRegressor)
     assert guarded.get_params()["power"] == 1.3
+
+
+def test_wml_show_and_the_card_print_the_guard(project) -> None:
+    table = spend(500, seed=5)
+    rows = ["x1,x2,spend"] + [
+        f"{'' if a is None else a},{b},{c}"
+        for a, b, c in zip(*(table.column(n).to_pylist() for n in ("x1", "x2", "spend")), strict=True)
+    ]
+    project.write({
+        "seeds/spend.csv": "\n".join(rows) + "\n",
+        "models_sql/ltv.sql": "{{ config(materialized='ml_model', target='spend', loss='tweedie', "
+                              "model_type='linear') }}\nselect * from {{ ref('spend') }}\n",
+    })  # fmt: skip
+    built = project.wml("build")
+    assert built.exit_code == 0, built.output
+    shown = project.wml("show", "ltv").output
+    assert "Log-link guard: linear predictor clipped to [" in shown and "held-out rows" in shown
+    path = project.root / "card.html"
+    assert project.wml("show", "ltv", "--html", "--output", str(path)).exit_code == 0
+    assert "Log-link guard" in path.read_text()
+    # the deployed SQL macro clips a row far outside the training range, from plain DuckDB
+    high = json.loads(project.wml("show", "ltv", "--format", "json").output)["metrics"]["link_guard"]["high"]
+    (got,) = project.query("select predict_ltv(1000.0, 1.0)")[0]
+    assert math.log(got) == pytest.approx(high, abs=1e-6)

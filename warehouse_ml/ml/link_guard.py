@@ -20,10 +20,13 @@ the smallest, that the model gave on its own training rows; and never above the 
 target value those rows hold (an expected value above every outcome observed is an
 extrapolation too: on CDNOW the GLM's largest in-sample prediction was already $6,685
 where the largest holdout spend learned from was $5,763). Inside both ranges the model is
-unchanged. Measured on CDNOW's Tweedie row (``--only tweedie``): holdout RMSE 816 without
-the guard, 190 with the eta range and margin alone, 118 with the target cap as well. The bounds are recorded in the registry (``metrics['link_guard']``,
-with how many held-out rows they clipped), shown by ``wml show`` and the model card, and
-served identically by both forms: a ``Clip`` node before the ONNX graph's ``Exp`` (the
+unchanged (the cap can also lower the model's own largest training predictions, which is
+the point). Measured on CDNOW's Tweedie row (``--only tweedie``): holdout RMSE 816 without
+the guard, 190 with the eta range and margin alone, 118 with the target cap as well.
+
+The bounds are recorded in the registry (``metrics['link_guard']``, with how many held-out
+rows they clipped) and the ONNX metadata (``wml.link_guard``), shown by ``wml show`` and
+the model card, and served identically by both forms: a ``Clip`` node before the ONNX graph's ``Exp`` (the
 UDF) and ``LEAST(GREATEST(eta, low), high)`` in compiled SQL (``sqlcompile/ops_basic.py``
 translates ``Clip``). The native tree engine serves trees only, which need no guard.
 """

@@ -170,3 +170,32 @@ def test_wml_show_and_the_card_print_the_guard(project) -> None:
     high = json.loads(project.wml("show", "ltv", "--format", "json").output)["metrics"]["link_guard"]["high"]
     (got,) = project.query("select predict_ltv(1000.0, 1.0)")[0]
     assert math.log(got) == pytest.approx(high, abs=1e-6)
+
+
+def test_link_guard_false_serves_the_unclipped_glm() -> None:
+    spec = TrainingSpec(name="raw", function="predict_raw", query="", target="spend",
+                        model_type=ModelType.LINEAR, loss="tweedie", link_guard=False)  # fmt: skip
+    trained = train(spend(800, seed=1), spec)
+    model = trained.pipeline.steps[-1][1]
+    assert type(model) is lm.TweedieRegressor and not link_guard.is_guarded(model)
+    assert trained.metrics["link_guard"]["off"] is True and "ignored_settings" not in trained.metrics
+    assert "Clip" not in {n.op_type for n in onnx.load_from_string(trained.onnx_bytes).graph.node}
+    table = scoring()
+    np.testing.assert_allclose(sql(trained, table), reference(trained, table), rtol=RTOL)
+    assert reference(trained, table)[-4] > 1e6  # x1 = 40: the exp() the guard would have clipped
+
+
+def test_link_guard_config_is_checked_and_says_when_it_cannot_apply(project) -> None:
+    from conftest import assert_clean_error
+
+    project.write({"seeds/spend.csv": "x1,spend\n" + "".join(f"{i % 17},{(i * 7) % 11}\n" for i in range(300))})
+    model = "{{{{ config(materialized='ml_model', target='spend', model_type='linear', {}) }}}}\nselect * from {{{{ ref('spend') }}}}\n"
+    project.write({"models_sql/ltv.sql": model.format("link_guard='maybe'")})
+    assert_clean_error(project.wml("build"), 1, "models_sql/ltv.sql", "link_guard must be true or false")
+    project.write({"models_sql/ltv.sql": model.format("link_guard=false")})
+    built = project.wml("build")
+    assert built.exit_code == 0, built.output
+    assert "link_guard=false is ignored" in built.output and "squared error" in built.output
+    assert "Note: link_guard=false is ignored" in project.wml("show", "ltv").output
+    project.write({"models_sql/ltv.sql": model.format("link_guard=false, lose='tweedie'")})
+    assert_clean_error(project.wml("build"), 2, "models_sql/ltv.sql", "unknown config key 'lose'")

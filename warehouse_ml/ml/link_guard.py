@@ -24,6 +24,9 @@ unchanged (the cap can also lower the model's own largest training predictions, 
 the point). Measured on CDNOW's Tweedie row (``--only tweedie``): holdout RMSE 816 without
 the guard, 190 with the eta range and margin alone, 118 with the target cap as well.
 
+``config(link_guard=false)`` switches the guard off (recorded as off; a warning says
+when the key cannot apply: a squared-error loss, or a tree model chosen).
+
 The bounds are recorded in the registry (``metrics['link_guard']``, with how many held-out
 rows they clipped) and the ONNX metadata (``wml.link_guard``), shown by ``wml show`` and
 the model card, and served identically by both forms: a ``Clip`` node before the ONNX graph's ``Exp`` (the
@@ -111,6 +114,21 @@ GUARDED: dict[type, type] = {
 }
 
 
+def ignored(requested: bool, loss: t.Any, model_type: t.Any) -> str | None:
+    """Why ``link_guard=false`` does nothing for this model, or None when it applies (or
+    was not given)."""
+    if requested:
+        return None
+    if not loss.is_log_link:
+        return ("link_guard=false is ignored: the guard applies to a log-link loss "
+                "(loss='poisson', 'gamma' or 'tweedie'), and this model's is squared error.")  # fmt: skip
+    if getattr(model_type, "value", model_type) != "linear":
+        return ("link_guard=false has no effect on the chosen model, "
+                f"{getattr(model_type, 'value', model_type)}: its score is a sum of fitted "
+                "leaves and needs no guard; only linear (GLM) models are guarded.")  # fmt: skip
+    return None
+
+
 def is_guarded(estimator: t.Any) -> bool:
     return isinstance(estimator, _Guarded) and hasattr(estimator, "link_bounds_")
 
@@ -158,11 +176,16 @@ def append_clip(graph: onnx.GraphProto, estimator: t.Any) -> dict[str, t.Any] | 
     return estimator.describe()
 
 
-def record(deployed: t.Any, evaluated: t.Any, X_eval: np.ndarray) -> dict[str, t.Any] | None:
+def record(
+    deployed: t.Any, evaluated: t.Any, X_eval: np.ndarray, loss: t.Any, model_type: t.Any
+) -> dict[str, t.Any] | None:
     """What the registry keeps (``metrics['link_guard']``): the deployed fit's bounds, and
-    how many held-out rows the evaluated fit's guard clipped. None without a guard."""
+    how many held-out rows the evaluated fit's guard clipped; that it is off when
+    ``link_guard=false`` switched it off; None for models it does not apply to."""
     model = deployed.steps[-1][1]
     if not is_guarded(model):
+        if loss.is_log_link and not loss.guard and getattr(model_type, "value", model_type) == "linear":
+            return {"off": True, "describe": "off (link_guard=false): exp(score) is not clipped"}
         return None
     out = model.describe()
     judged = evaluated.steps[-1][1]

@@ -44,6 +44,8 @@ import onnx
 from onnx import numpy_helper
 from sklearn import linear_model as lm
 
+from warehouse_ml.errors import TrainingError
+
 MARGIN = math.log(2.0)
 METADATA_KEY = "link_guard"  # wml.link_guard in the ONNX metadata
 
@@ -155,7 +157,11 @@ def append_clip(graph: onnx.GraphProto, estimator: t.Any) -> dict[str, t.Any] | 
         return None
     exps = [n for n in graph.node if n.op_type == "Exp"]
     if len(exps) != 1:
-        raise ValueError(f"expected one Exp node in a log-link GLM's graph, found {len(exps)}")
+        raise TrainingError(
+            f"The ONNX export of a log-link {type(estimator).__name__} has {len(exps)} Exp nodes "
+            "where one was expected, so its link guard cannot be placed. The model was not "
+            "saved; train it with link_guard=false, and please report this."
+        )
     node = exps[0]
     eta = node.input[0]
     lo, hi = estimator.link_bounds_

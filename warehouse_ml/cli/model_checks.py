@@ -1,5 +1,6 @@
-"""What `wml show` prints about a version's calibration and guard rails (recorded at
-training time in ``metrics['calibration']`` and ``metrics['guard_rails']``)."""
+"""What `wml show` prints about a version's calibration, log-link guard and guard rails
+(recorded at training time in ``metrics['calibration']``, ``metrics['link_guard']`` and
+``metrics['guard_rails']``)."""
 
 from __future__ import annotations
 
@@ -19,8 +20,9 @@ def lines(v: t.Any) -> list[str]:
     out: list[str] = []
     calibration = metrics.get("calibration")
     if calibration:
+        ovr = " one-vs-rest per class, renormalised" if calibration.get("one_vs_rest") else ""
         out += ["", f"Calibration: {calibration.get('method')} (requested "
-                    f"{calibration.get('requested')})"]  # fmt: skip
+                    f"{calibration.get('requested')}){ovr}"]  # fmt: skip
         if calibration.get("fit_on"):
             out.append(f"  fit on {calibration['fit_on']}")
         cv = calibration.get("cv_log_loss") or {}
@@ -33,8 +35,17 @@ def lines(v: t.Any) -> list[str]:
         for key in ("uncalibrated", "calibrated"):
             if key in held:
                 row = held[key]
+                classwise = f"  classwise ece {row['ece_classwise']:.4g}" if "ece_classwise" in row else ""
                 out.append(f"  held-out {key:<13} log_loss {row['log_loss']:.4g}  brier "
-                           f"{row['brier']:.4g}  ece {row['ece']:.4g}")  # fmt: skip
+                           f"{row['brier']:.4g}  ece {row['ece']:.4g}{classwise}")  # fmt: skip
+    guard = metrics.get("link_guard")
+    if guard:
+        out += ["", f"Log-link guard: {guard['describe']}"]
+        if "held_out_clipped" in guard:
+            out.append(f"  clipped {guard['held_out_clipped']} of {guard['held_out_rows']} held-out "
+                       "rows (the evaluated fit's bounds)")  # fmt: skip
+    for note in metrics.get("ignored_settings") or []:
+        out += ["", f"Note: {note}"]
     rails = metrics.get("guard_rails") or []
     if rails:
         out += ["", "Guard rails (warnings)"]

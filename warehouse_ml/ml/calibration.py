@@ -1,5 +1,6 @@
-"""Calibrated probabilities for binary classifiers: sigmoid (Platt) or isotonic, fit on
-rows held out of the training rows, chosen by cross-validated log-loss under ``auto``.
+"""Calibrated probabilities for classifiers: sigmoid (Platt) or isotonic, fit on rows held
+out of the training rows, chosen by cross-validated log-loss under ``auto``; multiclass
+models one-vs-rest and renormalised (ml/calibration_ovr.py).
 
 How it is fit (scikit-learn's ``CalibratedClassifierCV(ensemble=False)`` idea, with one
 held-out slice instead of cross-fitting, so it costs one extra fit):
@@ -27,12 +28,12 @@ amplified as a logit would amplify it.
 
 The predicted class is the positive class exactly when ``q > 0.5``: for sigmoid when
 ``a * p + b > 0``, for isotonic when ``p`` exceeds the point where the map crosses 0.5.
-Multiclass calibration is refused (per-class maps would need renormalising in SQL).
+A multiclass model gets one map per class (ml/calibration_ovr.py) and its label is the
+argmax of the calibrated probabilities. The maps themselves are ml/calibration_maps.py.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import typing as t
 
 import numpy as np
@@ -40,110 +41,36 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.pipeline import Pipeline
 
 from warehouse_ml.errors import TrainingError
+from warehouse_ml.ml import calibration_maps, calibration_ovr
 from warehouse_ml.ml import evaluate as ev
+from warehouse_ml.ml.calibration_maps import (  # noqa: F401  (re-exported: Calibrator, fitters)
+    CV_FOLDS,
+    FITTERS,
+    Calibrator,
+    cv_folds,
+    fit_isotonic,
+    fit_sigmoid,
+    log_loss,
+)
 
 METHODS = ("none", "auto", "sigmoid", "isotonic")
 CALIBRATION_FRACTION = 0.2
-CV_FOLDS = 5
 MIN_CLASS_ROWS = 10  # of each class among the calibration rows
-_EPS = 1e-15
+_FITTERS = FITTERS
 
 
-@dataclasses.dataclass(frozen=True)
-class Calibrator:
-    """A fitted map from the positive-class probability ``p`` to a calibrated one."""
-
-    method: str  # 'sigmoid' or 'isotonic'
-    a: float = 1.0
-    b: float = 0.0
-    x: tuple[float, ...] = ()  # isotonic breakpoints, strictly increasing
-    y: tuple[float, ...] = ()
-
-    def apply(self, p: np.ndarray) -> np.ndarray:
-        p = np.asarray(p, dtype=np.float64)
-        if self.method == "sigmoid":
-            return 1.0 / (1.0 + np.exp(-(self.a * p + self.b)))
-        return np.interp(p, np.asarray(self.x), np.asarray(self.y))
-
-    def positive(self, p: np.ndarray) -> np.ndarray:
-        """Rows whose calibrated probability exceeds 0.5, decided on ``p`` itself."""
-        p = np.asarray(p, dtype=np.float64)
-        if self.method == "sigmoid":
-            return self.a * p + self.b > 0.0
-        return p > self.threshold()
-
-    def threshold(self) -> float:
-        """Isotonic: the ``p`` above which the map exceeds 0.5 (-1: always, 2: never)."""
-        x, y = np.asarray(self.x), np.asarray(self.y)
-        if y[0] > 0.5:
-            return -1.0
-        above = np.flatnonzero(y > 0.5)
-        if not len(above):
-            return 2.0
-        k = int(above[0]) - 1  # y[k] <= 0.5 < y[k + 1]
-        return float(x[k] + (0.5 - y[k]) * (x[k + 1] - x[k]) / (y[k + 1] - y[k]))
-
-    def describe(self) -> dict[str, t.Any]:
-        if self.method == "sigmoid":
-            return {"a": self.a, "b": self.b, "formula": "1 / (1 + exp(-(a * p + b)))"}
-        return {"breakpoints": len(self.x), "x": list(self.x), "y": list(self.y),
-                "threshold": self.threshold()}  # fmt: skip
-
-
-def fit_sigmoid(p: np.ndarray, positive: np.ndarray) -> Calibrator:
-    """Platt scaling on ``p``: Newton's method on the smoothed-target log-loss."""
-    p = np.asarray(p, dtype=np.float64)
-    n_pos = float(np.sum(positive))
-    n_neg = float(len(positive) - n_pos)
-    target = np.where(positive, (n_pos + 1.0) / (n_pos + 2.0), 1.0 / (n_neg + 2.0))
-    design = np.column_stack([p, np.ones_like(p)])
-
-    def loss(w: np.ndarray) -> float:
-        z = design @ w
-        # -[T log q + (1 - T) log(1 - q)] with q = sigmoid(z), written without overflow
-        return float(np.sum(np.logaddexp(0.0, z) - target * z))
-
-    w = np.array([0.0, np.log((n_pos + 1.0) / (n_neg + 1.0))])
-    for _ in range(100):
-        q = 1.0 / (1.0 + np.exp(-(design @ w)))
-        grad = design.T @ (q - target)
-        hess = (design * (q * (1.0 - q))[:, None]).T @ design + 1e-12 * np.eye(2)
-        step = np.linalg.solve(hess, grad)
-        current, scale = loss(w), 1.0
-        while scale > 1e-10 and loss(w - scale * step) > current:
-            scale /= 2.0  # backtracking keeps every step a descent
-        w = w - scale * step
-        if np.max(np.abs(scale * step)) < 1e-12:
-            break
-    return Calibrator("sigmoid", a=float(w[0]), b=float(w[1]))
-
-
-def fit_isotonic(p: np.ndarray, positive: np.ndarray) -> Calibrator:
-    """scikit-learn's isotonic regression of the outcome on ``p``, as its breakpoints."""
-    from sklearn.isotonic import IsotonicRegression
-
-    fitted = IsotonicRegression(out_of_bounds="clip").fit(p, positive.astype(np.float64))
-    x = [float(v) for v in fitted.X_thresholds_]
-    y = [float(v) for v in fitted.y_thresholds_]
-    if len(x) == 1:  # a constant map still needs one segment to interpolate over
-        x, y = [x[0], x[0] + 1.0], [y[0], y[0]]
-    return Calibrator("isotonic", x=tuple(x), y=tuple(y))
-
-
-_FITTERS: dict[str, t.Callable[[np.ndarray, np.ndarray], Calibrator]] = {
-    "sigmoid": fit_sigmoid,
-    "isotonic": fit_isotonic,
-}
+AnyCalibrator = Calibrator | calibration_ovr.OneVsRest
 
 
 class CalibratedClassifier(ClassifierMixin, BaseEstimator):
-    """A fitted binary classifier whose probabilities pass through a :class:`Calibrator`.
+    """A fitted classifier whose probabilities pass through a :class:`Calibrator` (binary)
+    or a :class:`~warehouse_ml.ml.calibration_ovr.OneVsRest` (multiclass).
 
     The last step of a calibrated pipeline, so evaluation, importance and monitoring read
     calibrated probabilities through ``predict_proba`` like any classifier's.
     """
 
-    def __init__(self, estimator: t.Any, calibrator: Calibrator) -> None:
+    def __init__(self, estimator: t.Any, calibrator: AnyCalibrator) -> None:
         self.estimator = estimator
         self.calibrator = calibrator
         self.classes_ = estimator.classes_
@@ -155,10 +82,14 @@ class CalibratedClassifier(ClassifierMixin, BaseEstimator):
         raise NotImplementedError("built fitted by ml/calibration.calibrate, never refit")
 
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
+        if isinstance(self.calibrator, calibration_ovr.OneVsRest):
+            return self.calibrator.apply(self.estimator.predict_proba(X))
         q = self.calibrator.apply(self.estimator.predict_proba(X)[:, 1])
         return np.column_stack([1.0 - q, q])
 
     def predict(self, X: np.ndarray) -> np.ndarray:
+        if isinstance(self.calibrator, calibration_ovr.OneVsRest):
+            return self.classes_[self.calibrator.predict_index(self.estimator.predict_proba(X))]
         positive = self.calibrator.positive(self.estimator.predict_proba(X)[:, 1])
         return np.where(positive, self.classes_[1], self.classes_[0])
 
@@ -166,7 +97,7 @@ class CalibratedClassifier(ClassifierMixin, BaseEstimator):
         return self.estimator.get_params(deep=deep)
 
 
-def wrap(pipeline: Pipeline, calibrator: Calibrator | None) -> Pipeline:
+def wrap(pipeline: Pipeline, calibrator: AnyCalibrator | None) -> Pipeline:
     """``pipeline`` with its estimator calibrated (itself when ``calibrator`` is None)."""
     if calibrator is None or isinstance(pipeline.steps[-1][1], CalibratedClassifier):
         return pipeline
@@ -174,7 +105,7 @@ def wrap(pipeline: Pipeline, calibrator: Calibrator | None) -> Pipeline:
     return Pipeline([*pipeline.steps[:-1], (name, CalibratedClassifier(estimator, calibrator))])
 
 
-def unwrap(pipeline: Pipeline) -> tuple[Pipeline, Calibrator | None]:
+def unwrap(pipeline: Pipeline) -> tuple[Pipeline, AnyCalibrator | None]:
     """(the uncalibrated pipeline, its calibrator or None)."""
     name, last = pipeline.steps[-1]
     if not isinstance(last, CalibratedClassifier):
@@ -194,26 +125,14 @@ def normalise(value: t.Any) -> str:
 
 
 def check_problem(requested: str, problem: str, model: str) -> None:
-    """Calibration applies to binary classifiers only: say so for any other problem."""
-    if requested == "none" or problem == "binary_classification":
+    """Calibration applies to classifiers only: say so for any other problem."""
+    if requested == "none" or problem in ("binary_classification", "multiclass_classification"):
         return
-    if problem == "multiclass_classification":
-        why = (
-            "multiclass calibration is not supported: per-class maps would have to be "
-            "renormalised in both serving forms, and we refuse rather than serve probabilities "
-            "that do not sum to one"
-        )
-    else:
-        why = f"it calibrates classifier probabilities, and this is {problem}"
     raise TrainingError(
-        f"Model '{model}': calibration='{requested}' applies to binary classification only; "
-        f"{why}. Remove calibration (or set it to 'none')."
+        f"Model '{model}': calibration='{requested}' applies to classification only; it "
+        f"calibrates classifier probabilities, and this is {problem}. Remove calibration "
+        "(or set it to 'none')."
     )
-
-
-def log_loss(q: np.ndarray, positive: np.ndarray) -> float:
-    q = np.clip(q, _EPS, 1.0 - _EPS)
-    return float(-np.mean(np.where(positive, np.log(q), np.log(1.0 - q))))
 
 
 def cross_validated(p: np.ndarray, positive: np.ndarray, seed: int) -> dict[str, float]:
@@ -235,6 +154,34 @@ def choose(requested: str, losses: dict[str, float]) -> str:
     if requested != "auto":
         return requested
     return min(("none", "sigmoid", "isotonic"), key=lambda m: (round(losses[m], 12),))
+
+
+def fit_on_slice_multi(
+    requested: str, proba: np.ndarray, y_idx: np.ndarray, seed: int, model: str
+) -> tuple[calibration_ovr.OneVsRest | None, dict[str, t.Any]]:
+    """:func:`fit_on_slice` for a multiclass model: ``proba`` has a column per class."""
+    rows, classes = len(y_idx), proba.shape[1]
+    record: dict[str, t.Any] = {"requested": requested, "rows": rows, "one_vs_rest": True,
+                                "class_rows": np.bincount(y_idx, minlength=classes).tolist()}  # fmt: skip
+    j, smallest = calibration_ovr.smallest_class(y_idx, classes)
+    if smallest < MIN_CLASS_ROWS:
+        why = (
+            f"the {rows} calibration rows hold {smallest} rows of class index {j} (or of the "
+            f"rest), fewer than {MIN_CLASS_ROWS}: each class's one-vs-rest map needs both"
+        )
+        if requested == "auto":
+            return None, record | {"method": "none", "reason": why}
+        raise TrainingError(
+            f"Model '{model}': calibration='{requested}' cannot be fit: {why}. Train on more "
+            "rows, or set calibration='auto' (which then keeps the model's own probabilities)."
+        )
+    losses = calibration_ovr.cross_validated(proba, y_idx, seed)
+    method = choose(requested, losses)
+    record |= {"method": method, "cv_log_loss": {k: round(v, 6) for k, v in losses.items()}}
+    if method == "none":
+        return None, record | {"reason": "the model's own probabilities had the lowest log-loss"}
+    calibrator = calibration_ovr.fit(method, proba, y_idx)
+    return calibrator, record | {"params": calibrator.describe()}
 
 
 def fit_on_slice(
@@ -283,12 +230,18 @@ def calibrate(
     if spec.calibration == "none":
         return evaluated, {}
     fit_rows, slice_rows, how = calibration_rows(table, target, split.train, spec.split)
-    positive = np.searchsorted(target.classes_fit, target.y) == 1
+    y_idx = np.searchsorted(target.classes_fit, target.y)
     model = fit(fit_rows)
-    p = ev.aligned_proba(model, X[slice_rows], target.classes_fit)[:, 1]
-    calibrator, record = fit_on_slice(
-        spec.calibration, p, positive[slice_rows], spec.split.seed, spec.name
-    )
+    proba = ev.aligned_proba(model, X[slice_rows], target.classes_fit)
+    calibrator: AnyCalibrator | None
+    if proba.shape[1] > 2:
+        calibrator, record = fit_on_slice_multi(
+            spec.calibration, proba, y_idx[slice_rows], spec.split.seed, spec.name
+        )
+    else:
+        calibrator, record = fit_on_slice(
+            spec.calibration, proba[:, 1], y_idx[slice_rows] == 1, spec.split.seed, spec.name
+        )
     record["fit_on"] = (
         f"{len(slice_rows)} of the training rows ({how}), scored by the model fit on the "
         f"other {len(fit_rows)}; never the evaluation rows"
@@ -296,7 +249,7 @@ def calibrate(
     calibrated = wrap(evaluated, calibrator)
     if calibrator is not None:
         rows = split.eval
-        record["held_out"] = held_out_effect(evaluated, calibrated, X[rows], positive[rows])
+        record["held_out"] = held_out_effect(evaluated, calibrated, X[rows], y_idx[rows])
     return calibrated, record
 
 
@@ -324,15 +277,24 @@ def calibration_rows(
 
 
 def held_out_effect(
-    evaluated: Pipeline, calibrated: Pipeline, X: np.ndarray, positive: np.ndarray
+    evaluated: Pipeline, calibrated: Pipeline, X: np.ndarray, y_idx: np.ndarray
 ) -> dict[str, dict[str, float]]:
-    """log-loss, Brier and ECE on the evaluation rows before and after calibration."""
+    """log-loss, Brier and ECE on the evaluation rows before and after calibration.
+
+    Multiclass: Brier summed over classes, ECE top-label (as the held-out metrics are) and
+    ``ece_classwise``, the mean over classes of each class's one-vs-rest ECE (what the
+    per-class maps each correct)."""
     out = {}
     for key, pipe in (("uncalibrated", evaluated), ("calibrated", calibrated)):
-        q = pipe.predict_proba(X)[:, 1]
+        proba = pipe.predict_proba(X)
         out[key] = {
-            "log_loss": round(log_loss(q, positive), 6),
-            "brier": round(float(np.mean((q - positive) ** 2)), 6),
-            "ece": round(ev.expected_calibration_error(positive, q), 6),
+            "log_loss": round(calibration_maps.log_loss_multi(proba, y_idx), 6),
+            "brier": round(ev.brier(y_idx, proba), 6),
+            "ece": round(ev.calibration_error(y_idx, proba), 6),
         }
+        if proba.shape[1] > 2:
+            classwise = [
+                ev.expected_calibration_error(y_idx == j, proba[:, j]) for j in range(proba.shape[1])
+            ]
+            out[key]["ece_classwise"] = round(float(np.mean(classwise)), 6)
     return out

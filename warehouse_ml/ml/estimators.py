@@ -39,6 +39,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from warehouse_ml.errors import TrainingError
+from warehouse_ml.ml import link_guard
 from warehouse_ml.ml.features import Feature
 from warehouse_ml.ml.losses import Loss
 from warehouse_ml.ml.preprocessors import column_parts
@@ -270,9 +271,11 @@ def _log_link_estimator(
             "model_type='linear' (a GLM with a log link), 'hist_gradient_boosting' or 'auto'."
         )
     if model_type is ModelType.LINEAR:
-        if loss.name == "tweedie":
-            return TweedieRegressor, {"power": loss.power, "link": "log"}
-        return _GLMS[loss.name], {}
+        # Guarded against extrapolating exp(eta) past the training range (ml/link_guard.py)
+        # unless link_guard=false.
+        glm = _GLMS[loss.name]
+        cls = link_guard.GUARDED[glm] if loss.guard else glm
+        return cls, ({"power": loss.power, "link": "log"} if loss.name == "tweedie" else {})
     given = params.get("loss")  # AUTO's Poisson trees for a Tweedie loss set it
     if loss.name == "tweedie" and given != "poisson":
         raise TrainingError(

@@ -64,6 +64,7 @@ class Loss:
 
     name: str = SQUARED
     power: float = DEFAULT_TWEEDIE_POWER
+    guard: bool = True  # a linear model's score clipped to its training range (ml/link_guard.py)
 
     @property
     def is_log_link(self) -> bool:

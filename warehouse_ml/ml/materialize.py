@@ -68,6 +68,7 @@ def spec_from_node(node: Node, query: str) -> TrainingSpec:
         tags=node.tags,
         refit=_flag(c.get("refit", True), "refit", fail),
         calibration=_calibration(c.get("calibration"), fail),
+        link_guard=_flag(c.get("link_guard", True), "link_guard", fail),
 
 
         entity_column=_entity_column(c, fail),
@@ -102,6 +103,8 @@ def spec_from_statement(
         spec.class_weight = c["class_weight"]
     if c.get("calibration") is not None:
         spec.calibration = _calibration(c["calibration"], fail)
+    if c.get("link_guard") is not None:
+        spec.link_guard = _flag(c["link_guard"], "link_guard", fail)
     for warning in stmt.warnings:
         warn(f"{node.fqn_path}: {warning}")
     return spec
@@ -325,6 +328,8 @@ def train_and_register(
         )
     trained = train(table, spec, (lambda p: progress(p.describe())) if progress else None)
     warn = getattr(session, "warn", None) or (lambda message: None)
+    for note in trained.metrics.get("ignored_settings") or []:
+        warn(f"model '{spec.name}': {note}")
     for rail in trained.metrics.get("guard_rails") or []:
         warn(f"model '{spec.name}': {rail['message']}")  # also recorded on the version
     version = version_from_trained(trained, source=source, data_fingerprint=data_fingerprint)

@@ -1,4 +1,5 @@
-"""Append a binary classifier's calibration to its ONNX graph, and check it.
+"""Append a classifier's calibration to its ONNX graph, and check it (multiclass:
+ml/onnx_calibration_ovr.py builds the node).
 
 The classifier's two outputs (``label``, ``probabilities``) are renamed ``*_uncalibrated``
 and fed to one node of our own domain, ``wml.calibration.Sigmoid`` or ``.Isotonic``,
@@ -27,7 +28,9 @@ from onnx import TensorProto, numpy_helper
 from onnx import helper as h
 
 from warehouse_ml.errors import TrainingError
-from warehouse_ml.ml.calibration import Calibrator
+from warehouse_ml.ml import onnx_calibration_ovr as ovr
+from warehouse_ml.ml.calibration import AnyCalibrator, Calibrator
+from warehouse_ml.ml.calibration_ovr import OneVsRest
 from warehouse_ml.ml.features import (
     METADATA_PREFIX,
     ArrowColumn,
@@ -48,7 +51,7 @@ NATIVE_TREES = "wml.native_trees"  # ml/native/program.py's METADATA_KEY (not im
 # module is only needed when a tree program is compiled)
 
 
-def append(onnx_bytes: bytes, calibrator: Calibrator, classes: t.Sequence[t.Any]) -> bytes:
+def append(onnx_bytes: bytes, calibrator: AnyCalibrator, classes: t.Sequence[t.Any]) -> bytes:
     """The model with ``calibrator`` applied to its probabilities and labels."""
     model = onnx.load_from_string(onnx_bytes)
     # The compiled-trees program (ml/native) scores the uncalibrated model only: drop it, so
@@ -62,15 +65,19 @@ def append(onnx_bytes: bytes, calibrator: Calibrator, classes: t.Sequence[t.Any]
     for node in graph.node:
         for i, name in enumerate(node.output):
             node.output[i] = renamed.get(name, name)
-    op = calibrator.method.capitalize()
-    constants = _constants(calibrator, classes)
+    multi = isinstance(calibrator, OneVsRest)
+    op = ovr.op_name(calibrator) if multi else calibrator.method.capitalize()
+    inputs = ovr.INPUTS[op] if multi else _INPUTS[op]
+    constants = (
+        ovr.constants(calibrator, _labels(classes)) if multi else _constants(calibrator, classes)
+    )
     prefix = "wml_calibration_"
     for name, value in constants.items():
         graph.initializer.append(numpy_helper.from_array(value, prefix + name))
     graph.node.append(
         h.make_node(
             op,
-            [renamed[proba], *(prefix + n for n in _INPUTS[op][1:])],
+            [renamed[proba], *(prefix + n for n in inputs[1:])],
             [label, proba],
             domain=DOMAIN,
             name="wml_calibration",
@@ -79,11 +86,13 @@ def append(onnx_bytes: bytes, calibrator: Calibrator, classes: t.Sequence[t.Any]
     # The body imports the model's own default-domain opset; its operators mean the same
     # from opset 11 on (no Squeeze/ReduceSum, whose axes moved to an input in 13).
     version = next(o.version for o in model.opset_import if o.domain in ("", "ai.onnx"))
-    model.functions.append(_function(op, version))
+    model.functions.append(ovr.function(op, version, DOMAIN) if multi else _function(op, version))
     model.opset_import.append(h.make_opsetid(DOMAIN, 1))
     model.metadata_props.add(
         key=METADATA_PREFIX + "calibration",
-        value=json.dumps({"method": calibrator.method, **calibrator.describe()}),
+        value=json.dumps(
+            ovr.describe(calibrator) if multi else {"method": calibrator.method, **calibrator.describe()}
+        ),
     )
     onnx.checker.check_model(model)
     return model.SerializeToString()
@@ -106,7 +115,8 @@ def export(
 
     def reference(cols: t.Sequence[ArrowColumn]) -> np.ndarray:
         X = feed_to_matrix(to_onnx_feed(cols, features), features)
-        return calibrated.predict_proba(X)[:, 1]
+        proba = calibrated.predict_proba(X)
+        return proba if isinstance(calibrator, OneVsRest) else proba[:, 1]
 
     report = check(
         base_bytes, out, calibrator, base.classes_, columns, features, reference, model_name
@@ -117,7 +127,7 @@ def export(
 def check(
     base_bytes: bytes,
     calibrated_bytes: bytes,
-    calibrator: Calibrator,
+    calibrator: AnyCalibrator,
     classes: np.ndarray,
     columns: t.Sequence[ArrowColumn],
     features: t.Sequence[Feature],
@@ -133,6 +143,17 @@ def check(
     difference, which says nothing about whether the calibration was exported right.
     """
     feed = to_onnx_feed(columns, features)
+    if isinstance(calibrator, OneVsRest):
+        base = _session(base_bytes).run(None, feed)[1]
+        labels, proba = _session(calibrated_bytes).run(None, feed)[:2]
+        diff = ovr.check(base, labels, proba, calibrator, classes, model_name, STAGE_ATOL)
+        end_to_end = np.abs(np.asarray(proba, dtype=np.float64) - reference(columns))
+        return {
+            "method": calibrator.method,
+            "one_vs_rest": True,
+            "stage_max_abs_diff": float(diff.max()) if len(diff) else 0.0,
+            "end_to_end_max_abs_diff": float(end_to_end.max()) if end_to_end.size else 0.0,
+        }
     p = _session(base_bytes).run(None, feed)[1][:, 1].astype(np.float64)
     labels, proba = _session(calibrated_bytes).run(None, feed)[:2]
     expected = calibrator.apply(p)
@@ -162,12 +183,16 @@ def check(
     }
 
 
-def _constants(calibrator: Calibrator, classes: t.Sequence[t.Any]) -> dict[str, np.ndarray]:
-    labels = (
+def _labels(classes: t.Sequence[t.Any]) -> np.ndarray:
+    return (
         np.array([str(c) for c in classes], dtype=object)
         if isinstance(classes[0], str)
         else np.array([int(c) for c in classes], dtype=np.int64)
     )
+
+
+def _constants(calibrator: Calibrator, classes: t.Sequence[t.Any]) -> dict[str, np.ndarray]:
+    labels = _labels(classes)
     if calibrator.method == "sigmoid":
         return {"a": np.array([calibrator.a]), "b": np.array([calibrator.b]), "labels": labels}
     x, y = np.asarray(calibrator.x, dtype=np.float64), np.asarray(calibrator.y, dtype=np.float64)

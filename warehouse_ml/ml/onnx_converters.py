@@ -4,6 +4,8 @@
   ImputerWithIndicator): ``IsNaN`` then ``Cast`` to float, one 0/1 column per input column.
   skl2onnx 1.20 has no converter for it, and its SimpleImputer converter ignores
   ``add_indicator``, so the preprocessors build imputer and indicator as a FeatureUnion.
+- The guarded log-link GLMs (``ml/link_guard.py``): their parents' converters, the guard's
+  ``Clip`` inserted after conversion.
 """
 
 from __future__ import annotations
@@ -23,6 +25,9 @@ def install() -> None:
     update_registered_converter(
         MissingIndicator, "WmlMissingIndicator", _indicator_shape, _convert_indicator
     )
+    from warehouse_ml.ml import link_guard
+
+    link_guard.register_converters()  # the guarded GLMs convert as their parents
 
 
 def _indicator_shape(operator: t.Any) -> None:

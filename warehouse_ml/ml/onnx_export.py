@@ -40,7 +40,7 @@ import onnxruntime as ort
 from sklearn.pipeline import Pipeline
 
 from warehouse_ml.errors import TrainingError
-from warehouse_ml.ml import onnx_converters
+from warehouse_ml.ml import link_guard, onnx_converters
 from warehouse_ml.ml.features import (
     METADATA_PREFIX,
     ArrowColumn,
@@ -99,6 +99,7 @@ def to_onnx(
         ) from exc
     _round_tree_thresholds(model.graph, estimator)
     link = _apply_log_link(model.graph, estimator)
+    guard = link_guard.append_clip(model.graph, estimator)
     _drop_column_gathers(model.graph)
     _name_inputs(model.graph, [f.name for f in features])
     metadata = {
@@ -109,6 +110,8 @@ def to_onnx(
         "model_type": model_type or "",
         "link": link,
     }
+    if guard is not None:
+        metadata[link_guard.METADATA_KEY] = json.dumps(guard)
     native = _native_program(pipeline)
     if native is not None:
         metadata["native_trees"] = native

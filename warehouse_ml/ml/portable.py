@@ -26,15 +26,27 @@ DEPLOY_MODES = ("auto", "sql", "udf")
 # rows, median of 3, quiet host): compiled SQL / UDF speed 1.81 at 140 splits, 1.36 at 280,
 # 1.05 at 420, 0.79 at 560, 0.77 at 600, 0.53 at 1,500, 0.30 at 3,000: crossover ~450.
 AUTO_MAX_TREE_SPLITS = 450
+# A multiclass model's ``_prob`` MAP names every class's probability k + 1 times per class
+# (sqlcompile/class_probs.py): above this many expression nodes 'auto' keeps the UDF.
+# Measured (DuckDB, 2,000 rows, 3 classes, linear): 948 nodes uncalibrated 0.05 s a query,
+# 4,167 sigmoid-calibrated 0.2 s, 89,180 isotonic-calibrated 6 s (the planner's time).
+AUTO_MAX_PROB_NODES = 25_000
 
 
-def compile_version(version: registry.ModelVersion) -> list[tuple[str, t.Any]]:
-    """(function name, CompiledModel) for the prediction and, for classifiers, ``_prob``."""
+def compile_version(
+    version: registry.ModelVersion, dialect: str = "duckdb"
+) -> list[tuple[str, t.Any]]:
+    """(function name, CompiledModel) for the prediction and, for classifiers, ``_prob``:
+    the positive class's probability (binary) or every class's (multiclass: a MAP in
+    DuckDB, the class as a last argument elsewhere; sqlcompile/class_probs.py)."""
     from warehouse_ml.sqlcompile import compile_model
+    from warehouse_ml.sqlcompile.class_probs import class_probabilities
 
     functions = [(version.function, compile_model(version.onnx, outputs="predict"))]
     if version.problem_type == "binary_classification":
         functions.append((f"{version.function}_prob", compile_model(version.onnx, outputs="proba")))
+    elif version.problem_type == "multiclass_classification":
+        functions.append((f"{version.function}_prob", class_probabilities(version.onnx, dialect)))
     return functions
 
 
@@ -42,7 +54,7 @@ def ddl_statements(version: registry.ModelVersion, dialect: str) -> list[str]:
     """``CREATE ... FUNCTION/MACRO`` statements for ``version`` in ``dialect``."""
     from warehouse_ml.sqlcompile import ddl
 
-    return [ddl(compiled, name, dialect) for name, compiled in compile_version(version)]
+    return [ddl(compiled, name, dialect) for name, compiled in compile_version(version, dialect)]
 
 
 def choose(
@@ -66,6 +78,12 @@ def choose(
         if requested == "sql":
             raise
         return "udf", [], f"the SQL compiler does not support it: {exc.message}"
+    if version.problem_type == "multiclass_classification" and len(compiled) > 1:
+        nodes = compiled[1][1].node_count
+        if requested == "auto" and nodes > AUTO_MAX_PROB_NODES:
+            reason = (f"its class probabilities compile to {nodes} expression nodes: above "
+                      f"{AUTO_MAX_PROB_NODES} DuckDB plans each query for seconds")  # fmt: skip
+            return "udf", [], reason
     splits = sum(c.stats.tree_splits for _, c in compiled[:1])
     nodes = compiled[0][1].node_count
     return "sql", compiled, f"compiled to {nodes} expression nodes, {splits} tree splits"

@@ -432,7 +432,8 @@ def _repairs(
         if v.deploy_mode != "sql":
             continue
         names = [v.function] + (
-            [f"{v.function}_prob"] if v.problem_type == "binary_classification"
+            [f"{v.function}_prob"]
+            if v.problem_type in ("binary_classification", "multiclass_classification")
             else list(recs_serve.function_names(v)[1:]) if recs_serve.is_recommender(v)
             else clv_serve.function_names(v)[1:] if clv_serve.is_clv(v) else []
         )

@@ -93,6 +93,8 @@ class TrainingSpec:
     refit: bool = True
     # Binary classifiers: 'none', 'auto', 'sigmoid' or 'isotonic' (ml/calibration.py).
     calibration: str = "none"
+    # A log-link linear model's score clipped to its training range (ml/link_guard.py).
+    link_guard: bool = True
     # The column naming the customer (or other entity) each row is about: AUTO validates
     # by grouped (rolling-origin, with a temporal split) folds, never a customer on both
     # sides (ml/folds.py); a random evaluation split holds out whole entities. Not a feature.

@@ -35,6 +35,7 @@ from warehouse_ml.ml import (
     calibration,
     eval_record,
     guards,
+    link_guard,
     losses,
     onnx_calibration,
     search,
@@ -187,6 +188,12 @@ def _train(table: pa.Table, spec: TrainingSpec, progress: Progress) -> TrainedMo
     metrics |= _record(pipeline, final, data, split)
     if data.target.problem_type is ProblemType.REGRESSION:
         metrics["loss"] = data.loss.describe()
+        guard = link_guard.record(final, pipeline, data.X[split.eval], data.loss, winner.model_type)
+        if guard is not None:
+            metrics["link_guard"] = guard
+    ignored = link_guard.ignored(spec.link_guard, data.loss, winner.model_type)
+    if ignored:
+        metrics["ignored_settings"] = [ignored]
     metrics |= {
         "objective": data.objective,
         "rows_dropped_null_target": dropped,
@@ -267,6 +274,7 @@ def _loss(spec: TrainingSpec) -> tuple[losses.Loss, TrainingSpec]:
     """The spec's loss, and the spec as the rest of training reads it: a log-link loss is
     regression (a count target would otherwise be inferred as classes)."""
     found = losses.resolve(spec.loss, spec.tweedie_power, spec.objective, spec.hyperparameters)
+    found = dataclasses.replace(found, loss=dataclasses.replace(found.loss, guard=spec.link_guard))
     spec = dataclasses.replace(
         spec, objective=found.objective, hyperparameters=found.hyperparameters
     )

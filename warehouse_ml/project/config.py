@@ -80,6 +80,7 @@ ML_KEYS = frozenset(
         "auto_deploy",
         "refit",
         "calibration",  # none, auto, sigmoid, isotonic (warehouse_ml/ml/calibration.py)
+        "link_guard",  # a log-link GLM's clipped score (warehouse_ml/ml/link_guard.py)
         "entity_column",  # grouped / rolling-origin validation (warehouse_ml/ml/folds.py)
         "retrain",  # the retrain policy (warehouse_ml/ml/monitoring/retrain.py)
     }

@@ -274,6 +274,31 @@ register("Exp")(_unary(sx.safe_exp, np.exp))
 register("Neg")(_unary(sx.neg, np.negative))
 
 
+@register("Clip")
+def clip(ctx: Context, node: onnx.NodeProto, inputs: list) -> list[Value]:
+    """``LEAST(GREATEST(x, low), high)`` with constant bounds (opset 11+: inputs; a missing
+    bound is no bound). The link guard of a log-link GLM (ml/link_guard.py) is one."""
+    bounds = []
+    for position in (1, 2):
+        given = inputs[position] if len(inputs) > position else None
+        bounds.append(
+            None if given is None else float(np.asarray(const_input(node, given, position)).ravel()[0])
+        )
+    low, high = bounds
+    if isinstance(inputs[0], np.ndarray):
+        return [np.clip(inputs[0], low, high)]
+
+    def bounded(s: Scalar) -> Scalar:
+        # GREATEST and LEAST skip NULLs in most dialects: a NULL input stays NULL.
+        expr = s.expr if low is None else sx.greatest(s.expr, sx.num(low))
+        expr = expr if high is None else sx.least(expr, sx.num(high))
+        expr = sx.null_guard(expr, s.expr) if s.nullable else expr
+        return Scalar(expr, s.dtype, s.kind, nullable=s.nullable)
+
+    tensor = tensor_input(node, inputs[0])
+    return [Tensor([bounded(s) for s in tensor.cols], tensor.shape)]
+
+
 # --- linear algebra ------------------------------------------------------------------------
 
 

@@ -198,6 +198,10 @@ def build_pipeline(
     ``preprocessors`` (Redshift ML's PREPROCESSORS column sets) replace the defaults for
     the columns they name.
     """
+    if model_type is ModelType.CLV:  # AUTO's BG/NBD + Gamma-Gamma candidate
+        from warehouse_ml.ml.clv import candidate
+
+        return candidate.pipeline(params, [f.name for f in features])
     estimator = make_estimator(
         model_type, problem_type, params, seed=seed, class_weight=class_weight, loss=loss
     )

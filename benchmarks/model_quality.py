@@ -105,6 +105,9 @@ def cdnow(budget: float, work: Path) -> tuple[list[dict], dict]:
     rows.append(_row("CDNOW", "wml AUTO + CLV features", scores.stacked_spend, scores.stacked_repeat,
                      models["spend_auto_clv"]["seconds"] + models["repeat_auto_clv"]["seconds"],
                      f"{models['spend_auto_clv']['model_type']} / {models['repeat_auto_clv']['model_type']}"))
+    candidate = models["spend_auto_clv_candidate"]
+    rows.append(_row("CDNOW", "wml AUTO with the CLV candidate", scores.candidate_spend, None,
+                     candidate["seconds"], f"{candidate['model_type']} (spend only)"))
     rows.append(_row("CDNOW", "wml AUTO, loss='tweedie', + CLV features", scores.tweedie_spend,
                      scores.stacked_repeat, models["spend_auto_tweedie"]["seconds"],
                      f"{models['spend_auto_tweedie']['model_type']} (repeat: as above)"))
@@ -124,13 +127,14 @@ def cdnow(budget: float, work: Path) -> tuple[list[dict], dict]:
     rows.append(_row("CDNOW", "sklearn HistGB (defaults)", s_pred, r_pred, s_sec + r_sec, ""))
     truth = {"spend": test.holdout_spend.to_numpy(float), "repeat": test.bought_again.to_numpy(int)}
     info = {"build_seconds": build_seconds, "train_customers": len(train), "test_customers": len(test),
-            "leaderboard": models["spend_auto"]["leaderboard"]}  # fmt: skip
+            "leaderboard": models["spend_auto"]["leaderboard"],
+            "candidate_leaderboard": candidate["leaderboard"]}  # fmt: skip
     return [dict(r, truth=truth) for r in rows], info
 
 
 def _row(data: str, method: str, spend, repeat, seconds: float, note: str) -> dict:
     return {"data": data, "method": method, "spend": None if spend is None else np.asarray(spend, float),
-            "repeat": np.asarray(repeat, float), "seconds": seconds, "note": note}  # fmt: skip
+            "repeat": None if repeat is None else np.asarray(repeat, float), "seconds": seconds, "note": note}  # fmt: skip
 
 
 CHURN_PROJECT = {
@@ -197,7 +201,7 @@ def score(rows: list[dict], draws: int) -> list[dict]:
         if row.get("spend") is not None:
             for key, fn in qm.SPEND.items():
                 row["metrics"][key] = qm.with_interval(fn, truth["spend"], row["spend"], idx)
-        for key, fn in qm.REPEAT.items():
+        for key, fn in qm.REPEAT.items() if row.get("repeat") is not None else ():
             row["metrics"][key] = qm.with_interval(fn, truth["repeat"], np.clip(row["repeat"], 0, 1), idx)
     return rows
 
@@ -240,11 +244,12 @@ def main() -> None:
     notes = [r for r in rows if r.get("note") and r.get("metrics")]
     for r in notes:
         print(f"  {r['data']} {r['method']}: {r['note']}")
-    lb = info["leaderboard"]
-    if lb:
-        print("wml AUTO spend leaderboard (validation MSE): " + "; ".join(
-            f"{e.get('model_type', '?')} {e['score']:.5g}" if isinstance(e.get("score"), (int, float))
-            else str(e.get("model_type", "?")) for e in lb))
+    for title, key in (("wml AUTO", "leaderboard"), ("wml AUTO with the CLV candidate", "candidate_leaderboard")):
+        lb = info[key]
+        if lb:
+            print(f"{title} spend leaderboard (validation MSE): " + "; ".join(
+                f"{e.get('model_type', '?')} {e['score']:.5g}" if isinstance(e.get("score"), (int, float))
+                else str(e.get("model_type", "?")) for e in lb))
 
 
 if __name__ == "__main__":

@@ -171,8 +171,28 @@ class ClvRegressor(RegressorMixin, BaseEstimator):
         return clv_fit.Rfm(*col, money)
 
     def check(self, X: np.ndarray) -> None:
-        """model_type='clv''s row rules (ml/clv/fit.py), errors naming the model."""
-        clv_fit._check(self._rfm(X), self._spec())
+        """model_type='clv''s row rules (ml/clv/fit.py), errors naming the model, except that
+        a $0 repeat buyer is allowed: the other candidates train on every row, so this one
+        keeps it for BG/NBD and leaves it out of Gamma-Gamma's fit (which models positive
+        spend); a negative or NULL spend is still refused."""
+        rfm = self._rfm(X)
+        bad = (rfm.frequency > 0) & ~(rfm.monetary >= 0)
+        if self.monetary_value and bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            raise TrainingError(
+                f"model '{self.name}': {int(bad.sum()):,} row(s) where the CLV candidate's "
+                f"{self.monetary_value} is negative or NULL for a customer with {self.frequency} > 0, "
+                f"e.g. {self.frequency}={rfm.frequency[i]:g}, {self.monetary_value}={rfm.monetary[i]:g}. "
+                "Nothing was written.",
+                hint="Fix the training query (coalesce, or filter the rows), or remove the clv_ keys.",
+            )
+        clv_fit._check(clv_fit.Rfm(rfm.frequency, rfm.recency, rfm.T, np.ones(len(rfm.T))), self._spec())
+        if self.monetary_value and ((rfm.frequency > 0) & (rfm.monetary > 0)).sum() < 2:
+            raise TrainingError(
+                f"model '{self.name}': fewer than 2 rows have {self.frequency} > 0 and "
+                f"{self.monetary_value} > 0; Gamma-Gamma needs repeat buyers' spend to learn from.",
+                hint="Train on more customers, or set clv_predicts='purchases'.",
+            )
 
     # -- scikit-learn -------------------------------------------------------------------
     def fit(self, X: np.ndarray, y: t.Any = None) -> ClvRegressor:
@@ -181,16 +201,15 @@ class ClvRegressor(RegressorMixin, BaseEstimator):
             from lifetimes import BetaGeoFitter, GammaGammaFitter
             from lifetimes.utils import ConvergenceError
 
+            self.check(X)
             rfm = self._rfm(X)
-            spec = self._spec()
-            clv_fit._check(rfm, spec)
-            repeat = rfm.frequency > 0
+            gg_rows = (rfm.frequency > 0) & (rfm.monetary > 0)  # Gamma-Gamma's rows (see check)
             try:
                 bg = BetaGeoFitter(penalizer_coef=self.penalizer).fit(rfm.frequency, rfm.recency, rfm.T)
                 found = {k: float(v) for k, v in bg.params_.to_dict().items()}
                 if self.predicts == "spend":
                     gg = GammaGammaFitter(penalizer_coef=self.penalizer).fit(
-                        rfm.frequency[repeat], rfm.monetary[repeat])
+                        rfm.frequency[gg_rows], rfm.monetary[gg_rows])
                     found |= {k: float(v) for k, v in gg.params_.to_dict().items()}
             except ConvergenceError as exc:
                 raise TrainingError(

@@ -153,9 +153,10 @@ def test_retrain_rollback_and_drop_model(tmp_path):
     assert p.wml("build").exit_code == 0
     call = "select predict_ltv(3, 10, 'east', 20, 30)"
     first = p.scalar(call)
-    p.write({"models_sql/ltv.sql": MODEL.replace("EXTRA", ", clv_penalizer=0.001")})
+    p.write({"models_sql/ltv.sql": MODEL.replace("EXTRA", ", clv_penalizer=0.001, deploy='udf'")})
     result = p.wml("build")  # the settings changed: a retrain, version 2 serves
     assert result.exit_code == 0, result.output
+    assert "deploy='udf' is ignored" in result.output + result.stderr  # no ONNX: still its macro
     assert registered(p)["settings"]["clv_fit"]["penalizer"] == 0.001
     assert p.scalar(call) != first
     assert p.wml("deploy", "ltv", "--version", "1").exit_code == 0

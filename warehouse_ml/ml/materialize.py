@@ -350,6 +350,9 @@ def train_and_register(
     for rail in trained.metrics.get("guard_rails") or []:
         warn(f"model '{spec.name}': {rail['message']}")  # also recorded on the version
     version = version_from_trained(trained, source=source, data_fingerprint=data_fingerprint)
+    if "clv_fit" in version.settings and requested == "udf":
+        warn(f"model '{spec.name}': deploy='udf' is ignored: AUTO chose its CLV candidate, which "
+             "has no ONNX graph and serves as a SQL macro.")
     version.settings["deploy_requested"] = requested or "auto"
     version.retrain_reason = reason
     if check is not None:

@@ -186,3 +186,15 @@ def test_config_errors_name_the_model_and_write_nothing(tmp_path, extra, code, f
     p.write({"models_sql/ltv.sql": model.replace("EXTRA", extra)})
     assert_clean_error(p.wml("build"), code, *fragments)
     assert p.query("select count(*) from duckdb_functions() where function_name like 'predict_ltv%'") == [(0,)]
+
+
+def test_other_families_refuse_the_candidate_keys():
+    from warehouse_ml.errors import ConfigError
+    from warehouse_ml.ml.clv import spec as clv_spec
+    from warehouse_ml.ml.recs import spec as recs_spec
+
+    with pytest.raises(ConfigError, match="'clv_horizon' does not apply"):
+        clv_spec.from_config("ltv", "select 1", {"model_type": "clv", "horizon": 3, "clv_horizon": 3})
+    with pytest.raises(ConfigError, match="'clv_columns' belongs to supervised models"):
+        recs_spec.from_config("recs", "select 1", {"model_type": "recommender", "user_column": "u",
+                                                   "item_column": "i", "clv_columns": {}})  # fmt: skip

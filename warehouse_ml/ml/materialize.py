@@ -256,6 +256,8 @@ def _settings(spec: TrainingSpec) -> dict[str, t.Any]:
 
     out = dataclasses.asdict(spec)
     out.pop("query", None)
+    if out.get("clv", 0) is None:  # no CLV candidate: fingerprints of existing models unchanged
+        out.pop("clv")
     return out
 
 

@@ -198,3 +198,15 @@ def test_other_families_refuse_the_candidate_keys():
     with pytest.raises(ConfigError, match="'clv_columns' belongs to supervised models"):
         recs_spec.from_config("recs", "select 1", {"model_type": "recommender", "user_column": "u",
                                                    "item_column": "i", "clv_columns": {}})  # fmt: skip
+
+
+def test_the_candidate_is_not_a_model_type_to_train_alone(tmp_path):
+    from warehouse_ml.ml.spec import ModelType
+
+    table = rfm_table(100).drop_columns(["customer_id", "region"])
+    spec = TrainingSpec(name="ltv", function="predict_ltv", query="", target="future_spend",
+                        model_type=ModelType.CLV)  # fmt: skip
+    with pytest.raises(TrainingError, match="AUTO's CLV candidate, not a model to train alone"):
+        train(table, spec)
+    p = make(tmp_path / "proj", rows=100, extra=", model_type='bg_nbd_gamma_gamma'")
+    assert_clean_error(p.wml("build"), 1, "is AUTO's CLV candidate, not a model type to choose")

@@ -210,3 +210,25 @@ def test_the_candidate_is_not_a_model_type_to_train_alone(tmp_path):
         train(table, spec)
     p = make(tmp_path / "proj", rows=100, extra=", model_type='bg_nbd_gamma_gamma'")
     assert_clean_error(p.wml("build"), 1, "is AUTO's CLV candidate, not a model type to choose")
+
+
+def test_rolling_origin_folds_score_the_candidate_on_every_cutoff():
+    """Rows per customer per cutoff (temporal, grouped by customer): the CLV is fit and
+    scored on each rolling-origin fold, like every other candidate."""
+    cutoffs = []
+    for i, day in enumerate(["2026-01-05", "2026-02-02", "2026-03-02", "2026-03-30"]):
+        part = rfm_table(250, seed=20 + i).drop_columns(["region"])
+        cutoffs.append(part.append_column("cutoff", pa.array(np.full(250, np.datetime64(day, "D")))))
+    table = pa.concat_tables(cutoffs)
+    spec = TrainingSpec(name="ltv", function="predict_ltv", query="", target="future_spend", max_runtime=30,
+                        entity_column="customer_id", exclude=["cutoff"],
+                        clv={"horizon": 26.0, "predicts": "spend", "penalizer": 0.0,
+                             "columns": {"frequency": "frequency", "recency": "recency", "T": "T",
+                                         "monetary_value": "monetary_value"}})  # fmt: skip
+    from warehouse_ml.ml.spec import SplitSpec
+
+    spec.split = SplitSpec(method="temporal", column="cutoff", eval_fraction=0.25)
+    trained = train(table, spec)
+    (row,) = [r for r in trained.leaderboard if r["model_type"] == "bg_nbd_gamma_gamma"]
+    assert len(row["fold_scores"]) >= 2 and "rolling" in row["scored_on"]
+    assert all(np.isfinite(s) for s in row["fold_scores"])

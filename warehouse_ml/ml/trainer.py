@@ -321,7 +321,7 @@ def _search(
     base = auto_candidates(problem, data.loss)
     first = search_space.start_list(base, problem, data.loss, free_power)
     # AUTO's CLV candidate (config clv_horizon), first: cheap, and checked before any fold.
-    first = clv_candidate.start(spec, [f.name for f in data.features], data.X, split.train, problem) + first
+    first = clv_candidate.start(spec, [f.name for f in data.features], data.X, problem) + first
     proposer = search_space.Proposer(base, problem, data.loss, free_power, data.seed)
     folds = make_folds(data.table, data.target, spec, split.train, data.entities, data.entity)
     fold_rows = float(np.mean([len(f.train) for f in folds.folds]))

@@ -96,8 +96,7 @@ def from_config(name: str, config: dict[str, t.Any], *, loss: str | None, path: 
             "penalizer": float(penalizer)}  # fmt: skip
 
 
-def start(spec: t.Any, feature_names: list[str], X: np.ndarray, train_rows: np.ndarray,
-          problem: ProblemType) -> list[Candidate]:
+def start(spec: t.Any, feature_names: list[str], X: np.ndarray, problem: ProblemType) -> list[Candidate]:
     """The candidate for AUTO's starting list ([] when the model asks for none), after the
     checks that would make every fold fail: columns that are features, rows that follow
     lifetimes' conventions."""
@@ -131,8 +130,9 @@ def start(spec: t.Any, feature_names: list[str], X: np.ndarray, train_rows: np.n
         "recency": index["recency"], "T": index["T"],
         "monetary_value": index.get("monetary_value"), "name": spec.name,
     }  # fmt: skip
-    # The same row rules as model_type='clv', on every training row, before any fold.
-    ClvRegressor(**params, features=feature_names).check(X[train_rows])
+    # The same row rules as model_type='clv', before any fold, on every row: the evaluation
+    # rows are scored and the deployed fit is refit on them too (their values are not learnt).
+    ClvRegressor(**params, features=feature_names).check(X)
     return [Candidate(ModelType.CLV, params, COST)]
 
 

@@ -93,7 +93,7 @@ def plan(
     if clv_serve.served_by_clv(version):  # AUTO's CLV winner: its macro over the features
         from warehouse_ml.ml.clv import supervised_sql
 
-        note = "a scalar macro: the CLV candidate's expected " + str(fit_predicts(version))
+        note = f"a scalar macro: the CLV candidate's expected {clv_serve.predicts(version)}"
         if requested == "udf":
             note += " (deploy='udf' does not apply: the CLV candidate has no ONNX graph)"
         return Plan(version, requested, "sql", note, supervised_sql.macros(version), None)
@@ -102,10 +102,6 @@ def plan(
     if prepared is not None and prepared.engine is not None:
         note = f"{note}; {prepared.engine.note}"
     return Plan(version, requested, mode, note, compiled, prepared)
-
-
-def fit_predicts(version: registry.ModelVersion) -> str:
-    return str(((version.settings or {}).get("clv_fit") or {}).get("predicts", "spend"))
 
 
 # -- names -------------------------------------------------------------------------------

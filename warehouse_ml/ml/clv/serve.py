@@ -19,6 +19,11 @@ def served_by_clv(v: registry.ModelVersion | None) -> bool:
     return v is not None and v.problem_type == "regression" and "clv_fit" in (v.settings or {})
 
 
+def predicts(v: registry.ModelVersion) -> str:
+    """What an AUTO model won by its CLV candidate serves: 'spend' or 'purchases'."""
+    return str(((v.settings or {}).get("clv_fit") or {}).get("predicts", "spend"))
+
+
 def function_names(v: registry.ModelVersion) -> list[str]:
     """Expected spend, P(alive), expected purchases."""
     return [v.function, f"{v.function}_prob", f"{v.function}_purchases"]

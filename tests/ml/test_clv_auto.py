@@ -232,3 +232,19 @@ def test_rolling_origin_folds_score_the_candidate_on_every_cutoff():
     (row,) = [r for r in trained.leaderboard if r["model_type"] == "bg_nbd_gamma_gamma"]
     assert len(row["fold_scores"]) >= 2 and "rolling" in row["scored_on"]
     assert all(np.isfinite(s) for s in row["fold_scores"])
+
+
+def test_a_leading_clv_does_not_stop_the_search_proposing_rounds():
+    """With enough rows for proposal rounds, a round after the CLV leads proposes other
+    families' configs (the CLV has no ranges to search) and the CLV still wins on MAE."""
+    table = rfm_table(6400, seed=9).drop_columns(["customer_id", "region", "future_purchases"])
+    spec = TrainingSpec(name="m", function="predict_m", query="", target="future_spend", objective="mae",
+                        max_runtime=60,
+                        clv={"horizon": 26.0, "predicts": "spend", "penalizer": 0.0,
+                             "columns": {"frequency": "frequency", "recency": "recency", "T": "T",
+                                         "monetary_value": "monetary_value"}})  # fmt: skip
+    trained = train(table, spec)
+    kinds = [row["model_type"] for row in trained.leaderboard]
+    assert len(kinds) > 6 and kinds.count("bg_nbd_gamma_gamma") == 1  # a round ran after the start list
+    assert trained.model_type == "bg_nbd_gamma_gamma" and trained.onnx_bytes == b""
+    assert trained.parity["max_rel_diff"] < 1e-9

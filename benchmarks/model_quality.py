@@ -9,7 +9,8 @@ CDNOW (the full log inside the ``lifetimes`` package, 23,570 customers, read whe
 it): the project in ``benchmarks/model_quality/`` builds the features in SQL from the first
 39 weeks (to 1997-10-01) and takes the next 39 weeks' spend as the answer; customers are
 split in halves (``customer_id % 2``), every model learns on one half and is scored on the
-other. wml AUTO (``max_runtime = --budget`` per model), wml's ``model_type='clv'``, lifetimes'
+other. wml AUTO (``max_runtime = --budget`` per model; also with the CLV candidate,
+``clv_horizon=39``, selected by MSE and by MAE), wml's ``model_type='clv'``, lifetimes'
 BG/NBD and Pareto/NBD with Gamma-Gamma, FLAML (same budget) and scikit-learn's
 HistGradientBoosting (defaults) each predict holdout spend and "bought again in the holdout".
 
@@ -109,6 +110,12 @@ def cdnow(budget: float, work: Path) -> tuple[list[dict], dict]:
     rows.append(_row("CDNOW", "wml AUTO + CLV features", scores.stacked_spend, scores.stacked_repeat,
                      models["spend_auto_clv"]["seconds"] + models["repeat_auto_clv"]["seconds"],
                      f"{models['spend_auto_clv']['model_type']} / {models['repeat_auto_clv']['model_type']}"))
+    candidate = models["spend_auto_clv_candidate"]
+    rows.append(_row("CDNOW", "wml AUTO with the CLV candidate", scores.candidate_spend, None,
+                     candidate["seconds"], f"{candidate['model_type']} (spend only)"))
+    by_mae = models["spend_auto_clv_candidate_mae"]
+    rows.append(_row("CDNOW", "wml AUTO with the CLV candidate, objective='mae'", scores.candidate_mae_spend,
+                     None, by_mae["seconds"], f"{by_mae['model_type']} (spend only)"))
     rows.append(_row("CDNOW", "wml AUTO, loss='tweedie', + CLV features", scores.tweedie_spend,
                      scores.stacked_repeat, models["spend_auto_tweedie"]["seconds"],
                      f"{models['spend_auto_tweedie']['model_type']} (repeat: as above)"))
@@ -128,7 +135,9 @@ def cdnow(budget: float, work: Path) -> tuple[list[dict], dict]:
     rows.append(_row("CDNOW", "sklearn HistGB (defaults)", s_pred, r_pred, s_sec + r_sec, ""))
     truth = {"spend": test.holdout_spend.to_numpy(float), "repeat": test.bought_again.to_numpy(int)}
     info = {"build_seconds": build_seconds, "train_customers": len(train), "test_customers": len(test),
-            "leaderboard": models["spend_auto"]["leaderboard"]}  # fmt: skip
+            "leaderboard": models["spend_auto"]["leaderboard"],
+            "candidate_leaderboard": candidate["leaderboard"],
+            "candidate_mae_leaderboard": by_mae["leaderboard"]}  # fmt: skip
     return [dict(r, truth=truth) for r in rows], info
 
 
@@ -161,7 +170,7 @@ def cdnow_tweedie(budget: float, work: Path) -> tuple[list[dict], dict]:
 
 def _row(data: str, method: str, spend, repeat, seconds: float, note: str) -> dict:
     return {"data": data, "method": method, "spend": None if spend is None else np.asarray(spend, float),
-            "repeat": np.asarray(repeat, float), "seconds": seconds, "note": note}  # fmt: skip
+            "repeat": None if repeat is None else np.asarray(repeat, float), "seconds": seconds, "note": note}  # fmt: skip
 
 
 CHURN_PROJECT = {
@@ -228,7 +237,8 @@ def score(rows: list[dict], draws: int) -> list[dict]:
         if row.get("spend") is not None:
             for key, fn in qm.SPEND.items():
                 row["metrics"][key] = qm.with_interval(fn, truth["spend"], row["spend"], idx)
-        for key, fn in ({} if row.get("repeat_unused") else qm.REPEAT).items():
+        skip = row.get("repeat_unused") or row.get("repeat") is None
+        for key, fn in ({} if skip else qm.REPEAT).items():
             row["metrics"][key] = qm.with_interval(fn, truth["repeat"], np.clip(row["repeat"], 0, 1), idx)
     return rows
 
@@ -273,13 +283,16 @@ def main() -> None:
     notes = [r for r in rows if r.get("note") and r.get("metrics")]
     for r in notes:
         print(f"  {r['data']} {r['method']}: {r['note']}")
-    lb = info["leaderboard"]
-    if lb:
-        which = "tweedie spend" if args.only else "spend"
-        metric = lb[0].get("metric") or "MSE"
-        print(f"wml AUTO {which} leaderboard (validation {metric}): " + "; ".join(
-            f"{e.get('model_type', '?')} {e['score']:.5g}" if isinstance(e.get("score"), (int, float))
-            else str(e.get("model_type", "?")) for e in lb))
+    boards = (("wml AUTO", "leaderboard", "MSE"), ("wml AUTO with the CLV candidate", "candidate_leaderboard", "MSE"),
+              ("wml AUTO with the CLV candidate, objective='mae'", "candidate_mae_leaderboard", "MAE"))
+    for title, key, metric in boards:
+        lb = info.get(key)
+        if lb:
+            which = "tweedie spend" if args.only else "spend"
+            metric = lb[0].get("metric") or metric
+            print(f"{title} {which} leaderboard (validation {metric}): " + "; ".join(
+                f"{e.get('model_type', '?')} {e['score']:.5g}" if isinstance(e.get("score"), (int, float))
+                else str(e.get("model_type", "?")) for e in lb))
 
 
 if __name__ == "__main__":

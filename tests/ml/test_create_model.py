@@ -440,7 +440,7 @@ ERROR_CASES: list[tuple[str, str, int]] = [
         "PROBLEM_TYPE, got 'REGRESION' at line 12, column 14.",
         12,
     ),
-    (BASE + " MODEL_TYPE RANDOM_FOREST", "expected XGBOOST, MLP, LINEAR_LEARNER or KMEANS", 11),
+    (BASE + " MODEL_TYPE RANDOM_FOREST", "expected XGBOOST, MLP, LINEAR_LEARNER, KMEANS or CLV", 11),
     (BASE + " AUTO MAYBE", "expected ON or OFF after AUTO, got 'MAYBE'", 11),
     (BASE + " OBJECTIVE mse", "expected an objective in quotes after OBJECTIVE, got 'mse'", 11),
     (BASE + " OBJECTIVE 'reg:pseudohubererror'", "OBJECTIVE 'reg:pseudohubererror' has no local equivalent", 11),

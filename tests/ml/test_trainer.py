@@ -68,7 +68,7 @@ def table() -> pa.Table:
 
 
 @pytest.mark.parametrize(
-    "model_type", [m for m in ModelType if m not in (ModelType.AUTO, ModelType.KMEANS)]
+    "model_type", [m for m in ModelType if m not in (ModelType.AUTO, ModelType.KMEANS, ModelType.CLV)]
 )
 @pytest.mark.parametrize(
     ("target", "problem", "quality"),

@@ -248,6 +248,10 @@ def _show_model(v: t.Any, fmt: str) -> None:
             click.echo(searched)
         for row in v.leaderboard:
             click.echo(_leaderboard_line(row, v.objective))
+    from warehouse_ml.ml.clv import card as clv_card
+
+    for line in clv_card.auto_lines(v):  # an AUTO model won by its CLV candidate
+        click.echo(line)
     if v.feature_importance:
         click.echo("\nFeature importance (permutation)")
         for feat, value in sorted(v.feature_importance.items(), key=lambda kv: -kv[1]):
@@ -331,6 +335,13 @@ def export(opts: Options, name: str, version: int | None, output: str) -> None:
             f"model '{name}' is a BG/NBD + Gamma-Gamma model: it has no ONNX graph; its "
             "fitted parameters are in the registry and it serves as SQL macros.",
             hint=f"wml compile-model {name} prints the macros; wml show {name} the parameters.",
+        )
+    if not v.onnx:  # an AUTO model won by its CLV candidate (ml/clv/supervised_sql.py)
+        raise ConfigError(
+            f"model '{name}' version {v.version} has no ONNX graph: its AUTO search chose the "
+            "BG/NBD + Gamma-Gamma candidate, which serves as SQL only.",
+            hint=f"wml compile-model {name} --dialect redshift prints its SQL function; "
+            f"wml show {name} its fitted parameters.",
         )
     Path(output).write_bytes(v.onnx)
     opts.reporter().info(f"Wrote {name} version {v.version} ({len(v.onnx):,} bytes) to {output}.")
@@ -454,7 +465,7 @@ def compile_model_cmd(
         from warehouse_ml.ml.recs import portable as recs_portable
 
         statements = recs_portable.statements(v, dialect)
-    elif v.problem_type == "clv":
+    elif v.problem_type == "clv" or "clv_fit" in (v.settings or {}):  # ml/clv/serve.py
         from warehouse_ml.ml.clv import serve as clv_serve
 
         statements = clv_serve.statements(v, dialect)

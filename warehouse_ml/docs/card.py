@@ -187,7 +187,11 @@ def _leaderboard(v: ModelVersion) -> str:
         name = Raw(f"<strong>{esc(row.get('model_type'))}</strong> (chosen)") if winner else row.get("model_type", "")
         rows.append((name, row.get("metric") or v.objective or "", number(row.get("score")),
                      number(row.get("fit_seconds"), 3), json.dumps(row.get("params") or {}, default=str)))  # fmt: skip
-    return f"<p>{esc(_scored_on(v))}</p>" + table(["candidate", "metric", "score", "fit seconds", "params"], rows)
+    from warehouse_ml.ml.clv import card as clv_card
+
+    won = clv_card.auto_lines(v)  # an AUTO model won by its CLV candidate: why, and no ONNX
+    note = "".join(f"<p>{esc(line.strip())}</p>" for line in won[:2] + won[-1:]) if won else ""
+    return f"<p>{esc(_scored_on(v))}</p>" + table(["candidate", "metric", "score", "fit seconds", "params"], rows) + note
 
 
 def _scored_on(v: ModelVersion) -> str:

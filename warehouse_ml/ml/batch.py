@@ -67,6 +67,14 @@ def predict_to_table(
             hint=f"Write the batch in SQL: create table t as select *, {v.function}(frequency, "
             f"recency, T, monetary_value) as spend from {input_relation}.",
         )
+    if not v.onnx:  # an AUTO model won by its CLV candidate: its function is SQL only
+        args = ", ".join(n for n, _ in v.features)
+        raise ConfigError(
+            f"model '{name}' version {v.version} is served by its CLV candidate's SQL (no ONNX "
+            "graph), not through wml predict.",
+            hint=f"Write the batch in SQL: create table t as select *, {v.function}({args}) "
+            f"as predicted_{v.target or 'value'} from {input_relation}.",
+        )
     scorer = scorer_for(v)
     source = parse_relation(input_relation, session.target.schema)
     target = parse_relation(output_table, session.target.schema)

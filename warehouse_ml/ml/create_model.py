@@ -26,6 +26,8 @@ AUTO OFF without MODEL_TYPE        error (Redshift requires MODEL_TYPE)
 MODEL_TYPE XGBOOST                 HIST_GRADIENT_BOOSTING (with AUTO ON or OFF)
 MODEL_TYPE LINEAR_LEARNER / MLP    LINEAR / MLP
 MODEL_TYPE KMEANS                  KMEANS, problem CLUSTERING, needs K (error if not)
+MODEL_TYPE CLV (ours, warned)      model_type='clv' (ml/clv/create.py): SETTINGS HORIZON,
+                                     *_COLUMN, PENALIZER; TARGET optional and ignored
 PROBLEM_TYPE                       ProblemType REGRESSION / BINARY / MULTICLASS
 OBJECTIVE MSE Accuracy F1 F1Macro  lower-cased: mse accuracy f1 f1macro auc
   AUC (and our own names)          (F1_Macro is read as f1macro)
@@ -80,6 +82,8 @@ from sqlglot.tokens import Token, TokenType
 
 from warehouse_ml.errors import CompilationError
 from warehouse_ml.ml.calibration import METHODS as CALIBRATION_METHODS
+from warehouse_ml.ml.clv import create as clv_create
+from warehouse_ml.ml.clv.create import SETTINGS as CLV_SETTINGS
 from warehouse_ml.ml.create_model_spec import MODEL_TYPES, PROBLEM_TYPES, listed, positive, to_spec
 from warehouse_ml.ml.spec import TrainingSpec
 
@@ -101,13 +105,13 @@ _CLAUSES = _words(
 )
 _ORDER = {name: i for i, name in enumerate(_CLAUSES)}
 # Clauses whose value is one keyword, and those whose value is one quoted string.
-_CHOICES = {"AUTO": ("ON", "OFF"), "MODEL_TYPE": tuple(MODEL_TYPES)}
+_CHOICES = {"AUTO": ("ON", "OFF"), "MODEL_TYPE": (*MODEL_TYPES, "CLV")}  # CLV: ml/clv/create.py
 _CHOICES["PROBLEM_TYPE"] = tuple(PROBLEM_TYPES)
 _STRINGS = {"OBJECTIVE": "an objective in quotes", "PREPROCESSORS": "'none' or JSON in quotes"}
 _SETTINGS = _words(
     "S3_BUCKET KMS_KEY_ID S3_GARBAGE_COLLECT MAX_CELLS MAX_RUNTIME REFIT SPLIT_COLUMN "
     "EVAL_FRACTION CALIBRATION ENTITY_COLUMN"
-)
+) + CLV_SETTINGS
 OUR_SETTINGS = ("REFIT", "SPLIT_COLUMN", "EVAL_FRACTION", "CALIBRATION", "ENTITY_COLUMN")  # not Redshift's
 _WORD = re.compile(r"[A-Za-z_#][A-Za-z0-9_$#]*")
 _PLAIN_NAME = re.compile(r"[a-z_][a-z0-9_$]*")
@@ -230,6 +234,14 @@ def parse_ml_statement(
     if verb == "DROP":
         return p.drop_model()
     clauses = p.create_model()
+    if clauses.word("MODEL_TYPE") == "CLV":  # our extension: BG/NBD + Gamma-Gamma
+        clv_spec, warnings = clv_create.to_spec(p, clauses)
+        line = p.src.where(clauses.keywords["CREATE"].start)[0]
+        return CreateModel(clv_spec, warnings, clauses.argument_types, clauses.returns,  # type: ignore[arg-type]
+                           clauses.source_table, True, line)  # fmt: skip
+    if clauses.clv:
+        key = next(iter(clauses.clv.values()))[0]
+        raise p.error(key, f"{_word(key)} is a MODEL_TYPE CLV setting", "Add MODEL_TYPE CLV, or remove it.")
     spec, warnings, auto = to_spec(p, clauses)
     line = p.src.where(clauses.keywords["CREATE"].start)[0]
     types, table = clauses.argument_types, clauses.source_table
@@ -287,6 +299,7 @@ class _Clauses:
     eval_fraction: float | None = None
     calibration: str | None = None
     entity_column: str | None = None  # SETTINGS (ENTITY_COLUMN 'customer_id'), ours too
+    clv: dict[str, tuple[Token, t.Any]] = dataclasses.field(default_factory=dict)  # MODEL_TYPE CLV's
     ignored: dict[str, str] = dataclasses.field(default_factory=dict)
     keywords: dict[str, Token] = dataclasses.field(default_factory=dict)  # clause -> keyword
     values: dict[str, Token] = dataclasses.field(default_factory=dict)  # clause -> value
@@ -591,6 +604,8 @@ class _Parser:
                     c.ignored[name] = t.cast(str, _word(value))
             elif name in ("SPLIT_COLUMN", "EVAL_FRACTION", "CALIBRATION"):
                 self._our_setting(c, name, value, got)
+            elif name in CLV_SETTINGS:
+                clv_create.read_setting(self, c, name, key, value)
             elif value.token_type != TokenType.STRING:
                 raise self.error(value, f"{name} must be a quoted string{got}")
             elif name == "ENTITY_COLUMN":

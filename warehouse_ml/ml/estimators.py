@@ -138,6 +138,11 @@ def resolve_params(
 ) -> dict[str, t.Any]:
     """Defaults overridden by the user's hyperparameters (aliases and string values from
     ``HYPERPARAMETERS DEFAULT EXCEPT (K '5')`` are understood)."""
+    if model_type is ModelType.CLV:
+        raise TrainingError(
+            "model_type 'bg_nbd_gamma_gamma' is AUTO's CLV candidate, not a model to train alone.",
+            hint="Use model_type='clv' for a lifetime-value model, or AUTO with clv_horizon=...",
+        )
     aliases = _ALIASES.get(model_type, {})
     params = dict(_DEFAULTS[model_type])
     if model_type is ModelType.LINEAR and loss is not None and loss.is_log_link:
@@ -199,6 +204,10 @@ def build_pipeline(
     ``preprocessors`` (Redshift ML's PREPROCESSORS column sets) replace the defaults for
     the columns they name.
     """
+    if model_type is ModelType.CLV:  # AUTO's BG/NBD + Gamma-Gamma candidate
+        from warehouse_ml.ml.clv import candidate
+
+        return candidate.pipeline(params, [f.name for f in features])
     estimator = make_estimator(
         model_type, problem_type, params, seed=seed, class_weight=class_weight, loss=loss
     )

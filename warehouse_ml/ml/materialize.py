@@ -39,6 +39,12 @@ def spec_from_node(node: Node, query: str) -> TrainingSpec:
         )
     problem = _enum(ProblemType, c.get("problem_type"), "problem_type", fail)
     model_type = _enum(ModelType, c.get("model_type") or "auto", "model_type", fail)
+    if model_type is ModelType.CLV:
+        fail(
+            f"model_type '{model_type.value}' is AUTO's CLV candidate, not a model type to choose.",
+            "Use model_type='clv' for a lifetime-value model, or AUTO with clv_horizon=... to "
+            "let the CLV candidate compete on the target.",
+        )
     if model_type is ModelType.KMEANS:
         problem = ProblemType.CLUSTERING
     if problem is not ProblemType.CLUSTERING and not c.get("target"):
@@ -72,6 +78,7 @@ def spec_from_node(node: Node, query: str) -> TrainingSpec:
 
 
         entity_column=_entity_column(c, fail),
+        clv=_clv_candidate(node, c, loss.loss.name),
         source="config",
     )
     if c.get("min_rows") is not None:
@@ -105,9 +112,19 @@ def spec_from_statement(
         spec.calibration = _calibration(c["calibration"], fail)
     if c.get("link_guard") is not None:
         spec.link_guard = _flag(c["link_guard"], "link_guard", fail)
+    if isinstance(spec, TrainingSpec):  # CREATE MODEL's AUTO takes the CLV candidate too
+        given = {**c, "model_type": spec.model_type.value,
+                 "problem_type": spec.problem_type.value if spec.problem_type else None}
+        spec.clv = _clv_candidate(node, given, spec.loss) or spec.clv
     for warning in stmt.warnings:
         warn(f"{node.fqn_path}: {warning}")
     return spec
+
+
+def _clv_candidate(node: Node, c: dict[str, t.Any], loss: str | None) -> dict[str, t.Any] | None:
+    from warehouse_ml.ml.clv import candidate
+
+    return candidate.from_config(node.name, c, loss=loss, path=node.path)
 
 
 def _loss(c: dict[str, t.Any], fail: t.Callable[[str, str], t.NoReturn]) -> losses.Resolved:
@@ -242,6 +259,8 @@ def _settings(spec: TrainingSpec) -> dict[str, t.Any]:
 
     out = dataclasses.asdict(spec)
     out.pop("query", None)
+    if out.get("clv", 0) is None:  # no CLV candidate: fingerprints of existing models unchanged
+        out.pop("clv")
     return out
 
 
@@ -250,6 +269,11 @@ def version_from_trained(
 ) -> registry.ModelVersion:
     """The registry row for a trained model (its number is set when it is added)."""
     spec = trained.spec
+    settings = _settings(spec)
+    if trained.model_type == ModelType.CLV.value:  # the fit its SQL is built from
+        from warehouse_ml.ml.clv import supervised_sql
+
+        settings[supervised_sql.KEY] = trained.pipeline.steps[-1][1].settings()
     return registry.ModelVersion(
         name=spec.name,
         version=0,
@@ -263,7 +287,7 @@ def version_from_trained(
         metrics=trained.metrics,
         leaderboard=trained.leaderboard,
         feature_importance=trained.feature_importance,
-        settings=_settings(spec),
+        settings=settings,
         training_query=redaction.mask(spec.query),  # shown by wml show: no secrets
         query_hash=registry.query_hash(spec.query),
         data_fingerprint=data_fingerprint,
@@ -333,6 +357,9 @@ def train_and_register(
     for rail in trained.metrics.get("guard_rails") or []:
         warn(f"model '{spec.name}': {rail['message']}")  # also recorded on the version
     version = version_from_trained(trained, source=source, data_fingerprint=data_fingerprint)
+    if "clv_fit" in version.settings and requested == "udf":
+        warn(f"model '{spec.name}': deploy='udf' is ignored: AUTO chose its CLV candidate, which "
+             "has no ONNX graph and serves as a SQL macro.")
     version.settings["deploy_requested"] = requested or "auto"
     version.retrain_reason = reason
     if check is not None:
@@ -433,17 +460,18 @@ def build_ml_model(ctx: BuildContext) -> BuildResult:
 
 def _spec(session: t.Any, node: Node, stmt: t.Any, query: str) -> t.Any:
     """The node's TrainingSpec, or a RecSpec for a recommender (either declaration)."""
+    from warehouse_ml.ml.clv import spec as clv
     from warehouse_ml.ml.recs import spec as recs
 
-    if stmt is not None and isinstance(stmt.spec, recs.RecSpec):
+    if stmt is not None and isinstance(stmt.spec, (recs.RecSpec, clv.ClvSpec)):
         import dataclasses
 
         for warning in stmt.warnings:
             session.warn(f"{node.fqn_path}: {warning}")
-        return dataclasses.replace(stmt.spec, query=query, tags=node.tags)
+        extra = {"path": str(node.path)} if isinstance(stmt.spec, clv.ClvSpec) else {}
+        return dataclasses.replace(stmt.spec, query=query, tags=node.tags, **extra)
     if stmt is None and recs.is_recommender(node.config):
         return recs.from_config(node.name, query, node.config, path=node.path, tags=node.tags)
-    from warehouse_ml.ml.clv import spec as clv
 
     if stmt is None and clv.is_clv(node.config):
         return clv.from_config(node.name, query, node.config, path=node.path, tags=node.tags,

@@ -77,6 +77,8 @@ def ranges(
     model_type: ModelType, problem: ProblemType, loss: Loss, free_power: bool
 ) -> dict[str, Range | tuple[float, ...]]:
     """The searched settings of one family (a tuple: a choice among those values)."""
+    if model_type is ModelType.CLV:
+        return {}  # AUTO's CLV candidate (ml/clv/candidate.py): one config, fit by likelihood
     if model_type is ModelType.HIST_GRADIENT_BOOSTING:
         return dict(_HGB)
     if model_type is ModelType.RANDOM_FOREST:

@@ -90,6 +90,13 @@ def plan(
     if clv_serve.is_clv(version):  # closed forms as scalar macros (ml/clv/sql.py)
         note = "scalar macros: spend, P(alive) and purchases over the horizon"
         return Plan(version, requested, "sql", note, clv_serve.macros(version), None)
+    if clv_serve.served_by_clv(version):  # AUTO's CLV winner: its macro over the features
+        from warehouse_ml.ml.clv import supervised_sql
+
+        note = f"a scalar macro: the CLV candidate's expected {clv_serve.predicts(version)}"
+        if requested == "udf":
+            note += " (deploy='udf' does not apply: the CLV candidate has no ONNX graph)"
+        return Plan(version, requested, "sql", note, supervised_sql.macros(version), None)
     mode, compiled, note = portable.choose(requested, version)
     prepared = functions.prepare(version, cached) if mode == "udf" else None
     if prepared is not None and prepared.engine is not None:

@@ -30,6 +30,9 @@ class ModelType(str, enum.Enum):
     RANDOM_FOREST = "random_forest"
     KMEANS = "kmeans"
     MLP = "mlp"
+    # BG/NBD + Gamma-Gamma as an AUTO candidate for a spend or purchase-count target
+    # (ml/clv/candidate.py); never chosen explicitly (model_type='clv' is its own family).
+    CLV = "bg_nbd_gamma_gamma"
 
 
 # Objectives users know from Redshift ML / BigQuery ML, lower-cased; the first of
@@ -99,4 +102,7 @@ class TrainingSpec:
     # by grouped (rolling-origin, with a temporal split) folds, never a customer on both
     # sides (ml/folds.py); a random evaluation split holds out whole entities. Not a feature.
     entity_column: str | None = None
+    # AUTO's CLV candidate (ml/clv/candidate.py): {'horizon', 'columns', 'predicts',
+    # 'penalizer'} from config(clv_horizon=..., clv_columns={...}); None: no such candidate.
+    clv: dict[str, t.Any] | None = None
     source: str = "config"  # 'config' (model file) or 'create_model' (Redshift ML SQL)

@@ -42,6 +42,7 @@ from warehouse_ml.ml import (
     search_space,
 )
 from warehouse_ml.ml import evaluate as ev
+from warehouse_ml.ml.clv import candidate as clv_candidate
 from warehouse_ml.ml.dataset import (
     Split,
     Target,
@@ -327,6 +328,8 @@ def _search(
     free_power = data.loss.name == "tweedie" and spec.tweedie_power is None
     base = auto_candidates(problem, data.loss)
     first = search_space.start_list(base, problem, data.loss, free_power)
+    # AUTO's CLV candidate (config clv_horizon), first: cheap, and checked before any fold.
+    first = clv_candidate.start(spec, [f.name for f in data.features], data.X, problem) + first
     proposer = search_space.Proposer(base, problem, data.loss, free_power, data.seed)
     folds = make_folds(data.table, data.target, spec, split.train, data.entities, data.entity)
     fold_rows = float(np.mean([len(f.train) for f in folds.folds]))
@@ -518,6 +521,13 @@ def _export(
     """ONNX bytes, checked against scikit-learn on evaluation rows (topped up with training
     rows) up to PARITY_ROWS."""
     target = data.target
+    rows = np.concatenate([split.eval, split.train])[:PARITY_ROWS]
+    if winner.model_type is ModelType.CLV:  # served by its SQL, no ONNX (ml/clv/supervised_sql.py)
+        from warehouse_ml.ml.clv import supervised_sql
+
+        names = [f.name for f in data.features]
+        sample = data.table.select(names).take(pa.array(rows))
+        return b"", supervised_sql.parity(pipeline.steps[-1][1], sample, names, spec.name)
     calibrated = pipeline
     pipeline, calibrator = calibration.unwrap(calibrated)
     onnx_bytes = to_onnx(
@@ -528,7 +538,6 @@ def _export(
         target_type=str(target.arrow_type) if target.arrow_type is not None else None,
         model_type=winner.model_type.value,
     )
-    rows = np.concatenate([split.eval, split.train])[:PARITY_ROWS]
     sample = data.table.take(pa.array(rows))
     columns = [sample.column(f.name) for f in data.features]
     parity = check_parity(

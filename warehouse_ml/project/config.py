@@ -83,6 +83,8 @@ ML_KEYS = frozenset(
         "link_guard",  # a log-link GLM's clipped score (warehouse_ml/ml/link_guard.py)
         "entity_column",  # grouped / rolling-origin validation (warehouse_ml/ml/folds.py)
         "retrain",  # the retrain policy (warehouse_ml/ml/monitoring/retrain.py)
+        # AUTO's BG/NBD + Gamma-Gamma candidate (warehouse_ml/ml/clv/candidate.py)
+        "clv_horizon", "clv_columns", "clv_predicts", "clv_penalizer",
     }
 )
 # model_type='recommender' only (warehouse_ml/ml/recs/spec.py reads them).

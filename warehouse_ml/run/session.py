@@ -129,6 +129,8 @@ class Session:
                 node.config["function"] = stmt.spec.function
                 if hasattr(stmt.spec, "similar_function"):  # BigQuery ML's form: a recommender
                     node.config["model_type"] = "recommender"
+                elif hasattr(stmt.spec, "horizon"):  # MODEL_TYPE CLV (ml/clv/create.py)
+                    node.config["model_type"] = "clv"
                 node.compiled_sql = stmt.spec.query
                 self.create_models[node.unique_id] = stmt
 

@@ -183,16 +183,24 @@ def _create_model(
     warn: t.Callable[[str], None] | None,
     progress: t.Callable[[str], None] | None = None,
 ) -> pa.Table:
+    from warehouse_ml.ml.clv.spec import ClvSpec
     from warehouse_ml.ml.materialize import describe, train_and_register
 
     spec = stmt.spec
-    recommender = not isinstance(spec, TrainingSpec)
-    if not recommender:
+    clv = isinstance(spec, ClvSpec)  # MODEL_TYPE CLV (ml/clv/create.py)
+    recommender = not isinstance(spec, TrainingSpec) and not clv
+    if not recommender and not clv:
         spec.function = spec.function.split(".")[-1]
     spec.query = dialects.transpile(spec.query, read, session.adapter.dialect)
     for warning in stmt.warnings:
         (warn or messages.append)(warning)
     declared = stmt.declared_argument_types
+    if clv and declared and len(declared) != 4:
+        raise TrainingError(
+            f"FUNCTION {spec.function} declares {len(declared)} argument types; a MODEL_TYPE CLV "
+            "function takes 4 (frequency, recency, T, monetary_value).",
+            hint="List four types, e.g. FUNCTION f (int, float8, float8, float8), or leave them out.",
+        )
 
     def check(version: registry.ModelVersion) -> None:
         if declared and len(declared) != len(version.features):
@@ -209,7 +217,10 @@ def _create_model(
     )
     call = (
         f"select * from {spec.function}(user, k) and {spec.similar_function}(item, k)"
-        if recommender else f"call it as {spec.function}(...)"
+        if recommender
+        else f"call it as {spec.function}(frequency, recency, T, monetary_value) (expected spend), "
+        f"{spec.function}_prob(frequency, recency, T) and {spec.function}_purchases(...)"
+        if clv else f"call it as {spec.function}(...)"
     )
     messages.append(f"model {spec.name}: {describe(version)}; {call}")
     return pa.table({"status": [f"model {spec.name} version {version.version} is READY"]})

@@ -30,6 +30,8 @@ KEYS = ("horizon", "frequency_column", "recency_column", "t_column", "monetary_c
 _REFUSED = (
     "target", "problem_type", "objective", "loss", "tweedie_power", "hyperparameters",
     "preprocessors", "class_weight", "k", "user_column", "item_column", "algorithm",
+    # AUTO's CLV candidate (ml/clv/candidate.py); this model's own keys have no clv_ prefix.
+    "clv_horizon", "clv_columns", "clv_predicts", "clv_penalizer",
 )  # fmt: skip
 # Keys a folder may set for its supervised models: they do not apply here, and say so.
 _IGNORED = ("max_runtime", "split", "split_column", "eval_fraction", "exclude", "refit")

@@ -31,49 +31,63 @@ def _n(value: float) -> str:
     return f"{value:.17e}"
 
 
-def _checks(fn: str, money: bool) -> str:
-    bad = ("frequency < 0 or recency < 0 or recency > t or t < 0 "
-           "or (frequency = 0 and recency <> 0)")  # fmt: skip
+@dataclasses.dataclass(frozen=True)
+class Args:
+    """The SQL the expressions read each RFM value from: the macros' own parameters, or
+    (ml/clv/supervised_sql.py) an AUTO model's feature parameters cast to DOUBLE."""
+
+    f: str = "frequency"
+    r: str = "recency"
+    t: str = "t"
+    m: str = "monetary_value"
+
+
+RFM = Args()
+
+
+def _checks(fn: str, money: bool, a: Args = RFM) -> str:
+    bad = (f"{a.f} < 0 or {a.r} < 0 or {a.r} > {a.t} or {a.t} < 0 "
+           f"or ({a.f} = 0 and {a.r} <> 0)")  # fmt: skip
     what = "frequency >= 0, 0 <= recency <= T and recency 0 when frequency is 0"
     if money:
         # Scoring takes a $0 repeat buyer (Gamma-Gamma's weighted mean is defined there);
         # only fitting needs positive spend (fit.py).
-        bad += " or (frequency > 0 and monetary_value < 0)"
+        bad += f" or ({a.f} > 0 and {a.m} < 0)"
         what += ", and monetary_value >= 0 when frequency > 0"
-    got = ("'frequency=' || frequency || ', recency=' || recency || ', T=' || t"
-           + (" || ', monetary_value=' || monetary_value" if money else ""))
-    nulls = "when frequency is null or recency is null or t is null then null "
+    got = (f"'frequency=' || {a.f} || ', recency=' || {a.r} || ', T=' || {a.t}"
+           + (f" || ', monetary_value=' || {a.m}" if money else ""))
+    nulls = f"when {a.f} is null or {a.r} is null or {a.t} is null then null "
     return nulls + f"when {bad} then error('{fn}: needs {what} (lifetimes'' RFM conventions); got ' || {got})"
 
 
-def _odds(prm: formulas.Params) -> str:
+def _odds(prm: formulas.Params, a: Args = RFM) -> str:
     """The (alive odds)^-1 term: 0 for a customer with no repeat purchase."""
-    return (f"(case when frequency > 0 then {_n(prm.a)} / ({_n(prm.b - 1.0)} + frequency) * "
-            f"pow(({_n(prm.alpha)} + t) / ({_n(prm.alpha)} + recency), {_n(prm.r)} + frequency) "
+    return (f"(case when {a.f} > 0 then {_n(prm.a)} / ({_n(prm.b - 1.0)} + {a.f}) * "
+            f"pow(({_n(prm.alpha)} + {a.t}) / ({_n(prm.alpha)} + {a.r}), {_n(prm.r)} + {a.f}) "
             "else 0e0 end)")  # fmt: skip
 
 
-def p_alive_expr(prm: formulas.Params) -> str:
-    return f"1e0 / (1e0 + {_odds(prm)})"
+def p_alive_expr(prm: formulas.Params, a: Args = RFM) -> str:
+    return f"1e0 / (1e0 + {_odds(prm, a)})"
 
 
-def purchases_expr(prm: formulas.Params, horizon: float, n: int) -> str:
+def purchases_expr(prm: formulas.Params, horizon: float, n: int, a: Args = RFM) -> str:
     coef = formulas.coefficients(prm, n)
     signs = "[" + ", ".join(_n(s) for s, _ in coef) + "]"
     logs = "[" + ", ".join(_n(lg) for _, lg in coef) + "]"
-    z = f"({_n(horizon)} / ({_n(prm.alpha)} + t + {_n(horizon)}))"
-    c = f"({_n(prm.a + prm.b - 1.0)} + frequency)"
+    z = f"({_n(horizon)} / ({_n(prm.alpha)} + {a.t} + {_n(horizon)}))"
+    c = f"({_n(prm.a + prm.b - 1.0)} + {a.f})"
     series = (f"list_sum(list_transform(range({n}), lambda k: {signs}[k + 1] * "
               f"exp({logs}[k + 1] + k * ln({z}) + lgamma({c}) - lgamma({c} + k))))")
     return (f"{c} / {_n(prm.a - 1.0)} * (1e0 - pow(1e0 - {z}, {_n(prm.a - 1.0)}) * {series}) "
-            f"/ (1e0 + {_odds(prm)})")
+            f"/ (1e0 + {_odds(prm, a)})")
 
 
-def value_expr(prm: formulas.Params) -> str:
+def value_expr(prm: formulas.Params, a: Args = RFM) -> str:
     """Gamma-Gamma's expected average value: the population mean when frequency is 0."""
     mean = prm.v * prm.p / (prm.q - 1.0)
-    w = f"({_n(prm.p)} * frequency / ({_n(prm.p)} * frequency + {_n(prm.q - 1.0)}))"
-    return (f"(case when frequency > 0 then (1e0 - {w}) * {_n(mean)} + {w} * monetary_value "
+    w = f"({_n(prm.p)} * {a.f} / ({_n(prm.p)} * {a.f} + {_n(prm.q - 1.0)}))"
+    return (f"(case when {a.f} > 0 then (1e0 - {w}) * {_n(mean)} + {w} * {a.m} "
             f"else {_n(mean)} end)")
 
 

@@ -20,7 +20,7 @@ ALGORITHMS = ("auto", "popularity", "item_knn", "als", "bpr")
 # them, and a recommender often sits in a folder of supervised models.)
 _SUPERVISED = (
     "target", "function", "problem_type", "objective", "hyperparameters", "preprocessors",
-    "class_weight",
+    "class_weight", "clv_horizon", "clv_columns", "clv_predicts", "clv_penalizer",
 )  # fmt: skip
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 HINT = (

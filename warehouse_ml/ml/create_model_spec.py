@@ -32,6 +32,7 @@ PROBLEM_TYPES = {
 _XGB_OBJECTIVES = {
     "reg:squarederror": ("mse", ProblemType.REGRESSION),
     "reg:linear": ("mse", ProblemType.REGRESSION),  # XGBoost's old name for it
+    "reg:absoluteerror": ("mae", ProblemType.REGRESSION),  # XGBoost's L1; ours, warned
     "binary:logistic": ("log_loss", ProblemType.BINARY),
     "multi:softmax": ("accuracy", ProblemType.MULTICLASS),
     "multi:softprob": ("log_loss", ProblemType.MULTICLASS),
@@ -166,7 +167,7 @@ def _objective(
     name, implied = _XGB_OBJECTIVES.get(raw, (raw.replace("_", ""), None))
     if name not in _OUR_OBJECTIVES:
         known = "MSE, Accuracy, F1, F1Macro, AUC, " + ", ".join(_XGB_OBJECTIVES)
-        known += ", reg:tweedie, count:poisson, reg:gamma"
+        known += ", reg:tweedie, count:poisson, reg:gamma, MAE"
         raise p.error(token, f"OBJECTIVE '{given}' has no local equivalent: expected {known}")
     if problem is not None and implied is not None and implied != problem:
         raise p.error(token, f"OBJECTIVE '{given}' is for {implied.value}, not {problem.value}")
@@ -174,6 +175,12 @@ def _objective(
     if expected is not None and name not in OBJECTIVES[expected]:
         fits = ", ".join(OBJECTIVES[expected])
         raise p.error(token, f"OBJECTIVE '{given}' does not fit {expected.value}: use {fits}")
+    if name == "mae":  # ml/search_space.py: the absolute error is fit, not only judged
+        warnings.append(
+            f"OBJECTIVE '{given}' is a warehouse-ml objective that Redshift ML does not accept "
+            "(its regression objective is MSE); locally boosted trees fit the absolute error "
+            "and AUTO selects on MAE."
+        )
     return name, implied
 
 

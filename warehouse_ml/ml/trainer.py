@@ -303,6 +303,10 @@ def _choose(
     params = resolve_params(
         spec.model_type, spec.hyperparameters, spec.k, rows=len(split.train), loss=data.loss
     )
+    # Boosted trees named with objective 'mae' fit it, as XGBoost's objective is its loss.
+    l1 = search_space.fits_mae(data.target.problem_type, data.loss, data.objective)
+    if spec.model_type is ModelType.HIST_GRADIENT_BOOSTING and l1 and "loss" not in params:
+        params["loss"] = search_space.MAE_TREE_LOSS
     search = {"candidates": 1, "run": 1, "skipped": [], "stopped_by": "explicit"}
     return Candidate(spec.model_type, params, 1.0), [], search
 
@@ -317,7 +321,7 @@ def _search(
         record = {"candidates": 1, "run": 1, "skipped": [], "stopped_by": "exhausted"}
         return Candidate(ModelType.KMEANS, params, 1.0), [], record
     free_power = data.loss.name == "tweedie" and spec.tweedie_power is None
-    base = auto_candidates(problem, data.loss)
+    base = search_space.for_objective(auto_candidates(problem, data.loss), problem, data.loss, data.objective)
     first = search_space.start_list(base, problem, data.loss, free_power)
     proposer = search_space.Proposer(base, problem, data.loss, free_power, data.seed)
     folds = make_folds(data.table, data.target, spec, split.train, data.entities, data.entity)

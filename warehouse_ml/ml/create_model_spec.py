@@ -82,6 +82,7 @@ def to_spec(p: _Parser, c: _Clauses) -> tuple[TrainingSpec, list[str], bool]:
         loss=loss.name,
         tweedie_power=power,  # None: AUTO chooses it (ml/search_space.py)
         max_runtime=c.max_runtime if c.max_runtime is not None else 5400.0,
+        max_runtime_given=c.max_runtime is not None,
         hyperparameters=hyperparameters,
         k=k,
         ignored_settings=dict(c.ignored),

@@ -60,6 +60,7 @@ def spec_from_node(node: Node, query: str) -> TrainingSpec:
         # None when not given: AUTO then chooses the power (ml/search_space.py).
         tweedie_power=loss.loss.power if c.get("tweedie_power") is not None else None,
         max_runtime=float(c.get("max_runtime", 5400)),
+        max_runtime_given=c.get("max_runtime") is not None,
         hyperparameters=loss.hyperparameters,
         exclude=list(c.get("exclude") or []),
         split=split,

@@ -103,9 +103,13 @@ class TrainingProgress:
     name: str = ""
     seconds_left: float | None = None
 
+    @property
+    def _of(self) -> str:
+        return f" of {self.total}" if self.total else ""  # 0: no config limit
+
     def describe(self) -> str:
         head = {
-            "candidate": f"AUTO candidate {self.index} of {self.total}: {self.name}",
+            "candidate": f"AUTO candidate {self.index}{self._of}: {self.name}",
             "fit": f"fitting {self.name}",
             "evaluate": "evaluating on the held-out rows",
             "refit": f"refitting {self.name} on every row",
@@ -333,7 +337,7 @@ def _search(
         data.X, data.target.y, problem, data.target.classes_fit, data.loss, data.objective,
         free_power,
     )  # fmt: skip
-    limit = search.config_limit(len(split.train), len(first))
+    limit = search.config_limit(len(split.train), len(first), spec.max_runtime_given)
 
     def announce(i: int, n: int, c: Candidate, left: float) -> None:
         data.progress(TrainingProgress("candidate", i, n, c.model_type.value, left))

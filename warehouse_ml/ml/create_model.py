@@ -56,6 +56,8 @@ CALIBRATION m (SETTINGS)           calibration none | auto | sigmoid | isotonic;
                                      all three ours, warned as REFIT is
 ENTITY_COLUMN 'col' (SETTINGS)     entity_column (grouped / rolling-origin validation,
                                      ml/folds.py); ours, warned likewise
+LABEL_HORIZON n | 'n cutoffs'      split label_horizon (the folds' gap, ml/horizon.py;
+  (SETTINGS)                         needs SPLIT_COLUMN); ours, warned likewise
 =================================  ===================================================
 
 Model, function and table names are SQL references: unquoted parts are folded to lower
@@ -79,6 +81,7 @@ from sqlglot.errors import ParseError, TokenError
 from sqlglot.tokens import Token, TokenType
 
 from warehouse_ml.errors import CompilationError
+from warehouse_ml.ml import horizon
 from warehouse_ml.ml.calibration import METHODS as CALIBRATION_METHODS
 from warehouse_ml.ml.create_model_spec import MODEL_TYPES, PROBLEM_TYPES, listed, positive, to_spec
 from warehouse_ml.ml.spec import TrainingSpec
@@ -106,9 +109,11 @@ _CHOICES["PROBLEM_TYPE"] = tuple(PROBLEM_TYPES)
 _STRINGS = {"OBJECTIVE": "an objective in quotes", "PREPROCESSORS": "'none' or JSON in quotes"}
 _SETTINGS = _words(
     "S3_BUCKET KMS_KEY_ID S3_GARBAGE_COLLECT MAX_CELLS MAX_RUNTIME REFIT SPLIT_COLUMN "
-    "EVAL_FRACTION CALIBRATION ENTITY_COLUMN"
+    "EVAL_FRACTION CALIBRATION ENTITY_COLUMN LABEL_HORIZON"
 )
-OUR_SETTINGS = ("REFIT", "SPLIT_COLUMN", "EVAL_FRACTION", "CALIBRATION", "ENTITY_COLUMN")  # not Redshift's
+OUR_SETTINGS = (  # not Redshift's
+    "REFIT", "SPLIT_COLUMN", "EVAL_FRACTION", "CALIBRATION", "ENTITY_COLUMN", "LABEL_HORIZON",
+)
 _WORD = re.compile(r"[A-Za-z_#][A-Za-z0-9_$#]*")
 _PLAIN_NAME = re.compile(r"[a-z_][a-z0-9_$]*")
 _FROM_HINT = "Give the training data as FROM table_name or FROM (SELECT ...)."
@@ -287,6 +292,7 @@ class _Clauses:
     eval_fraction: float | None = None
     calibration: str | None = None
     entity_column: str | None = None  # SETTINGS (ENTITY_COLUMN 'customer_id'), ours too
+    label_horizon: tuple[float, str] | None = None  # SETTINGS (LABEL_HORIZON 90), ours (ml/horizon.py)
     ignored: dict[str, str] = dataclasses.field(default_factory=dict)
     keywords: dict[str, Token] = dataclasses.field(default_factory=dict)  # clause -> keyword
     values: dict[str, Token] = dataclasses.field(default_factory=dict)  # clause -> value
@@ -591,6 +597,11 @@ class _Parser:
                     c.ignored[name] = t.cast(str, _word(value))
             elif name in ("SPLIT_COLUMN", "EVAL_FRACTION", "CALIBRATION"):
                 self._our_setting(c, name, value, got)
+            elif name == "LABEL_HORIZON":
+                try:
+                    c.label_horizon = horizon.parse(value.text)  # 90, '90 days', '2 cutoffs'
+                except ValueError as exc:
+                    raise self.error(value, str(exc)) from None
             elif value.token_type != TokenType.STRING:
                 raise self.error(value, f"{name} must be a quoted string{got}")
             elif name == "ENTITY_COLUMN":

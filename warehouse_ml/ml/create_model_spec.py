@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import typing as t
 
-from warehouse_ml.ml import losses, preprocessors
+from warehouse_ml.ml import horizon, losses, preprocessors
 from warehouse_ml.ml.spec import OBJECTIVES, ModelType, ProblemType, SplitSpec, TrainingSpec
 
 if t.TYPE_CHECKING:
@@ -98,6 +98,11 @@ def to_spec(p: _Parser, c: _Clauses) -> tuple[TrainingSpec, list[str], bool]:
             column=c.split_column,
             eval_fraction=c.eval_fraction if c.eval_fraction is not None else 0.2,
         )
+    if c.label_horizon is not None:  # ml/horizon.py: the gap needs the cutoffs' column
+        if c.split_column is None:
+            raise p.error(c.keywords.get("SETTINGS"), "LABEL_HORIZON needs SPLIT_COLUMN (the cutoff column)",
+                          "Add SPLIT_COLUMN snapshot_date to SETTINGS, or remove LABEL_HORIZON.")  # fmt: skip
+        spec.split.label_horizon, spec.split.label_horizon_unit = c.label_horizon
     ours = [
         text
         for text, given in (
@@ -106,6 +111,7 @@ def to_spec(p: _Parser, c: _Clauses) -> tuple[TrainingSpec, list[str], bool]:
             (f"EVAL_FRACTION {c.eval_fraction}", c.eval_fraction is not None),
             (f"CALIBRATION {c.calibration}", c.calibration is not None),
             (f"ENTITY_COLUMN {c.entity_column}", c.entity_column is not None),
+            (f"LABEL_HORIZON {horizon.describe(*c.label_horizon or (0, ''))}", c.label_horizon is not None),
         )
         if given
     ]

@@ -60,6 +60,10 @@ class SplitSpec:
     eval_fraction: float = 0.2
     column: str | None = None
     seed: int = 42
+    # How far past its cutoff a row's label looks (ml/horizon.py, ours): the search's folds
+    # leave that gap before each validation cutoff. Unit: 'split', 'days' or 'cutoffs'.
+    label_horizon: float | None = None
+    label_horizon_unit: str = "split"
 
 
 @dataclasses.dataclass

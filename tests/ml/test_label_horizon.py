@@ -18,15 +18,15 @@ from ml.test_auto_search import CUTOFFS, _panel_csv, folds_of, panel, spec_for
 from warehouse_ml.errors import CompilationError, TrainingError
 from warehouse_ml.ml import horizon
 from warehouse_ml.ml.create_model import parse_ml_statement
-from warehouse_ml.ml.spec import SplitSpec
+from warehouse_ml.ml.spec import ModelType, SplitSpec
 
 TABLE = panel()  # 60 customers at five cutoffs 30 days apart
 CUT = np.array(TABLE["cutoff"].to_pylist())
 TRAIN_ROWS = np.flatnonzero(CUTOFFS[-1] > CUT)  # the evaluation split holds the last one
 
 
-def split(h: t.Any = None, column: str = "cutoff") -> SplitSpec:
-    found = SplitSpec("temporal", 0.2, column)
+def split(h: t.Any = None, column: str = "cutoff", fraction: float = 0.2) -> SplitSpec:
+    found = SplitSpec("temporal", fraction, column)
     if h is not None:
         found.label_horizon, found.label_horizon_unit = horizon.parse(h)
     return found
@@ -82,6 +82,18 @@ def test_the_one_slice_holdout_leaves_the_gap_too() -> None:
     assert set(CUT[fold.train]) == set(CUTOFFS[: CUTOFFS.index(first) - 1])
 
 
+def test_the_evaluated_fit_leaves_the_gap_before_the_evaluation_cut_and_the_refit_does_not() -> None:
+    from warehouse_ml.ml.trainer import train
+
+    model = train(TABLE, spec_for(split=split(45, fraction=0.15), model_type=ModelType.LINEAR))
+    recorded = model.metrics["split"]
+    last, before = CUTOFFS[-1], CUTOFFS[-2]  # the evaluated cutoff and the one 30 days earlier
+    assert recorded["cut_value"] == str(last)
+    assert recorded["rows_dropped_by_label_horizon"] == int(np.sum(before == CUT))
+    assert model.rows_train == int(np.sum(before > CUT)) and model.rows_eval == int(np.sum(last == CUT))
+    assert model.rows_final == TABLE.num_rows  # the deployed refit sees every row
+
+
 def test_a_horizon_longer_than_the_history_is_a_clear_error() -> None:
     with pytest.raises(TrainingError, match=r"Model 'm': label_horizon 400 leaves no training rows"):
         rolling(400)
@@ -107,7 +119,7 @@ def test_a_build_records_and_shows_the_gap_and_a_failed_one_writes_nothing(proje
         "select count(*) from information_schema.tables where table_schema = 'wml' "
         "and table_name = 'models'"
     ) == [(0,)]  # not even the registry's table
-    project.write({"models_sql/ltv.sql": MODEL.format(extra="label_horizon='45 days'")})
+    project.write({"models_sql/ltv.sql": MODEL.format(extra="label_horizon='45 days', eval_fraction=0.15")})
     assert project.wml("build").exit_code == 0
     shown = project.wml("show", "ltv").output
     assert "a gap of 45 days (label_horizon) before each validation cutoff" in shown

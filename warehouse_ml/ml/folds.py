@@ -217,14 +217,24 @@ def rolling_origin(
     return Folds("rolling_origin", folds, text + gap.text(), entity_name, record)
 
 
-def _no_fold_left(spec: TrainingSpec, column: str, gap: _Gap) -> t.NoReturn:
+def _no_fold_left(spec: TrainingSpec, column: str, gap: _Gap, where: str = "any validation") -> t.NoReturn:
     shown = label_horizon.describe(gap.horizon, gap.unit)
     raise TrainingError(
         f"Model '{spec.name}': label_horizon {shown} leaves no training rows far enough "
-        f"before any validation cutoff of '{column}' (the search needs at least "
-        f"{MIN_FOLD_TRAIN}). Shorten label_horizon, or add earlier cutoffs to the training "
-        "query; nothing was trained or saved."
+        f"before {where} cutoff of '{column}' (at least {MIN_FOLD_TRAIN} are needed). "
+        "Shorten label_horizon, or add earlier cutoffs to the training query; nothing was "
+        "trained or saved."
     )
+
+
+def gapped_evaluation(table: pa.Table, spec: TrainingSpec, split: Split) -> Split:
+    """The evaluation split less the training rows within the label horizon of its cut:
+    their labels overlap the evaluated period, so held-out metrics would score what the
+    fit already saw. The refit on every row still uses them."""
+    if spec.split.label_horizon is None or split.column is None:
+        return split
+    train, gap = _holdout_gap(table, spec, split, "the evaluation")
+    return dataclasses.replace(split, train=train, gap_dropped=gap["dropped_train_rows"][0])
 
 
 def group_kfold(
@@ -275,7 +285,9 @@ def _holdout(table: pa.Table, target: Target, spec: TrainingSpec, rows: np.ndarr
     return Folds("temporal_holdout", [Fold(train, found.eval, found.cut)], text, gap=gap)
 
 
-def _holdout_gap(table: pa.Table, spec: TrainingSpec, found: Split) -> tuple[np.ndarray, dict[str, t.Any]]:
+def _holdout_gap(
+    table: pa.Table, spec: TrainingSpec, found: Split, where: str = "the validation"
+) -> tuple[np.ndarray, dict[str, t.Any]]:
     """The slice's training rows less those within the horizon of its first validation
     cutoff (and the record, with its text under 'text')."""
     assert found.column is not None
@@ -288,7 +300,7 @@ def _holdout_gap(table: pa.Table, spec: TrainingSpec, found: Split) -> tuple[np.
     allowed = gap.trainable(cut) & ~in_eval
     train = rows[allowed]
     if len(train) < MIN_FOLD_TRAIN:
-        _no_fold_left(spec, found.column, gap)
+        _no_fold_left(spec, found.column, gap, where)
     return train, {**gap.record([int(len(found.train) - len(train))]), "text": gap.text()}
 
 

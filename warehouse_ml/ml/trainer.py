@@ -52,7 +52,7 @@ from warehouse_ml.ml.dataset import (
 )
 from warehouse_ml.ml.estimators import Candidate, auto_candidates, build_pipeline, resolve_params
 from warehouse_ml.ml.features import Feature, check_text_cardinality, infer_features, table_matrix
-from warehouse_ml.ml.folds import entity_codes, group_split, make_folds
+from warehouse_ml.ml.folds import entity_codes, gapped_evaluation, group_split, make_folds
 from warehouse_ml.ml.monitoring import training as monitoring_training
 from warehouse_ml.ml.onnx_export import check_parity, round_offsets_float32, to_onnx
 from warehouse_ml.ml.spec import ModelType, ProblemType, TrainingSpec
@@ -291,7 +291,7 @@ def _split(data: _Data, spec: TrainingSpec) -> Split:
     if data.entities is not None and spec.split.method == "random":
         rows = np.arange(data.table.num_rows)
         return group_split(rows, data.entities, spec.split.eval_fraction, spec.split.seed)
-    return split_rows(data.table, data.target, spec.split)
+    return gapped_evaluation(data.table, spec, split_rows(data.table, data.target, spec.split))
 
 
 def _seconds_left(start: float, max_runtime: float) -> t.Callable[[], float]:

@@ -186,6 +186,12 @@ def test_an_explicit_budget_lifts_the_config_limit_but_convergence_still_stops()
     assert record["config_limit"] is None and record["stopped_by"] == "converged"
     assert record["run"] >= 5 + search.PATIENCE == len(given.leaderboard)
     assert "no config limit: max_runtime was given" in search.describe_record(record)
+    from warehouse_ml.ml.trainer import TrainingProgress
+
+    seen: list[TrainingProgress] = []
+    train(table, spec_for(max_runtime=600, max_runtime_given=True), progress=seen.append)
+    lines = [p.describe() for p in seen if p.step == "candidate"]
+    assert lines[0].startswith("AUTO candidate 1: linear (") and " of " not in lines[0].split("(")[0]
     # The budget still ends it: the first config always runs, then nothing fits.
     tiny = train(table, spec_for(max_runtime=0.001, max_runtime_given=True))
     assert tiny.metrics["search"]["stopped_by"] == "max_runtime" and tiny.metrics["search"]["run"] == 1

@@ -57,6 +57,17 @@ def test_folds_drop_training_cutoffs_within_the_horizon(h: t.Any) -> None:
     assert "a gap of " in gapped.description and "(label_horizon)" in gapped.description
 
 
+def test_grouped_folds_say_the_horizon_was_not_applied() -> None:
+    # Two cutoffs leave no rolling origin (one fold, one group): grouped K-fold holds out
+    # customers, not a later period, so there is no gap to leave, and the record says so.
+    rows = np.flatnonzero(CUTOFFS[2] > CUT)
+    spec = spec_for(entity_column="customer_id", split=split(45))
+    folds = folds_of(TABLE, spec, rows)[0]
+    assert folds.method == "group_kfold"
+    assert folds.describe()["label_horizon"] == {"value": 45.0, "unit": "split", "applied": False}
+    assert "label_horizon 45 not applied: too few cutoffs to roll over" in folds.description
+
+
 def test_a_numeric_split_column_is_in_its_own_unit() -> None:
     month = pa.array([CUTOFFS.index(c) for c in CUT], pa.int64())
     table = TABLE.append_column("month", month)

@@ -105,7 +105,7 @@ class _Gap:
         return label_horizon.trainable(self.rank, self.where, cut, at, self.horizon, self.unit)
 
     def record(self, dropped: list[int]) -> dict[str, t.Any]:
-        return {"value": self.horizon, "unit": self.unit, "dropped_train_rows": dropped}
+        return {"value": self.horizon, "unit": self.unit, "applied": True, "dropped_train_rows": dropped}
 
     def text(self) -> str:
         shown = label_horizon.describe(self.horizon, self.unit)
@@ -165,6 +165,13 @@ def make_folds(
         found = _fittable(rolling_origin(table, spec, train_rows, entities, entity_name), target)
     if found is None and entities is not None:
         found = _fittable(group_kfold(train_rows, entities, spec.split.seed, entity_name), target)
+        if found is not None and spec.split.label_horizon is not None:
+            # Grouped folds hold out customers, not a later period: there is no cutoff to
+            # leave a gap before, and the record says so rather than implying one.
+            h, unit = spec.split.label_horizon, spec.split.label_horizon_unit
+            note = f"; label_horizon {label_horizon.describe(h, unit)} not applied: too few cutoffs to roll over"
+            gap = {"value": h, "unit": unit, "applied": False}
+            found = dataclasses.replace(found, description=found.description + note, gap=gap)
     return found or _holdout(table, target, spec, train_rows)
 
 
@@ -194,18 +201,21 @@ def rolling_origin(
     groups = _deal(entities[rows], min(ROLLING_FOLDS, n_cut - 1), spec.split.seed)
     folds: list[Fold] = []
     dropped: list[int] = []
+    possible = False  # a fold there would be without the gap
     for i, c in enumerate(range(n_cut - 1, 0, -1)[:ROLLING_FOLDS]):
         group = i % (int(groups.max()) + 1)
         val = rows[(rank == c) & (groups == group)]
         before = rank < c
         allowed = before if gap is None else gap.trainable(c)
         train = rows[allowed & (groups != group)]
+        if len(val) >= MIN_FOLD_VALIDATION:
+            possible |= int(np.sum(before & (groups != group))) >= MIN_FOLD_TRAIN
         if len(train) < MIN_FOLD_TRAIN or len(val) < MIN_FOLD_VALIDATION:
             continue
         folds.append(Fold(np.sort(train), np.sort(val), _json(ordered[c].as_py())))
         dropped.append(int(np.sum(before & ~allowed & (groups != group))))
     if not folds:
-        if gap is not None:
+        if gap is not None and possible:  # the horizon, not the data, left no fold
             _no_fold_left(spec, name, gap)
         return None
     folds.reverse()  # oldest cutoff first

@@ -170,3 +170,25 @@ def test_module_doctest() -> None:
 
     failures, tried = doctest.testmod(horizon)
     assert tried >= 1 and failures == 0
+
+
+STATEMENT = """{{ config(label_horizon='45 days') }}
+CREATE MODEL ltv
+FROM (SELECT * FROM {{ ref('panel') }})
+TARGET y
+FUNCTION predict_ltv
+IAM_ROLE default
+SETTINGS (S3_BUCKET 'b', SPLIT_COLUMN cutoff, EVAL_FRACTION 0.15, ENTITY_COLUMN 'customer_id');
+"""
+
+
+def test_a_config_horizon_joins_a_create_model_files_split(project: t.Any) -> None:
+    project.write({"seeds/panel.csv": _panel_csv(), "models_sql/ltv.sql": STATEMENT})
+    built = project.wml("build")
+    assert built.exit_code == 0, built.output
+    import json
+
+    metrics = json.loads(project.wml("show", "ltv", "--format", "json").output)["metrics"]
+    assert metrics["split"]["column"] == "cutoff" and metrics["split"]["eval_fraction"] == 0.15
+    assert (metrics["split"]["label_horizon"], metrics["split"]["label_horizon_unit"]) == (45, "days")
+    assert metrics["search"]["validation_method"]["label_horizon"]["applied"] is True

@@ -95,8 +95,10 @@ def spec_from_statement(
     if any(c.get(k) is not None for k in ("split", "split_column", "eval_fraction")):
         spec.split = _split(c, fail)
     elif c.get("label_horizon") is not None:  # the statement's SPLIT_COLUMN, with a horizon
-        column = {"split_column": spec.split.column} if spec.split.method == "temporal" else {}
-        spec.split = dataclasses.replace(_split({**c, **column}, fail), seed=spec.split.seed)
+        given = spec.split  # SPLIT_COLUMN and EVAL_FRACTION stay the statement's
+        column = {"split_column": given.column} if given.method == "temporal" else {}
+        found = _split({**c, **column, "eval_fraction": given.eval_fraction}, fail)
+        spec.split = dataclasses.replace(found, seed=given.seed)
     spec.exclude = list(c.get("exclude") or spec.exclude)
     if c.get("entity_column") is not None:
         spec.entity_column = _entity_column(c, fail)

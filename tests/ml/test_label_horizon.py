@@ -110,6 +110,14 @@ def test_a_horizon_longer_than_the_history_is_a_clear_error() -> None:
         rolling(400)
 
 
+def test_timestamps_are_measured_in_days() -> None:
+    stamps = pa.array([dt.datetime(2025, 1, 1, 12), dt.datetime(2025, 1, 3), None], pa.timestamp("us"))
+    where = horizon.positions(stamps, "days", "at")
+    assert where[1] - where[0] == pytest.approx(1.5) and np.isnan(where[2])
+    with pytest.raises(TrainingError, match="'N cutoffs'"):
+        horizon.positions(pa.array(["a", "b"]), "split", "label")
+
+
 @pytest.mark.parametrize("bad", ["soon", -3, "1.5 cutoffs", True])
 def test_bad_values_are_refused(bad: t.Any) -> None:
     with pytest.raises(ValueError, match="label_horizon"):

@@ -61,6 +61,19 @@ def cdnow_path() -> Path:
     return path
 
 
+def searched(model: dict) -> str:
+    """'hist_gradient_boosting, 23 configs, converged': what AUTO chose and why it stopped."""
+    record = model["metrics"].get("search") or {}
+    if "run" not in record:
+        return model["model_type"]
+    return f"{model['model_type']}, {record['run']} configs, {record.get('stopped_by')}"
+
+
+def spend_only(row: dict) -> dict:
+    """A spend row whose repeat model is another row's: its repeat cells stay empty."""
+    return dict(row, repeat=np.zeros(len(row["spend"])), repeat_unused=True)
+
+
 def wml(project: Path, *args: str) -> float:
     """Run the wml CLI in ``project``; seconds taken. Exits with its output on failure."""
     exe = Path(sys.executable).with_name("wml")
@@ -80,16 +93,8 @@ def registry(db: Path) -> dict[str, dict]:
     finally:
         con.close()
     return {n: {"seconds": s, "model_type": mt, "features": json.loads(f), "settings": json.loads(st or "{}"),
-                "leaderboard": json.loads(lb or "[]"), "search": json.loads(m or "{}").get("search") or {}}
+                "leaderboard": json.loads(lb or "[]"), "metrics": json.loads(m or "{}")}
             for n, s, mt, f, st, lb, m in rows}  # fmt: skip
-
-
-def searched(model: dict) -> str:
-    """'hist_gradient_boosting, 23 configs, converged': what AUTO chose and why it stopped."""
-    record = model["search"]
-    if "run" not in record:
-        return model["model_type"]
-    return f"{model['model_type']}, {record['run']} configs, {record.get('stopped_by')}"
 
 
 def cdnow(budget: float, work: Path) -> tuple[list[dict], dict]:
@@ -114,17 +119,18 @@ def cdnow(budget: float, work: Path) -> tuple[list[dict], dict]:
     rows.append(_row("CDNOW", "wml AUTO, objective MSE", scores.auto_spend, scores.auto_repeat,
                      models["spend_auto"]["seconds"] + models["repeat_auto"]["seconds"],
                      f"spend {searched(models['spend_auto'])}; repeat {searched(models['repeat_auto'])}"))
-    rows.append(_row("CDNOW", "wml AUTO, objective MAE", scores.mae_spend, None,
-                     models["spend_auto_mae"]["seconds"], f"spend {searched(models['spend_auto_mae'])}"))
+    rows.append(spend_only(_row("CDNOW", "wml AUTO, objective MAE", scores.mae_spend, None,
+                                models["spend_auto_mae"]["seconds"], f"spend {searched(models['spend_auto_mae'])}")))
     rows.append(_row("CDNOW", "wml AUTO + CLV features, objective MSE", scores.stacked_spend,
                      scores.stacked_repeat,
                      models["spend_auto_clv"]["seconds"] + models["repeat_auto_clv"]["seconds"],
                      f"spend {searched(models['spend_auto_clv'])}; repeat {searched(models['repeat_auto_clv'])}"))
-    rows.append(_row("CDNOW", "wml AUTO + CLV features, objective MAE", scores.stacked_mae_spend, None,
-                     models["spend_auto_clv_mae"]["seconds"], f"spend {searched(models['spend_auto_clv_mae'])}"))
-    rows.append(_row("CDNOW", "wml AUTO, loss='tweedie', + CLV features", scores.tweedie_spend,
-                     None, models["spend_auto_tweedie"]["seconds"],
-                     f"spend {searched(models['spend_auto_tweedie'])}"))
+    rows.append(spend_only(_row("CDNOW", "wml AUTO + CLV features, objective MAE", scores.stacked_mae_spend,
+                                None, models["spend_auto_clv_mae"]["seconds"],
+                                f"spend {searched(models['spend_auto_clv_mae'])}")))
+    rows.append(spend_only(_row("CDNOW", "wml AUTO, loss='tweedie', + CLV features", scores.tweedie_spend,
+                                None, models["spend_auto_tweedie"]["seconds"],
+                                f"spend {searched(models['spend_auto_tweedie'])}")))
     rows.append(_row("CDNOW", "wml clv (BG/NBD + GG, SQL)", scores.clv_spend,
                      scores.clv_alive * (1 - none ** (clv["r"] + tf)), models["clv"]["seconds"], ""))
     for name, out in baselines.probabilistic(train, test, HORIZON_WEEKS).items():
@@ -141,14 +147,14 @@ def cdnow(budget: float, work: Path) -> tuple[list[dict], dict]:
     rows.append(_row("CDNOW", "sklearn HistGB (defaults)", s_pred, r_pred, s_sec + r_sec, ""))
     truth = {"spend": test.holdout_spend.to_numpy(float), "repeat": test.bought_again.to_numpy(int)}
     info = {"build_seconds": build_seconds, "train_customers": len(train), "test_customers": len(test),
-            "leaderboards": {n: models[n]["leaderboard"] for n in ("spend_auto", "spend_auto_mae")}}  # fmt: skip
+            "leaderboard": models["spend_auto"]["leaderboard"]}  # fmt: skip
+    info["mae_leaderboard"] = models["spend_auto_mae"]["leaderboard"]
     return [dict(r, truth=truth) for r in rows], info
 
 
 def _row(data: str, method: str, spend, repeat, seconds: float, note: str) -> dict:
     return {"data": data, "method": method, "spend": None if spend is None else np.asarray(spend, float),
-            "repeat": None if repeat is None else np.asarray(repeat, float), "seconds": seconds,
-            "note": note}  # fmt: skip
+            "repeat": np.asarray(repeat, float), "seconds": seconds, "note": note}  # fmt: skip
 
 
 CHURN_PROJECT = {
@@ -215,9 +221,7 @@ def score(rows: list[dict], draws: int) -> list[dict]:
         if row.get("spend") is not None:
             for key, fn in qm.SPEND.items():
                 row["metrics"][key] = qm.with_interval(fn, truth["spend"], row["spend"], idx)
-        if row.get("repeat") is None:  # a spend-only row (its repeat model is the row above's)
-            continue
-        for key, fn in qm.REPEAT.items():
+        for key, fn in ({} if row.get("repeat_unused") else qm.REPEAT).items():
             row["metrics"][key] = qm.with_interval(fn, truth["repeat"], np.clip(row["repeat"], 0, 1), idx)
     return rows
 
@@ -257,15 +261,20 @@ def main() -> None:
           f"{args.draws} resamples of the scored customers. Spend over 39 weeks; AUC/log-loss/ECE of "
           "'bought again in the 39 weeks' (churn rows: of churned).")
     print(table(rows))
+    best_mae = sorted((e for e in info.get("mae_leaderboard") or [] if isinstance(e.get("score"), (int, float))),
+                      key=lambda e: e["score"])[:5]  # fmt: skip
+    if best_mae:
+        print("wml AUTO objective MAE, best 5 configs (validation MAE): " + "; ".join(
+            f"{e['model_type']}{' ' + e['params']['loss'] if 'loss' in e['params'] else ''} {e['score']:.5g}"
+            for e in best_mae))
     notes = [r for r in rows if r.get("note") and r.get("metrics")]
     for r in notes:
         print(f"  {r['data']} {r['method']}: {r['note']}")
-    for name, lb in info["leaderboards"].items():
-        if lb:
-            print(f"wml AUTO {name} leaderboard, best 5 of {len(lb)} (validation {lb[0].get('metric')}): " + "; ".join(
-                f"{e.get('model_type', '?')}{' ' + e['params']['loss'] if 'loss' in e.get('params', {}) else ''} "
-                f"{e['score']:.5g}" for e in sorted(lb, key=lambda e: e["score"])[:5]
-                if isinstance(e.get("score"), (int, float))))
+    lb = info["leaderboard"]
+    if lb:
+        print("wml AUTO spend leaderboard (validation MSE): " + "; ".join(
+            f"{e.get('model_type', '?')} {e['score']:.5g}" if isinstance(e.get("score"), (int, float))
+            else str(e.get("model_type", "?")) for e in lb))
 
 
 if __name__ == "__main__":

@@ -81,7 +81,7 @@ def test_parallel_nodes_share_one_line_and_never_interleave():
 
 
 AUTO_MODEL = """
-{{ config(materialized='ml_model', target='y', model_type='auto', max_runtime=600) }}
+{{ config(materialized='ml_model', target='y', model_type='auto') }}
 select x, 2 * x + (x % 3) as y from range(600) as r(x)
 """
 

@@ -176,6 +176,35 @@ def test_small_data_gets_few_configs() -> None:
     assert search.config_limit(400, 9) == 9  # never fewer than the starting list
 
 
+def test_an_explicit_budget_lifts_the_config_limit_but_convergence_still_stops() -> None:
+    table = _search_inputs(800, seed=3)["table"]
+    limited = train(table, spec_for(max_runtime=600))  # a budget nobody chose: 5 configs
+    given = train(table, spec_for(max_runtime=600, max_runtime_given=True))
+    assert limited.metrics["search"]["stopped_by"] == "exhausted"
+    assert limited.metrics["search"]["run"] == limited.metrics["search"]["config_limit"] == 5
+    record = given.metrics["search"]
+    assert record["config_limit"] is None and record["stopped_by"] == "converged"
+    assert record["run"] >= 5 + search.PATIENCE == len(given.leaderboard)
+    assert "no config limit: max_runtime was given" in search.describe_record(record)
+    from warehouse_ml.ml.trainer import TrainingProgress
+
+    seen: list[TrainingProgress] = []
+    train(table, spec_for(max_runtime=600, max_runtime_given=True), progress=seen.append)
+    lines = [p.describe() for p in seen if p.step == "candidate"]
+    assert lines[0].startswith("AUTO candidate 1: linear (") and " of " not in lines[0].split("(")[0]
+    # The budget still ends it: the first config always runs, then nothing fits.
+    tiny = train(table, spec_for(max_runtime=0.001, max_runtime_given=True))
+    assert tiny.metrics["search"]["stopped_by"] == "max_runtime" and tiny.metrics["search"]["run"] == 1
+
+
+@pytest.mark.parametrize(("settings", "given"), [("", False), (" SETTINGS (MAX_RUNTIME 60)", True)])
+def test_create_model_max_runtime_is_an_explicit_budget(settings: str, given: bool) -> None:
+    from warehouse_ml.ml.create_model import parse_ml_statement
+
+    stmt = parse_ml_statement(f"CREATE MODEL m FROM t TARGET y FUNCTION f IAM_ROLE default{settings}")
+    assert stmt.spec.max_runtime_given is given
+
+
 def test_search_is_deterministic_for_a_seed() -> None:
     inputs = _search_inputs(300, seed=2)
     runs = [_run(inputs, max_runtime=600.0, limit=12) for _ in range(2)]
@@ -241,7 +270,8 @@ def test_unknown_entity_column_is_a_clear_error_naming_the_model_and_writes_noth
     project.write({"models_sql/ltv.sql": MODEL.format(entity="customer_id")})
     assert project.wml("build").exit_code == 0
     shown = project.wml("show", "ltv").output
-    assert "AUTO search: 5 configs run (at most 5 for this data), stopped by exhausted" in shown
+    # max_runtime given in the config: no data-size limit, the search ran to convergence.
+    assert "configs run (no config limit: max_runtime was given), stopped by converged" in shown
     assert "rolling origin over the last 2 cutoffs of 'cutoff', grouped by customer_id" in shown
 
 

@@ -49,6 +49,8 @@ CASES = {
     "hgb_bin": ("yb", ModelType.HIST_GRADIENT_BOOSTING, {}),
     "hgb_multi": ("yc", ModelType.HIST_GRADIENT_BOOSTING, {}),
     "hgb_poisson": ("count", ModelType.HIST_GRADIENT_BOOSTING, {"loss": "poisson"}),
+    # AUTO's trees for objective='mae': identity link, the median as the starting value.
+    "hgb_mae": ("y", ModelType.HIST_GRADIENT_BOOSTING, {"loss": "absolute_error"}),
     "rf_reg": ("y", ModelType.RANDOM_FOREST, {"n_estimators": 8, "max_depth": 6}),
     "rf_bin": ("yb", ModelType.RANDOM_FOREST, {"n_estimators": 8, "max_depth": 6}),
 }

@@ -271,7 +271,7 @@ def test_show_names_the_cut_and_the_rows_of_each_fit(snapshots_project: t.Any) -
 def test_show_names_the_leaderboard_metric_and_its_validation_rows(project: t.Any) -> None:
     import json
 
-    auto = MODEL.replace("model_type='linear'", "model_type='auto', max_runtime=600")
+    auto = MODEL.replace("model_type='linear'", "model_type='auto'")
     project.write({
         "seeds/snapshots.csv": snapshots_csv((100, 100, 100)),
         "models_sql/auto_model.sql": auto.format(extra=""),

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import typing as t
 
-from warehouse_ml.ml import losses, preprocessors
+from warehouse_ml.ml import horizon, losses, preprocessors
 from warehouse_ml.ml.spec import OBJECTIVES, ModelType, ProblemType, SplitSpec, TrainingSpec
 
 if t.TYPE_CHECKING:
@@ -32,6 +32,7 @@ PROBLEM_TYPES = {
 _XGB_OBJECTIVES = {
     "reg:squarederror": ("mse", ProblemType.REGRESSION),
     "reg:linear": ("mse", ProblemType.REGRESSION),  # XGBoost's old name for it
+    "reg:absoluteerror": ("mae", ProblemType.REGRESSION),  # XGBoost's L1; ours, warned
     "binary:logistic": ("log_loss", ProblemType.BINARY),
     "multi:softmax": ("accuracy", ProblemType.MULTICLASS),
     "multi:softprob": ("log_loss", ProblemType.MULTICLASS),
@@ -81,6 +82,7 @@ def to_spec(p: _Parser, c: _Clauses) -> tuple[TrainingSpec, list[str], bool]:
         loss=loss.name,
         tweedie_power=power,  # None: AUTO chooses it (ml/search_space.py)
         max_runtime=c.max_runtime if c.max_runtime is not None else 5400.0,
+        max_runtime_given=c.max_runtime is not None,
         hyperparameters=hyperparameters,
         k=k,
         ignored_settings=dict(c.ignored),
@@ -96,6 +98,11 @@ def to_spec(p: _Parser, c: _Clauses) -> tuple[TrainingSpec, list[str], bool]:
             column=c.split_column,
             eval_fraction=c.eval_fraction if c.eval_fraction is not None else 0.2,
         )
+    if c.label_horizon is not None:  # ml/horizon.py: the gap needs the cutoffs' column
+        if c.split_column is None:
+            raise p.error(c.keywords.get("SETTINGS"), "LABEL_HORIZON needs SPLIT_COLUMN (the cutoff column)",
+                          "Add SPLIT_COLUMN snapshot_date to SETTINGS, or remove LABEL_HORIZON.")  # fmt: skip
+        spec.split.label_horizon, spec.split.label_horizon_unit = c.label_horizon
     ours = [
         text
         for text, given in (
@@ -104,6 +111,7 @@ def to_spec(p: _Parser, c: _Clauses) -> tuple[TrainingSpec, list[str], bool]:
             (f"EVAL_FRACTION {c.eval_fraction}", c.eval_fraction is not None),
             (f"CALIBRATION {c.calibration}", c.calibration is not None),
             (f"ENTITY_COLUMN {c.entity_column}", c.entity_column is not None),
+            (f"LABEL_HORIZON {horizon.describe(*c.label_horizon or (0, ''))}", c.label_horizon is not None),
         )
         if given
     ]
@@ -166,7 +174,7 @@ def _objective(
     name, implied = _XGB_OBJECTIVES.get(raw, (raw.replace("_", ""), None))
     if name not in _OUR_OBJECTIVES:
         known = "MSE, Accuracy, F1, F1Macro, AUC, " + ", ".join(_XGB_OBJECTIVES)
-        known += ", reg:tweedie, count:poisson, reg:gamma"
+        known += ", reg:tweedie, count:poisson, reg:gamma, MAE"
         raise p.error(token, f"OBJECTIVE '{given}' has no local equivalent: expected {known}")
     if problem is not None and implied is not None and implied != problem:
         raise p.error(token, f"OBJECTIVE '{given}' is for {implied.value}, not {problem.value}")
@@ -174,6 +182,12 @@ def _objective(
     if expected is not None and name not in OBJECTIVES[expected]:
         fits = ", ".join(OBJECTIVES[expected])
         raise p.error(token, f"OBJECTIVE '{given}' does not fit {expected.value}: use {fits}")
+    if name == "mae":  # ml/search_space.py: the absolute error is fit, not only judged
+        warnings.append(
+            f"OBJECTIVE '{given}' is a warehouse-ml objective that Redshift ML does not accept "
+            "(its regression objective is MSE); locally boosted trees fit the absolute error "
+            "and AUTO selects on MAE."
+        )
     return name, implied
 
 

@@ -54,16 +54,20 @@ class Split:
     stratified: bool
     column: str | None = None
     cut: t.Any = None
+    gap_dropped: int = 0  # training rows within the label horizon of the cut (ml/folds.py)
 
     def describe(self) -> dict[str, t.Any]:
         """Where the cut fell, for the registry's metrics (empty for a random split)."""
         if self.column is None:
             return {}
-        return {
+        out = {
             "cut_value": self.cut,
             "rows_before_cut": len(self.train),
             "rows_at_or_after_cut": len(self.eval),
         }
+        if self.gap_dropped:
+            out["rows_dropped_by_label_horizon"] = self.gap_dropped
+        return out
 
 
 def canonical_order(table: pa.Table) -> pa.Table:

@@ -24,6 +24,7 @@ from warehouse_ml.ml.spec import OBJECTIVES, ProblemType
 _OBJECTIVE_ALIASES = {
     "reg:squarederror": "mse",
     "reg:linear": "mse",
+    "reg:absoluteerror": "mae",  # XGBoost's L1 objective (boosted trees then fit it)
     "binary:logistic": "log_loss",
     "multi:softmax": "accuracy",
     "multi:softprob": "log_loss",

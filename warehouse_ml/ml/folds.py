@@ -13,6 +13,10 @@ rows; the evaluation rows are never seen by the search):
 - **an entity column without cutoffs**: grouped K-fold (each entity in one fold only);
 - **otherwise**: one validation slice, split as the evaluation split was (temporal or
   random), falling back to random when a temporal one cannot cut the training rows.
+
+With a ``label_horizon`` (ml/horizon.py) the temporal folds leave a gap: a training row is
+kept only when its cutoff plus the horizon is at or before the validation cutoff, so no
+training label overlaps the period validated on. The rows dropped per fold are recorded.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from warehouse_ml.errors import TrainingError
+from warehouse_ml.ml import horizon as label_horizon
 from warehouse_ml.ml.dataset import Split, Target, split_rows
 from warehouse_ml.ml.features import resolve_column
 from warehouse_ml.ml.spec import TrainingSpec
@@ -51,6 +56,7 @@ class Folds:
     folds: list[Fold]
     description: str  # e.g. "rolling origin over 3 cutoffs of 'snapshot_date', by customer_id"
     entity_column: str | None = None
+    gap: dict[str, t.Any] | None = None  # the label horizon's gap, when one was given
 
     @property
     def validation_rows(self) -> int:
@@ -68,7 +74,54 @@ class Folds:
         cutoffs = [f.cutoff for f in self.folds if f.cutoff is not None]
         if cutoffs:
             out["cutoffs"] = cutoffs
+        if self.gap is not None:
+            out["label_horizon"] = self.gap
         return out
+
+
+@dataclasses.dataclass(frozen=True)
+class _Gap:
+    """A label horizon over some rows: which may train for a validation cutoff."""
+
+    horizon: float
+    unit: str
+    rank: np.ndarray  # each row's cutoff rank among the distinct cutoffs (-1: NULL)
+    where: np.ndarray | None  # each row's cutoff on the horizon's scale (None: cutoffs unit)
+    cut_where: np.ndarray | None  # each distinct cutoff on that scale
+
+    @classmethod
+    def of(cls, spec: TrainingSpec, keys: pa.Array, ordered: pa.Array, rank: np.ndarray,
+           name: str) -> _Gap | None:  # fmt: skip
+        h, unit = spec.split.label_horizon, spec.split.label_horizon_unit
+        if h is None:
+            return None
+        if unit == "cutoffs":
+            return cls(h, unit, rank, None, None)
+        where = label_horizon.positions(keys, unit, name)
+        return cls(h, unit, rank, where, label_horizon.positions(ordered, unit, name))
+
+    def trainable(self, cut: int) -> np.ndarray:
+        at = None if self.cut_where is None else float(self.cut_where[cut])
+        return label_horizon.trainable(self.rank, self.where, cut, at, self.horizon, self.unit)
+
+    def record(self, dropped: list[int]) -> dict[str, t.Any]:
+        return {"value": self.horizon, "unit": self.unit, "applied": True, "dropped_train_rows": dropped}
+
+    def text(self) -> str:
+        shown = label_horizon.describe(self.horizon, self.unit)
+        return f", a gap of {shown} (label_horizon) before each validation cutoff"
+
+
+def _cutoffs(table: pa.Table, name: str, rows: np.ndarray) -> tuple[pa.Array, pa.Array, np.ndarray]:
+    """(the rows' split-column values, the distinct cutoffs in order, each row's rank among
+    them: NULL counts as oldest, -1, as in the evaluation split)."""
+    keys = table.column(name).combine_chunks().take(pa.array(rows))
+    if pa.types.is_dictionary(keys.type):
+        keys = keys.dictionary_decode()
+    distinct = pc.unique(keys.filter(pc.is_valid(keys)))
+    ordered = distinct.take(pc.array_sort_indices(distinct))
+    rank = pc.index_in(keys, value_set=ordered).to_numpy(zero_copy_only=False)
+    return keys, ordered, np.where(np.isnan(rank.astype(np.float64)), -1, rank).astype(np.int64)
 
 
 def entity_codes(table: pa.Table, spec: TrainingSpec) -> tuple[str, np.ndarray] | None:
@@ -112,6 +165,13 @@ def make_folds(
         found = _fittable(rolling_origin(table, spec, train_rows, entities, entity_name), target)
     if found is None and entities is not None:
         found = _fittable(group_kfold(train_rows, entities, spec.split.seed, entity_name), target)
+        if found is not None and spec.split.label_horizon is not None:
+            # Grouped folds hold out customers, not a later period: there is no cutoff to
+            # leave a gap before, and the record says so rather than implying one.
+            h, unit = spec.split.label_horizon, spec.split.label_horizon_unit
+            note = f"; label_horizon {label_horizon.describe(h, unit)} not applied: too few cutoffs to roll over"
+            gap = {"value": h, "unit": unit, "applied": False}
+            found = dataclasses.replace(found, description=found.description + note, gap=gap)
     return found or _holdout(table, target, spec, train_rows)
 
 
@@ -133,32 +193,58 @@ def rolling_origin(
     fewer than two cutoffs (or too few rows per side) leave nothing to roll over."""
     assert spec.split.column is not None
     name = resolve_column(table.schema, spec.split.column, "temporal split")
-    keys = table.column(name).combine_chunks().take(pa.array(rows))
-    if pa.types.is_dictionary(keys.type):
-        keys = keys.dictionary_decode()
-    distinct = pc.unique(keys.filter(pc.is_valid(keys)))
-    ordered = distinct.take(pc.array_sort_indices(distinct))
-    # Rank of each row's cutoff; NULL counts as oldest (-1), as in the evaluation split.
-    rank = pc.index_in(keys, value_set=ordered).to_numpy(zero_copy_only=False)
-    rank = np.where(np.isnan(rank.astype(np.float64)), -1, rank).astype(np.int64)
+    keys, ordered, rank = _cutoffs(table, name, rows)
     n_cut = len(ordered)
     if n_cut < 2:
         return None
+    gap = _Gap.of(spec, keys, ordered, rank, name)
     groups = _deal(entities[rows], min(ROLLING_FOLDS, n_cut - 1), spec.split.seed)
     folds: list[Fold] = []
+    dropped: list[int] = []
+    possible = False  # a fold there would be without the gap
     for i, c in enumerate(range(n_cut - 1, 0, -1)[:ROLLING_FOLDS]):
         group = i % (int(groups.max()) + 1)
         val = rows[(rank == c) & (groups == group)]
-        train = rows[(rank < c) & (groups != group)]
+        before = rank < c
+        allowed = before if gap is None else gap.trainable(c)
+        train = rows[allowed & (groups != group)]
+        if len(val) >= MIN_FOLD_VALIDATION:
+            possible |= int(np.sum(before & (groups != group))) >= MIN_FOLD_TRAIN
         if len(train) < MIN_FOLD_TRAIN or len(val) < MIN_FOLD_VALIDATION:
             continue
         folds.append(Fold(np.sort(train), np.sort(val), _json(ordered[c].as_py())))
+        dropped.append(int(np.sum(before & ~allowed & (groups != group))))
     if not folds:
+        if gap is not None and possible:  # the horizon, not the data, left no fold
+            _no_fold_left(spec, name, gap)
         return None
     folds.reverse()  # oldest cutoff first
     by = f", grouped by {entity_name}" if entity_name else ""
     text = f"rolling origin over the last {len(folds)} cutoffs of '{name}'{by}"
-    return Folds("rolling_origin", folds, text, entity_name)
+    if gap is None:
+        return Folds("rolling_origin", folds, text, entity_name)
+    record = gap.record(dropped[::-1])
+    return Folds("rolling_origin", folds, text + gap.text(), entity_name, record)
+
+
+def _no_fold_left(spec: TrainingSpec, column: str, gap: _Gap, where: str = "any validation") -> t.NoReturn:
+    shown = label_horizon.describe(gap.horizon, gap.unit)
+    raise TrainingError(
+        f"Model '{spec.name}': label_horizon {shown} leaves no training rows far enough "
+        f"before {where} cutoff of '{column}' (at least {MIN_FOLD_TRAIN} are needed). "
+        "Shorten label_horizon, or add earlier cutoffs to the training query; nothing was "
+        "trained or saved."
+    )
+
+
+def gapped_evaluation(table: pa.Table, spec: TrainingSpec, split: Split) -> Split:
+    """The evaluation split less the training rows within the label horizon of its cut:
+    their labels overlap the evaluated period, so held-out metrics would score what the
+    fit already saw. The refit on every row still uses them."""
+    if spec.split.label_horizon is None or split.column is None:
+        return split
+    train, gap = _holdout_gap(table, spec, split, "the evaluation")
+    return dataclasses.replace(split, train=train, gap_dropped=gap["dropped_train_rows"][0])
 
 
 def group_kfold(
@@ -202,7 +288,30 @@ def _holdout(table: pa.Table, target: Target, spec: TrainingSpec, rows: np.ndarr
     if found.column is None:
         return Folds("random_holdout", [Fold(found.train, found.eval)], "random")
     text = f"temporal, at or after {found.cut!r}"
-    return Folds("temporal_holdout", [Fold(found.train, found.eval, found.cut)], text)
+    train, gap = found.train, None
+    if spec.split.label_horizon is not None:
+        train, gap = _holdout_gap(table, spec, found)
+        text += gap.pop("text")
+    return Folds("temporal_holdout", [Fold(train, found.eval, found.cut)], text, gap=gap)
+
+
+def _holdout_gap(
+    table: pa.Table, spec: TrainingSpec, found: Split, where: str = "the validation"
+) -> tuple[np.ndarray, dict[str, t.Any]]:
+    """The slice's training rows less those within the horizon of its first validation
+    cutoff (and the record, with its text under 'text')."""
+    assert found.column is not None
+    rows = np.sort(np.concatenate([found.train, found.eval]))
+    keys, ordered, rank = _cutoffs(table, found.column, rows)
+    gap = _Gap.of(spec, keys, ordered, rank, found.column)
+    assert gap is not None
+    in_eval = np.isin(rows, found.eval)
+    cut = int(rank[in_eval].min())
+    allowed = gap.trainable(cut) & ~in_eval
+    train = rows[allowed]
+    if len(train) < MIN_FOLD_TRAIN:
+        _no_fold_left(spec, found.column, gap, where)
+    return train, {**gap.record([int(len(found.train) - len(train))]), "text": gap.text()}
 
 
 def _json(value: t.Any) -> t.Any:

@@ -13,7 +13,7 @@ import typing as t
 
 from warehouse_ml import redaction
 from warehouse_ml.errors import ConfigError, TrainingError
-from warehouse_ml.ml import calibration, losses, preprocessors, registry, serving
+from warehouse_ml.ml import calibration, horizon, losses, preprocessors, registry, serving
 from warehouse_ml.ml.monitoring import retrain
 from warehouse_ml.ml.monitoring import training as monitoring_training
 from warehouse_ml.ml.spec import ModelType, ProblemType, SplitSpec, TrainingSpec
@@ -66,6 +66,7 @@ def spec_from_node(node: Node, query: str) -> TrainingSpec:
         # None when not given: AUTO then chooses the power (ml/search_space.py).
         tweedie_power=loss.loss.power if c.get("tweedie_power") is not None else None,
         max_runtime=float(c.get("max_runtime", 5400)),
+        max_runtime_given=c.get("max_runtime") is not None,
         hyperparameters=loss.hyperparameters,
         exclude=list(c.get("exclude") or []),
         split=split,
@@ -101,6 +102,11 @@ def spec_from_statement(
     spec = dataclasses.replace(stmt.spec, query=query, tags=node.tags)
     if any(c.get(k) is not None for k in ("split", "split_column", "eval_fraction")):
         spec.split = _split(c, fail)
+    elif c.get("label_horizon") is not None:  # the statement's SPLIT_COLUMN, with a horizon
+        given = spec.split  # SPLIT_COLUMN and EVAL_FRACTION stay the statement's
+        column = {"split_column": given.column} if given.method == "temporal" else {}
+        found = _split({**c, **column, "eval_fraction": given.eval_fraction}, fail)
+        spec.split = dataclasses.replace(found, seed=given.seed)
     spec.exclude = list(c.get("exclude") or spec.exclude)
     if c.get("entity_column") is not None:
         spec.entity_column = _entity_column(c, fail)
@@ -218,12 +224,19 @@ def _split(c: dict[str, t.Any], fail: t.Callable[[str, str], t.NoReturn]) -> Spl
         values["column"] = c["split_column"]
     if c.get("eval_fraction") is not None:
         values["eval_fraction"] = float(c["eval_fraction"])
-    unknown = set(values) - {"method", "eval_fraction", "column", "seed"}
+    if c.get("label_horizon") is not None:
+        values["label_horizon"] = c["label_horizon"]
+    unknown = set(values) - {"method", "eval_fraction", "column", "seed", "label_horizon"}
     if unknown:
         fail(
             f"unknown split option(s) {sorted(unknown)}.",
-            "Use method, eval_fraction, column, seed.",
+            "Use method, eval_fraction, column, seed, label_horizon.",
         )
+    if values.get("label_horizon") is not None:
+        try:
+            values["label_horizon"], values["label_horizon_unit"] = horizon.parse(values["label_horizon"])
+        except ValueError as exc:
+            fail(str(exc), "Use e.g. label_horizon=90 (days after a date cutoff) or '2 cutoffs'.")
     split = SplitSpec(**values)
     if split.method not in ("random", "temporal"):
         fail(
@@ -232,6 +245,12 @@ def _split(c: dict[str, t.Any], fail: t.Callable[[str, str], t.NoReturn]) -> Spl
         )
     if split.method == "temporal" and not split.column:
         fail("a temporal split needs split_column.", "Add split_column='event_date' to the config.")
+    if split.label_horizon is not None and split.method != "temporal":
+        fail(
+            "label_horizon applies to a temporal split: it is how far past its cutoff a row's "
+            "label looks, and a random split has no cutoffs.",
+            "Add split_column='snapshot_date' (the cutoff column), or remove label_horizon.",
+        )
     if not 0.0 < split.eval_fraction < 1.0:
         fail(f"eval_fraction must be between 0 and 1, got {split.eval_fraction}.", "Use e.g. 0.2.")
     return split

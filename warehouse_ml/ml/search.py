@@ -14,6 +14,11 @@ three reasons, recorded as ``stopped_by``:
   hundred rows cannot tell configs apart beyond noise, and the demo and the tests train many
   such models (under 2,500 training rows AUTO runs its 5 starting configs, as it always did).
 
+That limit is only for a search whose budget nobody chose: when ``max_runtime`` is given
+explicitly (config ``max_runtime``, CREATE MODEL ``SETTINGS (MAX_RUNTIME n)``), the user has
+said how long the search may take, so there is no config limit and it runs until it
+converges or the budget ends (``exhausted`` then means the proposals ran out).
+
 Everything but the time budget is deterministic for a seed: the proposals come from a
 seeded generator and the scores of what was already fit.
 """
@@ -46,8 +51,11 @@ RELATIVE_TOL = 1e-3
 POWER_FREE_METRIC = "mean_d2_tweedie"
 
 
-def config_limit(train_rows: int, start: int) -> int:
-    """How many configs the data's size allows (never fewer than the starting list)."""
+def config_limit(train_rows: int, start: int, budget_given: bool = False) -> int | None:
+    """How many configs the data's size allows (never fewer than the starting list); None
+    (no limit) when the user gave ``max_runtime``: the budget and convergence decide."""
+    if budget_given:
+        return None
     return max(start, min(MAX_CONFIGS, BASE_CONFIGS + train_rows // ROWS_PER_CONFIG))
 
 
@@ -156,7 +164,7 @@ class Outcome:
     best: Trial
     skipped: list[Candidate]
     stopped_by: str  # converged | max_runtime | exhausted
-    limit: int
+    limit: int | None  # None: no config limit (max_runtime given)
 
 
 Fit = t.Callable[[Candidate, np.ndarray], tuple[Pipeline, float]]
@@ -170,7 +178,7 @@ def run(
     fit: Fit,
     scorer: Scorer,
     budget: Budget,
-    limit: int,
+    limit: int | None,
     announce: Announce,
 ) -> Outcome:
     """The search loop (see the module docstring)."""
@@ -184,7 +192,7 @@ def run(
     n_folds = len(folds.folds)
     stopped_by = "exhausted"  # the data's config limit (or every proposal) used up
     fresh = False  # the queue is a round just proposed, none of it tried yet
-    while len(trials) < limit:
+    while limit is None or len(trials) < limit:
         if not queue:
             assert best is not None
             queue, fresh = proposer.round(best.candidate), True
@@ -201,7 +209,7 @@ def run(
                 break
             continue
         fresh = False  # this round has run a config: its refusals are not the end
-        announce(len(trials) + 1, limit, candidate, budget.seconds_left())
+        announce(len(trials) + 1, limit or 0, candidate, budget.seconds_left())
         trial = _trial(candidate, folds.folds, fit, scorer, budget)
         trials.append(trial)
         if best is None or trial.score > best.score + _tolerance(best, in_start):
@@ -261,6 +269,10 @@ _WHY = {
 }
 
 
+_UNLIMITED = "no config limit: max_runtime was given"
+_NO_MORE = "no new config was left to propose"
+
+
 def describe_record(record: t.Mapping[str, t.Any]) -> str | None:
     """One line on how AUTO searched, for ``wml show`` and the model card beside the
     leaderboard's title (which names the validation): configs run, why it stopped, a chosen
@@ -268,10 +280,10 @@ def describe_record(record: t.Mapping[str, t.Any]) -> str | None:
     stopped = record.get("stopped_by")
     if stopped not in _WHY or "config_limit" not in record:
         return None  # an explicit model, clustering, or a version trained before the search
-    text = (
-        f"AUTO search: {record.get('run')} configs run (at most {record['config_limit']} for "
-        f"this data), stopped by {stopped}: {_WHY[stopped]}"
-    )
+    limit = record["config_limit"]
+    why = _WHY[stopped] if limit is not None or stopped != "exhausted" else _NO_MORE
+    bound = f"at most {limit} for this data" if limit is not None else _UNLIMITED
+    text = f"AUTO search: {record.get('run')} configs run ({bound}), stopped by {stopped}: {why}"
     power = record.get("tweedie_power")
     if power:
         tried = ", ".join(str(p) for p in power.get("tried", []))

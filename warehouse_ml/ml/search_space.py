@@ -10,6 +10,14 @@ from what was already scored, so the same data, seed and budget give the same se
 
 A Tweedie loss without a given power makes the power a setting of the linear family (the
 family that fits the Tweedie loss; boosted trees fit the Poisson loss, ml/losses.py).
+
+Selected on MAE (``objective='mae'``), a squared-error regression's boosted trees fit the
+absolute error instead (:func:`for_objective`): MAE is minimised by the conditional median,
+and for zero-inflated targets such as spend the mean that squared error fits is far from it
+(CDNOW holdout spend: MAE 36.7 squared-error trees, 28.9 absolute-error trees). One
+squared-error boosted config stays in the starting list so the mean's trees are judged too.
+scikit-learn's linear ``QuantileRegressor`` (a linear program) is not searched: it took
+10-14 s per fit on 11,785 CDNOW rows, against 1.6 s for absolute-error trees of as good a MAE.
 """
 
 from __future__ import annotations
@@ -25,6 +33,8 @@ from warehouse_ml.ml.losses import Loss
 from warehouse_ml.ml.spec import ModelType, ProblemType
 
 ROUND = 6  # configs proposed per round (half random, half around the best)
+MAE_OBJECTIVE = "mae"
+MAE_TREE_LOSS = "absolute_error"  # HistGradientBoosting's L1 loss (identity link, median start)
 TWEEDIE_POWERS = (1.2, 1.35, 1.5, 1.65, 1.8)
 
 
@@ -197,4 +207,30 @@ def start_list(
             out += [Candidate(c.model_type, {**c.params, "power": p}, c.cost) for p in TWEEDIE_POWERS]
         else:
             out.append(c)
+    return out
+
+
+def fits_mae(problem: ProblemType, loss: Loss, objective: str | None) -> bool:
+    """Whether the search should fit the absolute error: a squared-error regression (no
+    log-link loss named) selected on MAE."""
+    return problem is ProblemType.REGRESSION and not loss.is_log_link and objective == MAE_OBJECTIVE
+
+
+def for_objective(
+    base: t.Sequence[Candidate], problem: ProblemType, loss: Loss, objective: str | None
+) -> list[Candidate]:
+    """The starting configs for the objective: selected on MAE, the boosted trees fit the
+    absolute error (they come first among the trees, so the proposals' template is one of
+    them), and the first squared-error boosted config stays after them."""
+    if not fits_mae(problem, loss, objective):
+        return list(base)
+    hgb = ModelType.HIST_GRADIENT_BOOSTING
+    trees = [c for c in base if c.model_type is hgb]
+    l1 = [Candidate(hgb, {"loss": MAE_TREE_LOSS, **c.params}, c.cost) for c in trees]
+    out: list[Candidate] = []
+    for c in base:
+        if c.model_type is not hgb:
+            out.append(c)
+        elif c is trees[0]:
+            out += [*l1, c]
     return out

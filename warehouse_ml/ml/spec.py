@@ -63,6 +63,10 @@ class SplitSpec:
     eval_fraction: float = 0.2
     column: str | None = None
     seed: int = 42
+    # How far past its cutoff a row's label looks (ml/horizon.py, ours): the search's folds
+    # leave that gap before each validation cutoff. Unit: 'split', 'days' or 'cutoffs'.
+    label_horizon: float | None = None
+    label_horizon_unit: str = "split"
 
 
 @dataclasses.dataclass
@@ -80,6 +84,8 @@ class TrainingSpec:
     loss: str | None = None  # None: squared_error, unless the objective names a loss
     tweedie_power: float | None = None  # None: AUTO chooses it, an explicit model 1.5
     max_runtime: float = 5400.0  # seconds, Redshift ML's default MAX_RUNTIME
+    # max_runtime was given by the user: AUTO has no data-size config limit (ml/search.py).
+    max_runtime_given: bool = False
     hyperparameters: dict[str, t.Any] = dataclasses.field(default_factory=dict)
     exclude: list[str] = dataclasses.field(default_factory=list)
     split: SplitSpec = dataclasses.field(default_factory=SplitSpec)

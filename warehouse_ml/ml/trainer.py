@@ -54,7 +54,7 @@ from warehouse_ml.ml.dataset import (
 )
 from warehouse_ml.ml.estimators import Candidate, auto_candidates, build_pipeline, resolve_params
 from warehouse_ml.ml.features import Feature, check_text_cardinality, infer_features, table_matrix
-from warehouse_ml.ml.folds import entity_codes, group_split, make_folds
+from warehouse_ml.ml.folds import entity_codes, gapped_evaluation, group_split, make_folds
 from warehouse_ml.ml.monitoring import training as monitoring_training
 from warehouse_ml.ml.onnx_export import check_parity, round_offsets_float32, to_onnx
 from warehouse_ml.ml.spec import ModelType, ProblemType, TrainingSpec
@@ -105,9 +105,13 @@ class TrainingProgress:
     name: str = ""
     seconds_left: float | None = None
 
+    @property
+    def _of(self) -> str:
+        return f" of {self.total}" if self.total else ""  # 0: no config limit
+
     def describe(self) -> str:
         head = {
-            "candidate": f"AUTO candidate {self.index} of {self.total}: {self.name}",
+            "candidate": f"AUTO candidate {self.index}{self._of}: {self.name}",
             "fit": f"fitting {self.name}",
             "evaluate": "evaluating on the held-out rows",
             "refit": f"refitting {self.name} on every row",
@@ -296,7 +300,7 @@ def _split(data: _Data, spec: TrainingSpec) -> Split:
     if data.entities is not None and spec.split.method == "random":
         rows = np.arange(data.table.num_rows)
         return group_split(rows, data.entities, spec.split.eval_fraction, spec.split.seed)
-    return split_rows(data.table, data.target, spec.split)
+    return gapped_evaluation(data.table, spec, split_rows(data.table, data.target, spec.split))
 
 
 def _seconds_left(start: float, max_runtime: float) -> t.Callable[[], float]:
@@ -312,6 +316,10 @@ def _choose(
     params = resolve_params(
         spec.model_type, spec.hyperparameters, spec.k, rows=len(split.train), loss=data.loss
     )
+    # Boosted trees named with objective 'mae' fit it, as XGBoost's objective is its loss.
+    l1 = search_space.fits_mae(data.target.problem_type, data.loss, data.objective)
+    if spec.model_type is ModelType.HIST_GRADIENT_BOOSTING and l1 and "loss" not in params:
+        params["loss"] = search_space.MAE_TREE_LOSS
     search = {"candidates": 1, "run": 1, "skipped": [], "stopped_by": "explicit"}
     return Candidate(spec.model_type, params, 1.0), [], search
 
@@ -326,7 +334,7 @@ def _search(
         record = {"candidates": 1, "run": 1, "skipped": [], "stopped_by": "exhausted"}
         return Candidate(ModelType.KMEANS, params, 1.0), [], record
     free_power = data.loss.name == "tweedie" and spec.tweedie_power is None
-    base = auto_candidates(problem, data.loss)
+    base = search_space.for_objective(auto_candidates(problem, data.loss), problem, data.loss, data.objective)
     first = search_space.start_list(base, problem, data.loss, free_power)
     # AUTO's CLV candidate (config clv_horizon), first: cheap, and checked before any fold.
     first = clv_candidate.start(spec, [f.name for f in data.features], data.X, problem) + first
@@ -340,7 +348,7 @@ def _search(
         data.X, data.target.y, problem, data.target.classes_fit, data.loss, data.objective,
         free_power,
     )  # fmt: skip
-    limit = search.config_limit(len(split.train), len(first))
+    limit = search.config_limit(len(split.train), len(first), spec.max_runtime_given)
 
     def announce(i: int, n: int, c: Candidate, left: float) -> None:
         data.progress(TrainingProgress("candidate", i, n, c.model_type.value, left))

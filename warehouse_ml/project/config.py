@@ -82,6 +82,7 @@ ML_KEYS = frozenset(
         "calibration",  # none, auto, sigmoid, isotonic (warehouse_ml/ml/calibration.py)
         "link_guard",  # a log-link GLM's clipped score (warehouse_ml/ml/link_guard.py)
         "entity_column",  # grouped / rolling-origin validation (warehouse_ml/ml/folds.py)
+        "label_horizon",  # the folds' gap before each validation cutoff (warehouse_ml/ml/horizon.py)
         "retrain",  # the retrain policy (warehouse_ml/ml/monitoring/retrain.py)
         # AUTO's BG/NBD + Gamma-Gamma candidate (warehouse_ml/ml/clv/candidate.py)
         "clv_horizon", "clv_columns", "clv_predicts", "clv_penalizer",

@@ -11,5 +11,7 @@ select customer_id, holdout_spend, bought_again,
        predict_spend_auto_clv_candidate({{ feature_columns() }}) as candidate_spend,
        predict_spend_auto_clv_candidate_mae({{ feature_columns() }}) as candidate_mae_spend,
        predict_spend_auto_tweedie({{ feature_columns() }}, clv_purchases, clv_alive, clv_spend) as tweedie_spend,
+       predict_spend_auto_mae({{ feature_columns() }}) as mae_spend,
+       predict_spend_auto_clv_mae({{ feature_columns() }}, clv_purchases, clv_alive, clv_spend) as stacked_mae_spend,
        clv_spend, clv_purchases, clv_alive
 from scored

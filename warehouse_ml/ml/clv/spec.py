@@ -34,7 +34,8 @@ _REFUSED = (
     "clv_horizon", "clv_columns", "clv_predicts", "clv_penalizer",
 )  # fmt: skip
 # Keys a folder may set for its supervised models: they do not apply here, and say so.
-_IGNORED = ("max_runtime", "split", "split_column", "eval_fraction", "exclude", "refit")
+_IGNORED = ("max_runtime", "split", "split_column", "eval_fraction", "exclude", "refit",
+            "label_horizon")  # fmt: skip
 HINT = (
     "A CLV model needs horizon=<periods> (in the unit of recency and T) and a query with one "
     "row per customer: frequency, recency, T and monetary_value (rename them with "

@@ -44,6 +44,10 @@ def lines(v: t.Any) -> list[str]:
         if "held_out_clipped" in guard:
             out.append(f"  clipped {guard['held_out_clipped']} of {guard['held_out_rows']} held-out "
                        "rows (the evaluated fit's bounds)")  # fmt: skip
+    transform = metrics.get("target_transform")
+    if transform:
+        out += ["", f"Target transform: fit on {transform['transform']}(target), serves the "
+                    f"{transform['back_transform']}, smearing factor {transform['smearing']:.4g}"]  # fmt: skip
     for note in metrics.get("ignored_settings") or []:
         out += ["", f"Note: {note}"]
     rails = metrics.get("guard_rails") or []

@@ -14,10 +14,14 @@ def body(v: t.Any) -> str | None:
     """The section's HTML, or None when the version recorded neither."""
     metrics = v.metrics or {}
     calibration, rails = metrics.get("calibration"), metrics.get("guard_rails") or []
-    guard = metrics.get("link_guard")
-    if not calibration and not rails and not guard:
+    guard, transform = metrics.get("link_guard"), metrics.get("target_transform")
+    if not calibration and not rails and not guard and not transform:
         return None
     parts: list[str] = []
+    if transform:
+        parts.append(f"<p>Target transform: fit on {esc(transform['transform'])}(target); "
+                     f"predictions are the {esc(transform['back_transform'])}, smearing factor "
+                     f"{number(transform['smearing'])}.</p>")  # fmt: skip
     if calibration:
         parts.append(_calibration(calibration))
     if guard:

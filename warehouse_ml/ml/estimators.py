@@ -211,6 +211,10 @@ def build_pipeline(
     estimator = make_estimator(
         model_type, problem_type, params, seed=seed, class_weight=class_weight, loss=loss
     )
+    if loss is not None and loss.log_target:
+        from warehouse_ml.ml.log_target import LogTargetRegressor
+
+        estimator = LogTargetRegressor(estimator, seed=seed)
     prep = _preprocessor(model_type, features, preprocessors or [], seed)
     return Pipeline([("prep", prep), ("model", estimator)])
 

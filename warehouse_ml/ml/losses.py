@@ -65,6 +65,7 @@ class Loss:
     name: str = SQUARED
     power: float = DEFAULT_TWEEDIE_POWER
     guard: bool = True  # a linear model's score clipped to its training range (ml/link_guard.py)
+    log_target: bool = False  # squared error on log1p(y), the mean served (ml/log_target.py)
 
     @property
     def is_log_link(self) -> bool:
@@ -78,6 +79,8 @@ class Loss:
         out: dict[str, t.Any] = {"name": self.name, "link": "log" if self.is_log_link else "identity"}
         if self.name == "tweedie":
             out["power"] = self.power
+        if self.log_target:
+            out["target_transform"] = "log1p, mean by smearing"
         return out
 
     @property

@@ -76,6 +76,7 @@ def spec_from_node(node: Node, query: str) -> TrainingSpec:
         refit=_flag(c.get("refit", True), "refit", fail),
         calibration=_calibration(c.get("calibration"), fail),
         link_guard=_flag(c.get("link_guard", True), "link_guard", fail),
+        target_transform=_target_transform(c, loss, fail),
 
 
         entity_column=_entity_column(c, fail),
@@ -151,6 +152,24 @@ def _loss(c: dict[str, t.Any], fail: t.Callable[[str, str], t.NoReturn]) -> loss
             "Remove problem_type (a log-link loss trains a regression) or the loss.",
         )
     return found
+
+
+def _target_transform(
+    c: dict[str, t.Any], loss: losses.Resolved, fail: t.Callable[[str, str], t.NoReturn]
+) -> str | None:
+    """target_transform='log' (ml/log_target.py), checked against the loss, problem and
+    objective here so the file is named before any query runs."""
+    from warehouse_ml.ml import log_target
+
+    try:
+        transform = log_target.check(c.get("target_transform"))
+    except ValueError as exc:
+        fail(f"{exc}.", "Use target_transform='log', or remove the key.")
+    problem = str(c["problem_type"]).lower() if c.get("problem_type") else None
+    why = log_target.conflict(transform, loss.loss.name, problem, loss.objective)
+    if why is not None:
+        fail(f"{why}.", "Remove target_transform or the setting it conflicts with.")
+    return transform
 
 
 LOSS_HINT = "Use loss='poisson' (counts), 'gamma' (positive amounts) or 'tweedie' (spend with zeros)."

@@ -40,7 +40,7 @@ import onnxruntime as ort
 from sklearn.pipeline import Pipeline
 
 from warehouse_ml.errors import TrainingError
-from warehouse_ml.ml import link_guard, onnx_converters
+from warehouse_ml.ml import link_guard, log_target, onnx_converters
 from warehouse_ml.ml.features import (
     METADATA_PREFIX,
     ArrowColumn,
@@ -80,6 +80,10 @@ def to_onnx(
 
     _install_tree_attribute_fix()
     onnx_converters.install()
+    # A log target (ml/log_target.py): convert the inner model, then append its back-transform.
+    inner, wrapper = log_target.unwrap(pipeline.steps[-1][1])
+    if wrapper is not None:
+        pipeline = Pipeline([*pipeline.steps[:-1], (pipeline.steps[-1][0], inner)])
     initial_types = [
         (
             _PLACEHOLDER.format(i),
@@ -100,6 +104,8 @@ def to_onnx(
     _round_tree_thresholds(model.graph, estimator)
     link = _apply_log_link(model.graph, estimator)
     guard = link_guard.append_clip(model.graph, estimator)
+    if wrapper is not None:
+        log_target.append_back_transform(model.graph, wrapper)
     _drop_column_gathers(model.graph)
     _name_inputs(model.graph, [f.name for f in features])
     metadata = {
@@ -112,7 +118,10 @@ def to_onnx(
     }
     if guard is not None:
         metadata[link_guard.METADATA_KEY] = json.dumps(guard)
-    native = _native_program(pipeline)
+    if wrapper is not None:
+        metadata[log_target.METADATA_KEY] = json.dumps(wrapper.describe())
+    # ml/native scores the raw ensemble only: a log target's trees are served by onnxruntime.
+    native = _native_program(pipeline) if wrapper is None else None
     if native is not None:
         metadata["native_trees"] = native
     for key, value in metadata.items():

@@ -104,6 +104,8 @@ class TrainingSpec:
     calibration: str = "none"
     # A log-link linear model's score clipped to its training range (ml/link_guard.py).
     link_guard: bool = True
+    # 'log': fit on log1p(target), predict its mean by smearing (ml/log_target.py).
+    target_transform: str | None = None
     # The column naming the customer (or other entity) each row is about: AUTO validates
     # by grouped (rolling-origin, with a temporal split) folds, never a customer on both
     # sides (ml/folds.py); a random evaluation split holds out whole entities. Not a feature.

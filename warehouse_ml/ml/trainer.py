@@ -36,6 +36,7 @@ from warehouse_ml.ml import (
     eval_record,
     guards,
     link_guard,
+    log_target,
     losses,
     onnx_calibration,
     search,
@@ -196,6 +197,9 @@ def _train(table: pa.Table, spec: TrainingSpec, progress: Progress) -> TrainedMo
         guard = link_guard.record(final, pipeline, data.X[split.eval], data.loss, winner.model_type)
         if guard is not None:
             metrics["link_guard"] = guard
+        wrapper = log_target.unwrap(final.steps[-1][1])[1]
+        if wrapper is not None:
+            metrics["target_transform"] = wrapper.describe()
     ignored = link_guard.ignored(spec.link_guard, data.loss, winner.model_type)
     if ignored:
         metrics["ignored_settings"] = [ignored]
@@ -229,7 +233,7 @@ def _train(table: pa.Table, spec: TrainingSpec, progress: Progress) -> TrainedMo
         spec=spec,
         problem_type=data.target.problem_type,
         model_type=winner.model_type.value,
-        estimator_params=_json_params(final.steps[-1][1]),
+        estimator_params=_json_params(log_target.unwrap(final.steps[-1][1])[0]),
         features=data.features,
         target=data.target.name,
         target_type=str(data.target.arrow_type) if data.target.arrow_type is not None else None,
@@ -279,7 +283,12 @@ def _loss(spec: TrainingSpec) -> tuple[losses.Loss, TrainingSpec]:
     """The spec's loss, and the spec as the rest of training reads it: a log-link loss is
     regression (a count target would otherwise be inferred as classes)."""
     found = losses.resolve(spec.loss, spec.tweedie_power, spec.objective, spec.hyperparameters)
-    found = dataclasses.replace(found, loss=dataclasses.replace(found.loss, guard=spec.link_guard))
+    found = dataclasses.replace(found, loss=dataclasses.replace(
+        found.loss, guard=spec.link_guard, log_target=spec.target_transform == "log"))
+    problem = spec.problem_type.value if spec.problem_type else None
+    why = log_target.conflict(spec.target_transform, found.loss.name, problem, found.objective)
+    if why is not None:
+        raise TrainingError(f"Model '{spec.name}': {why}.")
     spec = dataclasses.replace(
         spec, objective=found.objective, hyperparameters=found.hyperparameters
     )

@@ -80,6 +80,7 @@ ML_KEYS = frozenset(
         "auto_deploy",
         "refit",
         "calibration",  # none, auto, sigmoid, isotonic (warehouse_ml/ml/calibration.py)
+        "target_transform",  # 'log': fit log1p(y), serve the mean (warehouse_ml/ml/log_target.py)
         "link_guard",  # a log-link GLM's clipped score (warehouse_ml/ml/link_guard.py)
         "entity_column",  # grouped / rolling-origin validation (warehouse_ml/ml/folds.py)
         "label_horizon",  # the folds' gap before each validation cutoff (warehouse_ml/ml/horizon.py)

@@ -8,8 +8,8 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 import pytest
-
 from conftest import assert_clean_error
+
 from warehouse_ml.errors import TrainingError
 from warehouse_ml.ml import functions, log_target
 from warehouse_ml.ml.features import feed_to_matrix, to_onnx_feed

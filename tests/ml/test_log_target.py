@@ -11,8 +11,9 @@ import pytest
 from conftest import assert_clean_error
 
 from warehouse_ml.errors import TrainingError
-from warehouse_ml.ml import functions, log_target
+from warehouse_ml.ml import functions
 from warehouse_ml.ml.features import feed_to_matrix, to_onnx_feed
+from warehouse_ml.ml.log_target_regressor import LogTargetRegressor
 from warehouse_ml.ml.materialize import version_from_trained
 from warehouse_ml.ml.spec import ModelType, TrainingSpec
 from warehouse_ml.ml.trainer import train
@@ -44,7 +45,7 @@ def reference(trained, table: pa.Table) -> np.ndarray:
 
 def test_predicts_the_mean_not_the_median(trained) -> None:
     model = trained.pipeline.steps[-1][1]
-    assert isinstance(model, log_target.LogTargetRegressor)
+    assert isinstance(model, LogTargetRegressor)
     # With unit log-scale noise, E[exp(e)] = exp(1/2): the smearing factor estimates it.
     assert 1.4 < model.smearing_ < 1.95
     test = skewed(20000, seed=2)
@@ -131,5 +132,20 @@ def test_auto_searches_every_family_on_the_log_scale() -> None:
                         target_transform="log", max_runtime=20)  # fmt: skip
     trained = train(skewed(1500, seed=6), spec)
     assert len({row["model_type"] for row in trained.leaderboard}) >= 2
-    assert isinstance(trained.pipeline.steps[-1][1], log_target.LogTargetRegressor)
+    assert isinstance(trained.pipeline.steps[-1][1], LogTargetRegressor)
     assert trained.metrics["target_transform"]["smearing"] > 1
+
+
+def test_create_model_settings_target_transform() -> None:
+    from warehouse_ml.errors import CompilationError
+    from warehouse_ml.ml.create_model import parse_ml_statement
+
+    stmt = parse_ml_statement("CREATE MODEL m FROM t TARGET y FUNCTION f IAM_ROLE default "
+                              "SETTINGS (TARGET_TRANSFORM 'log')")  # fmt: skip
+    assert stmt.spec.target_transform == "log"
+    assert any("TARGET_TRANSFORM 'log'" in w and "Redshift rejects" in w for w in stmt.warnings)
+    with pytest.raises(CompilationError, match="is not known"):
+        parse_ml_statement("CREATE MODEL m FROM t TARGET y FUNCTION f SETTINGS (TARGET_TRANSFORM 'sqrt')")
+    with pytest.raises(CompilationError, match="log-link loss"):
+        parse_ml_statement("CREATE MODEL m FROM t TARGET y FUNCTION f PROBLEM_TYPE regression "
+                           "OBJECTIVE 'reg:tweedie' SETTINGS (TARGET_TRANSFORM 'log')")  # fmt: skip

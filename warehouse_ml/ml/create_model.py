@@ -60,6 +60,7 @@ ENTITY_COLUMN 'col' (SETTINGS)     entity_column (grouped / rolling-origin valid
                                      ml/folds.py); ours, warned likewise
 LABEL_HORIZON n | 'n cutoffs'      split label_horizon (the folds' gap, ml/horizon.py;
   (SETTINGS)                         needs SPLIT_COLUMN); ours, warned likewise
+TARGET_TRANSFORM 'log' (SETTINGS)  target_transform (ml/log_target.py); ours, warned likewise
 =================================  ===================================================
 
 Model, function and table names are SQL references: unquoted parts are folded to lower
@@ -83,7 +84,7 @@ from sqlglot.errors import ParseError, TokenError
 from sqlglot.tokens import Token, TokenType
 
 from warehouse_ml.errors import CompilationError
-from warehouse_ml.ml import horizon
+from warehouse_ml.ml import horizon, log_target
 from warehouse_ml.ml.calibration import METHODS as CALIBRATION_METHODS
 from warehouse_ml.ml.clv import create as clv_create
 from warehouse_ml.ml.clv.create import SETTINGS as CLV_SETTINGS
@@ -113,10 +114,11 @@ _CHOICES["PROBLEM_TYPE"] = tuple(PROBLEM_TYPES)
 _STRINGS = {"OBJECTIVE": "an objective in quotes", "PREPROCESSORS": "'none' or JSON in quotes"}
 _SETTINGS = _words(
     "S3_BUCKET KMS_KEY_ID S3_GARBAGE_COLLECT MAX_CELLS MAX_RUNTIME REFIT SPLIT_COLUMN "
-    "EVAL_FRACTION CALIBRATION ENTITY_COLUMN LABEL_HORIZON"
+    "EVAL_FRACTION CALIBRATION ENTITY_COLUMN LABEL_HORIZON TARGET_TRANSFORM"
 ) + CLV_SETTINGS
 OUR_SETTINGS = (  # not Redshift's
     "REFIT", "SPLIT_COLUMN", "EVAL_FRACTION", "CALIBRATION", "ENTITY_COLUMN", "LABEL_HORIZON",
+    "TARGET_TRANSFORM",
 )
 _WORD = re.compile(r"[A-Za-z_#][A-Za-z0-9_$#]*")
 _PLAIN_NAME = re.compile(r"[a-z_][a-z0-9_$]*")
@@ -306,6 +308,7 @@ class _Clauses:
     entity_column: str | None = None  # SETTINGS (ENTITY_COLUMN 'customer_id'), ours too
     clv: dict[str, tuple[Token, t.Any]] = dataclasses.field(default_factory=dict)  # MODEL_TYPE CLV's
     label_horizon: tuple[float, str] | None = None  # SETTINGS (LABEL_HORIZON 90), ours (ml/horizon.py)
+    target_transform: str | None = None  # SETTINGS (TARGET_TRANSFORM 'log'), ours (ml/log_target.py)
     ignored: dict[str, str] = dataclasses.field(default_factory=dict)
     keywords: dict[str, Token] = dataclasses.field(default_factory=dict)  # clause -> keyword
     values: dict[str, Token] = dataclasses.field(default_factory=dict)  # clause -> value
@@ -612,6 +615,11 @@ class _Parser:
                 self._our_setting(c, name, value, got)
             elif name in CLV_SETTINGS:
                 clv_create.read_setting(self, c, name, key, value)
+            elif name == "TARGET_TRANSFORM":
+                try:
+                    c.target_transform = log_target.check(value.text)
+                except ValueError as exc:
+                    raise self.error(value, str(exc)) from None
             elif name == "LABEL_HORIZON":
                 try:
                     c.label_horizon = horizon.parse(value.text)  # 90, '90 days', '2 cutoffs'

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import typing as t
 
-from warehouse_ml.ml import horizon, losses, preprocessors
+from warehouse_ml.ml import horizon, log_target, losses, preprocessors
 from warehouse_ml.ml.spec import OBJECTIVES, ModelType, ProblemType, SplitSpec, TrainingSpec
 
 if t.TYPE_CHECKING:
@@ -90,8 +90,13 @@ def to_spec(p: _Parser, c: _Clauses) -> tuple[TrainingSpec, list[str], bool]:
         refit=c.refit is not False,
         calibration=c.calibration or "none",
         entity_column=c.entity_column,
+        target_transform=c.target_transform,
         source="create_model",
     )
+    why = log_target.conflict(c.target_transform, loss.name, spec.problem_type.value if spec.problem_type else None,
+                              objective)  # fmt: skip
+    if why is not None:
+        raise p.error(c.keywords.get("SETTINGS"), why, "Remove TARGET_TRANSFORM or the setting it conflicts with.")
     if c.split_column is not None or c.eval_fraction is not None:
         spec.split = SplitSpec(
             method="temporal" if c.split_column else "random",
@@ -112,6 +117,7 @@ def to_spec(p: _Parser, c: _Clauses) -> tuple[TrainingSpec, list[str], bool]:
             (f"CALIBRATION {c.calibration}", c.calibration is not None),
             (f"ENTITY_COLUMN {c.entity_column}", c.entity_column is not None),
             (f"LABEL_HORIZON {horizon.describe(*c.label_horizon or (0, ''))}", c.label_horizon is not None),
+            (f"TARGET_TRANSFORM '{c.target_transform}'", c.target_transform is not None),
         )
         if given
     ]

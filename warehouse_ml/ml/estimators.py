@@ -212,7 +212,7 @@ def build_pipeline(
         model_type, problem_type, params, seed=seed, class_weight=class_weight, loss=loss
     )
     if loss is not None and loss.log_target:
-        from warehouse_ml.ml.log_target import LogTargetRegressor
+        from warehouse_ml.ml.log_target_regressor import LogTargetRegressor
 
         estimator = LogTargetRegressor(estimator, seed=seed)
     prep = _preprocessor(model_type, features, preprocessors or [], seed)

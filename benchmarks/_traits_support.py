@@ -12,6 +12,9 @@ The project built here is the demo's own identity pipeline on generated data:
 - ``traits/profile_traits_scale.sql`` computes TRAITS (18 traits over 30/90/365-day
   windows) with the package's trait macros in one grouped scan of ``resolved_events``
   (the demo's view: identity resolution happens inside this scan);
+- ``identity/resolved_events_exact.sql`` is ``wml.resolve_events`` with its default
+  (``normalized=false``: a second, normalized lookup per type on a miss) and
+  ``traits/profile_traits_exact.sql`` the traits over it, to compare with the demo's view;
 - ``identity/resolved_events_stored.sql`` copies the view into a table (what the demo
   paid before resolved_events became a view) and ``traits/profile_traits_stored.sql`` is
   the same traits over that table: the traits alone, with resolution already paid.
@@ -45,6 +48,10 @@ RAW_TABLES = ("identifies", "tracks", "store_sales")
 TRAITS_MODEL = "profile_traits_scale"
 STORED_EVENTS = "resolved_events_stored"
 STORED_TRAITS_MODEL = "profile_traits_stored"
+# resolve_events' default (exact for any input: a second, normalized lookup per type), next to
+# the demo's normalized=true view, so one run shows what one join per type saves.
+EXACT_EVENTS = "resolved_events_exact"
+EXACT_TRAITS_MODEL = "profile_traits_exact"
 BASELINE_TABLE = "profile_traits_baseline"
 
 PROJECT_YML = f"""\
@@ -228,6 +235,26 @@ def write_data(
     return rows, seconds
 
 
+def _loaded_key(args: t.Any) -> dict[str, t.Any]:
+    """What the loaded tables and identity_map depend on: the data and the identity macros."""
+    macros = (REPO / "warehouse_ml" / "macros" / "identity.sql").read_bytes()
+    return {
+        "profiles": args.profiles, "seed": args.seed, "months": args.months,
+        "generator": demo_fingerprint(), "identity_sql": hashlib.sha256(macros).hexdigest()[:16],
+    }  # fmt: skip
+
+
+def save_loaded(db: Path, args: t.Any) -> None:
+    """Record, beside the database, what its tables were loaded from (--reuse-tables)."""
+    db.with_name("loaded.json").write_text(json.dumps(_loaded_key(args)))
+
+
+def loaded_matches(db: Path, args: t.Any) -> bool:
+    """True when ``db`` holds tables loaded from this data and identity macro code."""
+    marker = db.with_name("loaded.json")
+    return db.exists() and marker.exists() and json.loads(marker.read_text()) == _loaded_key(args)
+
+
 def write_project(root: Path, data_dir: Path, db_path: Path) -> None:
     """The benchmark project: sources on the parquet files, the demo's identity models,
     and the traits model."""
@@ -255,6 +282,12 @@ def write_project(root: Path, data_dir: Path, db_path: Path) -> None:
     )
     stored = TRAITS_SQL.replace("ref('resolved_events')", f"ref('{STORED_EVENTS}')")
     (models / "traits" / f"{STORED_TRAITS_MODEL}.sql").write_text(stored)
+    (models / "identity" / f"{EXACT_EVENTS}.sql").write_text(
+        "{{ config(materialized='view') }}\n"
+        "{{ wml.resolve_events(ref('stg_events'), ref('identity_map')) }}\n"
+    )
+    exact = TRAITS_SQL.replace("ref('resolved_events')", f"ref('{EXACT_EVENTS}')")
+    (models / "traits" / f"{EXACT_TRAITS_MODEL}.sql").write_text(exact)
 
 
 def node_times(project: Path) -> dict[str, float]:

@@ -7,12 +7,18 @@ whose normalized value the graph holds. Generated events carry merges (devices t
 in), shared devices (conflicts), late identifies (anonymous events before the login),
 NULL and junk identifiers, padded and upper-case values, and identifiers the graph never
 saw (it is built from the older events only).
+
+``normalized=true`` (one lookup per type, for relations whose identifiers are already
+normalized, as the demo's staging makes them) is compared with the same reference over a
+normalizing staging model; over raw values it must fail, not answer. The same SQL, compiled
+for PostgreSQL (the Redshift stand-in), is run on a real server and compared row by row.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import random
+from pathlib import Path
 
 import pytest
 from conftest import PROFILE, Project
@@ -56,7 +62,9 @@ def _norm(col: str, lower: bool) -> str:
     return f"lower(trim(cast(e.{col} as varchar)))" if lower else f"trim(cast(e.{col} as varchar))"
 
 
-def _reference(graph: str, lower: tuple[str, ...] = ("email",)) -> str:
+def _reference(
+    graph: str, lower: tuple[str, ...] = ("email",), events: str = "events"
+) -> str:
     """The former resolve_events: three left joins on normalized values."""
     joins = "\n".join(
         f"left join {{{{ ref('{graph}') }}}} as g{i} on g{i}.identifier_type = '{col}'"
@@ -66,20 +74,26 @@ def _reference(graph: str, lower: tuple[str, ...] = ("email",)) -> str:
     return (
         "{{ config(materialized='table') }}\n"
         "select e.*, coalesce(g1.profile_id, g2.profile_id, g3.profile_id) as profile_id\n"
-        f"from {{{{ ref('events') }}}} as e\n{joins}\n"
+        f"from {{{{ ref('{events}') }}}} as e\n{joins}\n"
     )
 
 
-@pytest.fixture(scope="module", params=DIALECTS)
-def project(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Project:
-    root = tmp_path_factory.mktemp(f"resolve_{request.param}") / "p"
+STAGING = """\
+select message_id, "timestamp", nullif(trim(user_id), '') as user_id,
+    nullif(lower(trim(email)), '') as email, nullif(trim(anonymous_id), '') as anonymous_id
+from {{ ref('events') }}
+"""
+
+
+def build(root: Path, dialect: str) -> Project:
+    """The project (graphs, lookups, references), built; resolved_broken is left out."""
     root.mkdir()
     older = "select * from {{ ref('events') }} where \"timestamp\" < cast('2026-02-10' as timestamp)"
     types = ", ".join(f"{c}: VARCHAR" for c in COLUMNS)
     graph = "{{{{ config(materialized='table') }}}}\n{{{{ wml.identity_graph(relations=[ref('older')]{}) }}}}\n"
     project = Project(root).write({
         "profiles.yml": PROFILE,
-        "wml_project.yml": f"name: t\nsql_dialect: {request.param}\n",
+        "wml_project.yml": f"name: t\nsql_dialect: {dialect}\n",
         "seeds/events.csv": _events(),
         "seeds/schema.yml": f"seeds:\n  - name: events\n    config:\n      column_types: {{{types}, timestamp: TIMESTAMP}}\n",
         "models_sql/older.sql": older,
@@ -93,10 +107,23 @@ def project(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
         "{{ wml.resolve_events(ref('events'), ref('graph_cased')) }}\n",
         "models_sql/reference.sql": _reference("graph"),
         "models_sql/reference_cased.sql": _reference("graph_cased"),
+        # The demo's staging: identifiers trimmed, emails lower-cased, '' as NULL.
+        "models_sql/stg.sql": STAGING,
+        "models_sql/resolved_norm.sql": "{{ config(materialized='view') }}\n"
+        "{{ wml.resolve_events(ref('stg'), ref('graph'), normalized=true) }}\n",
+        "models_sql/reference_norm.sql": _reference("graph", events="stg"),
+        # normalized=true over raw (padded, upper-case) values: must fail, never answer.
+        "models_sql/resolved_broken.sql": "{{ config(materialized='table') }}\n"
+        "{{ wml.resolve_events(ref('events'), ref('graph'), normalized=true) }}\n",
     })  # fmt: skip
-    result = project.wml("build")
+    result = project.wml("build", "--exclude", "resolved_broken")
     assert result.exit_code == 0, result.output
     return project
+
+
+@pytest.fixture(scope="module", params=DIALECTS)
+def project(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Project:
+    return build(tmp_path_factory.mktemp(f"resolve_{request.param}") / "p", request.param)
 
 
 def _differ(project: Project, a: str, b: str) -> int:
@@ -133,3 +160,35 @@ def test_cased_graph_changes_answers(project: Project) -> None:
     """The guard matters: with a case-keeping graph the two resolutions must still agree,
     and they differ from the normal graph's (so the cased case is not vacuous)."""
     assert _differ(project, "main.resolved", "main.resolved_cased") > 0
+
+
+def test_normalized_lookup_equals_the_former_lookup(project: Project) -> None:
+    """One lookup per type over normalized identifiers: the same rows as the three joins."""
+    new, old = "main.resolved_norm", "main.reference_norm"
+    assert project.scalar(f"select count(*) from {new}") == project.scalar("select count(*) from main.events")
+    assert _differ(project, new, old) == 0
+    assert _differ(project, old, new) == 0
+    # the normalizing staging changed answers (the raw padded values resolve through it)
+    assert project.scalar(f"select count(*) from {new} where profile_id is not null") > 0
+
+
+def test_normalized_over_raw_values_fails_and_writes_nothing(project: Project) -> None:
+    result = project.wml("build", "-s", "resolved_broken")
+    assert result.exit_code == 1, result.output
+    assert "resolve_events(normalized=true): a value of" in result.output
+    assert "normalize it in the relation or drop normalized=true" in result.output
+    assert "Traceback" not in result.output
+    tables = project.scalar(
+        "select count(*) from information_schema.tables where table_name like '%resolved_broken%'"
+    )
+    assert tables == 0
+
+
+def test_normalized_rejects_a_non_boolean(project: Project) -> None:
+    project.write({"models_sql/bad_flag.sql": "{{ wml.resolve_events(ref('stg'), ref('graph'), normalized='yes') }}\n"})
+    try:
+        result = project.wml("compile", "-s", "bad_flag")
+        assert result.exit_code != 0
+        assert "resolve_events: normalized must be true or false, got yes" in result.output
+    finally:
+        project.remove("models_sql/bad_flag.sql")

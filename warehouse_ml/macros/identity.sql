@@ -458,33 +458,60 @@ join wml_id_nodes as lx on lx.node = m.label
 
 {#-
   resolve_events(relation, graph, identifiers=['user_id', 'email', 'anonymous_id'],
-                 case_insensitive=['email'], profile_column='profile_id')
+                 case_insensitive=['email'], profile_column='profile_id', normalized=false)
   Every row of `relation` plus the profile_id of its highest-priority identifier found in
   `graph` (an identity_graph model). Each event gets one profile, so traits grouped by
   profile_id count an event once however many emails and devices the person has.
 
   Cost: made to be read through a view, so traits pay the join instead of a full-width
   copy of every event. Normalizing (trim, lower) every event's identifiers costs more than
-  the lookups, so each type is looked up twice: first by its raw value among the graph's
-  values that normalization leaves unchanged (the graph holds normalized values, so that is
-  all of them for its own types), and only on a miss by the normalized value, as before.
-  The answer is the same: a raw hit v = norm(v) is the row the normalized lookup finds, and
-  a miss falls back to exactly that lookup (tests/test_resolve_events.py compares both).
+  the lookups, so each type is looked up by its raw value among the graph's values that
+  normalization leaves unchanged (the graph holds normalized values, so that is all of
+  them for its own types). A raw hit v = norm(v) is the row the normalized lookup finds.
+  On a miss, two ways to stay exact:
+  - normalized=false (default): a second lookup by the normalized value, guarded so it
+    only probes when the raw lookup missed (tests/test_resolve_events.py compares it with
+    the plain normalize-everything joins). Exact for any input, but a second join per type.
+  - normalized=true: the relation promises its identifiers are already normalized (the
+    demo's stg_events trims and lower-cases them). A miss then cannot be found by the
+    normalized value either (if norm(v) = v were in the graph, the raw lookup would have
+    hit it), so no second join is needed. The promise is checked where it matters: when a
+    raw lookup misses on a value with norm(v) <> v, the query fails naming the type,
+    instead of returning another profile. COALESCE evaluates an argument only for rows the
+    earlier ones left NULL, so the check costs nothing on rows a higher-priority raw lookup
+    resolved. Measured with benchmarks/traits_scale.py: a join per type instead of two is
+    what brings resolution + traits within 1.5x of the traits alone.
 -#}
 {#- @doc Every row of the relation plus the profile of its highest-priority identifier found in the
     graph: one profile per event, so traits grouped by profile count an event once.
     Cheap enough to read through a view (the demo's resolved_events is one).
   @arg graph: an identity_graph model, e.g. ref('identity_map')
   @arg profile_column: the name of the added profile column
+  @arg normalized: true when the relation's identifiers are already trimmed (and lower-cased for case_insensitive types) as identity_graph normalizes them: one lookup per type instead of two; a value that is not fails the query rather than resolving wrongly
   @example {{ wml.resolve_events(ref('stg_events'), ref('identity_map')) }}
 -#}
-{% macro resolve_events(relation, graph, identifiers=['user_id', 'email', 'anonymous_id'], case_insensitive=['email'], profile_column='profile_id') -%}
+{% macro resolve_events(relation, graph, identifiers=['user_id', 'email', 'anonymous_id'], case_insensitive=['email'], profile_column='profile_id', normalized=false) -%}
+{%- if normalized is not sameas true and normalized is not sameas false -%}
+{{ exceptions.raise_compiler_error("resolve_events: normalized must be true or false, got " ~ normalized ~ ".") }}
+{%- endif -%}
 {%- set cols = [] -%}
 {%- do _id_columns(identifiers, cols) -%}
 {%- set ci = [case_insensitive] if case_insensitive is string else (case_insensitive | list) -%}
+{%- set picks = [] -%}
+{%- for type, col in cols -%}
+{%- set raw = ('wml_ev.' ~ quote_column(col)) if (quote_column(col) != col) else col -%}
+{%- if normalized -%}
+{#- The cast of the message to an integer fails the query with the message in it (both engines). -#}
+{%- do picks.append('wml_r' ~ loop.index ~ '.profile_id') -%}
+{%- do picks.append('cast(cast(case when ' ~ raw ~ ' is not null and ' ~ _id_norm(raw, type, ci) ~ ' <> cast(' ~ raw ~ ' as varchar) then ' ~ _id_lit('resolve_events(normalized=true): a value of ' ~ type ~ ' is not trimmed' ~ (' and lower-cased' if type in ci else '') ~ ' as identity_graph normalizes it; normalize it in the relation or drop normalized=true') ~ ' end as integer) as varchar)') -%}
+{%- else -%}
+{%- do picks.append('wml_r' ~ loop.index ~ '.profile_id') -%}
+{%- do picks.append('wml_g' ~ loop.index ~ '.profile_id') -%}
+{%- endif -%}
+{%- endfor -%}
 select
     wml_ev.*,
-    coalesce({% for type, col in cols %}wml_r{{ loop.index }}.profile_id, wml_g{{ loop.index }}.profile_id{% if not loop.last %}, {% endif %}{% endfor %}) as {{ profile_column }}
+    coalesce({{ picks | join(', ') }}) as {{ profile_column }}
 from {{ _id_relation(relation) }} as wml_ev
 {%- for type, col in cols %}
 {%- set raw = ('wml_ev.' ~ quote_column(col)) if (quote_column(col) != col) else col %}
@@ -493,8 +520,12 @@ left join (
     where identifier_type = {{ _id_lit(type) }} and identifier_value = {{ _id_norm('identifier_value', type, ci) }}
 ) as wml_r{{ loop.index }}
     on wml_r{{ loop.index }}.identifier_value = cast({{ raw }} as varchar)
+{%- if not normalized %}
+{#- Keyed on the raw lookup's profile_id (a column the join carries anyway, unlike its
+    identifier_value): a row the raw lookup resolved probes with a NULL key. #}
 left join {{ graph }} as wml_g{{ loop.index }}
     on wml_g{{ loop.index }}.identifier_type = {{ _id_lit(type) }}
-   and wml_g{{ loop.index }}.identifier_value = case when wml_r{{ loop.index }}.identifier_value is null then {{ _id_norm(raw, type, ci) }} end
+   and wml_g{{ loop.index }}.identifier_value = case when wml_r{{ loop.index }}.profile_id is null then {{ _id_norm(raw, type, ci) }} end
+{%- endif %}
 {%- endfor %}
 {%- endmacro %}

@@ -12,6 +12,7 @@ import contextlib
 import contextvars
 import dataclasses
 import datetime as dt
+import hashlib
 import os
 import re
 import typing as t
@@ -21,12 +22,13 @@ import jinja2
 from jinja2.environment import TemplateModule
 from jinja2.runtime import Macro
 
+from warehouse_ml import redaction
 from warehouse_ml.adapters.relation import Relation, quote
 from warehouse_ml.dbt import macro_namespace, packages, test_blocks
 from warehouse_ml.dbt.context import DbtContext, DbtTemplate, PackageNamespace
 from warehouse_ml.dbt.relation import EPHEMERAL_PREFIX, CteRelation, DbtRelation
 from warehouse_ml.errors import CompilationError, WmlError, located
-from warehouse_ml.jinja import shared_render
+from warehouse_ml.jinja import render_cache, shared_render
 from warehouse_ml.jinja.cache import RoutedBytecodeCache
 from warehouse_ml.jinja.errors import macro_call_hint, wrap_template_error
 from warehouse_ml.jinja.macro_calls import MacroCall, PackageMacro, project_defaults
@@ -64,6 +66,11 @@ class _Call:
     results: dict[str, t.Any] = dataclasses.field(default_factory=dict)  # statement() results
     # A unit test's overrides: {'vars': {...}, 'env_vars': {...}}.
     overrides: dict[str, t.Any] = dataclasses.field(default_factory=dict)
+    # What makes a render reusable by the next run (jinja/render_cache.py): it resolved no
+    # volatile name, the env vars it read (name -> value or None), what its sources gave.
+    volatile: bool = False
+    env_reads: dict[str, str | None] = dataclasses.field(default_factory=dict)
+    source_texts: list[tuple[str, str, str]] = dataclasses.field(default_factory=list)
 
 
 _current: contextvars.ContextVar[_Call] = contextvars.ContextVar("wml_render_call")
@@ -80,6 +87,10 @@ class Renderer:
         self.run_started_at = dt.datetime.now(dt.timezone.utc)
         self._sources: dict[str, str] = {}
         self._parsed: dict[str, _Call] = {}
+        self._target_texts: dict[str, str] | None = None  # parse(): see _target_text
+        #: Some render read a volatile name or the database: this run may not be repeated
+        #: from its outputs (run/compile_state.py).
+        self.volatile_seen = False
         #: --defer: unselected nodes whose ref() reads another environment's relation.
         self.deferred: dict[str, Relation] = {}
         #: The live database adapter (set by the Session); what `run_query` and friends use.
@@ -95,6 +106,11 @@ class Renderer:
         )
         self.env = self._make_env()
         self._load_macros()
+        # Every macro file's text, for the render cache's key (taken before any node loads).
+        macro_texts = hashlib.blake2b(digest_size=16)
+        for name in sorted(self._sources):
+            macro_texts.update(f"{name}\0{self._sources[name]}\0".encode())
+        self._macro_digest = macro_texts.hexdigest()
 
     # -- environment -------------------------------------------------------------
     def _make_env(self) -> jinja2.Environment:
@@ -117,6 +133,9 @@ class Renderer:
             extensions=["jinja2.ext.do", "jinja2.ext.loopcontrols", test_blocks.TestBlocks],
         )
         env.template_class = DbtTemplate  # `{{ return(x) }}` in macros, as in dbt
+        # Names a render resolves that differ run to run keep it out of the render cache.
+        env.context_class = render_cache.TrackingContext
+        env.wml_volatile = self._mark_volatile  # type: ignore[attr-defined]
         env.globals.update(self.dbt.globals())
         env.filters.update(self.dbt.filters())
         env.globals.update(
@@ -135,6 +154,12 @@ class Renderer:
             after_commit=lambda sql: {"sql": sql, "transaction": False},
         )
         return env
+
+    def _mark_volatile(self) -> None:
+        self.volatile_seen = True
+        current = _current.get(None)
+        if current is not None:
+            current.volatile = True
 
     def _monitoring_test(self, kind: str, model: t.Any, column_name: t.Any, kwargs: t.Any) -> str:
         from warehouse_ml.ml.monitoring import tests_sql
@@ -339,6 +364,11 @@ class Renderer:
                 hint=f"Declare it under `sources:` in a YAML file; declared: {known or 'none'}.",
             )
         call.sources.append((source, table))
+        value = self._source_value(src)
+        call.source_texts.append((source, table, str(value)))
+        return value
+
+    def _source_value(self, src: t.Any) -> str | DbtRelation:
         if src.external_location:  # dbt-duckdb: a function call or quoted text as written
             location = src.external_location
             if "(" in location or location.startswith("'"):
@@ -374,6 +404,9 @@ class Renderer:
         overrides = self._overrides("env_vars")
         if name in overrides:  # a unit test's override
             return str(overrides[name])
+        current = _current.get(None)
+        if current is not None:
+            current.env_reads[name] = os.environ.get(name)
         return env_var(name, default)
 
     def resolve_relation(self, reference: list[str]) -> Relation | str:
@@ -421,6 +454,7 @@ class Renderer:
             raise wrap_template_error(exc, name, node.name, display_path=node.fqn_path) from None
         finally:
             _current.reset(token)
+            self.volatile_seen |= call.dynamic
         return call
 
     def _render_unit_test(self, node: Node, call: _Call) -> str:
@@ -461,25 +495,38 @@ class Renderer:
             raise err from None
         finally:
             _current.reset(token)
+            self.volatile_seen |= call.dynamic
 
     def parse(self) -> None:
-        """Render every node once to learn its refs, sources and in-file config."""
-        calls = []
+        """Render every node once to learn its refs, sources and in-file config; a node
+        whose inputs are unchanged since the last run reuses its render (render_cache.py)."""
+        cache = render_cache.RenderCache(self.project.target_dir / render_cache.FILE, self._cache_salt())
+        self._target_texts = {}
+        calls, keys = [], {}
         try:
             for node in self.project.nodes.values():
                 if node.kind is NodeKind.SEED:
                     continue
-                call = self._render(node, parse=True, incremental=False)
+                key = cache.key(node) if node.unit_test is None else None
+                call = self._cached_call(cache, key, node) if key else None
+                if call is None:
+                    call = self._render(node, parse=True, incremental=False)
+                if key:
+                    keys[node.unique_id] = key
                 calls.append(call)
                 if call.config and node.unit_test is None:
                     self.project.validate_config(call.config, path=node.path, node=node.name)
                     # A generic test's own config() is a default its YAML overrides (dbt).
                     layers = (call.config, node.config) if node.test_metadata else (node.config, call.config)
                     node.config = cfg.merge(*layers)
+                    self._target_texts.pop(node.unique_id, None)  # its relation may differ now
                 self.project.validate_config(node.config, path=node.path, node=node.name)
                 node.depends_on = list(dict.fromkeys(call.refs))
                 node.source_info = {"sources": sorted(set(call.sources))}
                 node.compiled_sql = call.sql
+        except BaseException:
+            self._target_texts = None
+            raise
         finally:
             self.bytecode_cache.save()  # every template is compiled by now
         # A render is final unless a relation it named changed afterwards (a later
@@ -487,8 +534,66 @@ class Renderer:
         self._parsed = {
             call.node.unique_id: call
             for call in calls
-            if not call.dynamic and all(str(self._ref_target(n)) == text for n, text in call.relations)
+            if not call.dynamic and all(self._target_text(n) == text for n, text in call.relations)
         }
+        self._target_texts = None
+        for uid, call in self._parsed.items():
+            if uid in keys and not call.volatile:
+                cache.keep(keys[uid], _entry(call, cache.env_digest), [v for v in call.env_reads.values() if v])
+        cache.save()
+
+    def _target_text(self, node: Node) -> str:
+        """``str(self._ref_target(node))``, remembered while parsing (a node's relation
+        changes only when its config does, and parse() forgets it then)."""
+        memo = self._target_texts
+        if memo is None:
+            return str(self._ref_target(node))
+        text = memo.get(node.unique_id)
+        if text is None:
+            text = memo[node.unique_id] = str(self._ref_target(node))
+        return text
+
+    def _cache_salt(self) -> tuple[t.Any, ...]:
+        """What every node's render may read besides its own file: see render_cache.py."""
+        target = self.target
+        return (
+            self._macro_digest, repr(self.vars), repr(self._package_vars),
+            str(self._target_context()), target.name, target.type, target.dialect,
+            repr(self.project.settings), self.dbt.database,
+        )  # fmt: skip
+
+    def _cached_call(self, cache: render_cache.RenderCache, key: str, node: Node) -> _Call | None:
+        """The last run's render of ``node``, if everything it looked up is as it was."""
+        entry = cache.get(key)
+        if entry is None:
+            return None
+        sql, refs, sources, config, ephemerals, relations, source_texts, env, builtin = entry
+        if any(cache.env_digest(os.environ.get(name)) != digest for name, digest in env.items()):
+            return None
+        nodes = self.project.nodes
+        related = []
+        for uid, text in relations:
+            other = nodes.get(uid)
+            if other is None or self._target_text(other) != text:
+                return None
+            related.append((other, text))
+        for source, table, text in source_texts:
+            src = self.project.sources.get((source, table))
+            if src is None or str(self._source_value(src)) != text:
+                return None
+        for name in env:  # masked in what wml writes, as when env_var() read it
+            value = os.environ.get(name)
+            if value is not None:
+                redaction.register(value)
+        if builtin is not None and node.test_metadata is not None:
+            node.test_metadata["builtin_sql"] = builtin  # what test_blocks.render records
+        cache.hits += 1
+        return _Call(
+            node, True, False, self.target.dialect, refs=list(refs), sources=list(sources),
+            config=dict(config), ephemerals=list(ephemerals), relations=related, sql=sql,
+            env_reads={name: os.environ.get(name) for name in env},
+            source_texts=list(source_texts),
+        )  # fmt: skip
 
     def render(self, node: Node, *, incremental: bool = False, dialect: str | None = None) -> str:
         """Final SQL for ``node`` in the project dialect, ephemeral models inlined as CTEs.
@@ -553,6 +658,15 @@ class Renderer:
             body = one_query(inner.sql, self.project.settings.sql_dialect, node=node.name, path=node.fqn_path)
             ctes.append((EPHEMERAL_PREFIX + node.name, body))
         return ctes
+
+
+def _entry(call: _Call, digest: t.Callable[[str | None], str]) -> render_cache.Entry:
+    """What the render cache keeps of a parse-time render (env values as keyed hashes)."""
+    return (
+        call.sql, call.refs, call.sources, call.config, call.ephemerals,
+        [(n.unique_id, text) for n, text in call.relations], call.source_texts,
+        {name: digest(value) for name, value in call.env_reads.items()}, (call.node.test_metadata or {}).get("builtin_sql"),
+    )  # fmt: skip
 
 
 def _constant(value: t.Any) -> t.Callable[..., t.Any]:

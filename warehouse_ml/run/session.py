@@ -47,6 +47,7 @@ class Session:
         self.store_failures = False  # `--store-failures`: tests whose config does not say
         # ML-model nodes written as Redshift ML's CREATE MODEL: unique id -> the statement.
         self.create_models: dict[str, t.Any] = {}
+        self.profiles_dir: str | Path | None = None
         self.transpile_cache = dialects.TranspileCache(project.target_dir / "transpile_cache.json")
         self.warn: t.Callable[[str], None] = lambda message: print(
             redaction.mask(f"Warning: {message}"), file=sys.stderr
@@ -338,4 +339,6 @@ def open_session(
     root = Path(project_dir).resolve()
     resolved = load_target(root, profile or profile_name(root), profiles_dir, target)
     project = load_project(root, cli_vars, resolved.redacted())
-    return Session(project, resolved, cli_vars, read_only=read_only)
+    session = Session(project, resolved, cli_vars, read_only=read_only)
+    session.profiles_dir = profiles_dir  # where profiles.yml was looked for (compile_state.py)
+    return session

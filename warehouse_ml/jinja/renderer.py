@@ -91,6 +91,7 @@ class Renderer:
         #: Some render read a volatile name or the database: this run may not be repeated
         #: from its outputs (run/compile_state.py).
         self.volatile_seen = False
+        self.render_cache_hits = 0  # nodes whose last-run render parse() reused
         #: --defer: unselected nodes whose ref() reads another environment's relation.
         self.deferred: dict[str, Relation] = {}
         #: The live database adapter (set by the Session); what `run_query` and friends use.
@@ -541,6 +542,7 @@ class Renderer:
             if uid in keys and not call.volatile:
                 cache.keep(keys[uid], _entry(call, cache.env_digest), [v for v in call.env_reads.values() if v])
         cache.save()
+        self.render_cache_hits = cache.hits
 
     def _target_text(self, node: Node) -> str:
         """``str(self._ref_target(node))``, remembered while parsing (a node's relation

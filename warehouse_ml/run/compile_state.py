@@ -66,6 +66,7 @@ class CompileState:
         self.options = repr((__version__, sys.version, str(root), *options))
         self.path = key_directory() / "compile" / f"{self._hash(str(root).encode())}.bin"
         self._saved = self._load() if self.enabled else None
+        self._start: tuple[tuple[t.Any, ...], str] | None = None
 
     def _hash(self, data: bytes) -> str:
         return hashlib.blake2b(data, key=self._secret, digest_size=16).hexdigest()
@@ -74,10 +75,13 @@ class CompileState:
     def replay(self) -> dict[str, t.Any] | None:
         """The last compile's record when its inputs and outputs are unchanged, else None."""
         saved = self._saved
-        if saved is None:
-            return None
-        fingerprint, _ = self._fingerprint(saved["target"], saved["dirs"], saved["probes"], saved["env"])
-        if fingerprint != saved["fingerprint"]:
+        recipe = (
+            (saved["target"], saved["dirs"], saved["probes"], saved["env"]) if saved is not None
+            else (str(self.root / "target"), [], [], [])
+        )  # fmt: skip
+        fingerprint, _ = self._fingerprint(*recipe)
+        self._start = (recipe, fingerprint)  # to tell, at the end, that nothing changed meanwhile
+        if saved is None or fingerprint != saved["fingerprint"]:
             return None
         for path, stat in saved["outputs"]:
             if _stat(path) != stat:
@@ -116,8 +120,11 @@ class CompileState:
         manifest_path: Path,
     ) -> None:
         """Keep what the next run compares, unless this one may not be repeated."""
-        if not self.enabled or session.renderer.volatile_seen:
+        if not self.enabled or self._start is None or session.renderer.volatile_seen:
             return
+        recipe, started = self._start
+        if self._fingerprint(*recipe)[0] != started:
+            return  # an input changed while this run read it
         from warehouse_ml.project import profiles
 
         project = session.project
@@ -127,8 +134,9 @@ class CompileState:
         probes = [str(c / profiles.PROFILES_FILE) for c in candidates] + _library_files()
         env = sorted(profiles.ENV_READS)
         fingerprint, newest = self._fingerprint(target, dirs, probes, env)
-        # Racy git's rule: a file changed since (or just before) this run started may have
-        # changed after it was read, with a stat the next run would take as unchanged.
+        # Racy git's rule, where file times are coarse (whole seconds: FAT, some network
+        # filesystems): a file changed just before the run may change again within the
+        # same tick, with a stat the next run would take as unchanged.
         if newest >= self.started_ns - _RACY_NS:
             return
         record = {
@@ -149,17 +157,18 @@ class CompileState:
     def _fingerprint(
         self, target: str, dirs: list[str], probes: list[str], env: list[str]
     ) -> tuple[str, int]:
-        """The digest of the inputs, and the newest mtime or ctime among their files."""
+        """The digest of the inputs, and the newest mtime or ctime among those files whose
+        times are whole seconds (a finer time tells a later change apart by itself)."""
         digest = hashlib.blake2b(self.options.encode(), key=self._secret, digest_size=16)
         newest = 0
         for folder, skip in [(str(self.root), frozenset({target})), (str(_PACKAGE), frozenset()),
                              *((d, frozenset()) for d in dirs)]:  # fmt: skip
             files = _walk(folder, skip)
             digest.update(marshal.dumps(files))
-            newest = max([newest, *(max(f[1], f[2]) for f in files)])
+            newest = max([newest, *(_coarse(f[1], f[2]) for f in files)])
         stats = [(p, _stat(p)) for p in probes]
         digest.update(marshal.dumps(stats))
-        newest = max([newest, *(max(s[0], s[1]) for _, s in stats if s is not None)])
+        newest = max([newest, *(_coarse(s[0], s[1]) for _, s in stats if s is not None)])
         names = sorted({*env, *_ENV_ALWAYS, *(k for k in os.environ if k.startswith(_ENV_PREFIXES))})
         for name in names:  # keyed hashes of the values: the file never holds one
             value = os.environ.get(name)
@@ -197,6 +206,11 @@ class StderrTee(io.TextIOBase):
 
     def flush(self) -> None:
         self.stream.flush()
+
+
+def _coarse(*times: int) -> int:
+    """The newest of ``times`` that is a whole second, or 0."""
+    return max((ns for ns in times if ns % 1_000_000_000 == 0), default=0)
 
 
 def _stat(path: str) -> Stat | None:

@@ -28,7 +28,7 @@ from warehouse_ml.dbt import macro_namespace, packages, test_blocks
 from warehouse_ml.dbt.context import DbtContext, DbtTemplate, PackageNamespace
 from warehouse_ml.dbt.relation import EPHEMERAL_PREFIX, CteRelation, DbtRelation
 from warehouse_ml.errors import CompilationError, WmlError, located
-from warehouse_ml.jinja import render_cache, shared_render
+from warehouse_ml.jinja import render_cache, shared_render, static_render
 from warehouse_ml.jinja.cache import RoutedBytecodeCache
 from warehouse_ml.jinja.errors import macro_call_hint, wrap_template_error
 from warehouse_ml.jinja.macro_calls import MacroCall, PackageMacro, project_defaults
@@ -436,7 +436,7 @@ class Renderer:
                     this = self.jinja_relation(node)
                     call.relations.append((node, str(self._ref_target(node))))
                     local = self.macros.locals_for(node.package_name)  # a package's own macros
-                    call.sql = shared_render.render(self._template(name, node.raw_sql), {**local, "this": this})
+                    call.sql = self._render_model(call, name, node.raw_sql, {**local, "this": this})
                     if call.dynamic and not parse:
                         self.dbt.check_refs(call)
         except (WmlError, jinja2.TemplateError, TypeError) as exc:
@@ -457,6 +457,19 @@ class Renderer:
             _current.reset(token)
             self.volatile_seen |= call.dynamic
         return call
+
+    def _render_model(self, call: _Call, name: str, source: str, variables: dict[str, t.Any]) -> str:
+        """A model file rendered: without compiling it when it is only text and literal
+        calls (static_render.py), else by Jinja (from scratch, if the first way failed)."""
+        plan = static_render.parse(source)
+        if plan is not None:
+            before = _recorded(call)
+            try:
+                self._sources.setdefault(name, source)  # error places read the text
+                return static_render.render(plan, self.env, name, variables)
+            except Exception:
+                _restore(call, before)  # Jinja renders it again and tells any error its way
+        return shared_render.render(self._template(name, source), variables)
 
     def _render_unit_test(self, node: Node, call: _Call) -> str:
         """A unit test's model rendered with the test's overrides (its refs are the test's)."""
@@ -669,6 +682,22 @@ def _entry(call: _Call, digest: t.Callable[[str | None], str]) -> render_cache.E
         [(n.unique_id, text) for n, text in call.relations], call.source_texts,
         {name: digest(value) for name, value in call.env_reads.items()}, (call.node.test_metadata or {}).get("builtin_sql"),
     )  # fmt: skip
+
+
+def _recorded(call: _Call) -> tuple[t.Any, ...]:
+    """What a render has recorded on ``call`` so far (to undo a failed static render)."""
+    return (
+        len(call.refs), len(call.sources), dict(call.config), len(call.ephemerals),
+        len(call.relations), len(call.macro_calls), dict(call.env_reads), len(call.source_texts),
+        call.dynamic, call.volatile,
+    )  # fmt: skip
+
+
+def _restore(call: _Call, before: tuple[t.Any, ...]) -> None:
+    refs, sources, config, ephemerals, relations, macro_calls, env, source_texts, dyn, vol = before
+    del call.refs[refs:], call.sources[sources:], call.ephemerals[ephemerals:]
+    del call.relations[relations:], call.macro_calls[macro_calls:], call.source_texts[source_texts:]
+    call.config, call.env_reads, call.dynamic, call.volatile = config, env, dyn, vol
 
 
 def _constant(value: t.Any) -> t.Callable[..., t.Any]:

@@ -49,7 +49,7 @@ _TOKEN = re.compile(
 _CONSTANTS = {"true": True, "false": False, "none": None, "True": True, "False": False, "None": None}
 
 
-class _NoFit(Exception):
+class NotStatic(Exception):
     """The file is not one the grammar takes: Jinja renders it."""
 
 
@@ -78,7 +78,7 @@ def parse(source: str) -> Plan | None:
             return None  # whitespace control
         try:
             parts.append(_expression(inner))
-        except _NoFit:
+        except NotStatic:
             return None
         pos = end + 2
     if pos < len(text):
@@ -100,11 +100,11 @@ def render(plan: Plan, env: jinja2.Environment, name: str, variables: t.Mapping[
         names, called, args, kwargs = part
         value = context.resolve_or_missing(names[0])
         if value is jinja2.runtime.missing:
-            raise _NoFit(names[0])  # Jinja tells the undefined name, with its line
+            raise NotStatic(names[0])  # Jinja tells the undefined name, with its line
         for attribute in names[1:]:
             value = env.getattr(value, attribute)
             if isinstance(value, jinja2.Undefined):
-                raise _NoFit(attribute)
+                raise NotStatic(attribute)
         if called:
             value = context.call(value, *args, **dict(kwargs))
         out.append(str(value))
@@ -115,7 +115,7 @@ def _expression(inner: str) -> Expression:
     tokens = _tokens(inner)
     names = [_take(tokens, "name")]
     if names[0] in _CONSTANTS:
-        raise _NoFit(names[0])
+        raise NotStatic(names[0])
     while tokens and tokens[0] == ("op", "."):
         tokens.pop(0)
         names.append(_take(tokens, "name"))
@@ -130,22 +130,22 @@ def _expression(inner: str) -> Expression:
             tokens.pop(0)
             kwargs.append((key, _value(tokens)))
         elif kwargs:
-            raise _NoFit("a positional argument after a keyword")
+            raise NotStatic("a positional argument after a keyword")
         else:
             args.append(_value(tokens))
         if tokens and tokens[0] == ("op", ","):
             tokens.pop(0)
         elif not tokens or tokens[0] != ("op", ")"):
-            raise _NoFit("an argument list")
+            raise NotStatic("an argument list")
     _expect(tokens, ")")
     if tokens or len({k for k, _ in kwargs}) != len(kwargs):
-        raise _NoFit("more after the call")
+        raise NotStatic("more after the call")
     return tuple(names), True, tuple(args), tuple(kwargs)
 
 
 def _value(tokens: list[tuple[str, str]]) -> t.Any:
     if not tokens:
-        raise _NoFit("a missing value")
+        raise NotStatic("a missing value")
     kind, text = tokens.pop(0)
     if kind == "str":
         return text[1:-1]
@@ -160,10 +160,10 @@ def _value(tokens: list[tuple[str, str]]) -> t.Any:
             if tokens and tokens[0] == ("op", ","):
                 tokens.pop(0)
             elif not tokens or tokens[0] != ("op", "]"):
-                raise _NoFit("a list")
+                raise NotStatic("a list")
         _expect(tokens, "]")
         return items
-    raise _NoFit(text)  # a variable, an operator, a float...: Jinja evaluates it
+    raise NotStatic(text)  # a variable, an operator, a float...: Jinja evaluates it
 
 
 def _tokens(inner: str) -> list[tuple[str, str]]:
@@ -174,7 +174,7 @@ def _tokens(inner: str) -> list[tuple[str, str]]:
             break
         match = _TOKEN.match(inner, pos)
         if match is None:
-            raise _NoFit(inner[pos:])
+            raise NotStatic(inner[pos:])
         kind = t.cast(str, match.lastgroup)
         tokens.append((kind, match.group(kind)))
         pos = match.end()
@@ -183,11 +183,11 @@ def _tokens(inner: str) -> list[tuple[str, str]]:
 
 def _take(tokens: list[tuple[str, str]], kind: str) -> str:
     if not tokens or tokens[0][0] != kind:
-        raise _NoFit(kind)
+        raise NotStatic(kind)
     return tokens.pop(0)[1]
 
 
 def _expect(tokens: list[tuple[str, str]], op: str) -> None:
     if not tokens or tokens[0] != ("op", op):
-        raise _NoFit(op)
+        raise NotStatic(op)
     tokens.pop(0)

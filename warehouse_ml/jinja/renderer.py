@@ -9,8 +9,6 @@ calling model, as in dbt. Context variables are per thread, so models render in 
 from __future__ import annotations
 
 import contextlib
-import contextvars
-import dataclasses
 import datetime as dt
 import hashlib
 import os
@@ -22,14 +20,17 @@ import jinja2
 from jinja2.environment import TemplateModule
 from jinja2.runtime import Macro
 
-from warehouse_ml import redaction
 from warehouse_ml.adapters.relation import Relation, quote
 from warehouse_ml.dbt import macro_namespace, packages, test_blocks
 from warehouse_ml.dbt.context import DbtContext, DbtTemplate, PackageNamespace
 from warehouse_ml.dbt.relation import EPHEMERAL_PREFIX, CteRelation, DbtRelation
 from warehouse_ml.errors import CompilationError, WmlError, located
+from warehouse_ml.jinja import calls as call_state
 from warehouse_ml.jinja import render_cache, shared_render, static_render
 from warehouse_ml.jinja.cache import RoutedBytecodeCache
+from warehouse_ml.jinja.calls import Call
+from warehouse_ml.jinja.calls import current as _current
+from warehouse_ml.jinja.context_objects import TargetContext, _Namespace
 from warehouse_ml.jinja.errors import macro_call_hint, wrap_template_error
 from warehouse_ml.jinja.macro_calls import MacroCall, PackageMacro, project_defaults
 from warehouse_ml.jinja.naming import MACROS as NAMING_MACROS
@@ -44,38 +45,6 @@ BUILTIN_MACROS = Path(__file__).parent.parent / "macros"
 _NO_DEFAULT = object()
 
 
-@dataclasses.dataclass
-class _Call:
-    """What one render of one node recorded."""
-
-    node: Node
-    parse: bool
-    incremental: bool
-    dialect: str  # what the SQL is compiled for: the target's engine or `wml compile --dialect`
-    refs: list[str] = dataclasses.field(default_factory=list)
-    sources: list[tuple[str, str]] = dataclasses.field(default_factory=list)
-    config: dict[str, t.Any] = dataclasses.field(default_factory=dict)
-    ephemerals: list[str] = dataclasses.field(default_factory=list)
-    # Every relation the SQL names (refs and `this`), to tell whether it is still current.
-    relations: list[tuple[Node, str]] = dataclasses.field(default_factory=list)
-    record: bool = False  # keep the package macro calls (to explain a database error)
-    macro_calls: list[MacroCall] = dataclasses.field(default_factory=list)
-    sql: str = ""
-    # It read `execute`, queried or read `graph`: render again when it runs (dbt/context.py).
-    dynamic: bool = False
-    results: dict[str, t.Any] = dataclasses.field(default_factory=dict)  # statement() results
-    # A unit test's overrides: {'vars': {...}, 'env_vars': {...}}.
-    overrides: dict[str, t.Any] = dataclasses.field(default_factory=dict)
-    # What makes a render reusable by the next run (jinja/render_cache.py): it resolved no
-    # volatile name, the env vars it read (name -> value or None), what its sources gave.
-    volatile: bool = False
-    env_reads: dict[str, str | None] = dataclasses.field(default_factory=dict)
-    source_texts: list[tuple[str, str, str]] = dataclasses.field(default_factory=list)
-
-
-_current: contextvars.ContextVar[_Call] = contextvars.ContextVar("wml_render_call")
-
-
 class Renderer:
     """Renders the project's nodes; ``parse()`` once, then ``render()`` per execution."""
 
@@ -86,7 +55,7 @@ class Renderer:
         self._package_vars = {p.name: packages.vars_for(project.settings, p, cli_vars) for p in project.packages}
         self.run_started_at = dt.datetime.now(dt.timezone.utc)
         self._sources: dict[str, str] = {}
-        self._parsed: dict[str, _Call] = {}
+        self._parsed: dict[str, Call] = {}
         self._target_texts: dict[str, str] | None = None  # parse(): see _target_text
         #: Some render read a volatile name or the database: this run may not be repeated
         #: from its outputs (run/compile_state.py).
@@ -290,7 +259,7 @@ class Renderer:
         return call.template, line
 
     # -- per-node functions ----------------------------------------------------------
-    def _call(self) -> _Call:
+    def _call(self) -> Call:
         try:
             return _current.get()
         except LookupError:
@@ -422,8 +391,8 @@ class Renderer:
     def _render(
         self, node: Node, *, parse: bool, incremental: bool, dialect: str | None = None,
         record: bool = False,
-    ) -> _Call:
-        call = _Call(node, parse, incremental, dialect or self.target.dialect, record=record)
+    ) -> Call:
+        call = Call(node, parse, incremental, dialect or self.target.dialect, record=record)
         name = node.template_name
         token = _current.set(call)
         try:
@@ -458,20 +427,20 @@ class Renderer:
             self.volatile_seen |= call.dynamic
         return call
 
-    def _render_model(self, call: _Call, name: str, source: str, variables: dict[str, t.Any]) -> str:
+    def _render_model(self, call: Call, name: str, source: str, variables: dict[str, t.Any]) -> str:
         """A model file rendered: without compiling it when it is only text and literal
         calls (static_render.py), else by Jinja (from scratch, if the first way failed)."""
         plan = static_render.parse(source)
         if plan is not None:
-            before = _recorded(call)
+            before = call_state.recorded(call)
             try:
                 self._sources.setdefault(name, source)  # error places read the text
                 return static_render.render(plan, self.env, name, variables)
             except Exception:
-                _restore(call, before)  # Jinja renders it again and tells any error its way
+                call_state.restore(call, before)  # Jinja renders it again and tells any error its way
         return shared_render.render(self._template(name, source), variables)
 
-    def _render_unit_test(self, node: Node, call: _Call) -> str:
+    def _render_unit_test(self, node: Node, call: Call) -> str:
         """A unit test's model rendered with the test's overrides (its refs are the test's)."""
         spec = node.unit_test
         model = self.project.nodes[f"model.{spec.model}"]
@@ -493,7 +462,7 @@ class Renderer:
         "...")`` string is the model's final relation. ``context`` adds variables
         (``results`` and ``schemas`` for on-run-end, run/project_hooks.py).
         """
-        call = _Call(node, False, incremental, dialect or self.target.dialect)
+        call = Call(node, False, incremental, dialect or self.target.dialect)
         name = f"{node.template_name} ({label})"  # its own template: the error names the hook
         token = _current.set(call)
         try:
@@ -522,7 +491,7 @@ class Renderer:
                 if node.kind is NodeKind.SEED:
                     continue
                 key = cache.key(node) if node.unit_test is None else None
-                call = self._cached_call(cache, key, node) if key else None
+                call = call_state.cached_call(self, cache, key, node) if key else None
                 if call is None:
                     call = self._render(node, parse=True, incremental=False)
                 if key:
@@ -553,7 +522,7 @@ class Renderer:
         self._target_texts = None
         for uid, call in self._parsed.items():
             if uid in keys and not call.volatile:
-                cache.keep(keys[uid], _entry(call, cache.env_digest), [v for v in call.env_reads.values() if v])
+                cache.keep(keys[uid], call_state.entry(call, cache.env_digest), [v for v in call.env_reads.values() if v])
         cache.save()
         self.render_cache_hits = cache.hits
 
@@ -575,39 +544,6 @@ class Renderer:
             self._macro_digest, repr(self.vars), repr(self._package_vars),
             str(self._target_context()), target.name, target.type, target.dialect,
             repr(self.project.settings), self.dbt.database,
-        )  # fmt: skip
-
-    def _cached_call(self, cache: render_cache.RenderCache, key: str, node: Node) -> _Call | None:
-        """The last run's render of ``node``, if everything it looked up is as it was."""
-        entry = cache.get(key)
-        if entry is None:
-            return None
-        sql, refs, sources, config, ephemerals, relations, source_texts, env, builtin = entry
-        if any(cache.env_digest(os.environ.get(name)) != digest for name, digest in env.items()):
-            return None
-        nodes = self.project.nodes
-        related = []
-        for uid, text in relations:
-            other = nodes.get(uid)
-            if other is None or self._target_text(other) != text:
-                return None
-            related.append((other, text))
-        for source, table, text in source_texts:
-            src = self.project.sources.get((source, table))
-            if src is None or str(self._source_value(src)) != text:
-                return None
-        for name in env:  # masked in what wml writes, as when env_var() read it
-            value = os.environ.get(name)
-            if value is not None:
-                redaction.register(value)
-        if builtin is not None and node.test_metadata is not None:
-            node.test_metadata["builtin_sql"] = builtin  # what test_blocks.render records
-        cache.hits += 1
-        return _Call(
-            node, True, False, self.target.dialect, refs=list(refs), sources=list(sources),
-            config=dict(config), ephemerals=list(ephemerals), relations=related, sql=sql,
-            env_reads={name: os.environ.get(name) for name in env},
-            source_texts=list(source_texts),
         )  # fmt: skip
 
     def render(self, node: Node, *, incremental: bool = False, dialect: str | None = None) -> str:
@@ -632,7 +568,7 @@ class Renderer:
         Compiled outside the loader (no template cache): each script is new text.
         """
         node = Node(name=name, kind=NodeKind.MODEL, path=None)
-        call = _Call(node, parse=False, incremental=False, dialect=self.target.dialect)
+        call = Call(node, parse=False, incremental=False, dialect=self.target.dialect)
         token = _current.set(call)
         try:
             with located(name, template=name):
@@ -650,7 +586,7 @@ class Renderer:
             _current.reset(token)
         return call.sql, self._ephemeral_ctes(call.ephemerals, seen=set(), dialect=call.dialect)
 
-    def _reuse(self, node: Node, incremental: bool, dialect: str | None) -> _Call | None:
+    def _reuse(self, node: Node, incremental: bool, dialect: str | None) -> Call | None:
         """The parse-time render when rendering again would give the same SQL."""
         if incremental or (dialect or self.target.dialect) != self.target.dialect:
             return None
@@ -675,31 +611,6 @@ class Renderer:
         return ctes
 
 
-def _entry(call: _Call, digest: t.Callable[[str | None], str]) -> render_cache.Entry:
-    """What the render cache keeps of a parse-time render (env values as keyed hashes)."""
-    return (
-        call.sql, call.refs, call.sources, call.config, call.ephemerals,
-        [(n.unique_id, text) for n, text in call.relations], call.source_texts,
-        {name: digest(value) for name, value in call.env_reads.items()}, (call.node.test_metadata or {}).get("builtin_sql"),
-    )  # fmt: skip
-
-
-def _recorded(call: _Call) -> tuple[t.Any, ...]:
-    """What a render has recorded on ``call`` so far (to undo a failed static render)."""
-    return (
-        len(call.refs), len(call.sources), dict(call.config), len(call.ephemerals),
-        len(call.relations), len(call.macro_calls), dict(call.env_reads), len(call.source_texts),
-        call.dynamic, call.volatile,
-    )  # fmt: skip
-
-
-def _restore(call: _Call, before: tuple[t.Any, ...]) -> None:
-    refs, sources, config, ephemerals, relations, macro_calls, env, source_texts, dyn, vol = before
-    del call.refs[refs:], call.sources[sources:], call.ephemerals[ephemerals:]
-    del call.relations[relations:], call.macro_calls[macro_calls:], call.source_texts[source_texts:]
-    call.config, call.env_reads, call.dynamic, call.volatile = config, env, dyn, vol
-
-
 def _constant(value: t.Any) -> t.Callable[..., t.Any]:
     """A macro replaced by a unit test's override: any call returns the value."""
     return lambda *args, **kwargs: value
@@ -717,50 +628,3 @@ def inject_ctes(sql: str, ctes: list[tuple[str, str]]) -> str:
             anchor = tokens[1]
         return f"{sql[: anchor.end + 1]} {body},\n{sql[anchor.end + 1 :]}"
     return f"with {body}\n{sql}"
-
-
-class TargetContext:
-    """``target`` in models: the public fields only; any other raises a clear error.
-
-    Raising (rather than rendering ``****``) keeps a model from silently running with a
-    masked value; secrets stay in profiles.yml, or come from ``env_var()`` by choice.
-    """
-
-    def __init__(self, public: dict[str, t.Any]):
-        self._public = public
-
-    def __getattr__(self, name: str) -> t.Any:
-        if name.startswith("_"):
-            raise AttributeError(name)
-        return self[name]
-
-    def __getitem__(self, name: str) -> t.Any:
-        if name in self._public:
-            return self._public[name]
-        raise CompilationError(
-            f"target.{name} is not available in models: only "
-            f"{', '.join(sorted(self._public))} are (other target fields may be secrets).",
-            hint=f"Use env_var('...') in the model if it really needs a value behind target.{name}.",
-        )
-
-    def get(self, name: str, default: t.Any = None) -> t.Any:
-        return self._public.get(name, default) if name in self._public else self[name]
-
-    def __str__(self) -> str:
-        return str(self._public)
-
-
-class _Namespace:
-    """Attribute access to a dict of macros: ``wml.ab_variant(...)``."""
-
-    def __init__(self, items: dict[str, t.Any]):
-        self._items = items
-
-    def __getattr__(self, name: str) -> t.Any:
-        try:
-            return self._items[name]
-        except KeyError:
-            raise CompilationError(
-                f"wml.{name} is not a built-in macro.",
-                hint=f"Built-ins: {', '.join(sorted(self._items)) or 'none'}.",
-            ) from None

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import contextlib
+import os
 import sys
 import typing as t
 from pathlib import Path
@@ -67,7 +68,7 @@ def _state(opts: Options, dialect: str | None) -> t.Any:
     if opts.state or opts.defer or opts.defer_state:
         return None
     options = (
-        opts.profiles_dir and str(Path(opts.profiles_dir).resolve()), opts.target, opts.profile,
+        os.getcwd(), opts.profiles_dir and str(Path(opts.profiles_dir).resolve()), opts.target, opts.profile,
         repr(opts.vars), opts.select, opts.exclude, dialect, opts.log_format,
     )  # fmt: skip
     return CompileState(Path(opts.project_dir).resolve(), options)

@@ -430,7 +430,8 @@ class Renderer:
     def _render_model(self, call: Call, name: str, source: str, variables: dict[str, t.Any]) -> str:
         """A model file rendered: without compiling it when it is only text and literal
         calls (static_render.py), else by Jinja (from scratch, if the first way failed)."""
-        plan = static_render.parse(source)
+        # Recording the package macros' calls (an error explained) needs Jinja's frames.
+        plan = None if call.record else static_render.parse(source)
         if plan is not None:
             before = call_state.recorded(call)
             try:

@@ -168,10 +168,8 @@ def _value(tokens: list[tuple[str, str]]) -> t.Any:
 
 def _tokens(inner: str) -> list[tuple[str, str]]:
     tokens = []
-    pos = 0
-    while pos < len(inner):
-        if inner[pos:].strip() == "":
-            break
+    pos, end = 0, len(inner.rstrip())
+    while pos < end:
         match = _TOKEN.match(inner, pos)
         if match is None:
             raise NotStatic(inner[pos:])

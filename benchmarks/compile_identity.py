@@ -11,7 +11,7 @@ and compares a digest of every file in ``target/compiled/`` and of ``manifest.js
 ``--save FILE`` keeps the digests; ``--compare FILE`` checks them against ones saved by
 another checkout (run ``--save`` on main, then ``--compare`` on a branch), file by file.
 
-    python benchmarks/compile_identity.py [--models 1000] [--save F | --compare F]
+    python benchmarks/compile_identity.py [--models 1000] [--no-demo] [--save F | --compare F]
 """
 
 from __future__ import annotations
@@ -104,6 +104,7 @@ def demo_copy(into: Path) -> Path:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", type=int, default=1000)
+    parser.add_argument("--no-demo", action="store_true", help="the generated project only")
     group = parser.add_mutually_exclusive_group()
     group.add_argument("--save", help="write the cold digests to this JSON file")
     group.add_argument("--compare", help="compare the cold digests with this JSON file")
@@ -113,8 +114,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         bench = Path(tmp) / "bench"
         parse_compile.generate(bench, args.models)
-        demo = demo_copy(Path(tmp) / "demo")
-        for name, root in (("bench", bench), ("demo", demo)):
+        projects = [("bench", bench)]
+        if not args.no_demo:
+            projects.append(("demo", demo_copy(Path(tmp) / "demo")))
+        for name, root in projects:
             found = runs(root)
             result[name] = found["cold"]
             for label, got in found.items():

@@ -99,6 +99,9 @@ def generate(root: Path, n: int) -> None:
 
 
 ENV: dict[str, str] = {}  # the children's environment (main() fills it)
+# The children's working folder: `python -m` puts it first on sys.path, so it must not be a
+# checkout (run from this repository, --baseline would time this code twice).
+CWD: list[str] = []
 
 
 def time_command(
@@ -114,7 +117,9 @@ def time_command(
             before(run)
         used = resource.getrusage(resource.RUSAGE_CHILDREN)
         started = time.perf_counter()
-        done = subprocess.run(args, capture_output=True, text=True, env=env or ENV or None)
+        done = subprocess.run(
+            args, capture_output=True, text=True, env=env or ENV or None, cwd=CWD[0] if CWD else None
+        )
         walls.append(time.perf_counter() - started)
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
         cpus.append(after.ru_utime - used.ru_utime + after.ru_stime - used.ru_stime)
@@ -182,6 +187,7 @@ def main() -> None:
     rows: list[tuple[str, t.Any, tuple[float, float]]] = []
     figures: dict[str, tuple[float, float]] = {}
     with tempfile.TemporaryDirectory() as tmp:
+        CWD.append(tmp)
         base_env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
         ENV.update(base_env, PYTHONPYCACHEPREFIX=f"{tmp}/pycache", WML_CACHE_DIR=f"{tmp}/cache")
         variants = [("wml ", dict(ENV))]

@@ -152,7 +152,8 @@ class Session:
         for node in self.nodes.values():
             if node.kind is NodeKind.SEED or not node.compiled_sql:
                 continue
-            for fn in dialects.called_functions(node.compiled_sql, dialect, set(functions)):
+            # Sorted: a set's order changes with the hash seed, and depends_on is in the manifest.
+            for fn in sorted(dialects.called_functions(node.compiled_sql, dialect, set(functions))):
                 owner = functions[fn]
                 if owner.unique_id != node.unique_id and owner.unique_id not in node.depends_on:
                     node.depends_on.append(owner.unique_id)

@@ -69,7 +69,7 @@ def _state(opts: Options, dialect: str | None) -> t.Any:
         return None
     options = (
         os.getcwd(), opts.profiles_dir and str(Path(opts.profiles_dir).resolve()), opts.target, opts.profile,
-        repr(opts.vars), opts.select, opts.exclude, dialect, opts.log_format,
+        repr(opts.vars), opts.select, opts.exclude, dialect, opts.log_format, opts.threads,
     )  # fmt: skip
     return CompileState(Path(opts.project_dir).resolve(), options)
 

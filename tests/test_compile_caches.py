@@ -206,6 +206,18 @@ def test_an_unchanged_project_replays_and_any_change_compiles(proj, tmp_path):
     assert not replayed and "7 as id" in _sql(proj, "a")
 
 
+def test_a_project_with_its_own_target_path_replays_too(proj, tmp_path):
+    proj.write({"wml_project.yml": "name: test\ntarget_path: build\n"})
+    _age(proj)
+    _, replayed = _compile_subprocess(proj, tmp_path)
+    assert not replayed and (proj.root / "build/compiled/models_sql/b.sql").exists()
+    _, replayed = _compile_subprocess(proj, tmp_path)
+    assert replayed  # build/ changed while the first ran: it is output, not input
+    (proj.root / "build/compiled/models_sql/b.sql").unlink()
+    _, replayed = _compile_subprocess(proj, tmp_path)
+    assert not replayed and (proj.root / "build/compiled/models_sql/b.sql").exists()
+
+
 def test_a_replay_prints_the_warnings_again(proj, tmp_path):
     proj.write({"models_sql/props.yml": "models:\n  - name: a\n    config:\n      materialized: ephemeral\n      pre_hook: select 1\n"})
     _age(proj)

@@ -66,7 +66,7 @@ class CompileState:
         self.options = repr((__version__, sys.version, str(root), *options))
         self.path = key_directory() / "compile" / f"{self._hash(str(root).encode())}.bin"
         self._saved = self._load() if self.enabled else None
-        self._start: tuple[tuple[t.Any, ...], str] | None = None
+        self._start: tuple[tuple[t.Any, ...], str, list[t.Any]] | None = None
 
     def _hash(self, data: bytes) -> str:
         return hashlib.blake2b(data, key=self._secret, digest_size=16).hexdigest()
@@ -79,8 +79,8 @@ class CompileState:
             (saved["target"], saved["dirs"], saved["probes"], saved["env"]) if saved is not None
             else (str(self.root / "target"), [], [], [])
         )  # fmt: skip
-        fingerprint, _ = self._fingerprint(*recipe)
-        self._start = (recipe, fingerprint)  # to tell, at the end, that nothing changed meanwhile
+        fingerprint, _, files = self._fingerprint(*recipe)
+        self._start = (recipe, fingerprint, files)  # to tell, at the end, that nothing changed meanwhile
         if saved is None or fingerprint != saved["fingerprint"]:
             return None
         for path, stat in saved["outputs"]:
@@ -122,18 +122,24 @@ class CompileState:
         """Keep what the next run compares, unless this one may not be repeated."""
         if not self.enabled or self._start is None or session.renderer.volatile_seen:
             return
-        recipe, started = self._start
-        if self._fingerprint(*recipe)[0] != started:
-            return  # an input changed while this run read it
         from warehouse_ml.project import profiles
 
         project = session.project
         target = str(project.target_dir.resolve())
+        # Did an input change while this run read it? The project's files as they were at
+        # the start (the target folder known only now: target-path may name another), then
+        # the rest of the start's inputs.
+        recipe, started, files = self._start
+        inside = target.rstrip(os.sep) + os.sep
+        if [f for f in files if not f[0].startswith(inside)] != _walk(str(self.root), frozenset({recipe[0], target})):
+            return
+        if self._fingerprint(*recipe, root_files=files)[0] != started:
+            return
         dirs = sorted({str(p.root.resolve()) for p in project.packages} - {str(self.root)})
         candidates = profiles.profiles_candidates(session.profiles_dir, self.root)
         probes = [str(c / profiles.PROFILES_FILE) for c in candidates] + _library_files()
         env = sorted(profiles.ENV_READS)
-        fingerprint, newest = self._fingerprint(target, dirs, probes, env)
+        fingerprint, newest, _ = self._fingerprint(target, dirs, probes, env)
         # Racy git's rule, where file times are coarse (whole seconds: FAT, some network
         # filesystems): a file changed just before the run may change again within the
         # same tick, with a stat the next run would take as unchanged.
@@ -155,15 +161,17 @@ class CompileState:
 
     # -- the fingerprint ------------------------------------------------------------------
     def _fingerprint(
-        self, target: str, dirs: list[str], probes: list[str], env: list[str]
-    ) -> tuple[str, int]:
-        """The digest of the inputs, and the newest mtime or ctime among those files whose
-        times are whole seconds (a finer time tells a later change apart by itself)."""
+        self, target: str, dirs: list[str], probes: list[str], env: list[str],
+        root_files: list[tuple[str, int, int, int, int]] | None = None,
+    ) -> tuple[str, int, list[tuple[str, int, int, int, int]]]:
+        """The digest of the inputs, the newest mtime or ctime among those files whose times
+        are whole seconds (a finer time tells a later change apart by itself), and the
+        project folder's files (``root_files``: as walked before)."""
         digest = hashlib.blake2b(self.options.encode(), key=self._secret, digest_size=16)
         newest = 0
-        for folder, skip in [(str(self.root), frozenset({target})), (str(_PACKAGE), frozenset()),
-                             *((d, frozenset()) for d in dirs)]:  # fmt: skip
-            files = _walk(folder, skip)
+        if root_files is None:
+            root_files = _walk(str(self.root), frozenset({target}))
+        for files in [root_files, *(_walk(d, frozenset()) for d in [str(_PACKAGE), *dirs])]:
             digest.update(marshal.dumps(files))
             newest = max([newest, *(_coarse(f[1], f[2]) for f in files)])
         stats = [(p, _stat(p)) for p in probes]
@@ -173,7 +181,7 @@ class CompileState:
         for name in names:  # keyed hashes of the values: the file never holds one
             value = os.environ.get(name)
             digest.update(b"\0" + name.encode() + (b"\1" if value is None else b"=" + value.encode()))
-        return digest.hexdigest(), newest
+        return digest.hexdigest(), newest, root_files
 
     # -- the file -------------------------------------------------------------------------
     def _load(self) -> dict[str, t.Any] | None:

@@ -2,31 +2,41 @@
 
 Generates chained models (each refs up to three earlier ones), a macro used by every
 model, and YAML with two tests per model, then times whole ``wml`` processes (median of
-several runs) for: ``wml --version`` (the interpreter + import floor), a no-op ``wml ls``
-and ``wml compile`` (render + transpile Redshift -> DuckDB + write files), each cold (no
-``target/``: Jinja and sqlglot work from scratch) and warm (unchanged files hit the
-Jinja bytecode cache and the transpile cache, as a rerun in a scheduled job does).
+several runs, wall and CPU: user + sys of the process, which a shared host disturbs less)
+for: ``wml --version`` (the interpreter + import floor), a no-op ``wml ls`` and ``wml
+compile`` (render + transpile Redshift -> DuckDB + write files), each cold (no ``target/``:
+Jinja and sqlglot work from scratch) and warm (an unchanged project, as a rerun in a
+scheduled job: ``wml compile`` replays the last one), and ``wml compile`` after one model
+was edited (every other node's render and transpiled SQL reused from ``target/``).
 Targets (issue 15) for 1,000 models on a 2-core machine: ``wml compile`` cold <= 1.5 s,
 warm <= 0.3 s.
+
+Every ``wml`` process runs with Python's bytecode cache on, kept in a temporary folder
+(``PYTHONPYCACHEPREFIX``), as an installed package has its ``.pyc`` files; with
+``--baseline DIR`` the same commands also run another checkout's code (e.g. main's) in the
+same run, interleaved, for a before/after on the same host load.
 
 With ``--dbt PATH`` (or $WML_DBT) the same files are compiled by dbt-core + dbt-duckdb in a
 copy of the project that has a ``dbt_project.yml`` instead of ``wml_project.yml`` (the SQL
 is only rendered, never run, so Redshift functions do not matter), cold (no ``target/``)
 and warm (dbt's partial parsing), interleaved with wml's runs and printed beside them.
 
-    python benchmarks/parse_compile.py [--models 1000] [--runs 5] [--dbt PATH] [--dbt-runs 2]
+    python benchmarks/parse_compile.py [--models 1000] [--runs 5] [--baseline DIR]
+                                       [--dbt PATH] [--dbt-runs 2]
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import resource
 import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+import typing as t
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -88,17 +98,44 @@ def generate(root: Path, n: int) -> None:
     (root / "models_sql/schema.yml").write_text("\n".join(yml) + "\n")
 
 
-def time_command(args: list[str], runs: int, clear: Path | None = None) -> float:
-    times = []
-    for _ in range(runs):
+ENV: dict[str, str] = {}  # the children's environment (main() fills it)
+# The children's working folder: `python -m` puts it first on sys.path, so it must not be a
+# checkout (run from this repository, --baseline would time this code twice).
+CWD: list[str] = []
+
+
+def time_command(
+    args: list[str], runs: int, clear: Path | None = None, before: t.Callable[[int], None] | None = None,
+    env: dict[str, str] | None = None,
+) -> tuple[float, float]:
+    """Median wall seconds and median CPU seconds (user + sys) of ``runs`` runs."""
+    walls, cpus = [], []
+    for run in range(runs):
         if clear is not None:
             shutil.rmtree(clear, ignore_errors=True)
+        if before is not None:
+            before(run)
+        used = resource.getrusage(resource.RUSAGE_CHILDREN)
         started = time.perf_counter()
-        done = subprocess.run(args, capture_output=True, text=True)
-        times.append(time.perf_counter() - started)
+        done = subprocess.run(
+            args, capture_output=True, text=True, env=env or ENV or None, cwd=CWD[0] if CWD else None
+        )
+        walls.append(time.perf_counter() - started)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpus.append(after.ru_utime - used.ru_utime + after.ru_stime - used.ru_stime)
         if done.returncode != 0:
             raise SystemExit(f"{' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
-    return statistics.median(times)
+    return statistics.median(walls), statistics.median(cpus)
+
+
+def editing(path: Path) -> t.Callable[[int], None]:
+    """Before each run, one more comment line in ``path``: that model changed."""
+
+    def edit(run: int) -> None:
+        with path.open("a", encoding="utf-8") as out:
+            out.write(f"-- edit {run} {time.time_ns()}\n")
+
+    return edit
 
 
 def dbt_copy(root: Path, into: Path) -> Path:
@@ -113,15 +150,33 @@ def dbt_rows(dbt: str, root: Path, n: int, runs: int) -> list[tuple[str, int, fl
     """dbt compile of the same files, cold (no target/) and warm (partial parsing)."""
     args = [dbt, "compile", "--project-dir", str(root), "--profiles-dir", str(root)]
     label = f"({n} models)"
-    cold = time_command(args, runs, root / "target")
-    warm = time_command(args, runs)
+    cold = time_command(args, runs, root / "target", env=dict(os.environ))
+    warm = time_command(args, runs, env=dict(os.environ))
     return [(f"dbt compile {label}, cold", n, cold), (f"dbt compile {label}, warm", n, warm)]
+
+
+def wml_rows(
+    wml: list[str], env: dict[str, str], label: str, root: Path, n: int, runs: int
+) -> list[tuple[str, int, tuple[float, float]]]:
+    project = ["--project-dir", str(root)]
+    tail = f"({n} models, {2 * (n - 1)} tests)"
+    cold = root / "target"  # removed before each cold run: no caches at all
+    compile_ = [*wml, "compile", *project]
+    edited = editing(root / f"models_sql/m{n // 2:04d}.sql")
+    return [
+        (f"{label}ls {tail}, cold", n, time_command([*wml, "ls", *project], runs, cold, env=env)),
+        (f"{label}ls {tail}, warm", n, time_command([*wml, "ls", *project], runs, env=env)),
+        (f"{label}compile {tail}, cold", n, time_command(compile_, runs, cold, env=env)),
+        (f"{label}compile {tail}, warm", n, time_command(compile_, runs, env=env)),
+        (f"{label}compile {tail}, 1 model edited", n, time_command(compile_, runs, before=edited, env=env)),
+    ]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", type=int, default=1000)
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--baseline", help="another wml checkout to time beside this one (e.g. main)")
     parser.add_argument("--dbt", help="dbt executable (else $WML_DBT); without it, wml only")
     parser.add_argument("--dbt-runs", type=int, default=2, help="dbt takes ~40 s a compile")
     args = parser.parse_args()
@@ -129,55 +184,59 @@ def main() -> None:
     if args.dbt and dbt is None:
         raise SystemExit(f"--dbt {args.dbt}: no such executable")
     wml = [sys.executable, "-m", "warehouse_ml"]
-    rows = []
-    figures: dict[str, float] = {}
+    rows: list[tuple[str, t.Any, tuple[float, float]]] = []
+    figures: dict[str, tuple[float, float]] = {}
     with tempfile.TemporaryDirectory() as tmp:
+        CWD.append(tmp)
+        base_env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+        ENV.update(base_env, PYTHONPYCACHEPREFIX=f"{tmp}/pycache", WML_CACHE_DIR=f"{tmp}/cache")
+        variants = [("wml ", dict(ENV))]
+        if args.baseline:  # its code first on the path; its own caches and bytecode folder
+            variants.append(("baseline wml ", {
+                **base_env, "PYTHONPATH": str(Path(args.baseline).resolve()),
+                "PYTHONPYCACHEPREFIX": f"{tmp}/pycache-base", "WML_CACHE_DIR": f"{tmp}/cache-base",
+            }))  # fmt: skip
+        for label, env in variants:  # untimed: each variant's .pyc files written first
+            warm_up = Path(tmp) / f"warm-up-{label.split()[0]}"
+            generate(warm_up, 10)
+            time_command([*wml, "compile", "--project-dir", str(warm_up)], 1, env=env)
+            time_command([*wml, "ls", "--project-dir", str(warm_up)], 1, env=env)
         floor = time_command([*wml, "--version"], args.runs)
         rows.append(("wml --version (startup floor)", "-", floor))
         for n in sorted({max(10, args.models // 10), args.models}):
-            root = Path(tmp) / f"p{n}"
-            generate(root, n)
-            project = ["--project-dir", str(root)]
-            label = f"({n} models, {2 * (n - 1)} tests)"
-            cold = root / "target"  # removed before each cold run: no caches at all
-            rows.append(
-                (f"wml ls {label}, cold", n, time_command([*wml, "ls", *project], args.runs, cold))
-            )
-            rows.append(
-                (f"wml ls {label}, warm", n, time_command([*wml, "ls", *project], args.runs))
-            )
-            rows.append(
-                (
-                    f"wml compile {label}, cold",
-                    n,
-                    time_command([*wml, "compile", *project], args.runs, cold),
-                )
-            )
-            rows.append(
-                (
-                    f"wml compile {label}, warm",
-                    n,
-                    time_command([*wml, "compile", *project], args.runs),
-                )
-            )
-            figures[f"cold {n}"], figures[f"warm {n}"] = rows[-2][2], rows[-1][2]
-            if dbt and n == args.models:
-                dbt_root = dbt_copy(root, Path(tmp) / f"dbt{n}")
-                found = dbt_rows(dbt, dbt_root, n, args.dbt_runs)
+            for label, env in variants:
+                root = Path(tmp) / f"{label.split()[0]}{n}"
+                generate(root, n)
+                found = wml_rows(wml, env, label, root, n, args.runs)
                 rows += found
-                figures["dbt cold"], figures["dbt warm"] = found[0][2], found[1][2]
-    print(f"{'command':<50} {'median s':>9} {'x floor':>8} {'ms/model':>9}")
-    for label, n, seconds in rows:
-        per = f"{1000 * (seconds - floor) / n:9.2f}" if isinstance(n, int) else f"{'-':>9}"
-        print(f"{label:<50} {seconds:9.3f} {seconds / floor:8.2f} {per}")
-    print(f"(median of {args.runs} runs each, dbt {args.dbt_runs}; load average {os.getloadavg()[0]:.1f})")
-    cold, warm = figures[f"cold {args.models}"], figures[f"warm {args.models}"]
-    for phase, ours, target in (("cold", cold, COLD_TARGET), ("warm", warm, WARM_TARGET)):
+                if n == args.models:
+                    figures[f"{label}cold"], figures[f"{label}warm"] = found[2][2], found[3][2]
+                    figures[f"{label}edited"] = found[4][2]
+            if dbt and n == args.models:
+                dbt_root = dbt_copy(Path(tmp) / f"wml{n}", Path(tmp) / f"dbt{n}")
+                found_dbt = dbt_rows(dbt, dbt_root, n, args.dbt_runs)
+                rows += found_dbt
+                figures["dbt cold"], figures["dbt warm"] = found_dbt[0][2], found_dbt[1][2]
+    print(f"{'command':<58} {'median s':>9} {'CPU s':>7} {'x floor':>8} {'ms/model':>9}")
+    for label, n, (seconds, cpu) in rows:
+        per = f"{1000 * (seconds - floor[0]) / n:9.2f}" if isinstance(n, int) else f"{'-':>9}"
+        print(f"{label:<58} {seconds:9.3f} {cpu:7.3f} {seconds / floor[0]:8.2f} {per}")
+    print(
+        f"(median of {args.runs} runs each, dbt {args.dbt_runs}; CPU = user + sys of the process; "
+        f"load average {os.getloadavg()[0]:.1f} at the end)"
+    )
+    for phase, target in (("cold", COLD_TARGET), ("warm", WARM_TARGET)):
+        ours, cpu = figures[f"wml {phase}"]
         versus = ""
+        if f"baseline wml {phase}" in figures:
+            base = figures[f"baseline wml {phase}"]
+            versus += f"; baseline {base[0]:.2f} s ({base[1]:.2f} s CPU)"
         if f"dbt {phase}" in figures:
-            versus = f"; dbt {figures[f'dbt {phase}']:.2f} s = {figures[f'dbt {phase}'] / ours:.0f}x"
+            versus += f"; dbt {figures[f'dbt {phase}'][0]:.2f} s = {figures[f'dbt {phase}'][0] / ours:.0f}x"
         verdict = "PASS" if ours <= target else "FAIL"
-        print(f"wml compile {phase}: {ours:.2f} s (target <= {target} s): {verdict}{versus}")
+        print(f"wml compile {phase}: {ours:.2f} s, {cpu:.2f} s CPU (target <= {target} s): {verdict}{versus}")
+    edited = figures["wml edited"]
+    print(f"wml compile, 1 model edited: {edited[0]:.2f} s, {edited[1]:.2f} s CPU (no target)")
 
 
 if __name__ == "__main__":

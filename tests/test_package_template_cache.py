@@ -19,7 +19,8 @@ def _project(root: Path) -> Project:
     return Project(root).write({
         "profiles.yml": PROFILE,
         "wml_project.yml": "name: t\n",
-        "models_sql/a.sql": "select 1 as id, {{ wml.ab_variant('1', 'exp') }} as arm\n",
+        # A {% set %}: Jinja compiles this file (text and literal calls would not need it).
+        "models_sql/a.sql": "{% set arm = wml.ab_variant('1', 'exp') %}select 1 as id, {{ arm }} as arm\n",
     })  # fmt: skip
 
 

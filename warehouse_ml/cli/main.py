@@ -7,7 +7,16 @@ Exit codes are part of the API for scheduled jobs: 0 success, 1 a node or test f
 
 from __future__ import annotations
 
-from warehouse_ml.cli import docs, ml, monitor, project_commands, serve, sources, sync  # noqa: F401  (they register themselves)
+from warehouse_ml.cli import (  # noqa: F401  (they register themselves)
+    compile_command,
+    docs,
+    ml,
+    monitor,
+    project_commands,
+    serve,
+    sources,
+    sync,
+)
 from warehouse_ml.cli.app import main
 
 __all__ = ["main"]

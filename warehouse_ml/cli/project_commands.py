@@ -1,8 +1,8 @@
-"""The project commands, named as in dbt: run, seed, test, build, compile, ls; and init, macros."""
+"""The project commands, named as in dbt: run, seed, test, build, parse, ls; and init, macros
+(compile: compile_command.py)."""
 
 from __future__ import annotations
 
-import concurrent.futures
 import json
 import typing as t
 from pathlib import Path
@@ -65,52 +65,6 @@ def build(opts: Options, full_refresh: bool, store_failures: bool, sync: bool) -
 
 
 @main.command()
-@project_options()
-@click.option(
-    "--dialect",
-    type=click.Choice(["duckdb", "redshift", "postgres", "snowflake", "bigquery"]),
-    default=None,
-    help="Dialect to write (default: the target's).",
-)
-def compile(opts: Options, dialect: str | None) -> None:
-    """Render and transpile the selected nodes into target/compiled/."""
-    session = opts.session(read_only=True)
-    try:
-        chosen = opts.choose(session)
-        opts.apply_defer(session, chosen, opts.reporter())
-        written = _compile_nodes(session, chosen, dialect)
-    finally:
-        session.close()
-    target_dir = session.project.target_dir
-    opts.reporter().info(f"Compiled {written} nodes to {target_dir / 'compiled'}.")
-
-
-def _compile_nodes(session: t.Any, chosen: set[str], dialect: str | None) -> int:
-    from warehouse_ml.project.nodes import NodeKind
-    from warehouse_ml.run import artifacts
-
-    target_dir = session.project.target_dir
-    compiled: dict[str, str] = {}
-    # Files are written by a few threads while the next nodes render: creating thousands
-    # of small files is mostly waiting on the filesystem, which releases the GIL.
-    with concurrent.futures.ThreadPoolExecutor(max_workers=4) as writers:
-        written: list[concurrent.futures.Future[Path] | None] = []
-        for uid in session.graph.topological_order(chosen):
-            node = session.nodes[uid]
-            written.append(_compile_hooks(session, node, dialect, writers))
-            if node.kind in (NodeKind.SEED, NodeKind.SOURCE, NodeKind.SYNC) or node.unit_test is not None:
-                continue  # a unit test's SQL needs its inputs' column types from the database
-            sql = session.compiled_sql(node, dialect=dialect)
-            written.append(writers.submit(artifacts.write_compiled, target_dir, node, sql))
-            compiled[uid] = sql
-        for future in written:
-            if future is not None:
-                future.result()  # the first failure is raised here, as it was inline
-    artifacts.write_manifest(session, compiled)
-    return len(compiled)
-
-
-@main.command()
 @project_options(selection=False)
 def parse(opts: Options) -> None:
     """Read and render the project and write target/manifest.json (no database needed)."""
@@ -127,25 +81,6 @@ def parse(opts: Options) -> None:
         f"Wrote {path}: {counts['nodes']} nodes, {counts['sources']} sources, "
         f"{counts['macros']} macros."
     )
-
-
-def _compile_hooks(
-    session: t.Any, node: t.Any, dialect: str | None, writers: concurrent.futures.Executor | None = None
-) -> concurrent.futures.Future[Path] | None:
-    """Write the pre- and post-hooks that would run around ``node``, so users can see them
-    (through ``writers`` when given)."""
-    from warehouse_ml.run import artifacts, hooks
-
-    if not node.kind.builds_relation:
-        return None  # tests have no hooks file (a generic test's path is its YAML file's)
-    compiled: list[hooks.Hook] = []
-    if hooks.runs_hooks(node):
-        for phase in (hooks.PRE, hooks.POST):
-            compiled += hooks.compile_hooks(session, node, phase, dialect=dialect)
-    if writers is None:
-        artifacts.write_compiled_hooks(session.project.target_dir, node, compiled)
-        return None
-    return writers.submit(artifacts.write_compiled_hooks, session.project.target_dir, node, compiled)
 
 
 @main.command(name="ls")

@@ -9,9 +9,8 @@ calling model, as in dbt. Context variables are per thread, so models render in 
 from __future__ import annotations
 
 import contextlib
-import contextvars
-import dataclasses
 import datetime as dt
+import hashlib
 import os
 import re
 import typing as t
@@ -26,8 +25,12 @@ from warehouse_ml.dbt import macro_namespace, packages, test_blocks
 from warehouse_ml.dbt.context import DbtContext, DbtTemplate, PackageNamespace
 from warehouse_ml.dbt.relation import EPHEMERAL_PREFIX, CteRelation, DbtRelation
 from warehouse_ml.errors import CompilationError, WmlError, located
-from warehouse_ml.jinja import shared_render
+from warehouse_ml.jinja import calls as call_state
+from warehouse_ml.jinja import render_cache, shared_render, static_render
 from warehouse_ml.jinja.cache import RoutedBytecodeCache
+from warehouse_ml.jinja.calls import Call
+from warehouse_ml.jinja.calls import current as _current
+from warehouse_ml.jinja.context_objects import TargetContext, _Namespace
 from warehouse_ml.jinja.errors import macro_call_hint, wrap_template_error
 from warehouse_ml.jinja.macro_calls import MacroCall, PackageMacro, project_defaults
 from warehouse_ml.jinja.naming import MACROS as NAMING_MACROS
@@ -42,33 +45,6 @@ BUILTIN_MACROS = Path(__file__).parent.parent / "macros"
 _NO_DEFAULT = object()
 
 
-@dataclasses.dataclass
-class _Call:
-    """What one render of one node recorded."""
-
-    node: Node
-    parse: bool
-    incremental: bool
-    dialect: str  # what the SQL is compiled for: the target's engine or `wml compile --dialect`
-    refs: list[str] = dataclasses.field(default_factory=list)
-    sources: list[tuple[str, str]] = dataclasses.field(default_factory=list)
-    config: dict[str, t.Any] = dataclasses.field(default_factory=dict)
-    ephemerals: list[str] = dataclasses.field(default_factory=list)
-    # Every relation the SQL names (refs and `this`), to tell whether it is still current.
-    relations: list[tuple[Node, str]] = dataclasses.field(default_factory=list)
-    record: bool = False  # keep the package macro calls (to explain a database error)
-    macro_calls: list[MacroCall] = dataclasses.field(default_factory=list)
-    sql: str = ""
-    # It read `execute`, queried or read `graph`: render again when it runs (dbt/context.py).
-    dynamic: bool = False
-    results: dict[str, t.Any] = dataclasses.field(default_factory=dict)  # statement() results
-    # A unit test's overrides: {'vars': {...}, 'env_vars': {...}}.
-    overrides: dict[str, t.Any] = dataclasses.field(default_factory=dict)
-
-
-_current: contextvars.ContextVar[_Call] = contextvars.ContextVar("wml_render_call")
-
-
 class Renderer:
     """Renders the project's nodes; ``parse()`` once, then ``render()`` per execution."""
 
@@ -79,7 +55,12 @@ class Renderer:
         self._package_vars = {p.name: packages.vars_for(project.settings, p, cli_vars) for p in project.packages}
         self.run_started_at = dt.datetime.now(dt.timezone.utc)
         self._sources: dict[str, str] = {}
-        self._parsed: dict[str, _Call] = {}
+        self._parsed: dict[str, Call] = {}
+        self._target_texts: dict[str, str] | None = None  # parse(): see _target_text
+        #: Some render read a volatile name or the database: this run may not be repeated
+        #: from its outputs (run/compile_state.py).
+        self.volatile_seen = False
+        self.render_cache_hits = 0  # nodes whose last-run render parse() reused
         #: --defer: unselected nodes whose ref() reads another environment's relation.
         self.deferred: dict[str, Relation] = {}
         #: The live database adapter (set by the Session); what `run_query` and friends use.
@@ -95,6 +76,11 @@ class Renderer:
         )
         self.env = self._make_env()
         self._load_macros()
+        # Every macro file's text, for the render cache's key (taken before any node loads).
+        macro_texts = hashlib.blake2b(digest_size=16)
+        for name in sorted(self._sources):
+            macro_texts.update(f"{name}\0{self._sources[name]}\0".encode())
+        self._macro_digest = macro_texts.hexdigest()
 
     # -- environment -------------------------------------------------------------
     def _make_env(self) -> jinja2.Environment:
@@ -117,6 +103,9 @@ class Renderer:
             extensions=["jinja2.ext.do", "jinja2.ext.loopcontrols", test_blocks.TestBlocks],
         )
         env.template_class = DbtTemplate  # `{{ return(x) }}` in macros, as in dbt
+        # Names a render resolves that differ run to run keep it out of the render cache.
+        env.context_class = render_cache.TrackingContext
+        env.wml_volatile = self._mark_volatile  # type: ignore[attr-defined]
         env.globals.update(self.dbt.globals())
         env.filters.update(self.dbt.filters())
         env.globals.update(
@@ -135,6 +124,12 @@ class Renderer:
             after_commit=lambda sql: {"sql": sql, "transaction": False},
         )
         return env
+
+    def _mark_volatile(self) -> None:
+        self.volatile_seen = True
+        current = _current.get(None)
+        if current is not None:
+            current.volatile = True
 
     def _monitoring_test(self, kind: str, model: t.Any, column_name: t.Any, kwargs: t.Any) -> str:
         from warehouse_ml.ml.monitoring import tests_sql
@@ -264,7 +259,7 @@ class Renderer:
         return call.template, line
 
     # -- per-node functions ----------------------------------------------------------
-    def _call(self) -> _Call:
+    def _call(self) -> Call:
         try:
             return _current.get()
         except LookupError:
@@ -339,6 +334,11 @@ class Renderer:
                 hint=f"Declare it under `sources:` in a YAML file; declared: {known or 'none'}.",
             )
         call.sources.append((source, table))
+        value = self._source_value(src)
+        call.source_texts.append((source, table, str(value)))
+        return value
+
+    def _source_value(self, src: t.Any) -> str | DbtRelation:
         if src.external_location:  # dbt-duckdb: a function call or quoted text as written
             location = src.external_location
             if "(" in location or location.startswith("'"):
@@ -374,6 +374,9 @@ class Renderer:
         overrides = self._overrides("env_vars")
         if name in overrides:  # a unit test's override
             return str(overrides[name])
+        current = _current.get(None)
+        if current is not None:
+            current.env_reads[name] = os.environ.get(name)
         return env_var(name, default)
 
     def resolve_relation(self, reference: list[str]) -> Relation | str:
@@ -388,8 +391,8 @@ class Renderer:
     def _render(
         self, node: Node, *, parse: bool, incremental: bool, dialect: str | None = None,
         record: bool = False,
-    ) -> _Call:
-        call = _Call(node, parse, incremental, dialect or self.target.dialect, record=record)
+    ) -> Call:
+        call = Call(node, parse, incremental, dialect or self.target.dialect, record=record)
         name = node.template_name
         token = _current.set(call)
         try:
@@ -402,7 +405,7 @@ class Renderer:
                     this = self.jinja_relation(node)
                     call.relations.append((node, str(self._ref_target(node))))
                     local = self.macros.locals_for(node.package_name)  # a package's own macros
-                    call.sql = shared_render.render(self._template(name, node.raw_sql), {**local, "this": this})
+                    call.sql = self._render_model(call, name, node.raw_sql, {**local, "this": this})
                     if call.dynamic and not parse:
                         self.dbt.check_refs(call)
         except (WmlError, jinja2.TemplateError, TypeError) as exc:
@@ -421,9 +424,24 @@ class Renderer:
             raise wrap_template_error(exc, name, node.name, display_path=node.fqn_path) from None
         finally:
             _current.reset(token)
+            self.volatile_seen |= call.dynamic
         return call
 
-    def _render_unit_test(self, node: Node, call: _Call) -> str:
+    def _render_model(self, call: Call, name: str, source: str, variables: dict[str, t.Any]) -> str:
+        """A model file rendered: without compiling it when it is only text and literal
+        calls (static_render.py), else by Jinja (from scratch, if the first way failed)."""
+        # Recording the package macros' calls (an error explained) needs Jinja's frames.
+        plan = None if call.record else static_render.parse(source)
+        if plan is not None:
+            before = call_state.recorded(call)
+            try:
+                self._sources.setdefault(name, source)  # error places read the text
+                return static_render.render(plan, self.env, name, variables)
+            except Exception:
+                call_state.restore(call, before)  # Jinja renders it again and tells any error its way
+        return shared_render.render(self._template(name, source), variables)
+
+    def _render_unit_test(self, node: Node, call: Call) -> str:
         """A unit test's model rendered with the test's overrides (its refs are the test's)."""
         spec = node.unit_test
         model = self.project.nodes[f"model.{spec.model}"]
@@ -445,7 +463,7 @@ class Renderer:
         "...")`` string is the model's final relation. ``context`` adds variables
         (``results`` and ``schemas`` for on-run-end, run/project_hooks.py).
         """
-        call = _Call(node, False, incremental, dialect or self.target.dialect)
+        call = Call(node, False, incremental, dialect or self.target.dialect)
         name = f"{node.template_name} ({label})"  # its own template: the error names the hook
         token = _current.set(call)
         try:
@@ -461,25 +479,38 @@ class Renderer:
             raise err from None
         finally:
             _current.reset(token)
+            self.volatile_seen |= call.dynamic
 
     def parse(self) -> None:
-        """Render every node once to learn its refs, sources and in-file config."""
-        calls = []
+        """Render every node once to learn its refs, sources and in-file config; a node
+        whose inputs are unchanged since the last run reuses its render (render_cache.py)."""
+        cache = render_cache.RenderCache(self.project.target_dir / render_cache.FILE, self._cache_salt())
+        self._target_texts = {}
+        calls, keys = [], {}
         try:
             for node in self.project.nodes.values():
                 if node.kind is NodeKind.SEED:
                     continue
-                call = self._render(node, parse=True, incremental=False)
+                key = cache.key(node) if node.unit_test is None else None
+                call = call_state.cached_call(self, cache, key, node) if key else None
+                if call is None:
+                    call = self._render(node, parse=True, incremental=False)
+                if key:
+                    keys[node.unique_id] = key
                 calls.append(call)
                 if call.config and node.unit_test is None:
                     self.project.validate_config(call.config, path=node.path, node=node.name)
                     # A generic test's own config() is a default its YAML overrides (dbt).
                     layers = (call.config, node.config) if node.test_metadata else (node.config, call.config)
                     node.config = cfg.merge(*layers)
+                    self._target_texts.pop(node.unique_id, None)  # its relation may differ now
                 self.project.validate_config(node.config, path=node.path, node=node.name)
                 node.depends_on = list(dict.fromkeys(call.refs))
                 node.source_info = {"sources": sorted(set(call.sources))}
                 node.compiled_sql = call.sql
+        except BaseException:
+            self._target_texts = None
+            raise
         finally:
             self.bytecode_cache.save()  # every template is compiled by now
         # A render is final unless a relation it named changed afterwards (a later
@@ -487,8 +518,34 @@ class Renderer:
         self._parsed = {
             call.node.unique_id: call
             for call in calls
-            if not call.dynamic and all(str(self._ref_target(n)) == text for n, text in call.relations)
+            if not call.dynamic and all(self._target_text(n) == text for n, text in call.relations)
         }
+        self._target_texts = None
+        for uid, call in self._parsed.items():
+            if uid in keys and not call.volatile:
+                cache.keep(keys[uid], call_state.entry(call, cache.env_digest), [v for v in call.env_reads.values() if v])
+        cache.save()
+        self.render_cache_hits = cache.hits
+
+    def _target_text(self, node: Node) -> str:
+        """``str(self._ref_target(node))``, remembered while parsing (a node's relation
+        changes only when its config does, and parse() forgets it then)."""
+        memo = self._target_texts
+        if memo is None:
+            return str(self._ref_target(node))
+        text = memo.get(node.unique_id)
+        if text is None:
+            text = memo[node.unique_id] = str(self._ref_target(node))
+        return text
+
+    def _cache_salt(self) -> tuple[t.Any, ...]:
+        """What every node's render may read besides its own file: see render_cache.py."""
+        target = self.target
+        return (
+            self._macro_digest, repr(self.vars), repr(self._package_vars),
+            str(self._target_context()), target.name, target.type, target.dialect,
+            repr(self.project.settings), self.dbt.database,
+        )  # fmt: skip
 
     def render(self, node: Node, *, incremental: bool = False, dialect: str | None = None) -> str:
         """Final SQL for ``node`` in the project dialect, ephemeral models inlined as CTEs.
@@ -512,7 +569,7 @@ class Renderer:
         Compiled outside the loader (no template cache): each script is new text.
         """
         node = Node(name=name, kind=NodeKind.MODEL, path=None)
-        call = _Call(node, parse=False, incremental=False, dialect=self.target.dialect)
+        call = Call(node, parse=False, incremental=False, dialect=self.target.dialect)
         token = _current.set(call)
         try:
             with located(name, template=name):
@@ -530,7 +587,7 @@ class Renderer:
             _current.reset(token)
         return call.sql, self._ephemeral_ctes(call.ephemerals, seen=set(), dialect=call.dialect)
 
-    def _reuse(self, node: Node, incremental: bool, dialect: str | None) -> _Call | None:
+    def _reuse(self, node: Node, incremental: bool, dialect: str | None) -> Call | None:
         """The parse-time render when rendering again would give the same SQL."""
         if incremental or (dialect or self.target.dialect) != self.target.dialect:
             return None
@@ -572,50 +629,3 @@ def inject_ctes(sql: str, ctes: list[tuple[str, str]]) -> str:
             anchor = tokens[1]
         return f"{sql[: anchor.end + 1]} {body},\n{sql[anchor.end + 1 :]}"
     return f"with {body}\n{sql}"
-
-
-class TargetContext:
-    """``target`` in models: the public fields only; any other raises a clear error.
-
-    Raising (rather than rendering ``****``) keeps a model from silently running with a
-    masked value; secrets stay in profiles.yml, or come from ``env_var()`` by choice.
-    """
-
-    def __init__(self, public: dict[str, t.Any]):
-        self._public = public
-
-    def __getattr__(self, name: str) -> t.Any:
-        if name.startswith("_"):
-            raise AttributeError(name)
-        return self[name]
-
-    def __getitem__(self, name: str) -> t.Any:
-        if name in self._public:
-            return self._public[name]
-        raise CompilationError(
-            f"target.{name} is not available in models: only "
-            f"{', '.join(sorted(self._public))} are (other target fields may be secrets).",
-            hint=f"Use env_var('...') in the model if it really needs a value behind target.{name}.",
-        )
-
-    def get(self, name: str, default: t.Any = None) -> t.Any:
-        return self._public.get(name, default) if name in self._public else self[name]
-
-    def __str__(self) -> str:
-        return str(self._public)
-
-
-class _Namespace:
-    """Attribute access to a dict of macros: ``wml.ab_variant(...)``."""
-
-    def __init__(self, items: dict[str, t.Any]):
-        self._items = items
-
-    def __getattr__(self, name: str) -> t.Any:
-        try:
-            return self._items[name]
-        except KeyError:
-            raise CompilationError(
-                f"wml.{name} is not a built-in macro.",
-                hint=f"Built-ins: {', '.join(sorted(self._items)) or 'none'}.",
-            ) from None

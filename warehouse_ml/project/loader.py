@@ -285,6 +285,11 @@ def _discover(
 
 def _relative(path: Path, root: Path) -> Path:
     """Relative to the project root; a ``local: ../`` package's files get ``../``."""
+    if ".." not in path.parts:  # most files: no getcwd() call, as os.path.relpath makes
+        try:
+            return path.relative_to(root)
+        except ValueError:
+            pass
     return Path(os.path.relpath(path, root))
 
 

@@ -58,7 +58,9 @@ class Node:
 
     @property
     def unique_id(self) -> str:
-        return f"{self.kind.value}.{self.name}"
+        # `_value_`, not `value`: Enum's property costs more than the rest (called ~70,000
+        # times in a compile of 3,000 nodes).
+        return f"{self.kind._value_}.{self.name}"
 
     @property
     def tags(self) -> list[str]:

@@ -73,12 +73,17 @@ class Target:
         redaction.forget(str(v) for v in self.redacted().values())
 
 
+#: Every variable env_var() read in this process (run/compile_state.py fingerprints them).
+ENV_READS: set[str] = set()
+
+
 def env_var(name: str, default: t.Any = None) -> str:
     """dbt's ``env_var``: the variable's value, the default, or a clear error.
 
     A value taken from the environment is masked in everything wml writes (a default is
     written in the file, so it is no secret).
     """
+    ENV_READS.add(name)
     value = os.environ.get(name)
     if value is not None:
         redaction.register(value)
@@ -94,6 +99,20 @@ def env_var(name: str, default: t.Any = None) -> str:
 def find_profiles_file(profiles_dir: str | Path | None, project_dir: Path) -> Path:
     """Look in --profiles-dir, $WML_PROFILES_DIR, or else the project dir, ~/.wml/, then
     where dbt looks: $DBT_PROFILES_DIR and ~/.dbt/ (a dbt user's profiles work as is)."""
+    candidates = profiles_candidates(profiles_dir, project_dir)
+    for directory in candidates:
+        path = directory / PROFILES_FILE
+        if path.is_file():
+            return path
+    looked = ", ".join(str(c / PROFILES_FILE) for c in candidates)
+    raise ConfigError(
+        f"no profiles.yml found (looked in {looked}).",
+        hint="Create one (wml init writes a DuckDB default) or pass --profiles-dir.",
+    )
+
+
+def profiles_candidates(profiles_dir: str | Path | None, project_dir: Path) -> list[Path]:
+    """The folders :func:`find_profiles_file` looks in, first to last."""
     candidates: list[Path] = []
     if profiles_dir:
         candidates.append(Path(profiles_dir))
@@ -104,15 +123,7 @@ def find_profiles_file(profiles_dir: str | Path | None, project_dir: Path) -> Pa
         if os.environ.get("DBT_PROFILES_DIR"):
             candidates.append(Path(os.environ["DBT_PROFILES_DIR"]))
         candidates.append(Path.home() / ".dbt")
-    for directory in candidates:
-        path = directory / PROFILES_FILE
-        if path.is_file():
-            return path
-    looked = ", ".join(str(c / PROFILES_FILE) for c in candidates)
-    raise ConfigError(
-        f"no profiles.yml found (looked in {looked}).",
-        hint="Create one (wml init writes a DuckDB default) or pass --profiles-dir.",
-    )
+    return candidates
 
 
 def _environment() -> jinja2.Environment:

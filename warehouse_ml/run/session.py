@@ -47,6 +47,7 @@ class Session:
         self.store_failures = False  # `--store-failures`: tests whose config does not say
         # ML-model nodes written as Redshift ML's CREATE MODEL: unique id -> the statement.
         self.create_models: dict[str, t.Any] = {}
+        self.profiles_dir: str | Path | None = None
         self.transpile_cache = dialects.TranspileCache(project.target_dir / "transpile_cache.json")
         self.warn: t.Callable[[str], None] = lambda message: print(
             redaction.mask(f"Warning: {message}"), file=sys.stderr
@@ -153,7 +154,8 @@ class Session:
         for node in self.nodes.values():
             if node.kind is NodeKind.SEED or not node.compiled_sql:
                 continue
-            for fn in dialects.called_functions(node.compiled_sql, dialect, set(functions)):
+            # Sorted: a set's order changes with the hash seed, and depends_on is in the manifest.
+            for fn in sorted(dialects.called_functions(node.compiled_sql, dialect, set(functions))):
                 owner = functions[fn]
                 if owner.unique_id != node.unique_id and owner.unique_id not in node.depends_on:
                     node.depends_on.append(owner.unique_id)
@@ -340,4 +342,6 @@ def open_session(
     root = Path(project_dir).resolve()
     resolved = load_target(root, profile or profile_name(root), profiles_dir, target)
     project = load_project(root, cli_vars, resolved.redacted())
-    return Session(project, resolved, cli_vars, read_only=read_only)
+    session = Session(project, resolved, cli_vars, read_only=read_only)
+    session.profiles_dir = profiles_dir  # where profiles.yml was looked for (compile_state.py)
+    return session

@@ -16,6 +16,7 @@ import hashlib
 import hmac
 import os
 import secrets
+import typing as t
 from pathlib import Path
 
 _MAGIC = b"WMLCACHE1\n"
@@ -56,6 +57,21 @@ def load_cache(path: Path, kind: str) -> bytes | None:
     if not hmac.compare_digest(head[len(_MAGIC) :], _mac(key, kind, payload)):
         return None
     return payload
+
+
+def load_marshalled_dict(path: Path, kind: str) -> dict[t.Any, t.Any]:
+    """A signed cache file's payload as the dict :mod:`marshal` wrote, or {} when it is
+    missing, not ours, or not a marshalled dict (a cache only costs speed when lost)."""
+    import marshal
+
+    payload = load_cache(path, kind)
+    if payload is None:
+        return {}
+    try:
+        entries = marshal.loads(payload)
+    except (EOFError, ValueError, TypeError):
+        return {}
+    return entries if isinstance(entries, dict) else {}
 
 
 def _mac(key: bytes, kind: str, data: bytes) -> bytes:

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import jinja2
 
-from warehouse_ml.files import key_directory, load_cache, save_cache
+from warehouse_ml.files import key_directory, load_marshalled_dict, save_cache
 
 _KIND = "jinja"
 
@@ -111,15 +111,7 @@ def _signature(env: jinja2.Environment) -> str:
 
 
 def _read(path: Path) -> dict[str, bytes]:
-    payload = load_cache(path, _KIND)
-    if payload is None:
-        return {}
-    try:
-        entries = marshal.loads(payload)
-    except (EOFError, ValueError, TypeError):
-        return {}
-    if not isinstance(entries, dict) or not all(
-        isinstance(k, str) and isinstance(v, bytes) for k, v in entries.items()
-    ):
+    entries = load_marshalled_dict(path, _KIND)
+    if not all(isinstance(k, str) and isinstance(v, bytes) for k, v in entries.items()):
         return {}
     return entries

@@ -39,7 +39,7 @@ import jinja2
 from jinja2.runtime import Context
 
 from warehouse_ml import __version__, redaction
-from warehouse_ml.files import cache_key, load_cache, save_cache
+from warehouse_ml.files import cache_key, load_marshalled_dict, save_cache
 
 FILE = "render_cache.bin"
 _KIND = "render-1"  # change it when an entry's shape changes
@@ -124,11 +124,4 @@ class RenderCache:
 
 
 def _read(path: Path) -> dict[str, Entry]:
-    payload = load_cache(path, _KIND)
-    if payload is None:
-        return {}
-    try:
-        entries = marshal.loads(payload)
-    except (EOFError, ValueError, TypeError):
-        return {}
-    return entries if isinstance(entries, dict) else {}
+    return load_marshalled_dict(path, _KIND)

@@ -169,12 +169,7 @@ def fit_on_slice_multi(
             f"the {rows} calibration rows hold {smallest} rows of class index {j} (or of the "
             f"rest), fewer than {MIN_CLASS_ROWS}: each class's one-vs-rest map needs both"
         )
-        if requested == "auto":
-            return None, record | {"method": "none", "reason": why}
-        raise TrainingError(
-            f"Model '{model}': calibration='{requested}' cannot be fit: {why}. Train on more "
-            "rows, or set calibration='auto' (which then keeps the model's own probabilities)."
-        )
+        return None, _too_few(requested, why, record, model)
     losses = calibration_ovr.cross_validated(proba, y_idx, seed)
     method = choose(requested, losses)
     record |= {"method": method, "cv_log_loss": {k: round(v, 6) for k, v in losses.items()}}
@@ -182,6 +177,17 @@ def fit_on_slice_multi(
         return None, record | {"reason": "the model's own probabilities had the lowest log-loss"}
     calibrator = calibration_ovr.fit(method, proba, y_idx)
     return calibrator, record | {"params": calibrator.describe()}
+
+
+def _too_few(requested: str, why: str, record: dict[str, t.Any], model: str) -> dict[str, t.Any]:
+    """Too few rows of a class to calibrate: 'auto' keeps the model's own probabilities
+    (the record says why); an explicit method is an error."""
+    if requested == "auto":
+        return record | {"method": "none", "reason": why}
+    raise TrainingError(
+        f"Model '{model}': calibration='{requested}' cannot be fit: {why}. Train on more "
+        "rows, or set calibration='auto' (which then keeps the model's own probabilities)."
+    )
 
 
 def fit_on_slice(
@@ -200,12 +206,7 @@ def fit_on_slice(
             f"the {rows} calibration rows hold {smallest} of the rarer class, fewer than "
             f"{MIN_CLASS_ROWS}"
         )
-        if requested == "auto":
-            return None, record | {"method": "none", "reason": why}
-        raise TrainingError(
-            f"Model '{model}': calibration='{requested}' cannot be fit: {why}. Train on more "
-            "rows, or set calibration='auto' (which then keeps the model's own probabilities)."
-        )
+        return None, _too_few(requested, why, record, model)
     losses = cross_validated(p, positive, seed)
     method = choose(requested, losses)
     record |= {"method": method, "cv_log_loss": {k: round(v, 6) for k, v in losses.items()}}

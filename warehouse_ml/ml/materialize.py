@@ -376,12 +376,9 @@ def train_and_register(
     from warehouse_ml.ml.trainer import train
 
     con = session.adapter.connection
-    cursor = con.cursor()
-    try:
-        serving.check_function(cursor, spec.name, spec.function)  # before minutes of training
-        table = cursor.sql(spec.query).to_arrow_table()
-    finally:
-        cursor.close()
+    table = serving.checked_then(
+        con, spec.name, spec.function, lambda cur: cur.sql(spec.query).to_arrow_table()
+    )
     if table.num_rows == 0:
         raise TrainingError(
             f"model '{spec.name}': the training query returned 0 usable rows, so there is "

@@ -141,6 +141,20 @@ def check_function(cursor: t.Any, model: str, function: str) -> None:
             )
 
 
+_T = t.TypeVar("_T")
+
+
+def checked_then(con: t.Any, model: str, function: str, work: t.Callable[[t.Any], _T]) -> _T:
+    """Check ``function`` is free for ``model``, then run ``work`` (the read or the training)
+    on the same short-lived cursor: a taken name fails before minutes of work."""
+    cursor = con.cursor()
+    try:
+        check_function(cursor, model, function)
+        return work(cursor)
+    finally:
+        cursor.close()
+
+
 def names_of_function(function: str) -> list[str]:
     """A model's function pair: ``f`` and ``f_prob`` (and a CLV model's ``f_purchases``),
     or a recommender's ``recommend_m`` and ``similar_m``."""

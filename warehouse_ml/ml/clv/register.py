@@ -46,12 +46,9 @@ def train_and_register(
     reason: str | None = None,
 ) -> registry.ModelVersion:
     con = session.adapter.connection
-    cursor = con.cursor()
-    try:
-        serving.check_function(cursor, spec.name, spec.function)  # before reading the data
-        table = cursor.sql(spec.query).to_arrow_table()
-    finally:
-        cursor.close()
+    table = serving.checked_then(
+        con, spec.name, spec.function, lambda cur: cur.sql(spec.query).to_arrow_table()
+    )
     fitted = fit.fit(table, spec, progress)  # raises before anything is written
     v = version(fitted, source=source, data_fingerprint=data_fingerprint)
     v.retrain_reason = reason

@@ -26,12 +26,9 @@ def train_and_register(
     reason: str | None = None,
 ) -> registry.ModelVersion:
     con = session.adapter.connection
-    cursor = con.cursor()
-    try:
-        serving.check_function(cursor, spec.name, spec.function)  # before training
-        trained = train.train(cursor, spec, progress)
-    finally:
-        cursor.close()
+    trained = serving.checked_then(
+        con, spec.name, spec.function, lambda cur: train.train(cur, spec, progress)
+    )
     version = train.version(trained, source=source, data_fingerprint=data_fingerprint)
     version.settings["deploy_requested"] = "sql"
     version.retrain_reason = reason  # why this build trained (ml/monitoring/retrain.py)

@@ -17,6 +17,14 @@ the same ``--rows`` rows (default 1,000,000) of one in-memory DuckDB table:
                  (native engine), DuckDB's default threads (2 cores here)
   predict_x ort  the same query with the UDF forced to onnxruntime (the engine before)
 
+and two peers that are other libraries' own models of the same size, trained on the same
+rows (so their speed is comparable, their parity is against their own predict):
+
+  xgboost        ``--iters`` trees, ``max_leaves=--leaves`` (hist, lossguide), native
+                 ``inplace_predict`` on the float64 matrix, 1 thread
+  lleaves        LightGBM ``--iters`` x ``--leaves`` compiled by lleaves (LLVM), 1 thread and
+                 DuckDB's 2 (when installed: pip install lleaves)
+
 plus, for linear models, predict_x (onnxruntime, unchanged) beside raw onnxruntime, to show
 the engine choice leaves them alone. Cases run round-robin, ``--runs`` times (default 3);
 the table shows medians. Parity: every engine's output against scikit-learn's on all rows
@@ -94,6 +102,49 @@ def _treelite(pipeline: t.Any, tmp: str) -> t.Callable[[np.ndarray], np.ndarray]
     return lambda X: np.asarray(predictor.predict(tl2cgen.DMatrix(X, dtype="float64"))).ravel()
 
 
+def _peers(
+    con: duckdb.DuckDBPyConnection, a: argparse.Namespace, names: list[str], tmp: str
+) -> dict[str, tuple[t.Callable[[np.ndarray], np.ndarray], t.Callable[[np.ndarray], np.ndarray]]]:
+    """Other libraries' models of the same size on the same training rows: name -> (timed
+    predict, that library's own reference predict)."""
+    if a.model != "hgb":
+        return {}
+    train = con.sql(sup.source_sql(a.train_rows, offset=sup.TRAIN_OFFSET, target=True))
+    cols = train.to_arrow_table()
+    Xt = np.column_stack([cols.column(n).to_numpy(zero_copy_only=False) for n in names]).astype(np.float64)
+    y = cols.column("y").to_numpy(zero_copy_only=False).astype(np.float64)
+    peers: dict[str, t.Any] = {}
+    try:
+        import xgboost as xgb
+    except ImportError:
+        xgb = None
+    if xgb is not None:
+        booster = xgb.XGBRegressor(
+            n_estimators=a.iters, max_leaves=a.leaves, grow_policy="lossguide", max_depth=0,
+            tree_method="hist", n_jobs=1, random_state=0,
+        ).fit(Xt, y).get_booster()  # fmt: skip
+        booster.set_param({"nthread": 1})
+        peers["xgboost native inplace_predict, 1 thread"] = (
+            lambda X: booster.inplace_predict(X), lambda X: booster.inplace_predict(X)
+        )
+    try:
+        import lightgbm as lgb
+        import lleaves
+    except ImportError:
+        return peers
+    gbm = lgb.LGBMRegressor(
+        n_estimators=a.iters, num_leaves=a.leaves, n_jobs=1, random_state=0, verbose=-1
+    ).fit(Xt, y)
+    path = os.path.join(tmp, "lightgbm.txt")
+    gbm.booster_.save_model(path)
+    compiled = lleaves.Model(model_file=path)
+    compiled.compile(cache=os.path.join(tmp, "lleaves.o"))
+    reference = gbm.booster_.predict
+    peers["lleaves (LightGBM, LLVM), 1 thread"] = (lambda X: compiled.predict(X, n_jobs=1), reference)
+    peers["lleaves (LightGBM, LLVM), 2 threads"] = (lambda X: compiled.predict(X, n_jobs=2), reference)
+    return peers
+
+
 def main(argv: list[str]) -> int:
     import tempfile
 
@@ -162,6 +213,10 @@ def main(argv: list[str]) -> int:
     }
     if tl is not None:
         cases["treelite + tl2cgen C, 1 thread (float64 matrix)"] = lambda: tl(X)
+    peers = _peers(con, a, names, tmp)
+    for peer, (predict, _) in peers.items():
+        cases[peer] = (lambda f: lambda: f(X))(predict)
+    own = {name: np.asarray(ref(X), dtype=np.float64).ravel() for name, (_, ref) in peers.items()}
     times: dict[str, list[float]] = {k: [] for k in cases}
     outputs: dict[str, t.Any] = {}
     for run in range(a.runs):
@@ -181,7 +236,7 @@ def main(argv: list[str]) -> int:
             return None
         out = outputs[name]
         values = out.to_numpy() if hasattr(out, "to_numpy") else np.asarray(out)
-        diff = np.abs(np.asarray(values, dtype=np.float64).ravel() - truth)
+        diff = np.abs(np.asarray(values, dtype=np.float64).ravel() - own.get(name, truth))
         return float(diff.max()), int((diff > EXACT).sum())
 
     median = {k: statistics.median(v) for k, v in times.items()}
@@ -195,6 +250,9 @@ def main(argv: list[str]) -> int:
         ratio = median[ort_key] / median[name]
         diff = f"{p[0]:11.2e} {p[1]:11,}" if p else f"{'-':>11} {'-':>11}"
         print(f"{name:<56} {median[name]:7.3f} {rate:8.2f} {ratio:8.2f} {diff}")
+    if peers:
+        print("(xgboost and lleaves rows: their own models of the same size on the same rows; "
+              "parity against their own predict)")  # fmt: skip
     ratio = median[ort_key] / median["predict_x, native engine (CTAS, DuckDB threads)"]
     worst, off = parity("predict_x, native engine (CTAS, DuckDB threads)") or (0.0, 0)
     verdicts = [

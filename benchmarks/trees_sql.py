@@ -1,4 +1,4 @@
-"""Tree ensembles as SQL: the old nested CASE, today's form and the Arrow UDF, per size.
+"""Tree ensembles as SQL: the float32 form, the float64 form and the Arrow UDF, per size.
 
 Models: HistGradientBoosting ``--trees`` ensembles (ITERSxLEAVES, default 10x15, 100x31,
 300x31; early stopping off, so exactly ITERS trees), trained by our ``train()`` on
@@ -6,28 +6,27 @@ Models: HistGradientBoosting ``--trees`` ensembles (ITERSxLEAVES, default 10x15,
 code. Each form scores the same ``--rows`` rows (default 1,000,000) of one in-memory
 DuckDB table in CREATE TABLE ... AS SELECT, round-robin, ``--runs`` times (medians):
 
-- ``nested (old)``: one nested CASE per tree, the trees' float32 running sum as a chain
-  of additions (the form FINDINGS.md measured);
-- ``spine, chain``: one CASE per chain of splits, the sum still a chain (the form before
-  list_reduce);
-- ``new``: what ``ddl(compiled, name, 'duckdb')`` installs today: spine CASEs, NULL routed
-  by ``COALESCE(x, +-4e38)`` instead of ``OR x IS NULL``, the running sum of 32 trees or
-  more as one ``list_reduce`` (the same float32 additions in the same order, but a flat
-  expression: DuckDB's optimizer spends time quadratic in the depth of a chain);
-- ``UDF``: ``predict_x`` as ``functions.bind_version`` registers it (onnxruntime).
+- ``float32 (old)``: ``compile_model(tree_precision='float32')``, the form before: the ONNX
+  trees' float32 splits as double midpoint comparisons, NULL routed by
+  ``COALESCE(x, +-4e38)``, the float32 running sum (REAL leaves) as one ``list_reduce``;
+- ``float64 (new)``: what ``ddl(compiled, name, 'duckdb')`` installs now for our exported
+  trees (sqlcompile/trees64.py): the stored float64 program, DOUBLE splits and leaves,
+  the sum in scikit-learn's order (one ``list_reduce`` of 32 trees or more), no casts;
+- ``UDF``: ``predict_x`` as ``functions.bind_version`` registers it (compiled C trees).
 
-Every SQL form is checked against onnxruntime on the first 100,000 rows before timing
-(equal floats, counted). Per form the table shows rows/s, the ratio to the UDF, compile
-time, DDL bytes and plan time (a CTAS over one row: binding and optimizing the macro,
-which every query pays). The 'auto' line says which form ``deploy='auto'`` picks for
-each size (``portable.AUTO_MAX_TREE_SPLITS``) and whether that was the faster one here.
+Before timing, the float32 form is checked against onnxruntime and the float64 form
+against the UDF on the first 100,000 rows (equal floats, counted: the float64 form must
+equal the UDF on every row). Per form the table shows rows/s, the ratio to the UDF,
+compile time, DDL bytes and plan time (a CTAS over one row: binding and optimizing the
+macro, which every query pays). The 'auto' line says which form ``deploy='auto'`` picks
+for each size (``portable.AUTO_MAX_TREE_SPLITS``) and whether that was the faster one.
 
 PostgreSQL (the Redshift stand-in; skipped when Debian's postgresql is absent):
 ``--pg-rows`` rows (default 100,000) loaded into a throwaway server, each model installed
-as ``ddl(compiled, name, 'postgres')`` in the nested and the spine encodings (both route
-NULL by COALESCE, as the DuckDB forms above do; Postgres gets the chain sum, as Redshift
-does), timed by
-``CREATE TEMP TABLE ... AS SELECT`` (medians of ``--runs``), plan time by ``EXPLAIN``.
+as ``ddl(compiled, name, 'postgres')`` in both precisions (plain SQL Redshift runs: CASE,
+COALESCE, a chain of additions), timed by ``CREATE TEMP TABLE ... AS SELECT`` (medians of
+``--runs``), plan time by ``EXPLAIN``; float32 checked against onnxruntime, float64
+against scikit-learn's ``predict``.
 
     python benchmarks/trees_sql.py                      # ~25 min on 2 busy cores
     python benchmarks/trees_sql.py --rows 300000 --pg-rows 30000
@@ -52,17 +51,11 @@ import numpy as np
 
 from warehouse_ml.ml import functions, portable
 from warehouse_ml.ml.spec import ModelType
-from warehouse_ml.sqlcompile import DIALECTS, compile_model, ddl, sql_size
+from warehouse_ml.sqlcompile import compile_model, ddl, sql_size
 
 CHECK_ROWS = 100_000
-# DuckDB as it rendered sums before list_reduce: the float32 running sum as a chain.
-DUCKDB_CHAIN = dataclasses.replace(DIALECTS["duckdb"], reduce_sums=False)
-FORMS = {  # name: (tree_encoding, DuckDB dialect)
-    "nested (old)": ("nested", DUCKDB_CHAIN),
-    "spine, chain": ("spine", DUCKDB_CHAIN),
-    "new": ("spine", DIALECTS["duckdb"]),
-}
-PG_FORMS = {"nested": "nested", "spine (new)": "spine"}
+OLD, NEW = "float32 (old)", "float64 (new)"
+FORMS = {OLD: "float32", NEW: "float64"}  # name: tree_precision
 
 
 @dataclasses.dataclass
@@ -91,11 +84,23 @@ def _timed(fn: t.Callable[[], t.Any]) -> float:
     return time.perf_counter() - started
 
 
-def _compile(model: sup.BenchModel, encoding: str) -> tuple[t.Any, float]:
+def _compile(model: sup.BenchModel, precision: str) -> tuple[t.Any, float]:
     started = time.perf_counter()
     with np.errstate(over="ignore"):
-        compiled = compile_model(model.version.onnx, tree_encoding=encoding)
+        compiled = compile_model(model.version.onnx, tree_precision=precision)
     return compiled, time.perf_counter() - started
+
+
+def _scikit_learn(model: sup.BenchModel, source: t.Any, rows: int) -> np.ndarray:
+    """scikit-learn's predict on the float64 rows (what the UDF and the float64 SQL give)."""
+    from warehouse_ml.ml.features import column_to_numpy, feed_to_matrix
+
+    part = source.slice(0, rows)
+    feed = {
+        f.name: column_to_numpy(part.column(f.name), f.sql_type, np.float64).reshape(-1, 1)
+        for f in model.features
+    }
+    return model.trained.pipeline.predict(feed_to_matrix(feed, model.features))
 
 
 def _expected(model: sup.BenchModel, source: t.Any, rows: int) -> np.ndarray:
@@ -107,27 +112,33 @@ def _expected(model: sup.BenchModel, source: t.Any, rows: int) -> np.ndarray:
 def duckdb_forms(
     con: duckdb.DuckDBPyConnection, model: sup.BenchModel, source: t.Any, old: bool = True
 ) -> list[Form]:
-    """Install the SQL forms of ``model`` (``old``: the two earlier ones too) and its UDF;
-    check the SQL against onnxruntime."""
+    """Install the SQL forms of ``model`` (``old``: the float32 one too) and its UDF; check
+    the float32 SQL against onnxruntime and the float64 SQL against the UDF."""
     args, forms = _args(model), []
     m = min(CHECK_ROWS, source.num_rows)
-    expected = _expected(model, source, m)
-    for name, (encoding, dialect) in FORMS.items():
-        if not old and name != "new":
-            continue
-        compiled, seconds = _compile(model, encoding)
-        function = f"f_{model.key}_{len(forms)}"
-        con.execute(ddl(compiled, function, dialect))
-        form = Form(model.key, name, f"{function}({args})", seconds, sql_size(compiled, dialect, function))
-        form.plan_seconds = _timed(lambda f=form: _ctas(con, f.call, "(SELECT * FROM src LIMIT 1)"))
-        got = con.sql(f"SELECT {form.call} AS p FROM (SELECT * FROM src LIMIT {m})").fetchnumpy()["p"]
-        same = int(np.sum(got == expected))
-        form.equal = f"{same:,}/{m:,}"
-        if same != m:
-            raise SystemExit(f"{model.key} {name}: {m - same} rows differ from onnxruntime")
-        forms.append(form)
     functions.bind_version(con, model.version)
-    forms.append(Form(model.key, "UDF", f"{model.version.function}({args})"))
+    udf = Form(model.key, "UDF", f"{model.version.function}({args})")
+    sample = f"(SELECT * FROM src LIMIT {m})"
+    references = {
+        OLD: ("onnxruntime", _expected(model, source, m)),
+        NEW: ("the UDF", con.sql(f"SELECT {udf.call} AS p FROM {sample}").fetchnumpy()["p"]),
+    }
+    for name, precision in FORMS.items():
+        if not old and name != NEW:
+            continue
+        compiled, seconds = _compile(model, precision)
+        function = f"f_{model.key}_{len(forms)}"
+        con.execute(ddl(compiled, function, "duckdb"))
+        form = Form(model.key, name, f"{function}({args})", seconds, sql_size(compiled, "duckdb", function))
+        form.plan_seconds = _timed(lambda f=form: _ctas(con, f.call, "(SELECT * FROM src LIMIT 1)"))
+        got = con.sql(f"SELECT {form.call} AS p FROM {sample}").fetchnumpy()["p"]
+        what, expected = references[name]
+        same = int(np.sum(got == expected))
+        form.equal = f"{same:,}/{m:,} {what}"
+        if same != m:
+            raise SystemExit(f"{model.key} {name}: {m - same} rows differ from {what}")
+        forms.append(form)
+    forms.append(udf)
     return forms
 
 
@@ -145,7 +156,7 @@ def measure(con: duckdb.DuckDBPyConnection, forms: list[Form], runs: int) -> Non
 
 def report(forms: list[Form], models: list[sup.BenchModel], rows: int) -> list[str]:
     lines = [
-        "| model | splits | form | M rows/s | vs UDF | compile s | DDL bytes | plan s | equal to onnxruntime |",
+        "| model | splits | form | M rows/s | vs UDF | compile s | DDL bytes | plan s | equal rows |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for model in models:
@@ -171,12 +182,12 @@ def auto_lines(forms: list[Form], models: list[sup.BenchModel]) -> list[str]:
         mine = {f.name: f for f in forms if f.model == model.key}
         splits = model.sql.splits if model.sql else 0
         pick = "sql" if splits <= portable.AUTO_MAX_TREE_SPLITS else "udf"
-        ratio = mine["UDF"].seconds / mine["new"].seconds
+        ratio = mine["UDF"].seconds / mine[NEW].seconds
         faster = "sql" if ratio > 1 else "udf"
         verdict = "right" if pick == faster else "WRONG"
         lines.append(
             f"{model.key}: {splits:,} splits, auto picks {pick} (AUTO_MAX_TREE_SPLITS = "
-            f"{portable.AUTO_MAX_TREE_SPLITS:,}); new SQL / UDF speed {ratio:.2f}: {verdict}"
+            f"{portable.AUTO_MAX_TREE_SPLITS:,}); float64 SQL / UDF speed {ratio:.2f}: {verdict}"
         )
     return lines
 
@@ -185,13 +196,13 @@ def targets(forms: list[Form], models: list[sup.BenchModel]) -> list[str]:
     lines = []
     for model in models:
         mine = {f.name: f for f in forms if f.model == model.key}
-        ratio = mine["new"].seconds / mine["UDF"].seconds  # > 1: SQL slower
+        ratio = mine[NEW].seconds / mine["UDF"].seconds  # > 1: SQL slower
         iters = int(model.key[3:].split("x")[0])
         if iters >= 300:
             ok, goal = ratio <= 1.5, "within 1.5x of the UDF"
         else:
             ok, goal = ratio < 1.0, "faster than the UDF"
-        lines.append(f"[{'PASS' if ok else 'FAIL'}] {model.key}: new SQL {goal}: time ratio {ratio:.2f}")
+        lines.append(f"[{'PASS' if ok else 'FAIL'}] {model.key}: float64 SQL {goal}: time ratio {ratio:.2f}")
     return lines
 
 
@@ -209,43 +220,47 @@ def postgres_table(models: list[sup.BenchModel], source: t.Any, rows: int, runs:
     part = source.slice(0, rows)
     lines = [
         f"PostgreSQL, {rows:,} rows, CREATE TEMP TABLE AS SELECT, median of {runs}:",
-        "| model | form | rows/s | vs nested | DDL bytes | plan s (EXPLAIN) | equal to onnxruntime |",
+        "| model | form | rows/s | vs float32 | DDL bytes | plan s (EXPLAIN) | equal rows |",
         "|---|---|---|---|---|---|---|",
     ]
     with postgres_server() as dsn, psycopg.connect(dsn, autocommit=True) as pg:
         names = [f.name for f in models[0].features]
-        pg.execute(f"CREATE TABLE src ({', '.join(f'{n} double precision' for n in names)})")
-        with pg.cursor().copy(f"COPY src ({', '.join(names)}) FROM STDIN") as copy:
-            for values in zip(*(part.column(n).to_pylist() for n in names), strict=True):
-                copy.write_row(values)
+        pg.execute(f"CREATE TABLE src (i int, {', '.join(f'{n} double precision' for n in names)})")
+        with pg.cursor().copy(f"COPY src (i, {', '.join(names)}) FROM STDIN") as copy:
+            for i, values in enumerate(zip(*(part.column(n).to_pylist() for n in names), strict=True)):
+                copy.write_row((i, *values))
         pg.execute("ANALYZE src")
         for model in models:
-            expected = _expected(model, source, rows)
+            references = {
+                OLD: ("onnxruntime", _expected(model, source, rows)),
+                NEW: ("scikit-learn", _scikit_learn(model, source, rows)),
+            }
             timed: dict[str, list[float]] = {}
             meta: dict[str, tuple[int, float, str]] = {}
             args = _args(model)
-            for name, encoding in PG_FORMS.items():
-                compiled, _ = _compile(model, encoding)
-                function = f"f_{model.key}_{encoding}"
+            for name, precision in FORMS.items():
+                compiled, _ = _compile(model, precision)
+                function = f"f_{model.key}_{precision}"
                 pg.execute(ddl(compiled, function, "postgres"))
                 explain = f"EXPLAIN SELECT {function}({args}) FROM src"
                 plan = _timed(lambda q=explain: pg.execute(q))
                 got = np.array(
-                    [r[0] for r in pg.execute(f"SELECT {function}({args}) FROM src").fetchall()]
+                    [r[0] for r in pg.execute(f"SELECT {function}({args}) FROM src ORDER BY i").fetchall()]
                 )
+                what, expected = references[name]
                 same = int(np.sum(got == expected))
                 if same != rows:
-                    raise SystemExit(f"PostgreSQL {model.key} {name}: {rows - same} rows differ")
-                meta[name] = (sql_size(compiled, "postgres", function), plan, f"{same:,}/{rows:,}")
+                    raise SystemExit(f"PostgreSQL {model.key} {name}: {rows - same} rows differ from {what}")
+                meta[name] = (sql_size(compiled, "postgres", function), plan, f"{same:,}/{rows:,} {what}")
                 timed[name] = []
             for _ in range(runs):
-                for name, encoding in PG_FORMS.items():
-                    function = f"f_{model.key}_{encoding}"
+                for name, precision in FORMS.items():
+                    function = f"f_{model.key}_{precision}"
                     pg.execute("DROP TABLE IF EXISTS out")
                     sql = f"CREATE TEMP TABLE out AS SELECT {function}({args}) AS p FROM src"
                     timed[name].append(_timed(lambda s=sql: pg.execute(s)))
-            base = statistics.median(timed["nested"])
-            for name in PG_FORMS:
+            base = statistics.median(timed[OLD])
+            for name in FORMS:
                 seconds = statistics.median(timed[name])
                 size, plan, equal = meta[name]
                 lines.append(
@@ -280,7 +295,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--pg-rows", type=int, default=100_000)
     parser.add_argument("--skip-postgres", action="store_true")
     parser.add_argument(
-        "--skip-old", action="store_true", help="time only the new form and the UDF (crossover probes)"
+        "--skip-old", action="store_true", help="time only the float64 form and the UDF (crossover probes)"
     )
     parser.add_argument("--trees", type=_tree_specs, default="10x15,100x31,300x31")
     parser.add_argument("--quick", action="store_true", help="100k rows, 1 run, 10x15 and 100x31")

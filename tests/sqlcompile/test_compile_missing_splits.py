@@ -41,14 +41,19 @@ def test_null_only_splits_compile_and_match_onnxruntime():
         if has_inf:
             break
     assert has_inf, "no seed gave an +inf split"
-    compiled = compile_model(trained.onnx_bytes)
+    float32 = compile_model(trained.onnx_bytes, tree_precision="float32")
+    float64 = compile_model(trained.onnx_bytes)  # from the stored float64 program
     con = duckdb.connect()
     try:
-        con.execute(ddl(compiled, "predict_m", "duckdb"))
+        con.execute(ddl(float32, "predict_m32", "duckdb"))
+        con.execute(ddl(float64, "predict_m", "duckdb"))
         con.register("t", table)
+        got32 = np.array([r[0] for r in con.execute("select predict_m32(x0, x1) from t").fetchall()])
         got = np.array([r[0] for r in con.execute("select predict_m(x0, x1) from t").fetchall()])
     finally:
         con.close()
     want = OnnxScorer(trained.onnx_bytes, trained.features).predict(
         [table.column("x0"), table.column("x1")]).to_numpy()
-    np.testing.assert_array_equal(got, want)  # reference: onnxruntime, bit for bit
+    np.testing.assert_array_equal(got32, want)  # reference: onnxruntime, bit for bit
+    # The default form answers scikit-learn's float64 predict, bit for bit, NULLs included.
+    np.testing.assert_array_equal(got, trained.pipeline.predict(table.select(["x0", "x1"]).to_pandas()))

@@ -88,7 +88,9 @@ def test_postgres_matches_onnxruntime(pg, kind, model_type):
     columns = [score.column(f.name) for f in features]
     args = ", ".join(f'"{f.name}"' for f in features)
 
-    compiled = compile_model(trained.onnx_bytes, outputs="predict")
+    # The float32 form (as onnxruntime answers); test_trees64_parity.py checks the float64
+    # form tree models get by default against scikit-learn.
+    compiled = compile_model(trained.onnx_bytes, outputs="predict", tree_precision="float32")
     fn = f"predict_{kind}_{model_type.value}"
     pg.execute(ddl(compiled, fn, "postgres"))
     got = [r[0] for r in pg.execute(f"select {fn}({args}) from scoring order by row_id").fetchall()]
@@ -103,7 +105,7 @@ def test_postgres_matches_onnxruntime(pg, kind, model_type):
         assert [str(g) for g in got] == [str(e) for e in expected]
 
     if kind == "binary":
-        proba = compile_model(trained.onnx_bytes, outputs="proba")
+        proba = compile_model(trained.onnx_bytes, outputs="proba", tree_precision="float32")
         pg.execute(ddl(proba, f"{fn}_prob", "postgres"))
         got_p = [r[0] for r in pg.execute(f"select {fn}_prob({args}) from scoring order by row_id")]
         np.testing.assert_allclose(np.array(got_p, float), scorer.predict_proba(columns).to_numpy(),

@@ -22,10 +22,11 @@ from warehouse_ml.ml import registry
 
 DEPLOY_MODES = ("auto", "sql", "udf")
 # Total internal tree nodes above which 'auto' keeps the Arrow UDF (see module docstring).
-# Measured against the UDF's compiled-C trees (ml/native; trees_sql.py --skip-old, 500k
-# rows, median of 3, quiet host): compiled SQL / UDF speed 1.81 at 140 splits, 1.36 at 280,
-# 1.05 at 420, 0.79 at 560, 0.77 at 600, 0.53 at 1,500, 0.30 at 3,000: crossover ~450.
-AUTO_MAX_TREE_SPLITS = 450
+# Measured with trees compiled from their float64 program (sqlcompile/trees64.py) against
+# the UDF's compiled-C trees (trees_sql.py, 500k rows, median of 3, host load 0.5-1.4 on 2
+# cores): SQL / UDF speed 1.49 at 140 splits, 1.20 at 300, 0.88 at 450, 0.73 at 600, 0.65
+# at 900, 0.27 at 3,000, 0.17 at 9,000: the crossover is near 400.
+AUTO_MAX_TREE_SPLITS = 400
 # A multiclass model's ``_prob`` MAP names every class's probability k + 1 times per class
 # (sqlcompile/class_probs.py): above this many expression nodes 'auto' keeps the UDF.
 # Measured (DuckDB, 2,000 rows, 3 classes, linear): 948 nodes uncalibrated 0.05 s a query,

@@ -4,7 +4,9 @@ The graph a scikit-learn pipeline exports (imputers, scalers, one-hot encoders, 
 linear model, tree ensemble or KMeans) is evaluated symbolically: every tensor [N, k]
 becomes k sqlglot expressions over the raw feature columns. The result installs as a
 DuckDB macro or a SQL UDF (Postgres, Redshift, Snowflake, BigQuery), so predictions run
-natively in the warehouse and agree with onnxruntime.
+natively in the warehouse and agree with onnxruntime; tree
+ensembles our exporter stored as float64 programs compile from those (trees64.py) and
+agree with scikit-learn and the UDF exactly.
 
 >>> compiled = compile_model(onnx_bytes)                      # doctest: +SKIP
 >>> ddl(compiled, "predict_ltv", "redshift")                  # doctest: +SKIP

@@ -22,6 +22,7 @@ from warehouse_ml.sqlcompile import (  # noqa: F401  (imports register the trans
     ops_linear,
     ops_preprocess,
     ops_trees,
+    trees64,
 )
 from warehouse_ml.sqlcompile import sqlexpr as sx
 from warehouse_ml.sqlcompile.model import (
@@ -42,6 +43,7 @@ _INPUT_TYPES: dict[int, tuple[DType, Kind, t.Any]] = {
     TensorProto.INT64: (DType.INT64, Kind.EXACT, sx.BIGINT),
     TensorProto.STRING: (DType.STRING, Kind.EXACT, sx.VARCHAR),
 }
+TREE_PRECISIONS = ("float64", "float32")
 _RETURNS = {
     DType.FLOAT: sx.DOUBLE,
     DType.DOUBLE: sx.DOUBLE,
@@ -60,6 +62,7 @@ def compile_model(
     tree_encoding: TreeEncoding | str = TreeEncoding.SPINE,
     exact_float32: bool = True,
     max_exact_trees: int = 400,
+    tree_precision: str = "float64",
 ) -> CompiledModel:
     """Compile one output of an ONNX graph into a single SQL expression.
 
@@ -73,6 +76,10 @@ def compile_model(
         tree_encoding: how trees become CASE expressions (see :class:`TreeEncoding`).
         exact_float32: reproduce onnxruntime's float32 tree sums with REAL casts.
         max_exact_trees: above this many trees, tree sums are done in double.
+        tree_precision: ``'float64'`` (default): a tree model whose ONNX file stores its
+            float64 program (``wml.native_trees``, our exporter) is written from it and
+            answers exactly as scikit-learn and the UDF do (sqlcompile/trees64.py);
+            ``'float32'``: always from the ONNX trees, as onnxruntime answers.
 
     Returns:
         A :class:`CompiledModel`: ``.expression`` over columns named like the inputs.
@@ -88,6 +95,10 @@ def compile_model(
         raise CompilationError(
             f"{exc}: outputs is 'predict' or 'proba', tree_encoding 'spine' or 'nested'."
         ) from None
+    if tree_precision not in TREE_PRECISIONS:
+        raise CompilationError(
+            f"tree_precision {tree_precision!r}: choose one of {', '.join(TREE_PRECISIONS)}."
+        )
     options = Options(
         output=output,
         classes=classes,
@@ -99,19 +110,17 @@ def compile_model(
     graph = proto.graph
     values: dict[str, Value | None] = {"": None}
     values.update({i.name: numpy_helper.to_array(i) for i in graph.initializer})
-    parameters = _bind_inputs(graph, values, options, _feature_kinds(proto))
+    kinds = _feature_kinds(proto)
+    parameters = _bind_inputs(graph, values, options, kinds)
     target = _output_name(graph, options.output)
     ctx = Context(options)
-    for node in _needed(graph, target):
-        translate = REGISTRY.get((node.domain or "", node.op_type))
-        if translate is None:
-            raise CompilationError(
-                f"cannot compile ONNX operator {describe(node)} to SQL: no translation for "
-                f"{node.domain or 'ai.onnx'}.{node.op_type}.",
-                hint="Use the Arrow UDF for this model, or a supported estimator.",
-            )
-        results = translate(ctx, node, [values[name] for name in node.input])
-        values.update(zip(node.output, results, strict=False))
+    program = trees64.stored_program(proto) if tree_precision == "float64" else None
+    if program is not None and trees64.usable(proto, program, [kinds.get(p.name) for p in parameters], options):
+        # The stored float64 program: scikit-learn's (and the UDF's) answers, exactly.
+        inputs = [values[p.name].cols[0] for p in parameters]
+        values[target], ctx.class_labels = trees64.translate(proto, program, inputs, options, ctx.stats)
+    else:
+        _translate_graph(graph, target, values, ctx)
     expression, returns, chosen = _select(values[target], ctx, options, target)
     if options.output is Output.PREDICT and _metadata(proto, "wml.target_type") == "bool" and (
         [int(c) for c in ctx.class_labels or []] == [0, 1]
@@ -133,6 +142,20 @@ def compile_model(
     )
     finish_stats(compiled)
     return compiled
+
+
+def _translate_graph(graph: onnx.GraphProto, target: str, values: dict, ctx: Context) -> None:
+    """Translate the nodes ``target`` needs, in order, into ``values``."""
+    for node in _needed(graph, target):
+        translate = REGISTRY.get((node.domain or "", node.op_type))
+        if translate is None:
+            raise CompilationError(
+                f"cannot compile ONNX operator {describe(node)} to SQL: no translation for "
+                f"{node.domain or 'ai.onnx'}.{node.op_type}.",
+                hint="Use the Arrow UDF for this model, or a supported estimator.",
+            )
+        results = translate(ctx, node, [values[name] for name in node.input])
+        values.update(zip(node.output, results, strict=False))
 
 
 def _load(model: onnx.ModelProto | bytes) -> onnx.ModelProto:

@@ -78,23 +78,30 @@ def _compile_nodes(session: t.Any, chosen: set[str], dialect: str | None) -> tup
     """Compile ``chosen`` in DAG order; how many nodes, and the files that hold them."""
     from warehouse_ml.project.nodes import NodeKind
     from warehouse_ml.run import artifacts
+    from warehouse_ml.run.compiled_files import CompiledFiles
 
     target_dir = session.project.target_dir
     compiled: dict[str, str] = {}
-    with _Writer() as writer:
-        for uid in session.graph.topological_order(chosen):
-            node = session.nodes[uid]
-            _compile_hooks(session, node, dialect, writer)
-            if node.kind in (NodeKind.SEED, NodeKind.SOURCE, NodeKind.SYNC) or node.unit_test is not None:
-                continue  # a unit test's SQL needs its inputs' column types from the database
-            sql = session.compiled_sql(node, dialect=dialect)
-            writer.add(artifacts.write_compiled, target_dir, node, sql)
-            compiled[uid] = sql
+    files = CompiledFiles(target_dir)
+    try:
+        with _Writer() as writer:
+            for uid in session.graph.topological_order(chosen):
+                node = session.nodes[uid]
+                _compile_hooks(session, node, dialect, writer, files)
+                if node.kind in (NodeKind.SEED, NodeKind.SOURCE, NodeKind.SYNC) or node.unit_test is not None:
+                    continue  # a unit test's SQL needs its inputs' column types from the database
+                sql = session.compiled_sql(node, dialect=dialect)
+                writer.add(artifacts.write_compiled, target_dir, node, sql, files)
+                compiled[uid] = sql
+    finally:  # what was written is on disk, failed run or not
+        files.save()
     artifacts.write_manifest(session, compiled)
     return len(compiled), writer.paths
 
 
-def _compile_hooks(session: t.Any, node: t.Any, dialect: str | None, writer: _Writer | None = None) -> None:
+def _compile_hooks(
+    session: t.Any, node: t.Any, dialect: str | None, writer: _Writer | None = None, files: t.Any = None
+) -> None:
     """Write the pre- and post-hooks that would run around ``node``, so users can see them
     (through ``writer`` when given)."""
     from warehouse_ml.run import artifacts, hooks
@@ -108,7 +115,7 @@ def _compile_hooks(session: t.Any, node: t.Any, dialect: str | None, writer: _Wr
     if writer is None:
         artifacts.write_compiled_hooks(session.project.target_dir, node, compiled)
     else:
-        writer.add(artifacts.write_compiled_hooks, session.project.target_dir, node, compiled)
+        writer.add(artifacts.write_compiled_hooks, session.project.target_dir, node, compiled, files)
 
 
 class _Writer:

@@ -248,6 +248,26 @@ def test_null_ids_are_skipped_and_duplicates_count_once(project):
     assert project.query("select item_id, reason from recommend_r(2, 5)") == [(11, "popular")]
 
 
+def test_a_folders_supervised_keys_warn_that_they_do_not_apply(project):
+    # A recommender in a folder of supervised models inherits their split keys: each one
+    # is said to be ignored (and why), and the model still trains on its own holdout.
+    project.write({
+        "wml_project.yml": "name: test\nmodels:\n  test:\n    ml:\n      +split_column: is_test\n"
+                           "      +label_horizon: 30\n      +calibration: sigmoid\n",
+        "models_sql/ml/ev.sql": "select range % 20 as user_id, range % 5 as item_id, 1.0 as w from range(60)",
+        "models_sql/ml/r.sql": "{{ config(materialized='ml_model', model_type='recommender', "
+                               "user_column='user_id', item_column='item_id', weight_column='w', "
+                               "algorithm='popularity') }}\nselect * from {{ ref('ev') }}",
+    })  # fmt: skip
+    result = project.wml("build")
+    assert result.exit_code == 0, result.output
+    said = result.output + result.stderr
+    for key in ("split_column", "label_horizon", "calibration"):
+        assert f"recommender 'r' (models_sql/ml/r.sql): config '{key}' is ignored" in said, said
+    assert "holdout_fraction" in said and "eval_fraction" not in said
+    assert project.query("select count(*) from recommend_r(1, 3)") == [(3,)]
+
+
 def test_metrics_on_a_hand_example():
     recs = np.array([[1, 2, 3], [4, 5, 6]])
     truth = [np.array([2, 9]), np.array([7])]

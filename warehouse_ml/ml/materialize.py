@@ -506,7 +506,8 @@ def _spec(session: t.Any, node: Node, stmt: t.Any, query: str) -> t.Any:
         extra = {"path": str(node.path)} if isinstance(stmt.spec, clv.ClvSpec) else {}
         return dataclasses.replace(stmt.spec, query=query, tags=node.tags, **extra)
     if stmt is None and recs.is_recommender(node.config):
-        return recs.from_config(node.name, query, node.config, path=node.path, tags=node.tags)
+        return recs.from_config(node.name, query, node.config, path=node.path, tags=node.tags,
+                                warn=session.warn)  # fmt: skip
 
     if stmt is None and clv.is_clv(node.config):
         return clv.from_config(node.name, query, node.config, path=node.path, tags=node.tags,

@@ -16,12 +16,26 @@ from warehouse_ml.errors import ConfigError
 
 ALGORITHMS = ("auto", "popularity", "item_knn", "als", "bpr")
 # Keys of supervised models that mean nothing here: refused rather than ignored.
-# (A folder's +split_column / +eval_fraction are not refused: the per-user holdout replaces
-# them, and a recommender often sits in a folder of supervised models.)
 _SUPERVISED = (
     "target", "function", "problem_type", "objective", "hyperparameters", "preprocessors",
     "class_weight", "clv_horizon", "clv_columns", "clv_predicts", "clv_penalizer",
 )  # fmt: skip
+# Supervised keys a folder may set for the models in it (a recommender often sits among
+# supervised models): not refused, but each warns that it does not apply, and why.
+_IGNORED = {
+    "split": "a recommender holds out each user's latest interactions (holdout_fraction)",
+    "split_column": "a recommender holds out each user's latest interactions (holdout_fraction)",
+    "eval_fraction": "a recommender holds out each user's latest interactions (holdout_fraction)",
+    "entity_column": "a recommender holds out each user's latest interactions (holdout_fraction)",
+    "label_horizon": "a recommender holds out each user's latest interactions (holdout_fraction)",
+    "exclude": "a recommender reads only its user, item, weight, event and timestamp columns",
+    "refit": "the served recommender is always fitted on every interaction",
+    "loss": "it sets a supervised model's loss",
+    "tweedie_power": "it sets a supervised model's loss",
+    "calibration": "it calibrates a classifier's probabilities",
+    "target_transform": "it transforms a regression target",
+    "link_guard": "it guards a log-link regression's score",
+}
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 HINT = (
     "A recommender needs user_column='...' and item_column='...' naming columns of its "
@@ -83,8 +97,10 @@ def is_recommender(config: dict[str, t.Any]) -> bool:
 
 
 def from_config(name: str, query: str, config: dict[str, t.Any], *, path: t.Any = None,
-                tags: list[str] | None = None) -> RecSpec:
-    """Read and check ``config(model_type='recommender', ...)``; errors name the model."""
+                tags: list[str] | None = None,
+                warn: t.Callable[[str], None] | None = None) -> RecSpec:
+    """Read and check ``config(model_type='recommender', ...)``; errors name the model,
+    ``warn`` hears each supervised key that is set but does not apply."""
 
     def fail(message: str, hint: str = HINT) -> t.NoReturn:
         raise ConfigError(f"recommender '{name}': {message}", path=path, node=name, hint=hint)
@@ -96,6 +112,9 @@ def from_config(name: str, query: str, config: dict[str, t.Any], *, path: t.Any 
                 f"recommend_{name}(user_id, k) and similar_{name}(item_id, k).",
                 f"Remove {key}=... from the config.",
             )
+    for key, why in _IGNORED.items():
+        if config.get(key) is not None and warn is not None:
+            warn(f"recommender '{name}' ({path}): config '{key}' is ignored: {why}.")
     missing = [k for k in ("user_column", "item_column") if not config.get(k)]
     if missing:
         fail(f"missing {' and '.join(missing)}.")

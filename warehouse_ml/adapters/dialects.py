@@ -6,6 +6,7 @@ never passes silently.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import importlib.metadata
@@ -80,6 +81,7 @@ class TranspileCache:
         self.path = path
         self._old: dict[str, str] = {}
         self._used: dict[str, str] = {}
+        self._ahead: t.Any = None  # a transpile_ahead.Ahead while one runs
         # Signed (warehouse_ml.files): its SQL runs, so only this user's wml may write it.
         data = load_cache(path, _KIND) if path is not None else None
         if data is not None:
@@ -96,9 +98,37 @@ class TranspileCache:
 
     def get(self, key: str) -> str | None:
         hit = self._used.get(key) or self._old.get(key)
+        if hit is None and self._ahead is not None:
+            hit = self._ahead.answers.get(key)  # the child got there first
         if hit is not None:
             self._used[key] = hit
         return hit
+
+    def has(self, key: str) -> bool:
+        return key in self._used or key in self._old
+
+    @contextlib.contextmanager
+    def ahead(self, sqls: list[str], read: str, write: str) -> t.Iterator[None]:
+        """Within the block, the ones of ``sqls`` not cached yet are also transpiled by a
+        child process, last first, when there are enough of them (transpile_ahead.py)."""
+        from warehouse_ml.adapters import transpile_ahead
+
+        jobs = {key: sql for key, sql in ((self.key(s, read, write), s) for s in sqls) if not self.has(key)}
+        child = transpile_ahead.take()  # one started early (compile_command.py), if any
+        misses = len(jobs) + (len(child.sent - jobs.keys()) if child is not None else 0)
+        if self._ahead is not None or not transpile_ahead.worth_a_child(misses):
+            if child is not None:
+                child.close()
+            yield
+            return
+        self._ahead = child or transpile_ahead.Ahead()
+        self._ahead.submit(jobs.items(), read, write)
+        self._ahead.finish()
+        try:
+            yield
+        finally:
+            self._ahead.close()
+            self._ahead = None
 
     def put(self, key: str, value: str) -> None:
         self._used[key] = value

@@ -39,6 +39,10 @@ def compile(opts: Options, dialect: str | None) -> None:
         sys.stderr.write(saved["warnings"])
         opts.reporter().info(saved["message"])
         return
+    from warehouse_ml.adapters import transpile_ahead
+
+    if state is not None and state.cold_transpile():
+        transpile_ahead.start_early()  # a second process, for the SQL sqlglot will transpile
     tee = compile_state.StderrTee(sys.stderr)
     try:
         with contextlib.redirect_stderr(tee):  # type: ignore[type-var]
@@ -53,6 +57,8 @@ def compile(opts: Options, dialect: str | None) -> None:
         if state is not None:
             state.forget()
         raise
+    finally:
+        transpile_ahead.stop_early()  # not handed over (the compile failed first): stopped
     target_dir = session.project.target_dir
     message = f"Compiled {written} nodes to {target_dir / 'compiled'}."
     if state is not None:
@@ -83,9 +89,15 @@ def _compile_nodes(session: t.Any, chosen: set[str], dialect: str | None) -> tup
     target_dir = session.project.target_dir
     compiled: dict[str, str] = {}
     files = CompiledFiles(target_dir)
+    order = session.graph.topological_order(chosen)
+    todo = [
+        session.nodes[uid] for uid in order
+        if session.nodes[uid].kind not in (NodeKind.SEED, NodeKind.SOURCE, NodeKind.SYNC)
+        and session.nodes[uid].unit_test is None
+    ]  # fmt: skip
     try:
-        with _Writer() as writer:
-            for uid in session.graph.topological_order(chosen):
+        with _Writer() as writer, session.transpile_ahead(todo, dialect):
+            for uid in order:
                 node = session.nodes[uid]
                 _compile_hooks(session, node, dialect, writer, files)
                 if node.kind in (NodeKind.SEED, NodeKind.SOURCE, NodeKind.SYNC) or node.unit_test is not None:

@@ -61,6 +61,8 @@ class Renderer:
         #: from its outputs (run/compile_state.py).
         self.volatile_seen = False
         self.render_cache_hits = 0  # nodes whose last-run render parse() reused
+        #: Told each node's parse-time render as parse() makes it (Session: transpile ahead).
+        self.on_parsed: t.Callable[[Node, Call], None] | None = None
         #: --defer: unselected nodes whose ref() reads another environment's relation.
         self.deferred: dict[str, Relation] = {}
         #: The live database adapter (set by the Session); what `run_query` and friends use.
@@ -498,6 +500,8 @@ class Renderer:
                 if key:
                     keys[node.unique_id] = key
                 calls.append(call)
+                if self.on_parsed is not None:
+                    self.on_parsed(node, call)
                 if call.config and node.unit_test is None:
                     self.project.validate_config(call.config, path=node.path, node=node.name)
                     # A generic test's own config() is a default its YAML overrides (dbt).
@@ -559,6 +563,12 @@ class Renderer:
         sql = call.sql
         ctes = self._ephemeral_ctes(call.ephemerals, seen=set(), dialect=call.dialect)
         return inject_ctes(sql, ctes) if ctes else sql
+
+    def parsed_sql(self, node: Node, dialect: str | None = None) -> str | None:
+        """What :meth:`render` returns for ``node``, when that is the parse-time render
+        as it is (no ephemeral CTEs to add); None when only rendering again would say."""
+        call = self._reuse(node, False, dialect)
+        return call.sql if call is not None and not call.ephemerals else None
 
     def render_inline(self, sql: str, name: str) -> tuple[str, list[tuple[str, str]]]:
         """An ad hoc script (``wml sql``, ``wml show --inline``) rendered as a model would

@@ -90,6 +90,16 @@ class CompileState:
             return None
         return saved
 
+    def cold_transpile(self) -> bool:
+        """After :meth:`replay` found changes: whether this compile likely transpiles
+        enough models to start a second process for it now (transpile_ahead.py), i.e.
+        the project folder holds many .sql files and target/ no transpile cache."""
+        from warehouse_ml.adapters.transpile_ahead import MIN_JOBS
+
+        if self._start is None or (self.root / "target" / "transpile_cache.json").exists():
+            return False
+        return sum(1 for f in self._start[2] if f[0].endswith(".sql")) >= MIN_JOBS
+
     def _refresh_manifest(self, saved: dict[str, t.Any]) -> bool:
         """A new invocation id and time in the manifest's metadata; the rest as written."""
         from warehouse_ml.run.manifest import SCHEMA_VERSION, metadata

@@ -72,7 +72,11 @@ class Session:
     @property
     def graph(self) -> Graph:
         if self._graph is None:
-            self.renderer.parse()
+            self._stream_renders_ahead()
+            try:
+                self.renderer.parse()
+            finally:
+                self.renderer.on_parsed = None
             enabled.drop_disabled(self.project)
             sources.add_source_nodes(self.project)
             self._adopt_create_model_files()
@@ -253,6 +257,52 @@ class Session:
         sql = one_query(sql, read, **where)
         out = dialects.transpile(sql, read, dialect, **where, cache=self.transpile_cache)
         return out if read == dialect else one_query(out, dialect, **where)
+
+    def transpile_ahead(self, nodes: t.Iterable[Node], dialect: str | None = None) -> t.ContextManager[None]:
+        """Within the block, ``compiled_sql`` of the last of ``nodes`` finds its transpiled
+        SQL computed by a second process, when many miss the cache (transpile_ahead.py).
+        Only nodes whose parse-time render is final are sent: nothing renders twice."""
+        dialect = dialect or self.target_dialect
+        read = self.project.settings.sql_dialect
+        sqls = []
+        if read != dialect:
+            for node in nodes:
+                if node.unique_id in self.create_models or generic_tests.runs_as_written(node, dialect):
+                    continue
+                sql = self.renderer.parsed_sql(node, dialect)
+                if sql is None:
+                    continue
+                try:
+                    sqls.append(one_query(sql, read))
+                except WmlError:
+                    continue  # compiled_sql tells it, naming the model, in its turn
+        return self.transpile_cache.ahead(sqls, read, dialect)
+
+    def _stream_renders_ahead(self) -> None:
+        """When a transpiling child was started early (a cold ``wml compile``), send it each
+        model's SQL as parse() renders it, so it works while this process parses; a render
+        that is not final is only a job it did for nothing (answers are keyed by the SQL)."""
+        from warehouse_ml.adapters import transpile_ahead
+
+        child = transpile_ahead.started()
+        read, write = self.project.settings.sql_dialect, self.target_dialect
+        if child is None or read == write:
+            return
+        skip = (NodeKind.SEED, NodeKind.SOURCE, NodeKind.SYNC)
+
+        def send(node: Node, call: t.Any) -> None:
+            if (call.dynamic or call.ephemerals or node.kind in skip or node.unit_test is not None
+                    or generic_tests.runs_as_written(node, write)):
+                return
+            try:
+                sql = one_query(call.sql, read)
+            except WmlError:
+                return  # compiled_sql tells it in its turn
+            key = dialects.TranspileCache.key(sql, read, write)
+            if not self.transpile_cache.has(key):
+                child.submit([(key, sql)], read, write)
+
+        self.renderer.on_parsed = send
 
     # -- database ------------------------------------------------------------------------
     def connection(self) -> t.Any:

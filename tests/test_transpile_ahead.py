@@ -1,0 +1,137 @@
+"""A long compile's transpiling shared with a child process (adapters/transpile_ahead.py):
+the same SQL as transpiling in-process, errors told by the compile loop, no secret cached,
+no child left behind."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from warehouse_ml import redaction
+from warehouse_ml.adapters import transpile_ahead
+from warehouse_ml.adapters.dialects import TranspileCache, transpile
+from warehouse_ml.errors import CompilationError
+
+pytestmark = pytest.mark.skipif(
+    not transpile_ahead.worth_a_child(transpile_ahead.MIN_JOBS), reason="needs a second core"
+)
+N = 500
+
+
+def _sqls(n: int = N) -> list[str]:
+    return [f"select dateadd(day, {i}, getdate()) as d, nvl(x, {i}) as x from t" for i in range(n)]
+
+
+def _wait_for(ahead: transpile_ahead.Ahead, count: int) -> None:
+    deadline = time.monotonic() + 30
+    while len(ahead.answers) < count and time.monotonic() < deadline:
+        time.sleep(0.02)
+
+
+def test_the_child_answers_from_the_far_end_and_the_loop_gets_the_same_sql():
+    sqls = _sqls()
+    expected = [transpile(s, "redshift", "duckdb") for s in sqls]
+    cache = TranspileCache(None)
+    with cache.ahead(sqls, "redshift", "duckdb"):
+        ahead = cache._ahead
+        assert ahead is not None
+        _wait_for(ahead, 50)
+        keys = [TranspileCache.key(s, "redshift", "duckdb") for s in sqls]
+        assert keys[-1] in ahead.answers and keys[0] not in ahead.answers  # last first
+        got = [transpile(s, "redshift", "duckdb", cache=cache) for s in sqls]
+        answered = len(ahead.answers)
+    assert got == expected
+    assert answered >= 50
+    assert cache._ahead is None and ahead._proc.poll() is not None  # the child is gone
+
+
+def test_a_statement_the_child_cannot_transpile_is_left_to_the_loop_which_says_why():
+    sqls = _sqls()
+    sqls[-1] = "select * from (select 1"  # the child's first job
+    cache = TranspileCache(None)
+    with cache.ahead(sqls, "redshift", "duckdb"):
+        _wait_for(cache._ahead, 20)
+        assert TranspileCache.key(sqls[-1], "redshift", "duckdb") not in cache._ahead.answers
+        assert TranspileCache.key(sqls[-2], "redshift", "duckdb") in cache._ahead.answers
+        with pytest.raises(CompilationError, match="cannot parse the SQL as redshift") as err:
+            transpile(sqls[-1], "redshift", "duckdb", cache=cache, node="last", path="models/last.sql")
+    assert err.value.node == "last"
+
+
+def test_an_answer_holding_a_secret_is_not_cached():
+    secret = "s3cr3t-token-value-42"
+    redaction.register(secret)
+    try:
+        sqls = _sqls()
+        sqls[-1] = f"select '{secret}' as token, getdate() as d"
+        cache = TranspileCache(None)
+        with cache.ahead(sqls, "redshift", "duckdb"):
+            _wait_for(cache._ahead, 20)
+            assert TranspileCache.key(sqls[-1], "redshift", "duckdb") not in cache._ahead.answers
+            assert TranspileCache.key(sqls[-2], "redshift", "duckdb") in cache._ahead.answers
+    finally:
+        redaction.forget([secret])
+
+
+def test_few_misses_start_no_child_and_cached_ones_do_not_count():
+    cache = TranspileCache(None)
+    with cache.ahead(_sqls(transpile_ahead.MIN_JOBS - 1), "redshift", "duckdb"):
+        assert cache._ahead is None
+    sqls = _sqls(transpile_ahead.MIN_JOBS + 10)
+    for sql in sqls[:20]:
+        transpile(sql, "redshift", "duckdb", cache=cache)
+    with cache.ahead(sqls, "redshift", "duckdb"):
+        assert cache._ahead is None  # 20 were cached: fewer than MIN_JOBS left
+
+
+def test_a_cold_compile_of_many_models_writes_what_transpiling_in_process_gives(project, monkeypatch):
+    answered: list[int] = []
+    close = transpile_ahead.Ahead.close
+
+    def spy(self: transpile_ahead.Ahead) -> None:
+        answered.append(len(self.answers))
+        close(self)
+
+    monkeypatch.setattr(transpile_ahead.Ahead, "close", spy)
+    files = {"wml_project.yml": "name: test\nsql_dialect: redshift\nmodels:\n  +materialized: view\n"}
+    for i in range(450):
+        files[f"models_sql/m{i:03}.sql"] = f"select dateadd(day, {i}, getdate()) as d, {i} as id"
+    files["models_sql/m449.sql"] = "select 1 as id, getdate() as d from {{ ref('m000') }}"
+    project.write(files)
+    result = project.wml("compile")
+    assert result.exit_code == 0, result.output
+    assert len(answered) == 1 and answered[0] > 0  # one child, and it did some of the work
+    for i in range(449):
+        written = (project.root / f"target/compiled/models_sql/m{i:03}.sql").read_text()
+        assert written.rstrip("\n") == transpile(files[f"models_sql/m{i:03}.sql"], "redshift", "duckdb")
+    # The last model cannot be transpiled: the error names it, whoever met it first.
+    project.write({"models_sql/m449.sql": "select 1 as id from {{ ref('m000') }} where ("})
+    import shutil
+
+    shutil.rmtree(project.root / "target")
+    result = project.wml("compile")
+    assert result.exit_code != 0
+    assert "m449" in result.output and "cannot parse the SQL" in result.output, result.output
+    assert "Traceback" not in result.output
+    assert transpile_ahead.started() is None
+
+
+def test_a_compile_failing_while_parsing_stops_the_child_started_for_it(project, monkeypatch):
+    started: list[transpile_ahead.Ahead] = []
+    start = transpile_ahead.Ahead.__init__
+
+    def spy(self: transpile_ahead.Ahead) -> None:
+        start(self)
+        started.append(self)
+
+    monkeypatch.setattr(transpile_ahead.Ahead, "__init__", spy)
+    files = {"wml_project.yml": "name: test\nsql_dialect: redshift\n"}
+    for i in range(transpile_ahead.MIN_JOBS):
+        files[f"models_sql/m{i:03}.sql"] = f"select getdate() as d, {i} as id"
+    files["models_sql/m000.sql"] = "select {{ ref('nope') }}"
+    project.write(files)
+    result = project.wml("compile")
+    assert result.exit_code != 0 and "nope" in result.output, result.output
+    assert len(started) == 1  # cold, many .sql files: started early
+    assert started[0]._proc.poll() is not None and transpile_ahead.started() is None

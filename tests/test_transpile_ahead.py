@@ -105,6 +105,14 @@ def test_a_cold_compile_of_many_models_writes_what_transpiling_in_process_gives(
     for i in range(449):
         written = (project.root / f"target/compiled/models_sql/m{i:03}.sql").read_text()
         assert written.rstrip("\n") == transpile(files[f"models_sql/m{i:03}.sql"], "redshift", "duckdb")
+    # One model edited: the child started early answers it (or, if late, the loop does).
+    edited = "select dateadd(month, 3, getdate()) as d, nvl(null, 7) as id"
+    project.write({"models_sql/m010.sql": edited})
+    result = project.wml("compile")
+    assert result.exit_code == 0, result.output
+    assert len(answered) == 2 and transpile_ahead.started() is None
+    written = (project.root / "target/compiled/models_sql/m010.sql").read_text()
+    assert written.rstrip("\n") == transpile(edited, "redshift", "duckdb")
     # The last model cannot be transpiled: the error names it, whoever met it first.
     project.write({"models_sql/m449.sql": "select 1 as id from {{ ref('m000') }} where ("})
     import shutil

@@ -114,9 +114,10 @@ class TranspileCache:
         from warehouse_ml.adapters import transpile_ahead
 
         jobs = {key: sql for key, sql in ((self.key(s, read, write), s) for s in sqls) if not self.has(key)}
-        child = transpile_ahead.take()  # one started early (compile_command.py), if any
-        misses = len(jobs) + (len(child.sent - jobs.keys()) if child is not None else 0)
-        if self._ahead is not None or not transpile_ahead.worth_a_child(misses):
+        # One started early (compile_command.py) is used whatever the count: its start is
+        # paid, and the loop then need not import sqlglot for the few models it answers.
+        child = transpile_ahead.take()
+        if self._ahead is not None or (child is None and not transpile_ahead.worth_a_child(len(jobs))):
             if child is not None:
                 child.close()
             yield

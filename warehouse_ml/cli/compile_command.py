@@ -41,7 +41,7 @@ def compile(opts: Options, dialect: str | None) -> None:
         return
     from warehouse_ml.adapters import transpile_ahead
 
-    if state is not None and state.cold_transpile():
+    if state is not None and state.many_models():
         transpile_ahead.start_early()  # a second process, for the SQL sqlglot will transpile
     tee = compile_state.StderrTee(sys.stderr)
     try:

@@ -90,13 +90,14 @@ class CompileState:
             return None
         return saved
 
-    def cold_transpile(self) -> bool:
-        """After :meth:`replay` found changes: whether this compile likely transpiles
-        enough models to start a second process for it now (transpile_ahead.py), i.e.
-        the project folder holds many .sql files and target/ no transpile cache."""
+    def many_models(self) -> bool:
+        """After :meth:`replay` found changes: whether the project folder holds enough .sql
+        files to start a second process for sqlglot now (adapters/transpile_ahead.py): on a
+        cold compile it shares the transpiling, after an edit it transpiles the edited
+        models while this process loads the project, which then never imports sqlglot."""
         from warehouse_ml.adapters.transpile_ahead import MIN_JOBS
 
-        if self._start is None or (self.root / "target" / "transpile_cache.json").exists():
+        if self._start is None:
             return False
         return sum(1 for f in self._start[2] if f[0].endswith(".sql")) >= MIN_JOBS
 

@@ -286,7 +286,10 @@ class Session:
 
         child = transpile_ahead.started()
         read, write = self.project.settings.sql_dialect, self.target_dialect
-        if child is None or read == write:
+        if child is None:
+            return
+        if read == write:
+            transpile_ahead.stop_early()  # nothing to transpile for this target
             return
         skip = (NodeKind.SEED, NodeKind.SOURCE, NodeKind.SYNC)
 

@@ -143,3 +143,26 @@ def test_a_compile_failing_while_parsing_stops_the_child_started_for_it(project,
     assert result.exit_code != 0 and "nope" in result.output, result.output
     assert len(started) == 1  # cold, many .sql files: started early
     assert started[0]._proc.poll() is not None and transpile_ahead.started() is None
+
+
+def test_the_childs_imports_ignore_python_files_in_the_project_folder(tmp_path, monkeypatch):
+    (tmp_path / "json.py").write_text("raise SystemExit('the project folder was imported from')\n")
+    monkeypatch.chdir(tmp_path)
+    sqls = _sqls()
+    cache = TranspileCache(None)
+    with cache.ahead(sqls, "redshift", "duckdb"):
+        _wait_for(cache._ahead, 20)
+        assert len(cache._ahead.answers) >= 20
+
+
+def test_without_a_child_the_compile_loop_transpiles_everything(project, monkeypatch):
+    monkeypatch.setattr(transpile_ahead.sys, "executable", str(project.root / "no-such-python"))
+    assert transpile_ahead.start() is None
+    files = {"wml_project.yml": "name: test\nsql_dialect: redshift\n"}
+    for i in range(transpile_ahead.MIN_JOBS):
+        files[f"models_sql/m{i:03}.sql"] = f"select nvl(null, {i}) as id"
+    project.write(files)
+    result = project.wml("compile")
+    assert result.exit_code == 0, result.output
+    written = (project.root / "target/compiled/models_sql/m123.sql").read_text()
+    assert written.rstrip("\n") == "SELECT COALESCE(NULL, 123) AS id"

@@ -122,7 +122,11 @@ class TranspileCache:
                 child.close()
             yield
             return
-        self._ahead = child or transpile_ahead.Ahead()
+        child = child or transpile_ahead.start()
+        if child is None:
+            yield
+            return
+        self._ahead = child
         self._ahead.submit(jobs.items(), read, write)
         self._ahead.finish()
         try:

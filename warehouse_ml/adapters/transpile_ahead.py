@@ -3,7 +3,7 @@
 sqlglot is pure Python (compiled by mypyc) and holds the GIL, so threads cannot share its
 work; on a cold compile of a 1,000-model project it is ~1 ms a model, close to half of the
 command, and after an edit importing it is a sixth of the command. For a project of many
-models ``wml compile`` starts a child process (this module run as ``python -m``) at once;
+models ``wml compile`` starts a child process (this module's ``_serve`` in a new interpreter) at once;
 it imports sqlglot on the other core, is sent each model's SQL as the project is parsed
 (renders not final yet are only work done for nothing: answers are keyed by the exact
 SQL), and then the rest that misses the transpile cache. It transpiles last sent first,
@@ -51,6 +51,18 @@ def _usable_cpus() -> int:
         return os.cpu_count() or 1
 
 
+_CHILD = f"import sys; del sys.path[0]; from {__name__} import _serve; _serve()"
+
+
+def start() -> Ahead | None:
+    """A child, or None when one cannot be started (no interpreter to run, no processes
+    left): the compile loop then transpiles everything, as it would anyway."""
+    try:
+        return Ahead()
+    except (OSError, ValueError):
+        return None
+
+
 class Ahead:
     """A child process ready to transpile; :meth:`submit` gives it its jobs (key, SQL),
     ``answers`` fills with the transpiled SQL by key as it comes back (never one holding
@@ -59,9 +71,11 @@ class Ahead:
     def __init__(self) -> None:
         self.answers: dict[str, str] = {}
         self.sent: set[str] = set()  # the keys submitted so far
+        # Not ``-m``: that puts the working folder (the user's project) first on the
+        # child's sys.path, where a stray json.py would be imported instead of the module.
         self._proc = subprocess.Popen(
-            [sys.executable, "-m", __name__],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+            [sys.executable, "-c", _CHILD], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
         )  # fmt: skip
         # Threads write the jobs (the pipe holds 64 KB and the child may not be reading
         # yet) and read the answers as they come (so that it never blocks writing them).
@@ -127,7 +141,7 @@ def start_early() -> None:
     stopped at exit, unused)."""
     global _spare
     if _spare is None and _usable_cpus() >= 2:
-        _spare = Ahead()
+        _spare = start()
 
 
 def started() -> Ahead | None:
@@ -183,7 +197,3 @@ def _serve() -> None:
             answer = None
         out.write(json.dumps([key, answer]) + "\n")
         out.flush()
-
-
-if __name__ == "__main__":
-    _serve()

@@ -51,7 +51,8 @@ def _usable_cpus() -> int:
         return os.cpu_count() or 1
 
 
-_CHILD = f"import sys; del sys.path[0]; from {__name__} import _serve; _serve()"
+# ``-c`` puts '' (the working folder) first, unless PYTHONSAFEPATH says not to.
+_CHILD = f"import sys; sys.path[:1] = [p for p in sys.path[:1] if p]; from {__name__} import _serve; _serve()"
 
 
 def start() -> Ahead | None:

@@ -73,6 +73,14 @@ def test_scores_have_tiers_and_percentiles(demo):
     assert tiers <= {"high", "medium", "low", "prospect"} and {"high", "low"} <= tiers
     (lo, hi), = query(demo, "select min(ltv_percentile), max(ltv_percentile) from customer_scores")
     assert lo == 0 and hi == 1
+    # One column each (a `select *` over the recommendations join once repeated two of them).
+    columns = [r[0] for r in query(demo, "select column_name from information_schema.columns "
+                                         "where table_name = 'customer_scores' order by ordinal_position")]
+    assert columns == [
+        "profile_id", "recency_days", "frequency", "monetary", "predicted_ltv_90d",
+        "churn_probability", "repeat_probability", "rfm_cluster", "ltv_score", "ltv_percentile",
+        "purchase_intent", "ltv_cohort", "product_recs", "recs_arm",
+    ]
 
 
 def _copy_project(target: Path) -> Path:

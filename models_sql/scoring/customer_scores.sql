@@ -23,7 +23,7 @@ with raw as (
     from raw
 )
 select
-    *,
+    scored.*,
     {{ wml.percentile('predicted_ltv_90d') }} as ltv_percentile,
     -- Intent from the churn model: likely to keep buying = high; prospects have no score.
     {{ wml.intent_tier('1 - churn_probability', thresholds=[0.6, 0.3], missing='prospect') }} as purchase_intent,

@@ -259,29 +259,38 @@ class Session:
         return out if read == dialect else one_query(out, dialect, **where)
 
     def transpile_ahead(self, nodes: t.Iterable[Node], dialect: str | None = None) -> t.ContextManager[None]:
-        """Within the block, ``compiled_sql`` of the last of ``nodes`` finds its transpiled
-        SQL computed by a second process, when many miss the cache (transpile_ahead.py).
-        Only nodes whose parse-time render is final are sent: nothing renders twice."""
+        """Within the block, ``compiled_sql`` of ``nodes`` may find its transpiled SQL
+        computed by a second process (adapters/transpile_ahead.py): one started early, or
+        one started now when many miss the cache. Only nodes whose parse-time render is
+        final are sent: nothing renders twice."""
         dialect = dialect or self.target_dialect
         read = self.project.settings.sql_dialect
         sqls = []
         if read != dialect:
             for node in nodes:
-                if node.unique_id in self.create_models or generic_tests.runs_as_written(node, dialect):
-                    continue
                 sql = self.renderer.parsed_sql(node, dialect)
-                if sql is None:
-                    continue
-                try:
-                    sqls.append(one_query(sql, read))
-                except WmlError:
-                    continue  # compiled_sql tells it, naming the model, in its turn
+                sql = self._to_transpile(node, sql, read, dialect) if sql is not None else None
+                if sql is not None:
+                    sqls.append(sql)
         return self.transpile_cache.ahead(sqls, read, dialect)
 
+    def _to_transpile(self, node: Node, sql: str, read: str, write: str) -> str | None:
+        """The statement ``compiled_sql`` would transpile for ``node`` rendered as ``sql``,
+        or None when it transpiles none (or the SQL is not one query: it tells that in
+        its turn, naming the model)."""
+        if (node.kind in (NodeKind.SEED, NodeKind.SOURCE, NodeKind.SYNC) or node.unit_test is not None
+                or node.unique_id in self.create_models or generic_tests.runs_as_written(node, write)):
+            return None
+        try:
+            return one_query(sql, read)
+        except WmlError:
+            return None
+
     def _stream_renders_ahead(self) -> None:
-        """When a transpiling child was started early (a cold ``wml compile``), send it each
-        model's SQL as parse() renders it, so it works while this process parses; a render
-        that is not final is only a job it did for nothing (answers are keyed by the SQL)."""
+        """When a transpiling child was started early (``wml compile`` of a large project),
+        send it each model's SQL as parse() renders it, so it works while this process
+        parses; a render that is not final is only a job it did for nothing (answers are
+        keyed by the exact SQL)."""
         from warehouse_ml.adapters import transpile_ahead
 
         child = transpile_ahead.started()
@@ -291,19 +300,15 @@ class Session:
         if read == write:
             transpile_ahead.stop_early()  # nothing to transpile for this target
             return
-        skip = (NodeKind.SEED, NodeKind.SOURCE, NodeKind.SYNC)
 
         def send(node: Node, call: t.Any) -> None:
-            if (call.dynamic or call.ephemerals or node.kind in skip or node.unit_test is not None
-                    or generic_tests.runs_as_written(node, write)):
-                return
-            try:
-                sql = one_query(call.sql, read)
-            except WmlError:
-                return  # compiled_sql tells it in its turn
-            key = dialects.TranspileCache.key(sql, read, write)
-            if not self.transpile_cache.has(key):
-                child.submit([(key, sql)], read, write)
+            if call.dynamic or call.ephemerals:
+                return  # rendered again, or with CTEs added, before it is transpiled
+            sql = self._to_transpile(node, call.sql, read, write)
+            if sql is not None:
+                key = dialects.TranspileCache.key(sql, read, write)
+                if not self.transpile_cache.has(key):
+                    child.submit([(key, sql)], read, write)
 
         self.renderer.on_parsed = send
 

@@ -166,3 +166,10 @@ def test_without_a_child_the_compile_loop_transpiles_everything(project, monkeyp
     assert result.exit_code == 0, result.output
     written = (project.root / "target/compiled/models_sql/m123.sql").read_text()
     assert written.rstrip("\n") == "SELECT COALESCE(NULL, 123) AS id"
+
+
+def test_module_doctest() -> None:
+    import doctest
+
+    result = doctest.testmod(transpile_ahead)
+    assert result.attempted > 0 and result.failed == 0

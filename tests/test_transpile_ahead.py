@@ -94,6 +94,16 @@ def test_a_cold_compile_of_many_models_writes_what_transpiling_in_process_gives(
         close(self)
 
     monkeypatch.setattr(transpile_ahead.Ahead, "close", spy)
+    # On a busy host the loop may finish before the child has imported sqlglot; the
+    # first lookup waits for the child's first answer, so "it did some work" holds.
+    get = TranspileCache.get
+
+    def patient_get(self: TranspileCache, key: str) -> str | None:
+        if self._ahead is not None and not self._ahead.answers:
+            _wait_for(self._ahead, 1)
+        return get(self, key)
+
+    monkeypatch.setattr(TranspileCache, "get", patient_get)
     files = {"wml_project.yml": "name: test\nsql_dialect: redshift\nmodels:\n  +materialized: view\n"}
     for i in range(450):
         files[f"models_sql/m{i:03}.sql"] = f"select dateadd(day, {i}, getdate()) as d, {i} as id"

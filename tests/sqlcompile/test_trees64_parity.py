@@ -151,3 +151,39 @@ def test_float32_precision_still_answers_as_onnxruntime(models):
     assert "REAL" in float32 and "REAL" not in float64
     with pytest.raises(Exception, match="tree_precision"):
         compile_model(trained.onnx_bytes, tree_precision="float16")
+
+
+@pytest.mark.parametrize("model_type", [ModelType.HIST_GRADIENT_BOOSTING, ModelType.RANDOM_FOREST])
+def test_one_translation_gives_each_class_what_compiling_it_alone_gives(models, model_type):
+    """``compile_probabilities`` shares the trees between the classes (one translation,
+    not one per class): each class renders exactly as ``compile_model`` of it alone."""
+    from warehouse_ml.sqlcompile.graph import compile_probabilities
+
+    onnx_bytes = models[("multiclass", model_type)].onnx_bytes
+    together = compile_probabilities(onnx_bytes)
+    labels = compile_model(onnx_bytes).class_labels
+    assert [c.probability_of for c in together] == labels and len(labels) == 3
+    for label, compiled in zip(labels, together, strict=True):
+        alone = compile_model(onnx_bytes, outputs="proba", classes=label)
+        for dialect in ("duckdb", "postgres"):
+            assert ddl(compiled, "f", dialect) == ddl(alone, "f", dialect)
+
+
+def test_the_compiler_runs_with_the_cycle_collector_paused(models, monkeypatch):
+    """Half of a large forest's compile was the collector rescanning the growing heap."""
+    import gc
+
+    from warehouse_ml.sqlcompile import graph
+
+    states: list[bool] = []
+    translate = graph._translate
+
+    def spy(*args, **kwargs):
+        states.append(gc.isenabled())
+        return translate(*args, **kwargs)
+
+    monkeypatch.setattr(graph, "_translate", spy)
+    onnx_bytes = models[("multiclass", ModelType.RANDOM_FOREST)].onnx_bytes
+    class_probabilities(onnx_bytes, "duckdb")
+    compile_model(onnx_bytes)
+    assert states == [False, False] and gc.isenabled()

@@ -13,9 +13,7 @@ run is read back by :mod:`warehouse_ml.run.state` key for key.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
-import gc
 import hashlib
 import json
 import os
@@ -27,6 +25,7 @@ from pathlib import Path, PurePosixPath
 from warehouse_ml import __version__, redaction
 from warehouse_ml.dbt.unique_ids import dbt_test_metadata, dbt_unique_id, is_unit_test, package_of
 from warehouse_ml.files import write_atomically
+from warehouse_ml.gc_pause import paused
 from warehouse_ml.project.nodes import Node, NodeKind
 
 SCHEMA_VERSION = "https://schemas.getdbt.com/dbt/manifest/v12.json"
@@ -601,21 +600,8 @@ def _column(name: str, column: t.Mapping[str, t.Any]) -> dict[str, t.Any]:
 
 
 def build_manifest(session: t.Any, compiled: t.Mapping[str, str] | None = None) -> dict:
-    with _no_gc():
+    with paused():
         return ManifestBuilder(session, compiled).build()
-
-
-@contextlib.contextmanager
-def _no_gc() -> t.Iterator[None]:
-    """The manifest is tens of thousands of small acyclic dicts: the cycle collector would
-    scan the whole heap several times while they are made, for nothing."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def write_manifest(session: t.Any, compiled: t.Mapping[str, str] | None = None) -> dict:
@@ -627,7 +613,7 @@ def write_manifest(session: t.Any, compiled: t.Mapping[str, str] | None = None) 
 
 def write_json(path: Path, payload: t.Mapping[str, t.Any]) -> None:
     # Compact separators: a 1,000-model manifest is a few MB, written on every command.
-    with _no_gc():
+    with paused():
         text = json.dumps(payload, default=str, separators=(",", ":"), check_circular=False)
     text = redaction.mask(text)
     write_atomically(path, text.encode("utf-8"))

@@ -20,8 +20,9 @@ import typing as t
 from warehouse_ml import __version__, redaction
 from warehouse_ml.dbt.unique_ids import is_unit_test
 from warehouse_ml.files import cache_key, load_cache, save_cache, write_atomically
+from warehouse_ml.gc_pause import paused
 from warehouse_ml.project.nodes import NodeKind
-from warehouse_ml.run.manifest import SCHEMA_VERSION, ManifestBuilder, _no_gc, metadata
+from warehouse_ml.run.manifest import SCHEMA_VERSION, ManifestBuilder, metadata
 
 CACHE_FILE = "manifest_cache.bin"
 CACHE_KIND = "manifest-nodes-2"  # change it when an entry's shape changes
@@ -35,7 +36,7 @@ def write_manifest(session: t.Any, compiled: t.Mapping[str, str] | None = None) 
     builder = ManifestBuilder(session, compiled)
     target_dir = session.project.target_dir
     cache_path = target_dir / CACHE_FILE
-    with _no_gc():
+    with paused():
         old = _load(cache_path)
         text, new, counts = _manifest_text(builder, old)
         text = redaction.mask(text)

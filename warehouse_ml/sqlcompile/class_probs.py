@@ -16,23 +16,27 @@ from __future__ import annotations
 import onnx
 from sqlglot import exp
 
+from warehouse_ml.gc_pause import pausing
 from warehouse_ml.sqlcompile import sqlexpr as sx
-from warehouse_ml.sqlcompile.graph import compile_model
+from warehouse_ml.sqlcompile.graph import compile_probabilities
 from warehouse_ml.sqlcompile.model import CompiledModel, Output, Parameter, Stats, finish_stats
 
 CLASS_PARAMETER = "wml_class"  # the class argument outside DuckDB
 MAP_DIALECTS = ("duckdb",)
 
 
+@pausing  # hundreds of thousands of expression nodes (gc_pause.py)
 def class_probabilities(model: onnx.ModelProto | bytes, dialect: str = "duckdb") -> CompiledModel:
     """``<function>_prob`` of a multiclass model for ``dialect`` (see the module docstring)."""
     proto = model if isinstance(model, onnx.ModelProto) else onnx.load_from_string(bytes(model))
-    labels = compile_model(proto, outputs="predict").class_labels or []
-    per_class = [compile_model(proto, outputs="proba", classes=label) for label in labels]
+    per_class = compile_probabilities(proto)  # one translation: the classes share the trees
     first = per_class[0]
-    stats = Stats(trees=sum(c.stats.trees for c in per_class),
-                  tree_splits=sum(c.stats.tree_splits for c in per_class),
-                  tree_leaves=sum(c.stats.tree_leaves for c in per_class))  # fmt: skip
+    labels = list(first.class_labels or [])
+    # Each class's expression holds every tree (a softmax reads all the scores), as the
+    # rendered SQL does: counted once per class.
+    one = first.stats
+    k = len(per_class)
+    stats = Stats(trees=k * one.trees, tree_splits=k * one.tree_splits, tree_leaves=k * one.tree_leaves)
     parameters = list(first.parameters)
     if dialect in MAP_DIALECTS:
         expression: exp.Expression = exp.Map(

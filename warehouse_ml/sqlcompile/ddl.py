@@ -22,6 +22,7 @@ from sqlglot import exp
 from sqlglot.errors import ErrorLevel, SqlglotError
 
 from warehouse_ml.errors import CompilationError
+from warehouse_ml.gc_pause import pausing
 from warehouse_ml.sqlcompile import sqlexpr as sx
 from warehouse_ml.sqlcompile.model import CompiledModel
 
@@ -214,6 +215,7 @@ def _rewrite(model: CompiledModel, dialect: Dialect) -> exp.Expression:
     return _rebuild(model.expression, visit, after)
 
 
+@pausing  # hundreds of thousands of expression nodes (gc_pause.py)
 def render(model: CompiledModel, dialect: str | Dialect) -> str:
     """The model's expression in ``dialect``, with that dialect's argument references."""
     d = dialect_of(dialect)

@@ -16,6 +16,7 @@ from onnx import TensorProto, numpy_helper
 from sqlglot import exp
 
 from warehouse_ml.errors import CompilationError
+from warehouse_ml.gc_pause import pausing
 from warehouse_ml.sqlcompile import (  # noqa: F401  (imports register the translators)
     ops_basic,
     ops_calibration,
@@ -53,6 +54,7 @@ _RETURNS = {
 }
 
 
+@pausing  # hundreds of thousands of expression nodes (gc_pause.py)
 def compile_model(
     model: onnx.ModelProto | bytes,
     *,
@@ -89,6 +91,36 @@ def compile_model(
             names the operator and the node), or the output selection is invalid.
     """
     proto = _load(model)
+    options = _options(outputs, classes, null_sentinel, tree_encoding, exact_float32, max_exact_trees, tree_precision)
+    value, ctx, parameters, target = _translate(proto, options, tree_precision)
+    expression, returns, chosen = _select(value, ctx, options, target, options.classes)
+    return _compiled(proto, options, ctx, parameters, expression, returns, chosen)
+
+
+@pausing
+def compile_probabilities(model: onnx.ModelProto | bytes, **kwargs: t.Any) -> list[CompiledModel]:
+    """Every class's probability (``compile_model``'s ``outputs='proba'`` for each label,
+    in the model's class order) from ONE translation of the graph: the classes' expressions
+    share the trees' nodes, where compiling each class alone translates every tree again."""
+    proto = _load(model)
+    kwargs.pop("outputs", None)
+    tree_precision = kwargs.get("tree_precision", "float64")
+    options = _options("proba", None, kwargs.get("null_sentinel", DEFAULT_NULL_SENTINEL),
+                       kwargs.get("tree_encoding", TreeEncoding.SPINE), kwargs.get("exact_float32", True),
+                       kwargs.get("max_exact_trees", 400), tree_precision)  # fmt: skip
+    value, ctx, parameters, target = _translate(proto, options, tree_precision)
+    labels = ctx.class_labels or (value.labels if isinstance(value, Tensor) else None) or []
+    out = []
+    for label in labels:
+        expression, returns, chosen = _select(value, ctx, options, target, label)
+        out.append(_compiled(proto, options, ctx, parameters, expression, returns, chosen, stats=False))
+    return out
+
+
+def _options(
+    outputs: str, classes: t.Any, null_sentinel: str, tree_encoding: TreeEncoding | str,
+    exact_float32: bool, max_exact_trees: int, tree_precision: str,
+) -> Options:  # fmt: skip
     try:
         output, encoding = Output(outputs), TreeEncoding(tree_encoding)
     except ValueError as exc:
@@ -99,7 +131,7 @@ def compile_model(
         raise CompilationError(
             f"tree_precision {tree_precision!r}: choose one of {', '.join(TREE_PRECISIONS)}."
         )
-    options = Options(
+    return Options(
         output=output,
         classes=classes,
         null_sentinel=null_sentinel,
@@ -107,6 +139,13 @@ def compile_model(
         exact_float32=exact_float32,
         max_exact_trees=max_exact_trees,
     )
+
+
+def _translate(
+    proto: onnx.ModelProto, options: Options, tree_precision: str
+) -> tuple[Value | None, Context, list[Parameter], str]:
+    """The requested output's value (a tensor of expressions), with its context and the
+    model's parameters."""
     graph = proto.graph
     values: dict[str, Value | None] = {"": None}
     values.update({i.name: numpy_helper.to_array(i) for i in graph.initializer})
@@ -121,7 +160,15 @@ def compile_model(
         values[target], ctx.class_labels = trees64.translate(proto, program, inputs, options, ctx.stats)
     else:
         _translate_graph(graph, target, values, ctx)
-    expression, returns, chosen = _select(values[target], ctx, options, target)
+    return values[target], ctx, parameters, target
+
+
+def _compiled(
+    proto: onnx.ModelProto, options: Options, ctx: Context, parameters: list[Parameter],
+    expression: exp.Expression, returns: exp.DataType, chosen: t.Any, stats: bool = True,
+) -> CompiledModel:  # fmt: skip
+    """The compiled model of one selected output (``stats=False``: its size is not
+    measured, for a caller that measures what it builds from it)."""
     if options.output is Output.PREDICT and _metadata(proto, "wml.target_type") == "bool" and (
         [int(c) for c in ctx.class_labels or []] == [0, 1]
     ):
@@ -140,7 +187,8 @@ def compile_model(
         stats=ctx.stats,
         notes=ctx.notes,
     )
-    finish_stats(compiled)
+    if stats:
+        finish_stats(compiled)
     return compiled
 
 
@@ -261,7 +309,7 @@ def _needed(graph: onnx.GraphProto, target: str) -> list[onnx.NodeProto]:
     return order
 
 
-def _select(value: Value | None, ctx: Context, options: Options, name: str):
+def _select(value: Value | None, ctx: Context, options: Options, name: str, chosen: t.Any):
     if not isinstance(value, Tensor):
         raise CompilationError(f"output '{name}' does not depend on any input feature.")
     if options.output is Output.PREDICT:
@@ -277,7 +325,6 @@ def _select(value: Value | None, ctx: Context, options: Options, name: str):
             expr = sx.cast(expr, returns)
         return expr, returns, None
     labels = value.labels or ctx.class_labels or list(range(value.width))
-    chosen = options.classes
     if chosen is None:
         if len(labels) != 2:
             raise CompilationError(

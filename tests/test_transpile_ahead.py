@@ -29,34 +29,59 @@ def _wait_for(ahead: transpile_ahead.Ahead, count: int) -> None:
         time.sleep(0.02)
 
 
-def test_the_child_answers_from_the_far_end_and_the_loop_gets_the_same_sql():
+def test_the_child_answers_in_the_order_sent_and_the_loop_waits_for_it(monkeypatch):
+    from warehouse_ml.adapters import dialects
+
+    monkeypatch.setattr(transpile_ahead, "STALL", 10.0)  # a busy host: the child may pause
     sqls = _sqls()
     expected = [transpile(s, "redshift", "duckdb") for s in sqls]
+    parsed_here: list[str] = []
+    parse = dialects.parse
+    monkeypatch.setattr(dialects, "parse", lambda sql, *a, **k: parsed_here.append(sql) or parse(sql, *a, **k))
     cache = TranspileCache(None)
     with cache.ahead(sqls, "redshift", "duckdb"):
         ahead = cache._ahead
         assert ahead is not None
         _wait_for(ahead, 50)
         keys = [TranspileCache.key(s, "redshift", "duckdb") for s in sqls]
-        assert keys[-1] in ahead.answers and keys[0] not in ahead.answers  # last first
+        assert keys[0] in ahead.answers and keys[-1] not in ahead.answers  # in the order sent
         got = [transpile(s, "redshift", "duckdb", cache=cache) for s in sqls]
         answered = len(ahead.answers)
     assert got == expected
-    assert answered >= 50
+    # The loop outran the child and waited for its answers: nothing transpiled here.
+    assert answered == N and parsed_here == []
     assert cache._ahead is None and ahead._proc.poll() is not None  # the child is gone
+
+
+def test_a_stalled_child_leaves_the_rest_to_the_loop(monkeypatch):
+    import os
+    import signal
+
+    monkeypatch.setattr(transpile_ahead, "STALL", 0.2)
+    sqls = _sqls()
+    cache = TranspileCache(None)
+    with cache.ahead(sqls, "redshift", "duckdb"):
+        ahead = cache._ahead
+        _wait_for(ahead, 20)
+        os.kill(ahead._proc.pid, signal.SIGSTOP)  # answers stop coming; the child lives
+        began = time.monotonic()
+        got = [transpile(s, "redshift", "duckdb", cache=cache) for s in sqls]
+        assert ahead._stalled and time.monotonic() - began < 20
+    assert got == [transpile(s, "redshift", "duckdb") for s in sqls]
+    assert ahead._proc.poll() is not None  # a stopped child is killed too
 
 
 def test_a_statement_the_child_cannot_transpile_is_left_to_the_loop_which_says_why():
     sqls = _sqls()
-    sqls[-1] = "select * from (select 1"  # the child's first job
+    sqls[0] = "select * from (select 1"  # the child's first job
     cache = TranspileCache(None)
     with cache.ahead(sqls, "redshift", "duckdb"):
         _wait_for(cache._ahead, 20)
-        assert TranspileCache.key(sqls[-1], "redshift", "duckdb") not in cache._ahead.answers
-        assert TranspileCache.key(sqls[-2], "redshift", "duckdb") in cache._ahead.answers
+        assert TranspileCache.key(sqls[0], "redshift", "duckdb") in cache._ahead.unanswered
+        assert TranspileCache.key(sqls[1], "redshift", "duckdb") in cache._ahead.answers
         with pytest.raises(CompilationError, match="cannot parse the SQL as redshift") as err:
-            transpile(sqls[-1], "redshift", "duckdb", cache=cache, node="last", path="models/last.sql")
-    assert err.value.node == "last"
+            transpile(sqls[0], "redshift", "duckdb", cache=cache, node="first", path="models/first.sql")
+    assert err.value.node == "first"
 
 
 def test_an_answer_holding_a_secret_is_not_cached():
@@ -64,12 +89,12 @@ def test_an_answer_holding_a_secret_is_not_cached():
     redaction.register(secret)
     try:
         sqls = _sqls()
-        sqls[-1] = f"select '{secret}' as token, getdate() as d"
+        sqls[0] = f"select '{secret}' as token, getdate() as d"
         cache = TranspileCache(None)
         with cache.ahead(sqls, "redshift", "duckdb"):
             _wait_for(cache._ahead, 20)
-            assert TranspileCache.key(sqls[-1], "redshift", "duckdb") not in cache._ahead.answers
-            assert TranspileCache.key(sqls[-2], "redshift", "duckdb") in cache._ahead.answers
+            assert TranspileCache.key(sqls[0], "redshift", "duckdb") not in cache._ahead.answers
+            assert TranspileCache.key(sqls[1], "redshift", "duckdb") in cache._ahead.answers
     finally:
         redaction.forget([secret])
 

@@ -99,7 +99,7 @@ class TranspileCache:
     def get(self, key: str) -> str | None:
         hit = self._used.get(key) or self._old.get(key)
         if hit is None and self._ahead is not None:
-            hit = self._ahead.answers.get(key)  # the child got there first
+            hit = self._ahead.wait_for(key)  # the child got there first, or soon will
         if hit is not None:
             self._used[key] = hit
         return hit
@@ -110,7 +110,7 @@ class TranspileCache:
     @contextlib.contextmanager
     def ahead(self, sqls: list[str], read: str, write: str) -> t.Iterator[None]:
         """Within the block, the ones of ``sqls`` not cached yet are also transpiled by a
-        child process, last first, when there are enough of them (transpile_ahead.py)."""
+        child process, in order, when there are enough of them (transpile_ahead.py)."""
         from warehouse_ml.adapters import transpile_ahead
 
         jobs = {key: sql for key, sql in ((self.key(s, read, write), s) for s in sqls) if not self.has(key)}

@@ -6,14 +6,16 @@ command, and after an edit importing it is a sixth of the command. For a project
 models ``wml compile`` starts a child process (this module's ``_serve`` in a new interpreter) at once;
 it imports sqlglot on the other core, is sent each model's SQL as the project is parsed
 (renders not final yet are only work done for nothing: answers are keyed by the exact
-SQL), and then the rest that misses the transpile cache. It transpiles last sent first,
-while the compile loop goes through the models in order, so the two meet in the middle
-without either waiting for the other: each answer lands in the TranspileCache as the loop
-reaches it, exactly as if the loop had computed it. After one edit, the edited model's
-answer is usually there before the loop needs it, and this process never imports sqlglot.
+SQL), and then the rest that misses the transpile cache. It transpiles in the order sent,
+which is about the order the compile loop goes through the models, and each answer lands
+in the TranspileCache as the loop reaches it, exactly as if the loop had computed it.
+When the loop gets ahead of the child it waits for the answer rather than importing
+sqlglot (~0.3 s) and transpiling here: the child answers one every ~0.7 ms, about the
+loop's own pace. After one edit, the edited model's answer comes from the child too, and
+this process never imports sqlglot.
 
-Nothing depends on the child: a statement it cannot transpile, a crash or a slow start
-only leaves work to the compile loop, which transpiles (and raises any error, naming the
+Nothing depends on the child: a statement it cannot transpile, a crash, or half a second
+without an answer (a starved or stuck child) only leaves work to the compile loop, which transpiles (and raises any error, naming the
 file and model) as it always does.
 """
 
@@ -27,11 +29,16 @@ import queue
 import subprocess
 import sys
 import threading
+import time
 import typing as t
 
 from warehouse_ml import redaction
 
 MIN_JOBS = 400  # fewer misses than this (~0.5 s of loop): a child starting in ~0.3 s does little
+# The loop waits for an answer the child was sent (rather than importing sqlglot, ~0.3 s,
+# to transpile it here) while the child keeps answering: until this long passes without
+# an answer (a child starved or stuck), when the loop goes on alone.
+STALL = 0.5
 
 
 def worth_a_child(misses: int, cpus: int | None = None) -> bool:
@@ -72,6 +79,11 @@ class Ahead:
     def __init__(self) -> None:
         self.answers: dict[str, str] = {}
         self.sent: set[str] = set()  # the keys submitted so far
+        self.unanswered: set[str] = set()  # keys the child could not (or must not) answer
+        self._arrived = threading.Condition()
+        self._ended = False  # the child's output is closed: no more answers
+        self._last = time.monotonic()  # when the last answer came (or the child started)
+        self._stalled = False
         # Not ``-m``: that puts the working folder (the user's project) first on the
         # child's sys.path, where a stray json.py would be imported instead of the module.
         self._proc = subprocess.Popen(
@@ -116,10 +128,35 @@ class Ahead:
         try:
             for line in stdout:
                 key, out = json.loads(line)
-                if isinstance(out, str) and not redaction.contains_secret(out):
-                    self.answers[key] = out
+                with self._arrived:
+                    if isinstance(out, str) and not redaction.contains_secret(out):
+                        self.answers[key] = out
+                    else:
+                        self.unanswered.add(key)
+                    self._last = time.monotonic()
+                    self._arrived.notify_all()
         except (OSError, ValueError, TypeError):
             pass
+        finally:
+            with self._arrived:
+                self._ended = True
+                self._arrived.notify_all()
+
+    def wait_for(self, key: str) -> str | None:
+        """The child's answer for ``key``, waited for while answers keep coming; None
+        when it was never sent, cannot be answered, or the child stalled (the loop then
+        transpiles it, and the rest, itself)."""
+        if key not in self.sent or self._stalled:
+            return self.answers.get(key)
+        began = time.monotonic()
+        with self._arrived:
+            while key not in self.answers and key not in self.unanswered and not self._ended:
+                left = max(self._last, began) + STALL - time.monotonic()
+                if left <= 0:
+                    self._stalled = True
+                    break
+                self._arrived.wait(left)
+        return self.answers.get(key)
 
     def close(self) -> None:
         """Stop the child: what it has not sent by now, the loop has done itself."""
@@ -165,8 +202,8 @@ def stop_early() -> None:
 
 
 def _serve() -> None:
-    """The child: lines of JSON ``[key, read, write, sql]`` on stdin; for each, last
-    first, a line ``[key, transpiled SQL or null]`` on stdout (null: the loop says why)."""
+    """The child: lines of JSON ``[key, read, write, sql]`` on stdin; for each, in order,
+    a line ``[key, transpiled SQL or null]`` on stdout (null: the loop says why)."""
     from warehouse_ml.adapters.dialects import transpile
 
     jobs: collections.deque[list[str]] = collections.deque()
@@ -191,7 +228,7 @@ def _serve() -> None:
                 more.wait()
             if not jobs:
                 return
-            key, read_dialect, write_dialect, sql = jobs.pop()  # the newest: the far end
+            key, read_dialect, write_dialect, sql = jobs.popleft()  # in the order sent
         try:
             answer: str | None = transpile(sql, read_dialect, write_dialect)
         except Exception:  # the compile loop transpiles it again and tells the error

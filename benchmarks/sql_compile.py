@@ -11,7 +11,8 @@ Models, trained by the real ``train()`` on ``_predict_support``'s generated rows
 
 Each compile runs in a fresh process (``python -c``, the heap a deploy starts from), so a
 run does not inherit the last one's garbage; the figure is compile_model (or
-class_probabilities) plus ``ddl()``, median of ``--runs``. With ``--baseline DIR`` the same
+class_probabilities) plus ``ddl()``, median of ``--runs``, and the process's peak RSS (the
+largest of the runs, imports included). With ``--baseline DIR`` the same
 files are compiled by another checkout's code (``PYTHONPATH=DIR``), interleaved with this
 one's on the same host load, and the DDL texts must be byte-identical (exit 1 if not).
 
@@ -40,7 +41,7 @@ ROOT = Path(__file__).resolve().parent.parent
 TRAIN_ROWS = 20_000
 # The timed child: compile one ONNX file for one dialect, print seconds, bytes and a hash.
 CHILD = """
-import hashlib, json, sys, time
+import hashlib, json, resource, sys, time
 onnx_file, dialect, kind = sys.argv[1:4]
 data = open(onnx_file, "rb").read()
 from warehouse_ml.sqlcompile import compile_model, ddl
@@ -53,7 +54,8 @@ else:
 text = ddl(compiled, "f_model", dialect)
 seconds = time.perf_counter() - started
 print(json.dumps({"seconds": seconds, "bytes": len(text.encode()), "splits": compiled.stats.tree_splits,
-                  "sha": hashlib.sha256(text.encode()).hexdigest()}))
+                  "sha": hashlib.sha256(text.encode()).hexdigest(),
+                  "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 """
 
 
@@ -118,20 +120,22 @@ def main() -> None:
                     got[name].append(compile_once(code, onnx_file, dialect, kind))
             first = got["now"][0]
             median = {name: statistics.median(r["seconds"] for r in runs) for name, runs in got.items()}
+            peak = {name: max(r["peak_mb"] for r in runs) for name, runs in got.items()}
             same = "" if len(sides) == 1 else ("yes" if {r["sha"] for rs in got.values() for r in rs} == {first["sha"]} else "NO")
             differ = differ or same == "NO"
-            rows.append((label, dialect, first["splits"], first["bytes"], median, same))
+            rows.append((label, dialect, first["splits"], first["bytes"], median, peak, same))
             print(f"  {label} ({dialect}): {median}", flush=True)
     print()
-    head = "| model | dialect | splits | DDL bytes | compile + DDL s |"
+    head = "| model | dialect | splits | DDL bytes | compile + DDL s | peak MB |"
     if args.baseline:
-        head += " baseline s | speed-up | same DDL |"
+        head += " baseline s | speed-up | baseline peak MB | same DDL |"
     print(head)
     print("|" + "---|" * (head.count("|") - 1))
-    for label, dialect, splits, size, median, same in rows:
-        line = f"| {label} | {dialect} | {splits:,} | {size:,} | {median['now']:.2f} |"
+    for label, dialect, splits, size, median, peak, same in rows:
+        line = f"| {label} | {dialect} | {splits:,} | {size:,} | {median['now']:.2f} | {peak['now']:,.0f} |"
         if args.baseline:
-            line += f" {median['baseline']:.2f} | {median['baseline'] / median['now']:.2f}x | {same} |"
+            line += (f" {median['baseline']:.2f} | {median['baseline'] / median['now']:.2f}x |"
+                     f" {peak['baseline']:,.0f} | {same} |")
         print(line)
     print(f"\nmedians of {args.runs} fresh processes each; host load {os.getloadavg()[0]:.1f}; {time.strftime('%Y-%m-%d')}")
     sys.exit(1 if differ else 0)

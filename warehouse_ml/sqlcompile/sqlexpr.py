@@ -27,6 +27,9 @@ from sqlglot import exp
 from warehouse_ml.errors import CompilationError
 
 DOUBLE = exp.DataType.build("DOUBLE")
+# One node shared by every DOUBLE literal's cast (expressions here are DAGs: ddl.py and the
+# generator never follow parent pointers), not a copy per literal.
+_LITERAL_TYPE = exp.DataType.build("DOUBLE")
 FLOAT32 = exp.DataType.build("FLOAT")  # REAL / FLOAT4 where the dialect has it
 BIGINT = exp.DataType.build("BIGINT")
 VARCHAR = exp.DataType.build("VARCHAR")
@@ -68,7 +71,7 @@ def num(value: float) -> exp.Expression:
     if "e" in text:  # spell small and huge values out: not every dialect reads 1e-05
         positional = np.format_float_positional(abs(v), unique=True, trim="0")
         text = positional if len(positional) <= 40 else text
-    cast = exp.Cast(this=exp.Literal.number(text), to=DOUBLE.copy())
+    cast = exp.Cast(this=exp.Literal.number(text), to=_LITERAL_TYPE)
     return exp.Neg(this=cast) if v < 0 else cast
 
 

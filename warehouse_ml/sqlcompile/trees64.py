@@ -133,22 +133,22 @@ class _Writer:
             at0, at1 = (v <= self.p.threshold[node] for v in (0.0, 1.0))
             if at0 == at1:
                 return bool(at0) == left
-            equal = exp.EQ(this=c.expr.copy(), expression=sx.label(c.category))
+            equal = exp.EQ(this=c.expr, expression=sx.label(c.category))
             return equal if bool(at1) == left else exp.Not(this=exp.paren(equal, copy=False))
         op, bound = self._bound(node)
         if np.isinf(bound):  # +inf: numbers go left, so only NULL can go right
             if not c.nullable or missing_left:
                 return left
-            return exp.Not(this=sx.is_null(c.expr.copy())) if left else sx.is_null(c.expr.copy())
+            return exp.Not(this=sx.is_null(c.expr)) if left else sx.is_null(c.expr)
         if not left:
             op = _NEGATE[op]
         null_here = c.nullable and (missing_left == left)
         if not null_here:  # NULL fails the comparison, so it takes the other side
-            return sx.compare(op, c.expr.copy(), sx.num(bound))
+            return sx.compare(op, c.expr, sx.num(bound))
         beyond = -_DBL_MAX if left else _DBL_MAX
         if _holds(op, beyond, bound):
-            return sx.compare(op, sx.coalesce(c.expr.copy(), sx.num(beyond)), sx.num(bound))
-        return sx.or_(sx.compare(op, c.expr.copy(), sx.num(bound)), sx.is_null(c.expr.copy()))
+            return sx.compare(op, sx.coalesce(c.expr, sx.num(beyond)), sx.num(bound))
+        return sx.or_(sx.compare(op, c.expr, sx.num(bound)), sx.is_null(c.expr))
 
     def tree(self, node: int, value: t.Callable[[int], float]) -> exp.Expression:
         """One CASE per chain of splits; the smaller side of each split is its WHEN

@@ -15,8 +15,8 @@ loop's own pace. After one edit, the edited model's answer comes from the child 
 this process never imports sqlglot.
 
 Nothing depends on the child: a statement it cannot transpile, a crash, or half a second
-without an answer (a starved or stuck child) only leaves work to the compile loop, which transpiles (and raises any error, naming the
-file and model) as it always does.
+without an answer (a starved or stuck child) only leaves work to the compile loop, which
+transpiles (and raises any error, naming the file and model) as it always does.
 """
 
 from __future__ import annotations

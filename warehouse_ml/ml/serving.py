@@ -128,7 +128,7 @@ def check_function(cursor: t.Any, model: str, function: str) -> None:
             )
         if owner is None and builtins is None:
             builtins = _builtins(cursor)
-        if owner is None and name.lower() in t.cast(set, builtins):
+        if owner is None and builtins is not None and name.lower() in builtins:
             raise ConfigError(
                 f"model '{model}': function '{name}' is a DuckDB built-in function; a model "
                 "must never replace it.",

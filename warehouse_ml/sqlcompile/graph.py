@@ -98,16 +98,20 @@ def compile_model(
 
 
 @pausing
-def compile_probabilities(model: onnx.ModelProto | bytes, **kwargs: t.Any) -> list[CompiledModel]:
+def compile_probabilities(
+    model: onnx.ModelProto | bytes,
+    *,
+    null_sentinel: str = DEFAULT_NULL_SENTINEL,
+    tree_encoding: TreeEncoding | str = TreeEncoding.SPINE,
+    exact_float32: bool = True,
+    max_exact_trees: int = 400,
+    tree_precision: str = "float64",
+) -> list[CompiledModel]:
     """Every class's probability (``compile_model``'s ``outputs='proba'`` for each label,
     in the model's class order) from ONE translation of the graph: the classes' expressions
     share the trees' nodes, where compiling each class alone translates every tree again."""
     proto = _load(model)
-    kwargs.pop("outputs", None)
-    tree_precision = kwargs.get("tree_precision", "float64")
-    options = _options("proba", None, kwargs.get("null_sentinel", DEFAULT_NULL_SENTINEL),
-                       kwargs.get("tree_encoding", TreeEncoding.SPINE), kwargs.get("exact_float32", True),
-                       kwargs.get("max_exact_trees", 400), tree_precision)  # fmt: skip
+    options = _options("proba", None, null_sentinel, tree_encoding, exact_float32, max_exact_trees, tree_precision)
     value, ctx, parameters, target = _translate(proto, options, tree_precision)
     labels = ctx.class_labels or (value.labels if isinstance(value, Tensor) else None) or []
     out = []

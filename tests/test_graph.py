@@ -314,3 +314,39 @@ def test_build_gates_match_dbt_rule_and_stay_acyclic() -> None:
             }
             waits_for = {a for a in gated.ancestors(uid) if nodes[a].kind is NodeKind.TEST}
             assert waits_for == expected, uid
+
+
+def test_compile_order_puts_each_test_right_after_its_last_parent() -> None:
+    """The compile loop's order: a cold compile compiles tests while it waits for the
+    transpiling child's next model, instead of all of them after the last one."""
+    from warehouse_ml.cli import compile_command
+    from warehouse_ml.cli.compile_command import tests_early
+
+    assert doctest.testmod(compile_command).failed == 0
+    rng = random.Random(7)
+    nodes = [seed("raw")]
+    for i in range(60):
+        earlier = [n.unique_id for n in nodes if n.kind is not NodeKind.TEST]
+        nodes.append(model(f"m{i:02d}", *rng.sample(earlier, min(len(earlier), rng.randint(1, 3)))))
+        if rng.random() < 0.7:
+            nodes.append(data_test(f"t{i:02d}", nodes[-1].unique_id, *rng.sample(earlier, rng.randint(0, 1))))
+    graph = graph_of(*nodes)
+    for chosen in (set(graph.nodes), {uid for uid in graph.nodes if rng.random() < 0.6}):
+        order = graph.topological_order(chosen)
+        moved = tests_early(order, graph)
+        assert sorted(moved) == sorted(order)
+        where = {uid: i for i, uid in enumerate(moved)}
+        for uid in moved:  # still a topological order of the selection
+            assert all(where[p] < where[uid] for p in graph.selected_parents(chosen)[uid])
+        # the models keep their order; a test comes right after its last parent's run of tests
+        assert [u for u in moved if not u.startswith("test.")] == [u for u in order if not u.startswith("test.")]
+        for uid in moved:
+            parents = graph.upstream(uid)
+            if uid.startswith("test.") and all(p in where for p in parents):
+                last = max(where[p] for p in parents)
+                assert all(moved[i].startswith("test.") for i in range(last + 1, where[uid]))
+    # A test whose parent is not selected keeps its place (it may still follow a selected
+    # ancestor through the unselected parent).
+    chain = graph_of(model("a"), model("b", "model.a"), data_test("t_b", "model.b"), model("c"))
+    order = chain.topological_order({"model.a", "test.t_b", "model.c"})
+    assert tests_early(order, chain) == order == ["model.a", "model.c", "test.t_b"]

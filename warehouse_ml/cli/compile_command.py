@@ -89,7 +89,7 @@ def _compile_nodes(session: t.Any, chosen: set[str], dialect: str | None) -> tup
     target_dir = session.project.target_dir
     compiled: dict[str, str] = {}
     files = CompiledFiles(target_dir)
-    order = session.graph.topological_order(chosen)
+    order = tests_early(session.graph.topological_order(chosen), session.graph)
     todo = [
         session.nodes[uid] for uid in order
         if session.nodes[uid].kind not in (NodeKind.SEED, NodeKind.SOURCE, NodeKind.SYNC)
@@ -109,6 +109,47 @@ def _compile_nodes(session: t.Any, chosen: set[str], dialect: str | None) -> tup
         files.save()
     artifacts.write_manifest(session, compiled)
     return len(compiled), writer.paths
+
+
+def tests_early(order: list[str], graph: t.Any) -> list[str]:
+    """``order`` with each data test moved to just after the last of its parents.
+
+    The topological order puts every test after every model (ids sort ``model.`` before
+    ``test.``), so a cold compile rendered 2,000 tests and wrote their files only after the
+    last model's SQL came back from the transpiling child, while the loop had sat idle
+    waiting for each model. Right after its parents, a test is compiled during those waits.
+    Tests have no children, so the models keep their order; a test whose parent is not in
+    ``order`` (a path through unselected nodes) keeps its place.
+
+    >>> from warehouse_ml.graph.dag import Graph
+    >>> from warehouse_ml.project.nodes import Node, NodeKind
+    >>> nodes = {"model.a": Node("a", NodeKind.MODEL, None),
+    ...          "model.b": Node("b", NodeKind.MODEL, None, depends_on=["model.a"]),
+    ...          "test.t_a": Node("t_a", NodeKind.TEST, None, depends_on=["model.a"]),
+    ...          "test.t_ab": Node("t_ab", NodeKind.TEST, None, depends_on=["model.a", "model.b"])}
+    >>> graph = Graph(nodes)
+    >>> tests_early(graph.topological_order(), graph)
+    ['model.a', 'test.t_a', 'model.b', 'test.t_ab']
+    """
+    from warehouse_ml.project.nodes import NodeKind
+
+    position = {uid: i for i, uid in enumerate(order)}
+    after: dict[str, list[str]] = {}
+    kept: list[str] = []
+    for uid in order:
+        parents = graph.upstream(uid)
+        if (
+            graph.nodes[uid].kind is NodeKind.TEST and parents
+            and all(p in position and graph.nodes[p].kind is not NodeKind.TEST for p in parents)
+        ):  # fmt: skip
+            after.setdefault(max(parents, key=position.__getitem__), []).append(uid)
+        else:
+            kept.append(uid)
+    moved: list[str] = []
+    for uid in kept:
+        moved.append(uid)
+        moved += after.get(uid, ())
+    return moved if len(moved) == len(order) else order
 
 
 def _compile_hooks(

@@ -146,10 +146,10 @@ def tests_early(order: list[str], graph: t.Any) -> list[str]:
         else:
             kept.append(uid)
     moved: list[str] = []
-    for uid in kept:
+    for uid in kept:  # every parent a test waits for is kept (tests never wait for tests)
         moved.append(uid)
         moved += after.get(uid, ())
-    return moved if len(moved) == len(order) else order
+    return moved
 
 
 def _compile_hooks(

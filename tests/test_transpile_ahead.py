@@ -208,3 +208,24 @@ def test_module_doctest() -> None:
 
     result = doctest.testmod(transpile_ahead)
     assert result.attempted > 0 and result.failed == 0
+
+
+def test_while_the_loop_waits_it_does_the_idle_work_and_still_sees_a_stall(monkeypatch):
+    import os
+    import signal
+
+    monkeypatch.setattr(transpile_ahead, "STALL", 0.2)
+    cache = TranspileCache(None)
+    assert cache.while_waiting(lambda: None) is False  # no child: nothing will wait
+    sqls = _sqls()
+    done: list[int] = []
+    with cache.ahead(sqls, "redshift", "duckdb"):
+        ahead = cache._ahead
+        _wait_for(ahead, 20)
+        os.kill(ahead._proc.pid, signal.SIGSTOP)  # the last answer will not come
+        for i in range(3):
+            assert cache.while_waiting(lambda i=i: done.append(i)) is True
+        got = transpile(sqls[-1], "redshift", "duckdb", cache=cache)
+        assert done == [0, 1, 2] and not ahead.idle  # done while waiting, in order
+        assert ahead._stalled  # and the wait still ended: the loop transpiled it itself
+    assert got == transpile(sqls[-1], "redshift", "duckdb")

@@ -292,3 +292,42 @@ def test_generic_test_ids_are_dbts_own(project):
     assert result.exit_code == 0, result.output
     manifest = json.loads((project.root / "target/manifest.json").read_text())
     assert "test.bench.not_null_int_l1_000_id.3952b88785" in manifest["nodes"]
+
+
+def test_fragments_built_while_a_compile_waits_are_written_only_under_the_same_fingerprint(project):
+    """A cold compile builds manifest entries while it waits for the transpiling child
+    (manifest_writer.FragmentsAhead); the file must be the one built at the end, and an
+    entry whose node changed after it was built is built again."""
+    from warehouse_ml.run.manifest_writer import FragmentsAhead, write_manifest
+    from warehouse_ml.run.session import open_session
+
+    project.write(FILES)
+    manifest = project.root / "target/manifest.json"
+    session = open_session(project.root, read_only=True)
+    try:
+        nodes = [n for n in session.graph.nodes.values() if n.kind.value in ("model", "test")]
+        compiled = {n.unique_id: session.compiled_sql(n) for n in nodes}
+        ahead = FragmentsAhead(session, compiled)
+        for node in nodes:
+            ahead.prepare(node.unique_id)
+        assert set(ahead.ready) == set(compiled)
+        def after_metadata() -> bytes:  # the metadata holds the time it was written
+            return manifest.read_bytes().split(b',"nodes":', 1)[1]
+
+        write_manifest(session, compiled)
+        at_the_end = after_metadata()
+        write_manifest(session, compiled, ahead)
+        assert after_metadata() == at_the_end
+        # What was built ahead is what is written (a marked entry shows it) ...
+        uid = next(n.unique_id for n in nodes if n.name == "orders")
+        key, fragment = ahead.ready[uid]
+        ahead.ready[uid] = (key, fragment.replace('"name":"orders"', '"name":"marked"'))
+        write_manifest(session, compiled, ahead)
+        assert _load(project, "manifest.json")["nodes"]["model.shop.orders"]["name"] == "marked"
+        # ... unless the node changed after: then it is built again.
+        session.nodes[uid].description = "changed after its entry was built"
+        write_manifest(session, compiled, ahead)
+        entry = _load(project, "manifest.json")["nodes"]["model.shop.orders"]
+        assert entry["name"] == "orders" and entry["description"] == "changed after its entry was built"
+    finally:
+        session.close()

@@ -107,6 +107,14 @@ class TranspileCache:
     def has(self, key: str) -> bool:
         return key in self._used or key in self._old
 
+    def while_waiting(self, task: t.Callable[[], None]) -> bool:
+        """Have ``task`` run while a lookup waits for the transpiling child; False (not
+        queued) when no child runs, so nothing will wait."""
+        if self._ahead is None:
+            return False
+        self._ahead.idle.append(task)
+        return True
+
     @contextlib.contextmanager
     def ahead(self, sqls: list[str], read: str, write: str) -> t.Iterator[None]:
         """Within the block, the ones of ``sqls`` not cached yet are also transpiled by a

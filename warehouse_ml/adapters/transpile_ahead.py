@@ -80,6 +80,10 @@ class Ahead:
         self.answers: dict[str, str] = {}
         self.sent: set[str] = set()  # the keys submitted so far
         self.unanswered: set[str] = set()  # keys the child could not (or must not) answer
+        # Work for the loop to do while it waits for an answer, rather than sleep (it runs
+        # in the waiting thread, one task at a time; what is left when the child closes is
+        # not run).
+        self.idle: collections.deque[t.Callable[[], None]] = collections.deque()
         self._arrived = threading.Condition()
         self._ended = False  # the child's output is closed: no more answers
         self._last = time.monotonic()  # when the last answer came (or the child started)
@@ -143,19 +147,24 @@ class Ahead:
                 self._arrived.notify_all()
 
     def wait_for(self, key: str) -> str | None:
-        """The child's answer for ``key``, waited for while answers keep coming; None
-        when it was never sent, cannot be answered, or the child stalled (the loop then
-        transpiles it, and the rest, itself)."""
+        """The child's answer for ``key``, waited for while answers keep coming (doing
+        the ``idle`` work meanwhile); None when it was never sent, cannot be answered, or
+        the child stalled (the loop then transpiles it, and the rest, itself)."""
         if key not in self.sent or self._stalled:
             return self.answers.get(key)
         began = time.monotonic()
-        with self._arrived:
-            while key not in self.answers and key not in self.unanswered and not self._ended:
-                left = max(self._last, began) + STALL - time.monotonic()
-                if left <= 0:
-                    self._stalled = True
+        while True:
+            with self._arrived:
+                if key in self.answers or key in self.unanswered or self._ended:
                     break
-                self._arrived.wait(left)
+                if not self.idle:
+                    left = max(self._last, began) + STALL - time.monotonic()
+                    if left <= 0:
+                        self._stalled = True
+                        break
+                    self._arrived.wait(left)
+                    continue
+            self.idle.popleft()()  # outside the lock: the reader thread keeps storing answers
         return self.answers.get(key)
 
     def close(self) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import contextlib
+import functools
 import os
 import sys
 import typing as t
@@ -85,10 +86,13 @@ def _compile_nodes(session: t.Any, chosen: set[str], dialect: str | None) -> tup
     from warehouse_ml.project.nodes import NodeKind
     from warehouse_ml.run import artifacts
     from warehouse_ml.run.compiled_files import CompiledFiles
+    from warehouse_ml.run.manifest_writer import FragmentsAhead
 
     target_dir = session.project.target_dir
     compiled: dict[str, str] = {}
     files = CompiledFiles(target_dir)
+    manifest = FragmentsAhead(session, compiled)
+    prepare = session.transpile_cache.while_waiting  # idle work: there is a child to wait for
     order = tests_early(session.graph.topological_order(chosen), session.graph)
     todo = [
         session.nodes[uid] for uid in order
@@ -105,9 +109,10 @@ def _compile_nodes(session: t.Any, chosen: set[str], dialect: str | None) -> tup
                 sql = session.compiled_sql(node, dialect=dialect)
                 writer.add(artifacts.write_compiled, target_dir, node, sql, files)
                 compiled[uid] = sql
+                prepare(functools.partial(manifest.prepare, uid))  # its manifest entry, meanwhile
     finally:  # what was written is on disk, failed run or not
         files.save()
-    artifacts.write_manifest(session, compiled)
+    artifacts.write_manifest(session, compiled, manifest)
     return len(compiled), writer.paths
 
 

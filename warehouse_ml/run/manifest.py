@@ -113,7 +113,7 @@ class ManifestBuilder:
         self.name = self.project.settings.name
         self.nodes: dict[str, Node] = dict(session.nodes)
         self.ids = DbtIds(self.nodes.values(), self.name)
-        self.compiled = compiled or {}
+        self.compiled = compiled if compiled is not None else {}
         target = session.target.redacted()
         self.adapter_type = str(target.get("type") or "duckdb")
         self.database = _database(target)
@@ -604,11 +604,12 @@ def build_manifest(session: t.Any, compiled: t.Mapping[str, str] | None = None) 
         return ManifestBuilder(session, compiled).build()
 
 
-def write_manifest(session: t.Any, compiled: t.Mapping[str, str] | None = None) -> dict:
-    """Write ``target/manifest.json`` (see ``manifest_writer``: unchanged nodes are reused)."""
+def write_manifest(session: t.Any, compiled: t.Mapping[str, str] | None = None, ahead: t.Any = None) -> dict:
+    """Write ``target/manifest.json`` (see ``manifest_writer``: unchanged nodes are reused,
+    and so are those ``ahead`` built while the compile loop waited)."""
     from warehouse_ml.run.manifest_writer import write_manifest as write
 
-    return write(session, compiled)
+    return write(session, compiled, ahead)
 
 
 def write_json(path: Path, payload: t.Mapping[str, t.Any]) -> None:

@@ -11,8 +11,10 @@ which is about the order the compile loop goes through the models, and each answ
 in the TranspileCache as the loop reaches it, exactly as if the loop had computed it.
 When the loop gets ahead of the child it waits for the answer rather than importing
 sqlglot (~0.3 s) and transpiling here: the child answers one every ~0.7 ms, about the
-loop's own pace. After one edit, the edited model's answer comes from the child too, and
-this process never imports sqlglot.
+loop's own pace; while it waits it does the work queued for such waits
+(``TranspileCache.while_waiting``: the manifest's entries of the nodes compiled so far).
+After one edit, the edited model's answer comes from the child too, and this process
+never imports sqlglot.
 
 Nothing depends on the child: a statement it cannot transpile, a crash, or half a second
 without an answer (a starved or stuck child) only leaves work to the compile loop, which

@@ -6,7 +6,9 @@ are unchanged between runs, so the JSON text of each node entry is kept in a sig
 (the node's fields, its relation, its parents' ids, its compiled SQL, the project's macro
 names and this wml's version), an HMAC under the user's cache key. Fragments are stored
 with secrets masked, like every file in ``target/``. A node whose fingerprint matches is written from the cache
-without being built or encoded again; any other is built, encoded and cached.
+without being built or encoded again; any other is built, encoded and cached. On a cold
+``wml compile`` most entries are built while the loop waits for the transpiling child
+(:class:`FragmentsAhead`) and only fingerprinted again at the end.
 """
 
 from __future__ import annotations
@@ -50,7 +52,7 @@ def write_manifest(
 
 class FragmentsAhead:
     """Node fragments built one at a time while a cold compile waits for the transpiling
-    child (``session.while_waiting``), instead of all at the end: the manifest's ~0.3 s of
+    child (``TranspileCache.while_waiting``), instead of all at the end: the ~0.2 s of
     building and encoding 3,000 entries then fills time the loop would have slept.
 
     A fragment is only a candidate: :func:`write_manifest` fingerprints every node again

@@ -14,12 +14,17 @@ warm <= 0.3 s.
 Every ``wml`` process runs with Python's bytecode cache on, kept in a temporary folder
 (``PYTHONPYCACHEPREFIX``), as an installed package has its ``.pyc`` files; with
 ``--baseline DIR`` the same commands also run another checkout's code (e.g. main's) in the
-same run, interleaved, for a before/after on the same host load.
+same run, alternating with this checkout's run by run, for a before/after on the same
+host load.
 
 With ``--dbt PATH`` (or $WML_DBT) the same files are compiled by dbt-core + dbt-duckdb in a
 copy of the project that has a ``dbt_project.yml`` instead of ``wml_project.yml`` (the SQL
 is only rendered, never run, so Redshift functions do not matter), cold (no ``target/``)
-and warm (dbt's partial parsing), interleaved with wml's runs and printed beside them.
+and warm (dbt's partial parsing), after wml's runs, and printed beside them.
+
+On ext4 without a journal (this project's VM) a file deleted anywhere on the disk in the
+last minutes makes creating each new file scan past it (kernel time, up to seconds a cold
+compile): ``TMPDIR=/dev/shm/...`` keeps the benchmark's projects in memory, away from it.
 
     python benchmarks/parse_compile.py [--models 1000] [--runs 5] [--baseline DIR]
                                        [--dbt PATH] [--dbt-runs 2]
@@ -109,14 +114,23 @@ def time_command(
     env: dict[str, str] | None = None,
 ) -> tuple[float, float]:
     """Median wall seconds and median CPU seconds (user + sys) of ``runs`` runs."""
+    walls, cpus = time_runs(args, range(runs), clear, before, env)
+    return statistics.median(walls), statistics.median(cpus)
+
+
+def time_runs(
+    args: list[str], runs: t.Iterable[int], clear: Path | None = None,
+    before: t.Callable[[int], None] | None = None, env: dict[str, str] | None = None,
+) -> tuple[list[float], list[float]]:
+    """Wall and CPU seconds (user + sys) of each run."""
     walls, cpus = [], []
-    for run in range(runs):
+    for run in runs:
         if clear is not None and clear.exists():
             # Moved aside, not deleted: on ext4 without a journal (this VM's disk) the
-            # kernel skips inodes freed in the last seconds, scanning past each of them for
-            # every new file, so re-creating 3,000 files just after deleting 3,000 costs
-            # 1-2 s of kernel time that is the benchmark's doing, not the compile's. The
-            # folders are deleted with the temporary folder at the end.
+            # kernel skips inodes freed in the last minute or more, scanning past each of
+            # them for every new file, so re-creating 3,000 files just after deleting 3,000
+            # costs 1-2 s of kernel time that is the benchmark's doing, not the compile's.
+            # The folders are deleted with the temporary folder at the end.
             trash = Path(CWD[0] if CWD else tempfile.gettempdir()) / "moved-aside"
             trash.mkdir(exist_ok=True)
             clear.rename(trash / f"{clear.parent.name}-{clear.name}-{time.time_ns()}")
@@ -132,7 +146,7 @@ def time_command(
         cpus.append(after.ru_utime - used.ru_utime + after.ru_stime - used.ru_stime)
         if done.returncode != 0:
             raise SystemExit(f"{' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
-    return statistics.median(walls), statistics.median(cpus)
+    return walls, cpus
 
 
 def editing(path: Path) -> t.Callable[[int], None]:
@@ -163,20 +177,31 @@ def dbt_rows(dbt: str, root: Path, n: int, runs: int) -> list[tuple[str, int, fl
 
 
 def wml_rows(
-    wml: list[str], env: dict[str, str], label: str, root: Path, n: int, runs: int
+    wml: list[str], variants: list[tuple[str, dict[str, str], Path]], n: int, runs: int
 ) -> list[tuple[str, int, tuple[float, float]]]:
-    project = ["--project-dir", str(root)]
+    """Each command's median per variant (label, environment, project folder), the
+    variants alternating run by run so that a slow spell of a shared host hits them alike."""
     tail = f"({n} models, {2 * (n - 1)} tests)"
-    cold = root / "target"  # removed before each cold run: no caches at all
-    compile_ = [*wml, "compile", *project]
-    edited = editing(root / f"models_sql/m{n // 2:04d}.sql")
-    return [
-        (f"{label}ls {tail}, cold", n, time_command([*wml, "ls", *project], runs, cold, env=env)),
-        (f"{label}ls {tail}, warm", n, time_command([*wml, "ls", *project], runs, env=env)),
-        (f"{label}compile {tail}, cold", n, time_command(compile_, runs, cold, env=env)),
-        (f"{label}compile {tail}, warm", n, time_command(compile_, runs, env=env)),
-        (f"{label}compile {tail}, 1 model edited", n, time_command(compile_, runs, before=edited, env=env)),
-    ]
+    commands = [  # (subcommand, row's suffix, clear target/ before each run, edit a model before each)
+        ("ls", "cold", True, False), ("ls", "warm", False, False), ("compile", "cold", True, False),
+        ("compile", "warm", False, False), ("compile", "1 model edited", False, True),
+    ]  # fmt: skip
+    rows: list[tuple[str, int, tuple[float, float]]] = []
+    for sub, suffix, clear, edit in commands:
+        times: dict[str, tuple[list[float], list[float]]] = {label: ([], []) for label, _, _ in variants}
+        for run in range(runs):
+            for label, env, root in variants:
+                walls, cpus = time_runs(
+                    [*wml, sub, "--project-dir", str(root)], [run],
+                    root / "target" if clear else None,  # no caches at all
+                    editing(root / f"models_sql/m{n // 2:04d}.sql") if edit else None, env,
+                )  # fmt: skip
+                times[label][0].extend(walls)
+                times[label][1].extend(cpus)
+        for label, _, _ in variants:
+            walls, cpus = times[label]
+            rows.append((f"{label}{sub} {tail}, {suffix}", n, (statistics.median(walls), statistics.median(cpus))))
+    return sorted(rows, key=lambda row: not row[0].startswith("wml "))  # this checkout's rows first
 
 
 def main() -> None:
@@ -211,14 +236,18 @@ def main() -> None:
         floor = time_command([*wml, "--version"], args.runs)
         rows.append(("wml --version (startup floor)", "-", floor))
         for n in sorted({max(10, args.models // 10), args.models}):
+            projects = []
             for label, env in variants:
                 root = Path(tmp) / f"{label.split()[0]}{n}"
                 generate(root, n)
-                found = wml_rows(wml, env, label, root, n, args.runs)
-                rows += found
-                if n == args.models:
-                    figures[f"{label}cold"], figures[f"{label}warm"] = found[2][2], found[3][2]
-                    figures[f"{label}edited"] = found[4][2]
+                projects.append((label, env, root))
+            found = wml_rows(wml, projects, n, args.runs)
+            rows += found
+            if n == args.models:
+                for label, _, _ in projects:
+                    mine = [row for row in found if row[0].startswith(label)]
+                    figures[f"{label}cold"], figures[f"{label}warm"] = mine[2][2], mine[3][2]
+                    figures[f"{label}edited"] = mine[4][2]
             if dbt and n == args.models:
                 dbt_root = dbt_copy(Path(tmp) / f"wml{n}", Path(tmp) / f"dbt{n}")
                 found_dbt = dbt_rows(dbt, dbt_root, n, args.dbt_runs)

@@ -72,11 +72,12 @@ class FragmentsAhead:
     def prepare(self, uid: str) -> None:
         """Build and keep the fragment of ``uid`` (compiled by now)."""
         try:
-            if self._builder is None:
-                self._builder = ManifestBuilder(self._session, self._compiled)
+            if self._builder is None:  # set up at the first wait, all of it or none
+                builder = ManifestBuilder(self._session, self._compiled)
+                index = builder._index()
+                self._salt = _salt(builder, index)
                 self.old = _load(self._session.project.target_dir / CACHE_FILE)
-                self._index = self._builder._index()
-                self._salt = _salt(self._builder, self._index)
+                self._index, self._builder = index, builder
             node = self._builder.nodes.get(uid)
             if node is None or node.kind in (NodeKind.SOURCE, NodeKind.SYNC) or is_unit_test(node):
                 return

@@ -331,3 +331,40 @@ def test_fragments_built_while_a_compile_waits_are_written_only_under_the_same_f
         assert entry["name"] == "orders" and entry["description"] == "changed after its entry was built"
     finally:
         session.close()
+
+
+def test_a_failure_while_building_ahead_leaves_the_node_to_the_end(project, monkeypatch):
+    """A manifest entry that cannot be built while the loop waits (here: the macro index
+    fails once) is built at the end; nothing half set up is used."""
+    from warehouse_ml.run.manifest import ManifestBuilder
+    from warehouse_ml.run.manifest_writer import FragmentsAhead, write_manifest
+    from warehouse_ml.run.session import open_session
+
+    project.write(FILES)
+    session = open_session(project.root, read_only=True)
+    try:
+        nodes = [n for n in session.graph.nodes.values() if n.kind.value in ("model", "test")]
+        compiled = {n.unique_id: session.compiled_sql(n) for n in nodes}
+        nodes.sort(key=lambda n: n.name == "stg_orders")  # the one calling a macro, last
+        index, calls = ManifestBuilder._index, []
+
+        def failing_once(self):
+            calls.append(1)
+            if len(calls) == 1:
+                raise OSError("a macro file vanished")
+            return index(self)
+
+        monkeypatch.setattr(ManifestBuilder, "_index", failing_once)
+        ahead = FragmentsAhead(session, compiled)
+        for node in nodes:
+            ahead.prepare(node.unique_id)
+        assert nodes[0].unique_id not in ahead.ready and len(ahead.ready) == len(nodes) - 1
+        # Built after a set-up that did succeed: with the macro index.
+        assert json.loads(ahead.ready[nodes[-1].unique_id][1])["depends_on"]["macros"] == ["macro.shop.twice"]
+        write_manifest(session, compiled, ahead)
+        written = _load(project, "manifest.json")["nodes"]
+        write_manifest(session, compiled)
+        assert written == _load(project, "manifest.json")["nodes"]
+        assert written["model.shop.stg_orders"]["depends_on"]["macros"] == ["macro.shop.twice"]
+    finally:
+        session.close()

@@ -82,8 +82,7 @@ class FragmentsAhead:
             if node is None or node.kind in (NodeKind.SOURCE, NodeKind.SYNC) or is_unit_test(node):
                 return
             with paused():
-                cached = self.old if self._salt is not None else None
-                key, fragment, _ = _fragment(self._builder, self._index, self._salt, node, cached)
+                key, fragment, _ = _fragment(self._builder, self._index, self._salt, node, self.ready, self.old)
             self.ready[uid] = (key, fragment)
         except Exception:  # the end builds this node again, and raises there
             return
@@ -118,11 +117,11 @@ _NO_KEY = hmac.new(b"no cache", b"", "md5")  # fingerprints that match nothing c
 
 def _fragment(
     builder: ManifestBuilder, index: t.Mapping[str, str], salt: t.Any, node: t.Any,
-    *known: t.Mapping[str, tuple[str, str]] | None,
+    ready: t.Mapping[str, tuple[str, str]], cached: t.Mapping[str, tuple[str, str]] | None,
 ) -> tuple[str, str, tuple[list[str], list[list[str]]]]:
-    """(fingerprint, masked JSON entry, parents) of one node; the entry is taken from the
-    first of ``known`` holding it under the same fingerprint, else built. (The cache in
-    ``target/`` is only passed with a ``salt``: unkeyed fingerprints are for this run.)"""
+    """(fingerprint, masked JSON entry, parents) of one node; the entry is the one built
+    earlier in this run (``ready``) or kept in ``target/`` (``cached``, used only with a
+    ``salt``: unkeyed fingerprints are for this run) under the same fingerprint, else built."""
     uid = node.unique_id
     kind = node.kind
     parents = builder.parents(node)
@@ -140,8 +139,8 @@ def _fragment(
         builder._checksum(node) if kind is NodeKind.SEED else None,
     )).encode())  # fmt: skip
     key = digest.hexdigest()
-    for cache in known:
-        hit = cache.get(uid) if cache else None
+    for known in (ready, cached if salt is not None else None):
+        hit = known.get(uid) if known else None
         if hit is not None and hit[0] == key:
             return key, hit[1], parents
     return key, redaction.mask(_dumps(builder.node_entry(node, index, parents))), parents
@@ -167,7 +166,7 @@ def _manifest_text(
             unit_tests[entry["unique_id"]] = entry
             parent_map[entry["unique_id"]] = entry["depends_on"]["nodes"]
             continue
-        key, fragment, parents = _fragment(builder, index, salt, node, ready, old if salt is not None else None)
+        key, fragment, parents = _fragment(builder, index, salt, node, ready, old)
         new[uid] = (key, fragment)
         dbt_id = to_dbt(uid)
         parts.append(f'"{dbt_id}":{fragment}' if _PLAIN.match(dbt_id) else f"{_dumps(dbt_id)}:{fragment}")

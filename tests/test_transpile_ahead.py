@@ -229,3 +229,37 @@ def test_while_the_loop_waits_it_does_the_idle_work_and_still_sees_a_stall(monke
         assert done == [0, 1, 2] and not ahead.idle  # done while waiting, in order
         assert ahead._stalled  # and the wait still ended: the loop transpiled it itself
     assert got == transpile(sqls[-1], "redshift", "duckdb")
+
+
+def test_a_compile_that_fails_after_building_manifest_entries_ahead_leaves_the_manifest(project, monkeypatch):
+    monkeypatch.setattr(transpile_ahead, "STALL", 10.0)  # a busy host: the child may pause
+    built: list[str] = []
+    from warehouse_ml.run.manifest_writer import FragmentsAhead
+
+    prepare = FragmentsAhead.prepare
+    monkeypatch.setattr(FragmentsAhead, "prepare", lambda self, uid: built.append(uid) or prepare(self, uid))
+    get = TranspileCache.get
+
+    def waiting_get(self: TranspileCache, key: str) -> str | None:
+        while self._ahead is not None and self._ahead.idle:  # as a wait would, every time
+            self._ahead.idle.popleft()()
+        return get(self, key)
+
+    monkeypatch.setattr(TranspileCache, "get", waiting_get)
+    files = {"wml_project.yml": "name: test\nsql_dialect: redshift\nmodels:\n  +materialized: view\n"}
+    for i in range(450):
+        files[f"models_sql/m{i:03}.sql"] = f"select dateadd(day, {i}, getdate()) as d, {i} as id"
+    project.write(files)
+    assert project.wml("compile").exit_code == 0
+    manifest = project.root / "target/manifest.json"
+    before = manifest.read_bytes()
+    # Every model edited (the child has them all to do, so the loop waits and builds
+    # entries ahead), and the last one cannot be transpiled.
+    files = {k: v.replace("as id", "as id, 1 as x") for k, v in files.items() if k.endswith(".sql")}
+    files["models_sql/m449.sql"] = "select 1 as id from (select 2"
+    project.write(files)
+    built.clear()
+    result = project.wml("compile")
+    assert result.exit_code != 0 and "m449" in result.output, result.output
+    assert manifest.read_bytes() == before  # nothing of the failed compile was written
+    assert len(built) >= 400  # entries were built ahead, then dropped with the failure
